@@ -1,0 +1,242 @@
+"""Generates the Grafana dashboard of every medmesh service.
+
+Run ``python deploy/observability/grafana/dashboards.py`` after changing a
+panel; tests/deploy checks that the JSON files in ``dashboards/`` are what this
+script writes. A new service adds one entry to ``SERVICES``: its domain panels
+below the RED, audit, outbox and process rows every service gets.
+
+Use only metric names the services emit (docs/deploy.md, "Metrics").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DASHBOARD_DIR = Path(__file__).parent / "dashboards"
+RATE = "$__rate_interval"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One Grafana panel: a title, one or more PromQL queries and a unit."""
+
+    title: str
+    queries: dict[str, str]  # legend -> PromQL
+    unit: str = "short"
+    kind: str = "timeseries"  # or "stat"
+    description: str = ""
+    thresholds: tuple[tuple[str, float | None], ...] = (("green", None),)
+
+
+@dataclass(frozen=True)
+class ServiceDashboard:
+    name: str
+    title: str
+    domain_panels: list[Panel] = field(default_factory=list)
+
+
+SERVICES = [
+    ServiceDashboard(
+        name="auth",
+        title="auth-service",
+        domain_panels=[
+            Panel(
+                "Tokens issued by grant type",
+                {
+                    "{{grant_type}}": "sum by (grant_type) "
+                    f"(rate(medmesh_auth_tokens_issued_total[{RATE}]))"
+                },
+                unit="reqps",
+            ),
+            Panel(
+                "Login failures by reason",
+                {
+                    "{{reason}}": "sum by (reason) "
+                    f"(rate(medmesh_auth_login_failures_total[{RATE}]))"
+                },
+                unit="reqps",
+                description="Failed logins; a sustained rise may be credential stuffing.",
+            ),
+            Panel(
+                "Rejected token requests by error",
+                {
+                    "{{error}}": "sum by (error) "
+                    f"(rate(medmesh_auth_token_requests_rejected_total[{RATE}]))"
+                },
+                unit="reqps",
+            ),
+            Panel(
+                "Active signing key age",
+                {"age": "max(medmesh_auth_signing_key_age_seconds)"},
+                unit="s",
+                kind="stat",
+                description="Rotate before 90 days (alert MedmeshAuthSigningKeyRotationOverdue).",
+                thresholds=(("green", None), ("orange", 60 * 86400), ("red", 90 * 86400)),
+            ),
+        ],
+    ),
+]
+
+
+def generic_panels(service: str) -> list[Panel]:
+    """The panels every service has: RED, audit, outbox and process."""
+    sel = f'service="{service}"'
+    return [
+        Panel(
+            "Requests per second by route",
+            {
+                "{{method}} {{route}}": "sum by (method, route) "
+                f"(rate(medmesh_http_requests_total{{{sel}}}[{RATE}]))"
+            },
+            unit="reqps",
+        ),
+        Panel(
+            "Error ratio",
+            {
+                "5xx": f'sum(rate(medmesh_http_requests_total{{{sel},status=~"5.."}}[{RATE}]))'
+                f" / sum(rate(medmesh_http_requests_total{{{sel}}}[{RATE}]))",
+                "4xx": f'sum(rate(medmesh_http_requests_total{{{sel},status=~"4.."}}[{RATE}]))'
+                f" / sum(rate(medmesh_http_requests_total{{{sel}}}[{RATE}]))",
+            },
+            unit="percentunit",
+        ),
+        Panel(
+            "Latency (all routes)",
+            {
+                f"p{q}": f"histogram_quantile(0.{q}, sum by (le) "
+                f"(rate(medmesh_http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))"
+                for q in ("50", "95", "99")
+            },
+            unit="s",
+        ),
+        Panel(
+            "p95 latency by route",
+            {
+                "{{route}}": "histogram_quantile(0.95, sum by (route, le) "
+                f"(rate(medmesh_http_request_duration_seconds_bucket{{{sel}}}[{RATE}])))"
+            },
+            unit="s",
+        ),
+        Panel(
+            "Requests in progress",
+            {"{{method}}": f"sum by (method) (medmesh_http_requests_in_progress{{{sel}}})"},
+        ),
+        Panel(
+            "Mean response size by route",
+            {
+                "{{route}}": "sum by (route) "
+                f"(rate(medmesh_http_response_size_bytes_sum{{{sel}}}[{RATE}]))"
+                " / sum by (route) "
+                f"(rate(medmesh_http_response_size_bytes_count{{{sel}}}[{RATE}]))"
+            },
+            unit="bytes",
+        ),
+        Panel(
+            "Audit records written and failed",
+            {
+                "written": f"sum(rate(medmesh_audit_records_total{{{sel}}}[{RATE}]))",
+                "failed": f"sum(rate(medmesh_audit_write_failures_total{{{sel}}}[{RATE}]))",
+            },
+            unit="ops",
+        ),
+        Panel(
+            "Outbox backlog",
+            {"backlog": f"sum(medmesh_outbox_backlog{{{sel}}})"},
+            description="Messages waiting for delivery; it should drain back to zero.",
+        ),
+        Panel(
+            "CPU per instance",
+            {"{{instance}}": f'rate(process_cpu_seconds_total{{job="{service}"}}[{RATE}])'},
+            unit="percentunit",
+        ),
+        Panel(
+            "Resident memory per instance",
+            {"{{instance}}": f'process_resident_memory_bytes{{job="{service}"}}'},
+            unit="bytes",
+        ),
+    ]
+
+
+def render_panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, object]:
+    steps = [{"color": color, "value": value} for color, value in panel.thresholds]
+    return {
+        "id": panel_id,
+        "type": panel.kind,
+        "title": panel.title,
+        "description": panel.description,
+        "datasource": DATASOURCE,
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {
+            "defaults": {
+                "unit": panel.unit,
+                "thresholds": {"mode": "absolute", "steps": steps},
+            },
+            "overrides": [],
+        },
+        "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        "targets": [
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": DATASOURCE,
+                "expr": expr,
+                "legendFormat": legend,
+            }
+            for i, (legend, expr) in enumerate(panel.queries.items())
+        ],
+    }
+
+
+def render_dashboard(service: ServiceDashboard) -> dict[str, object]:
+    """The Grafana dashboard JSON model of one service."""
+    panels = [*generic_panels(service.name), *service.domain_panels]
+    rendered = [
+        render_panel(panel, i + 1, x=(i % 2) * 12, y=(i // 2) * 8) for i, panel in enumerate(panels)
+    ]
+    return {
+        "uid": f"medmesh-{service.name}",
+        "title": f"medmesh / {service.title}",
+        "tags": ["medmesh", service.name],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": False,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                }
+            ]
+        },
+        "annotations": {"list": []},
+        "links": [],
+        "panels": rendered,
+    }
+
+
+def dashboard_files() -> dict[Path, str]:
+    """Every dashboard file and the text it must hold."""
+    return {
+        DASHBOARD_DIR / f"{service.name}.json": json.dumps(render_dashboard(service), indent=2)
+        + "\n"
+        for service in SERVICES
+    }
+
+
+def main() -> None:
+    DASHBOARD_DIR.mkdir(exist_ok=True)
+    for path, text in dashboard_files().items():
+        path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""medmesh: an open-source healthcare backend."""

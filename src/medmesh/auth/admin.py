@@ -1,0 +1,12 @@
+"""The typed principal of the admin API (scope ``auth:admin``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from medmesh.platform.auth import Principal, RequireScopes
+
+Admin = Annotated[Principal, Depends(RequireScopes("auth:admin"))]
+Auditor = Annotated[Principal, Depends(RequireScopes("audit:read"))]

@@ -1,0 +1,1 @@
+"""auth-service: its audit trail, served to auditors."""

@@ -1,0 +1,154 @@
+"""OAuth clients: registration, secrets (random, stored hashed) and authentication.
+
+Client secrets are 256-bit random strings, so a single SHA-256 is a sound
+hash for them (a slow password hash protects guessable secrets, which these are
+not) and keeps client authentication cheap on the token path. Authenticated
+client records are cached in memory for a few seconds; admin changes made
+through this process drop the cache entry at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.auth.clients.repository import ClientRepository
+from medmesh.auth.clients.schemas import ClientCreate, ClientUpdate
+from medmesh.auth.config import ALL_AUDIENCES
+from medmesh.auth.models import Client
+from medmesh.auth.oauth import InvalidClient
+from medmesh.platform.errors import Conflict, NotFound
+from medmesh.platform.scopes import ScopeSet
+
+SECRET_PREFIX = "mmcs_"
+
+
+def new_client_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_client_secret(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """What the token path needs of a client (immutable, cacheable)."""
+
+    client_id: str
+    secret_hash: str
+    grant_types: frozenset[str]
+    scopes: ScopeSet
+    scope: str
+    roles: tuple[str, ...]
+    audiences: tuple[str, ...]
+    access_token_ttl_seconds: int | None
+    disabled: bool
+
+    @classmethod
+    def of(cls, client: Client) -> ClientView:
+        return cls(
+            client_id=client.client_id,
+            secret_hash=client.secret_hash,
+            grant_types=frozenset(client.grant_types),
+            scopes=ScopeSet(client.scopes),
+            scope=client.scopes,
+            roles=tuple(client.roles),
+            audiences=tuple(client.audiences) or ALL_AUDIENCES,
+            access_token_ttl_seconds=client.access_token_ttl_seconds,
+            disabled=client.disabled,
+        )
+
+
+class ClientService:
+    """Registers clients and authenticates them."""
+
+    def __init__(self, cache_seconds: float = 5.0) -> None:
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, ClientView]] = {}
+
+    def forget(self, client_id: str) -> None:
+        self._cache.pop(client_id, None)
+
+    async def _view(self, session: AsyncSession, client_id: str) -> ClientView | None:
+        now = time.monotonic()
+        cached = self._cache.get(client_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        client = await ClientRepository(session).get(client_id)
+        if client is None:
+            return None
+        view = ClientView.of(client)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[client_id] = (now, view)
+        return view
+
+    async def authenticate(self, session: AsyncSession, client_id: str, secret: str) -> ClientView:
+        """The client when ``secret`` is its current secret; else ``invalid_client`` (401)."""
+        view = await self._view(session, client_id)
+        expected = view.secret_hash if view is not None else hash_client_secret("")
+        ok = hmac.compare_digest(hash_client_secret(secret), expected)
+        if view is None or not ok or view.disabled:
+            raise InvalidClient()
+        return view
+
+    async def create(self, session: AsyncSession, data: ClientCreate) -> tuple[Client, str]:
+        """Register a client; returns it with its secret (shown once, stored hashed)."""
+        ScopeSet(data.scope)  # refuse malformed SMART scopes at registration
+        repo = ClientRepository(session)
+        client_id = data.client_id or "mm_" + secrets.token_hex(8)
+        if await repo.get(client_id) is not None:
+            raise Conflict("a client with this client_id exists", code="client_exists")
+        secret = new_client_secret()
+        client = Client(
+            client_id=client_id,
+            secret_hash=hash_client_secret(secret),
+            name=data.name,
+            grant_types=list(data.grant_types),
+            scopes=data.scope,
+            roles=list(data.roles),
+            audiences=list(data.audiences),
+            access_token_ttl_seconds=data.access_token_ttl_seconds,
+        )
+        await repo.add(client)
+        return client, secret
+
+    async def get(self, session: AsyncSession, client_id: str) -> Client:
+        client = await ClientRepository(session).get(client_id)
+        if client is None:
+            raise NotFound("no such client", code="client_not_found")
+        return client
+
+    async def page(self, session: AsyncSession, after: str | None, limit: int) -> list[Client]:
+        return list(await ClientRepository(session).page(after=after, limit=limit))
+
+    async def update(self, session: AsyncSession, client_id: str, data: ClientUpdate) -> Client:
+        client = await self.get(session, client_id)
+        changes = data.model_dump(exclude_unset=True)
+        if "scope" in changes:
+            ScopeSet(changes["scope"])
+            client.scopes = changes.pop("scope")
+        for name, value in changes.items():
+            setattr(client, name, value)
+        await session.flush()
+        self.forget(client_id)
+        return client
+
+    async def rotate_secret(self, session: AsyncSession, client_id: str) -> tuple[Client, str]:
+        client = await self.get(session, client_id)
+        secret = new_client_secret()
+        client.secret_hash = hash_client_secret(secret)
+        await session.flush()
+        self.forget(client_id)
+        return client, secret
+
+    async def delete(self, session: AsyncSession, client_id: str) -> None:
+        client = await self.get(session, client_id)
+        await ClientRepository(session).delete(client)
+        self.forget(client_id)

@@ -1,0 +1,73 @@
+"""The auth-service's domain services, built once per app and reached through a dependency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from medmesh.auth.clients.service import ClientService
+from medmesh.auth.keys.service import SigningKeyService
+from medmesh.auth.logins.service import LoginThrottle
+from medmesh.auth.roles.service import RoleService
+from medmesh.auth.tokens.revocations import RevocationCache
+from medmesh.auth.tokens.service import RequestContext, TokenService
+from medmesh.auth.users.service import UserService
+from medmesh.platform.audit import AuditRecord, AuditTrail
+from medmesh.platform.auth import Principal
+from medmesh.platform.logging import request_id_var
+from medmesh.platform.security import RateLimiter, client_ip
+
+
+@dataclass
+class AuthComponents:
+    keys: SigningKeyService
+    clients: ClientService
+    users: UserService
+    roles: RoleService
+    throttle: LoginThrottle
+    revocations: RevocationCache
+    tokens: TokenService
+    audit: AuditTrail
+    token_limiter: RateLimiter
+
+
+def get_components(request: Request) -> AuthComponents:
+    components: AuthComponents = request.app.state.auth
+    return components
+
+
+Components = Annotated[AuthComponents, Depends(get_components)]
+
+
+def request_context(request: Request) -> RequestContext:
+    return RequestContext(ip=client_ip(request), request_id=request_id_var.get())
+
+
+Context = Annotated[RequestContext, Depends(request_context)]
+
+
+async def audit_admin_change(
+    components: AuthComponents,
+    ctx: RequestContext,
+    principal: Principal,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    **details: object,
+) -> None:
+    """Every admin change is audited: who changed what, from where."""
+    await components.audit.record(
+        AuditRecord(
+            action=action,
+            actor=principal.sub,
+            client_id=principal.client_id,
+            roles=sorted(principal.roles),
+            resource_type=resource_type,
+            resource_id=resource_id,
+            source_ip=ctx.ip,
+            request_id=ctx.request_id,
+            details=dict(details),
+        )
+    )

@@ -1,0 +1,82 @@
+"""Discovery: RFC 8414 authorization-server metadata, OIDC discovery and the JWKS (RFC 7517)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from medmesh.auth.components import Components
+from medmesh.auth.roles.defaults import BUILTIN_ROLES
+
+router = APIRouter(tags=["discovery"])
+
+
+def server_metadata(issuer: str) -> dict[str, Any]:
+    """What this server supports, truthfully: no authorization endpoint (no browser flows yet)."""
+    base = issuer.rstrip("/")
+    scopes = sorted({s for _, scope in BUILTIN_ROLES.values() for s in scope.split()})
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "userinfo_endpoint": f"{base}/oauth/userinfo",
+        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "claims_supported": [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "scope",
+            "client_id",
+            "roles",
+            "patient",
+            "fhirUser",
+            "preferred_username",
+        ],
+        "service_documentation": f"{base}/docs",
+    }
+
+
+@router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
+async def oauth_metadata(request: Request) -> JSONResponse:
+    """OAuth 2.0 Authorization Server Metadata."""
+    return JSONResponse(
+        server_metadata(request.app.state.settings.issuer),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
+async def openid_configuration(request: Request) -> JSONResponse:
+    """OpenID Provider Metadata (the same document as RFC 8414's)."""
+    return JSONResponse(
+        server_metadata(request.app.state.settings.issuer),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+@router.get("/.well-known/jwks.json", summary="JSON Web Key Set")
+async def jwks(components: Components) -> JSONResponse:
+    """The public keys that verify access tokens: the active key and every retired key whose
+    tokens may still be alive."""
+    return JSONResponse(
+        components.keys.state.jwks, headers={"Cache-Control": "public, max-age=300"}
+    )

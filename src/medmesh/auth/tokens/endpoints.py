@@ -1,0 +1,172 @@
+"""OAuth 2.0 endpoints: token (RFC 6749), introspection (RFC 7662), revocation (RFC 7009), userinfo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from medmesh.auth.components import Components, Context
+from medmesh.auth.oauth import InvalidRequest, SlowDown, UnsupportedGrantType, UnsupportedTokenType
+from medmesh.auth.tokens.forms import client_credentials, read_form
+from medmesh.auth.tokens.schemas import (
+    INTROSPECT_FORM,
+    REVOKE_FORM,
+    TOKEN_FORM,
+    IntrospectionResponse,
+    TokenResponse,
+    UserInfo,
+)
+from medmesh.auth.users.service import UserService
+from medmesh.platform.auth import CurrentPrincipal
+from medmesh.platform.db import SessionDep
+from medmesh.platform.errors import Forbidden, NotFound
+
+router = APIRouter(prefix="/oauth", tags=["oauth"])
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+GRANTS = ("client_credentials", "password", "refresh_token")
+
+
+def _oauth_error_responses() -> dict[int | str, dict[str, Any]]:
+    return {
+        400: {
+            "description": "RFC 6749 §5.2 error (invalid_request, invalid_grant, invalid_scope, ...)"
+        },
+        401: {"description": "invalid_client, with a WWW-Authenticate challenge"},
+        429: {
+            "description": "too many token requests from this source (Retry-After, RateLimit headers)"
+        },
+    }
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    openapi_extra=TOKEN_FORM,
+    responses=_oauth_error_responses(),
+    summary="Issue tokens (client_credentials, password, refresh_token)",
+)
+async def token(
+    request: Request, session: SessionDep, components: Components, ctx: Context
+) -> JSONResponse:
+    """Issues an access token (a signed JWT) for the `client_credentials`, `password` or `refresh_token`
+    grant. Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form body."""
+    decision = await components.token_limiter.hit(ctx.ip)
+    if not decision.allowed:
+        raise SlowDown("too many token requests; slow down", headers=decision.headers(60))
+    form = await read_form(request)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise InvalidRequest("grant_type is required")
+    if grant_type not in GRANTS:
+        raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
+    creds = client_credentials(request, form)
+    client = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
+    tokens = components.tokens
+    if grant_type == "client_credentials":
+        issued = await tokens.client_credentials(
+            ctx, client, form.get("scope"), form.get("audience")
+        )
+    elif grant_type == "password":
+        username, password = form.get("username"), form.get("password")
+        if not username or password is None:
+            raise InvalidRequest("username and password are required")
+        issued = await tokens.password(
+            session, ctx, client, username, password, form.get("scope"), form.get("audience")
+        )
+    else:
+        refresh = form.get("refresh_token")
+        if not refresh:
+            raise InvalidRequest("refresh_token is required")
+        issued = await tokens.refresh(session, ctx, client, refresh, form.get("scope"))
+    headers = {**NO_STORE, **decision.headers(60)}
+    return JSONResponse(issued.as_response(), headers=headers)
+
+
+@router.post(
+    "/introspect",
+    response_model=IntrospectionResponse,
+    response_model_exclude_none=True,
+    openapi_extra=INTROSPECT_FORM,
+    responses=_oauth_error_responses(),
+    summary="Token introspection (RFC 7662)",
+)
+async def introspect(request: Request, session: SessionDep, components: Components) -> JSONResponse:
+    """Tells an authenticated client whether a token is active, and its claims. Expired, revoked,
+    forged or unknown tokens are all just `{"active": false}`."""
+    form = await read_form(request)
+    creds = client_credentials(request, form)
+    caller = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
+    token_value = form.get("token")
+    if not token_value:
+        raise InvalidRequest("token is required")
+    return JSONResponse(
+        await components.tokens.introspect(session, caller, token_value), headers=NO_STORE
+    )
+
+
+@router.post(
+    "/revoke",
+    openapi_extra=REVOKE_FORM,
+    responses={
+        200: {"description": "revoked, or the token was not valid (RFC 7009 §2.2)"},
+        **_oauth_error_responses(),
+    },
+    summary="Token revocation (RFC 7009)",
+)
+async def revoke(
+    request: Request, session: SessionDep, components: Components, ctx: Context
+) -> JSONResponse:
+    """Revokes a refresh token (and its whole family) or an access token (by `jti`, until it expires).
+    Answers 200 for unknown or invalid tokens too, as RFC 7009 requires."""
+    form = await read_form(request)
+    creds = client_credentials(request, form)
+    caller = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
+    token_value = form.get("token")
+    if not token_value:
+        raise InvalidRequest("token is required")
+    hint = form.get("token_type_hint")
+    if hint is not None and hint not in ("access_token", "refresh_token"):
+        raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
+    await components.tokens.revoke(session, ctx, caller, token_value)
+    return JSONResponse({}, headers=NO_STORE)
+
+
+async def _userinfo(
+    principal: CurrentPrincipal, session: SessionDep, components: Components
+) -> UserInfo:
+    if not principal.has_scope("openid"):
+        raise Forbidden("the access token lacks the openid scope", code="insufficient_scope")
+    if principal.is_service:
+        raise NotFound("service tokens have no user", code="no_user")
+    user = await UserService.get_or_none(session, principal.sub)
+    if user is None or user.disabled:
+        raise NotFound("the user no longer exists", code="no_user")
+    return UserInfo(
+        sub=user.id,
+        preferred_username=user.username,
+        roles=user.roles,
+        patient=user.patient_id,
+        fhirUser=user.fhir_user,
+    )
+
+
+@router.get(
+    "/userinfo", response_model=UserInfo, response_model_exclude_none=True, summary="OIDC UserInfo"
+)
+async def userinfo_get(
+    principal: CurrentPrincipal, session: SessionDep, components: Components
+) -> UserInfo:
+    """The signed-in user's claims, for an access token with the `openid` scope."""
+    return await _userinfo(principal, session, components)
+
+
+@router.post(
+    "/userinfo", response_model=UserInfo, response_model_exclude_none=True, summary="OIDC UserInfo"
+)
+async def userinfo_post(
+    principal: CurrentPrincipal, session: SessionDep, components: Components
+) -> UserInfo:
+    """The same as GET (OpenID Connect Core §5.3.1 allows both)."""
+    return await _userinfo(principal, session, components)

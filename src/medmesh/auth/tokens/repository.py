@@ -1,0 +1,94 @@
+"""Queries of the token domain: refresh tokens and revoked access tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.auth.models import RefreshToken, RevokedAccessToken
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class RefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token: RefreshToken) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def by_hash(self, token_hash: str) -> RefreshToken | None:
+        return await self.session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+
+    async def mark_used(self, token_id: str, now: datetime) -> bool:
+        """Atomically mark an unused token used; False when it was used meanwhile."""
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token_id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        )
+        return _rowcount(result) == 1
+
+    async def revoke_family(self, family_id: str, now: datetime) -> int:
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return _rowcount(result)
+
+    async def revoke_for_user(self, user_id: str, now: datetime) -> int:
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return _rowcount(result)
+
+    async def revoke_for_client(self, client_id: str, now: datetime) -> int:
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.client_id == client_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return _rowcount(result)
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(RefreshToken).where(RefreshToken.expires_at < now)
+        )
+        return _rowcount(result)
+
+
+class RevocationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, jti: str, expires_at: datetime, now: datetime) -> None:
+        if await self.session.get(RevokedAccessToken, jti) is None:
+            self.session.add(RevokedAccessToken(jti=jti, expires_at=expires_at, revoked_at=now))
+            await self.session.flush()
+
+    async def since(self, after: datetime | None, now: datetime) -> Sequence[RevokedAccessToken]:
+        stmt = select(RevokedAccessToken).where(RevokedAccessToken.expires_at > now)
+        if after is not None:
+            stmt = stmt.where(or_(RevokedAccessToken.revoked_at >= after))
+        return (await self.session.scalars(stmt.order_by(RevokedAccessToken.revoked_at))).all()
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now)
+        )
+        return _rowcount(result)

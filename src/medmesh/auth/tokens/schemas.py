@@ -1,0 +1,91 @@
+"""Response models and form descriptions (for the OpenAPI document) of the OAuth endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+    id_token: str | None = None
+
+
+class IntrospectionResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    active: bool
+    scope: str | None = None
+    client_id: str | None = None
+    token_type: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    sub: str | None = None
+    aud: list[str] | str | None = None
+    iss: str | None = None
+    jti: str | None = None
+
+
+class UserInfo(BaseModel):
+    sub: str
+    preferred_username: str
+    roles: list[str]
+    patient: str | None = None
+    fhirUser: str | None = None
+
+
+def _form(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
+        }
+    }
+
+
+_CLIENT = {
+    "client_id": {"type": "string", "description": "client_secret_post (or use HTTP Basic)"},
+    "client_secret": {"type": "string"},
+}
+TOKEN_FORM = _form(
+    {
+        "grant_type": {
+            "type": "string",
+            "enum": ["client_credentials", "password", "refresh_token"],
+        },
+        "scope": {
+            "type": "string",
+            "description": "space-separated; defaults to everything allowed",
+        },
+        "audience": {
+            "type": "string",
+            "description": "space-separated services (medmesh-phi, ...)",
+        },
+        "username": {"type": "string"},
+        "password": {"type": "string", "format": "password"},
+        "refresh_token": {"type": "string"},
+        **_CLIENT,
+    },
+    ["grant_type"],
+)
+INTROSPECT_FORM = _form(
+    {"token": {"type": "string"}, "token_type_hint": {"type": "string"}, **_CLIENT}, ["token"]
+)
+REVOKE_FORM = _form(
+    {
+        "token": {"type": "string"},
+        "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
+        **_CLIENT,
+    },
+    ["token"],
+)

@@ -1,0 +1,412 @@
+"""The ``medmesh`` command: up, serve, migrate, admin, audit, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from medmesh.platform.config import SERVICE_PORTS, ServiceSettings
+
+app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Administer auth-service directly on its database.", no_args_is_help=True
+)
+audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    module: str
+    settings: str
+
+    def settings_class(self) -> type[ServiceSettings]:
+        module, _, attr = self.settings.partition(":")
+        cls: type[ServiceSettings] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    def load_settings(self, **overrides: Any) -> ServiceSettings:
+        return self.settings_class()(**overrides)
+
+    async def migrate(self, url: str) -> None:
+        migrations = importlib.import_module(f"medmesh.{self.name}.migrations")
+        await migrations.upgrade(url)
+
+
+#: The services built so far, in start order; the others join as they are built.
+SERVICES: dict[str, ServiceEntry] = {
+    "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
+}
+
+
+def _entry(name: str) -> ServiceEntry:
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; built so far: {', '.join(SERVICES)}")
+    return SERVICES[name]
+
+
+def _echo(message: str = "") -> None:
+    typer.echo(message)
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help="auth | phi | synthetic | payments | devices"),
+    port: int = typer.Option(0, help="port (default: the service's own, e.g. 8001 for auth)"),
+    host: str = typer.Option("", help="bind address (default: MEDMESH_<SVC>_HOST or 127.0.0.1)"),
+    migrate_first: bool = typer.Option(False, "--migrate", help="apply migrations before serving"),
+) -> None:
+    """Run one service in this process (SIGTERM drains, then stops)."""
+    from medmesh.platform.server import run_app
+
+    entry = _entry(service)
+    overrides: dict[str, Any] = {}
+    if port:
+        overrides["port"] = port
+    if host:
+        overrides["host"] = host
+    settings = entry.load_settings(**overrides)
+    if migrate_first:
+        asyncio.run(entry.migrate(settings.effective_database_url))
+    module = importlib.import_module(entry.module)
+    fastapi_app = module.create_app(settings)
+    run_app(
+        fastapi_app, settings.host, settings.effective_port, drain_seconds=settings.drain_seconds
+    )
+
+
+@app.command()
+def migrate(
+    service: str = typer.Argument(..., help="the service whose database to upgrade"),
+) -> None:
+    """Apply a service's database migrations (idempotent)."""
+    entry = _entry(service)
+    settings = entry.load_settings()
+    asyncio.run(entry.migrate(settings.effective_database_url))
+    _echo(f"{service}: database is at the latest revision")
+
+
+# --- up -------------------------------------------------------------------------------------
+
+
+def _credentials_path(var_dir: Path) -> Path:
+    return var_dir / "credentials.json"
+
+
+def _bootstrap_auth(var_dir: Path) -> dict[str, Any]:
+    """Create the admin user and demo clients on first run; keep their secrets in var/ (dev only)."""
+    from medmesh.auth.bootstrap import bootstrap
+    from medmesh.auth.config import AuthSettings
+    from medmesh.platform.db import Database
+
+    settings = AuthSettings(var_dir=var_dir)
+    path = _credentials_path(var_dir)
+    stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"clients": {}}
+
+    async def run() -> Any:
+        database = Database(settings.effective_database_url)
+        try:
+            return await bootstrap(
+                database,
+                admin_username=settings.bootstrap_admin_username,
+                admin_password=settings.bootstrap_admin_password,
+            )
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    if result.admin_password is not None:
+        stored["admin_username"] = result.admin_username
+        stored["admin_password"] = result.admin_password
+    stored["clients"].update(result.clients)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(stored, indent=2))
+    stored["new"] = bool(result.admin_password or result.clients)
+    return stored
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the service exited with status {process.returncode}; see its log in var/"
+            )
+        try:
+            if httpx.get(url + "/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready in {timeout:.0f} s")
+
+
+def _admin_token(auth_url: str, creds: dict[str, Any]) -> str | None:
+    from medmesh.auth.bootstrap import CLI_CLIENT_ID
+
+    secret = creds.get("clients", {}).get(CLI_CLIENT_ID)
+    password = creds.get("admin_password")
+    if not secret or not password:
+        return None
+    response = httpx.post(
+        auth_url + "/oauth/token",
+        data={
+            "grant_type": "password",
+            "username": creds.get("admin_username", "admin"),
+            "password": password,
+        },
+        auth=(CLI_CLIENT_ID, secret),
+        timeout=30,
+    )
+    return str(response.json()["access_token"]) if response.status_code == 200 else None
+
+
+@app.command()
+def up(
+    services: str = typer.Option(",".join(SERVICES), help="comma-separated services to start"),
+    var_dir: Path = typer.Option(
+        Path("var"), help="where SQLite files, logs and dev credentials live"
+    ),
+) -> None:
+    """Start every service as its own process (SQLite in var/), seed demo data, print URLs and a token.
+
+    Ctrl-C stops them all cleanly."""
+    names = [n.strip() for n in services.split(",") if n.strip()]
+    for name in names:
+        _entry(name)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ}  # noqa: TID251 - children inherit the caller's environment
+    for name in names:
+        prefix = f"MEDMESH_{name.upper()}_"
+        env.setdefault(prefix + "VAR_DIR", str(var_dir.resolve()))
+        env.setdefault(prefix + "LOG_FILE", str((var_dir / f"{name}.log").resolve()))
+        env.setdefault(prefix + "DRAIN_SECONDS", "0")
+        entry = SERVICES[name]
+        settings = entry.settings_class()(var_dir=var_dir.resolve())
+        asyncio.run(entry.migrate(settings.effective_database_url))
+    creds = _bootstrap_auth(var_dir.resolve()) if "auth" in names else {}
+
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def stop_all(*_: object) -> None:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    try:
+        for name in names:
+            port = SERVICE_PORTS[name]
+            processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "medmesh.cli", "serve", name, "--port", str(port)], env=env
+            )
+        for name in names:
+            _wait_ready(f"http://127.0.0.1:{SERVICE_PORTS[name]}", processes[name])
+        _print_summary(names, creds, var_dir)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        _echo("a service stopped; stopping the others")
+    except KeyboardInterrupt:
+        _echo("\nstopping ...")
+    finally:
+        stop_all()
+    _echo("stopped")
+
+
+def _print_summary(names: list[str], creds: dict[str, Any], var_dir: Path) -> None:
+    _echo("\nmedmesh is running:")
+    for name in names:
+        url = f"http://127.0.0.1:{SERVICE_PORTS[name]}"
+        _echo(f"  {name:<10} {url}   docs {url}/docs   metrics {url}/metrics")
+    if "auth" in names:
+        auth_url = f"http://127.0.0.1:{SERVICE_PORTS['auth']}"
+        if creds.get("new"):
+            _echo(
+                f"\nadmin user: {creds.get('admin_username')}  password: {creds.get('admin_password')}"
+            )
+            for client_id, secret in creds.get("clients", {}).items():
+                _echo(f"client {client_id}: {secret}")
+        _echo(f"\n(dev credentials are kept in {_credentials_path(var_dir)}, readable only by you)")
+        token = _admin_token(auth_url, creds)
+        if token:
+            _echo(f"\nadmin access token (15 min):\n{token}\n")
+            _echo(f"try: curl -s {auth_url}/admin/users -H 'Authorization: Bearer {token[:16]}...'")
+    _echo(
+        "\nlogs: "
+        + ", ".join(str(var_dir / f"{n}.log") for n in names)
+        + "\nCtrl-C stops everything."
+    )
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+def _auth_database() -> Any:
+    from medmesh.auth.config import AuthSettings
+    from medmesh.platform.db import Database
+
+    return Database(AuthSettings().effective_database_url)
+
+
+@admin_app.command("bootstrap")
+def admin_bootstrap() -> None:
+    """Create the built-in roles, the admin user and the demo clients if missing; show new secrets once."""
+    from medmesh.auth.bootstrap import bootstrap
+    from medmesh.auth.config import AuthSettings
+
+    settings = AuthSettings()
+
+    async def run() -> Any:
+        database = _auth_database()
+        try:
+            return await bootstrap(
+                database,
+                admin_username=settings.bootstrap_admin_username,
+                admin_password=settings.bootstrap_admin_password,
+            )
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    if result.admin_password:
+        _echo(f"admin user {result.admin_username} password: {result.admin_password}")
+    for client_id, secret in result.clients.items():
+        _echo(f"client {client_id} secret: {secret}")
+    if not result.admin_password and not result.clients:
+        _echo("nothing to do: admin user and clients exist")
+
+
+@admin_app.command("rotate-keys")
+def admin_rotate_keys() -> None:
+    """Rotate the token-signing key (running replicas pick it up within 30 s)."""
+    from medmesh.auth.config import AuthSettings
+    from medmesh.auth.keys.service import SigningKeyService
+    from medmesh.auth.main import MAX_TOKEN_TTL_SECONDS, load_kek
+    from medmesh.platform.audit import (
+        AuditRecord,
+        AuditTrail,
+        audit_database_for,
+        ensure_audit_tables,
+    )
+
+    settings = AuthSettings()
+
+    async def run() -> str:
+        database = _auth_database()
+        audit_db = audit_database_for(database)
+        if audit_db is not database:
+            await ensure_audit_tables(audit_db)
+        trail = AuditTrail(audit_db, "auth")
+        await trail.start()
+        try:
+            keys = SigningKeyService(load_kek(settings), MAX_TOKEN_TTL_SECONDS)
+            async with database.unit_of_work() as session:
+                record = await keys.rotate(session)
+            await trail.record(
+                AuditRecord(
+                    action="auth.key_rotated",
+                    actor="cli",
+                    resource_type="SigningKey",
+                    resource_id=record.kid,
+                )
+            )
+            return record.kid
+        finally:
+            await trail.stop()
+            await database.dispose()
+            if audit_db is not database:
+                await audit_db.dispose()
+
+    _echo(f"new active signing key: {asyncio.run(run())}")
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify(
+    service: str = typer.Argument(..., help="the service whose audit trail to check"),
+) -> None:
+    """Check a service's hash-chained audit trail; exits 1 when a record was changed, removed or reordered."""
+    from medmesh.platform.audit import audit_database_for, verify_chain
+    from medmesh.platform.db import Database
+
+    entry = _entry(service)
+    settings = entry.load_settings()
+
+    async def run() -> Any:
+        database = Database(settings.effective_database_url)
+        audit_db = audit_database_for(database)
+        try:
+            return await verify_chain(audit_db)
+        finally:
+            await database.dispose()
+            if audit_db is not database:
+                await audit_db.dispose()
+
+    report = asyncio.run(run())
+    if report.ok:
+        _echo(f"{service}: audit trail intact ({report.records} records)")
+        return
+    _echo(f"{service}: audit trail BROKEN at record {report.first_bad_seq}: {report.problem}")
+    raise typer.Exit(1)
+
+
+# --- openapi --------------------------------------------------------------------------------
+
+
+def openapi_document(service: str) -> dict[str, Any]:
+    """The OpenAPI document of a service, as its app generates it."""
+    entry = _entry(service)
+    module = importlib.import_module(entry.module)
+    settings = entry.load_settings(var_dir=Path(os.devnull).parent / "medmesh-openapi")
+    document: dict[str, Any] = module.create_app(settings).openapi()
+    return document
+
+
+@app.command()
+def openapi(
+    check: bool = typer.Option(
+        False, help="fail when docs/openapi/<svc>.json is stale instead of writing it"
+    ),
+    out: Path = typer.Option(Path("docs/openapi"), help="output folder"),
+) -> None:
+    """Write (or check) docs/openapi/<service>.json for every service built so far."""
+    stale = []
+    for name in SERVICES:
+        text = json.dumps(openapi_document(name), indent=2, sort_keys=True) + "\n"
+        path = out / f"{name}.json"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        _echo(f"wrote {path}")
+    if stale:
+        _echo("stale OpenAPI documents (run `make openapi`): " + ", ".join(stale))
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

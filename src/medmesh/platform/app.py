@@ -1,0 +1,266 @@
+"""The app factory every service uses.
+
+:func:`create_service_app` wires, in this order from the outside in: request
+context (request id, log context), RED metrics, security headers, the body-size
+limit, tracing, then the service's routers. It adds ``/healthz``, ``/readyz`` and
+``/metrics``, installs one error handler per API style, and owns the lifespan:
+database, audit trail, token verifier and the service's own workers start with
+the app and stop, in reverse order, after in-flight requests have finished.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from medmesh.platform.audit import AuditTrail, audit_database_for, ensure_audit_tables
+from medmesh.platform.auth import TokenVerifier
+from medmesh.platform.config import ServiceSettings
+from medmesh.platform.db import Database
+from medmesh.platform.errors import (
+    BadRequest,
+    ErrorRenderer,
+    MedmeshError,
+    render_problem,
+)
+from medmesh.platform.logging import configure_logging, get_logger, request_id_var
+from medmesh.platform.metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
+from medmesh.platform.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from medmesh.platform.tracing import configure_tracing, instrument_app, instrument_engine
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+log = get_logger("medmesh.platform.app")
+
+
+class RequestContextMiddleware:
+    """Give every request an id (``X-Request-ID``, echoed back) and bind it to log lines."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                if _REQUEST_ID.match(candidate):
+                    request_id = candidate
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        raw = request_id.encode()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            request_id_var.reset(token)
+
+
+class ErrorRenderers:
+    """Picks the error format by path prefix (longest prefix wins)."""
+
+    def __init__(self, renderers: Sequence[tuple[str, ErrorRenderer]]) -> None:
+        self._renderers = sorted(renderers, key=lambda item: len(item[0]), reverse=True)
+
+    def __call__(self, request: Request, error: MedmeshError) -> Response:
+        path = request.url.path
+        for prefix, renderer in self._renderers:
+            if path.startswith(prefix):
+                return renderer(request, error)
+        return render_problem(request, error)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    # Name the fields and what is wrong, never echo the submitted values (they may be PHI).
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(
+            str(p)
+            for p in err.get("loc", ())
+            if p not in ("body", "query", "path", "header", "form")
+        )
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    version: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    error_renderers: Sequence[tuple[str, ErrorRenderer]] = (),
+    lifespans: Sequence[Lifespan] = (),
+    readiness_checks: Sequence[ReadinessCheck] = (),
+    openapi_tags: list[dict[str, Any]] | None = None,
+    verify_tokens: bool = True,
+    database: Database | None = None,
+) -> FastAPI:
+    """Build a service's FastAPI app with the platform's middleware, routes and lifespan."""
+    service = settings.service_name
+    configure_logging(service, settings.log_level, settings.log_file)
+    configure_tracing(service, settings.otlp_endpoint)
+    database = database or Database(settings.effective_database_url)
+    audit_database = audit_database_for(database)
+    metrics = ServiceMetrics(service)
+    audit = AuditTrail(
+        audit_database,
+        service,
+        flush_interval_ms=settings.audit_flush_ms,
+        records_counter=metrics.audit_records.labels(service),
+        failures_counter=metrics.audit_failures.labels(service),
+        batch_histogram=metrics.audit_batch.labels(service),
+    )
+    verifier = (
+        TokenVerifier(
+            settings.issuer,
+            settings.audience,
+            jwks_url=settings.effective_jwks_url,
+            hs256_secret=settings.jwt_hs256_secret,
+            refresh_min_seconds=settings.jwks_refresh_min_seconds,
+            cache_seconds=settings.jwks_cache_seconds,
+        )
+        if verify_tokens
+        else None
+    )
+    limiter = RateLimiter(settings.rate_limit_per_minute, 60, redis_url=settings.redis_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if audit_database is not database:
+                await ensure_audit_tables(audit_database)
+                stack.push_async_callback(audit_database.dispose)
+            await audit.start()
+            stack.push_async_callback(database.dispose)
+            stack.push_async_callback(limiter.aclose)
+            if verifier is not None:
+                stack.push_async_callback(verifier.aclose)
+            stack.push_async_callback(audit.stop)
+            for extra in lifespans:
+                await stack.enter_async_context(extra(app))
+            log.info("service_started", port=settings.effective_port)
+            yield
+            log.info("service_stopping")
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        description=description,
+        lifespan=lifespan,
+        openapi_tags=openapi_tags,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.metrics = metrics
+    app.state.audit = audit
+    app.state.verifier = verifier
+    app.state.limiter = limiter
+    app.state.draining = False
+    renderers = ErrorRenderers(error_renderers)
+    app.state.error_renderers = renderers
+
+    for router in routers:
+        app.include_router(router)
+    _add_operational_routes(app, readiness_checks)
+    _add_error_handlers(app, renderers)
+
+    instrument_app(app)
+    instrument_engine(database.engine.sync_engine)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, respond=renderers)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _add_operational_routes(app: FastAPI, checks: Sequence[ReadinessCheck]) -> None:
+    ops = APIRouter(tags=["operations"])
+
+    @ops.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        """Answers 200 while the process runs; it checks nothing else."""
+        return {"status": "ok"}
+
+    @ops.get("/readyz", summary="Readiness: database and required peers answer")
+    async def readyz(request: Request) -> Response:
+        """200 when the database (and the peers this service needs) answer; 503 while draining."""
+        if request.app.state.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
+        problems: list[str] = []
+        try:
+            await request.app.state.database.ping()
+        except Exception as exc:
+            problems.append(f"database: {type(exc).__name__}")
+        for check in checks:
+            try:
+                await check(request.app)
+            except Exception as exc:
+                problems.append(f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}")
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics(request: Request) -> Response:
+        """The service's metrics in the Prometheus text exposition format."""
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ops)
+
+
+def _add_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
+    @app.exception_handler(MedmeshError)
+    async def medmesh_error(request: Request, exc: MedmeshError) -> Response:
+        return renderers(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return renderers(request, BadRequest(_describe_validation(exc), code="invalid_request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        error = MedmeshError(
+            str(exc.detail),
+            status=exc.status_code,
+            code=codes.get(exc.status_code, "http_error"),
+            headers=dict(exc.headers or {}),
+        )
+        return renderers(request, error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        # The message of an unexpected exception may carry data (SQL parameters): log
+        # its type and frames only.
+        structlog.get_logger("medmesh.platform.app").error(
+            "unhandled_error",
+            error_type=type(exc).__name__,
+            frames=traceback.format_tb(exc.__traceback__)[-5:],
+        )
+        error = MedmeshError("internal error", status=500, code="internal_error")
+        return renderers(request, error)

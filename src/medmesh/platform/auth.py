@@ -1,0 +1,348 @@
+"""Access-token verification on the resource-server side, and FastAPI dependencies.
+
+:class:`TokenVerifier` checks a bearer token locally: RS256 against the
+auth-service JWKS (cached, re-fetched when an unknown ``kid`` arrives but at most
+once per ``refresh_min_seconds``, so forged kids cannot make it hammer the auth
+server), or HS256 with a shared secret. Then the claims: ``exp`` (required),
+``nbf``, ``iat``, ``iss``, ``aud`` and ``sub``. Every failure is a 401
+``invalid_token`` with an RFC 6750 ``WWW-Authenticate`` header; messages never
+echo the token.
+
+Routes declare their needs with a typed alias::
+
+    PatientsRead = Annotated[Principal, Depends(RequireScopes("user/Patient.r"))]
+"""
+
+# No ``from __future__ import annotations``: FastAPI resolves the signature of
+# ``RequireScopes.__call__`` at runtime and cannot evaluate string annotations there.
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+
+from medmesh.platform import jwt
+from medmesh.platform.errors import Forbidden, Unauthorized
+from medmesh.platform.logging import get_logger
+from medmesh.platform.scopes import InvalidScope, ScopeSet, SmartScope, is_smart_scope
+
+REALM = "medmesh"
+_log = get_logger("medmesh.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the verified claims of an access token."""
+
+    sub: str
+    client_id: str
+    roles: frozenset[str]
+    scopes: ScopeSet
+    raw_scope: str
+    patient: str | None
+    fhir_user: str | None
+    audience: tuple[str, ...]
+    jti: str | None
+    issued_at: datetime
+    expires_at: datetime
+
+    def has_scope(self, scope: str) -> bool:
+        """True when the token holds ``scope`` (SMART scopes: when one covers it)."""
+        return self.scopes.has(scope)
+
+    @property
+    def is_service(self) -> bool:
+        """True for a client acting for itself (client_credentials): no human involved."""
+        return bool(self.client_id) and self.sub == self.client_id
+
+
+def invalid_token(description: str) -> Unauthorized:
+    """The 401 ``invalid_token`` error with its RFC 6750 challenge."""
+    challenge = f'Bearer realm="{REALM}", error="invalid_token", error_description="{description}"'
+    return Unauthorized(description, code="invalid_token", headers={"WWW-Authenticate": challenge})
+
+
+RevocationCheck = Callable[[str], Awaitable[bool]]
+
+
+def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise invalid_token(f"token has no {name} claim")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_token(f"token {name} claim is not a number")
+    return float(value)
+
+
+def _optional_str(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid_token(f"token {name} claim is not a string")
+    return value
+
+
+class TokenVerifier:
+    """Verifies access tokens for one service (its ``audience``) from one ``issuer``."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        jwks_url: str = "",
+        hs256_secret: str = "",
+        jwks: Mapping[str, Any] | None = None,
+        leeway: float = 30,
+        refresh_min_seconds: float = 10,
+        cache_seconds: float = 300,
+        http: httpx.AsyncClient | None = None,
+        is_revoked: RevocationCheck | None = None,
+    ) -> None:
+        if not (jwks_url or hs256_secret or jwks is not None):
+            raise ValueError("TokenVerifier needs jwks_url, jwks or hs256_secret")
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks_url = jwks_url
+        self.leeway = leeway
+        self.refresh_min_seconds = refresh_min_seconds
+        self.cache_seconds = cache_seconds
+        self.is_revoked = is_revoked
+        self._http = http
+        self._hs_key = jwt.VerificationKey.hs256(hs256_secret) if hs256_secret else None
+        self._static_keys = jwt.keys_from_jwks(jwks) if jwks is not None else {}
+        self._fetched_keys: dict[str, jwt.VerificationKey] = {}
+        self._rsa_keys = dict(self._static_keys)
+        self._fetched_at = float("-inf")
+        self._last_attempt = float("-inf")
+        self._lock = asyncio.Lock()
+        allowed = {jwt.HS256} if self._hs_key else set()
+        if jwks_url or jwks is not None:
+            allowed.add(jwt.RS256)
+        self.algorithms: frozenset[str] = frozenset(allowed)
+        self.jwks_fetches = 0
+
+    async def verify(self, token: str) -> Principal:
+        """Verify ``token`` and return its :class:`Principal`; raises 401 ``invalid_token``."""
+        decoded = self._decode(token)
+        key = self._select_key(decoded)
+        if decoded.alg == jwt.RS256 and decoded.kid is not None and self.jwks_url:
+            stale = time.monotonic() - self._fetched_at > self.cache_seconds
+            if key is None or stale:
+                await self.refresh_jwks(force=key is None)
+                key = self._select_key(decoded)
+        principal = self._check(decoded, key)
+        if self.is_revoked is not None:
+            if principal.jti is None:
+                raise invalid_token("token has no jti claim")
+            if await self.is_revoked(principal.jti):
+                raise invalid_token("token has been revoked")
+        return principal
+
+    def verify_cached(self, token: str) -> Principal:
+        """Verify ``token`` with the keys already cached, without I/O.
+
+        Does not fetch the JWKS and does not consult ``is_revoked``: request
+        paths use :meth:`verify`; this exists for benchmarks and sync callers.
+        """
+        decoded = self._decode(token)
+        return self._check(decoded, self._select_key(decoded))
+
+    async def refresh_jwks(self, *, force: bool = False) -> None:
+        """Fetch the JWKS unless fetched (or tried) less than ``refresh_min_seconds`` ago.
+
+        Without ``force`` it also waits for the cache to be ``cache_seconds``
+        old. A failed fetch keeps the keys already known.
+        """
+        if not self.jwks_url:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._last_attempt < self.refresh_min_seconds:
+                return
+            if not force and now - self._fetched_at < self.cache_seconds:
+                return
+            self._last_attempt = now
+            self.jwks_fetches += 1
+            try:
+                keys = await self._fetch_jwks()
+            except (httpx.HTTPError, ValueError) as exc:
+                _log.warning("jwks_fetch_failed", url=self.jwks_url, error=type(exc).__name__)
+                return
+            self._fetched_keys = keys
+            self._rsa_keys = {**self._static_keys, **keys}
+            self._fetched_at = now
+
+    def set_jwks(self, jwks: Mapping[str, Any]) -> None:
+        """Replace the static JWK Set (an issuer verifying its own tokens follows its key ring)."""
+        self._static_keys = jwt.keys_from_jwks(jwks)
+        self._rsa_keys = {**self._static_keys, **self._fetched_keys}
+
+    async def aclose(self) -> None:
+        """Release resources. Each JWKS fetch uses a short-lived client (or the caller's
+        ``http``, which the caller closes), so there is nothing to close today."""
+
+    async def _fetch_jwks(self) -> dict[str, jwt.VerificationKey]:
+        if self._http is not None:
+            response = await self._http.get(self.jwks_url)
+        else:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(self.jwks_url)
+        response.raise_for_status()
+        body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("JWKS is not a JSON object")
+        return jwt.keys_from_jwks(body)
+
+    def _decode(self, token: str) -> jwt.DecodedJWS:
+        try:
+            decoded = jwt.decode_unverified(token)
+        except jwt.InvalidJWS as exc:
+            raise invalid_token(exc.message) from None
+        if decoded.alg not in self.algorithms:
+            raise invalid_token("token algorithm is not allowed")
+        return decoded
+
+    def _select_key(self, decoded: jwt.DecodedJWS) -> jwt.VerificationKey | None:
+        if decoded.alg == jwt.HS256:
+            return self._hs_key
+        kid = decoded.kid
+        return self._rsa_keys.get(kid) if kid is not None else None
+
+    def _check(self, decoded: jwt.DecodedJWS, key: jwt.VerificationKey | None) -> Principal:
+        if key is None:
+            raise invalid_token("token is signed with an unknown key")
+        try:
+            jwt.verify_decoded(decoded, key, self.algorithms)
+        except jwt.InvalidJWS as exc:
+            raise invalid_token(exc.message) from None
+        return self._principal(decoded.claims)
+
+    def _principal(self, claims: Mapping[str, Any]) -> Principal:
+        now = time.time()
+        exp = _number(claims, "exp", required=True)
+        assert exp is not None
+        if now > exp + self.leeway:
+            raise invalid_token("token has expired")
+        nbf = _number(claims, "nbf", required=False)
+        if nbf is not None and now + self.leeway < nbf:
+            raise invalid_token("token is not yet valid")
+        iat = _number(claims, "iat", required=True)
+        assert iat is not None
+        if now + self.leeway < iat:
+            raise invalid_token("token is issued in the future")
+        if claims.get("iss") != self.issuer:
+            raise invalid_token("token issuer is not trusted")
+        aud = claims.get("aud")
+        audience = (aud,) if isinstance(aud, str) else tuple(aud) if isinstance(aud, list) else ()
+        if self.audience not in audience or not all(isinstance(a, str) for a in audience):
+            raise invalid_token("token is not meant for this service")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise invalid_token("token has no sub claim")
+        raw_scope = _optional_str(claims, "scope") or ""
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise invalid_token("token roles claim is not a list of strings")
+        try:
+            scopes = ScopeSet.parse(raw_scope)
+        except InvalidScope:
+            raise invalid_token("token scope claim is not valid") from None
+        return Principal(
+            sub=sub,
+            client_id=_optional_str(claims, "client_id") or _optional_str(claims, "azp") or "",
+            roles=frozenset(roles),
+            scopes=scopes,
+            raw_scope=raw_scope,
+            patient=_optional_str(claims, "patient"),
+            fhir_user=_optional_str(claims, "fhirUser"),
+            audience=audience,
+            jti=_optional_str(claims, "jti"),
+            issued_at=datetime.fromtimestamp(iat, UTC),
+            expires_at=datetime.fromtimestamp(exp, UTC),
+        )
+
+
+def bearer_token(request: Request) -> str:
+    """The bearer token of the ``Authorization`` header; 401 when there is none."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthorized(
+            "a bearer token is required", headers={"WWW-Authenticate": f'Bearer realm="{REALM}"'}
+        )
+    token = token.strip()
+    if not token:
+        raise invalid_token("the bearer token is empty")
+    return token
+
+
+async def get_principal(request: Request) -> Principal:
+    """The verified caller (FastAPI dependency); also stored on ``request.state.principal``."""
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = await verifier.verify(bearer_token(request))
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def _smart_requirement_met(scopes: ScopeSet, wanted: SmartScope) -> bool:
+    # A requirement names a type and permissions; any context (patient, user, system)
+    # that grants them will do. The repository then scopes rows to the principal.
+    return all(
+        any(
+            p in held.permissions and held.resource_type in ("*", wanted.resource_type)
+            for held in scopes.smart
+        )
+        for p in wanted.permissions
+    )
+
+
+class RequireScopes:
+    """A dependency that returns the :class:`Principal` when it holds the scopes, else 403.
+
+    Scopes are plain (``auth:admin``) or SMART requirements (``user/Patient.r``:
+    some patient, user or system scope grants Patient read). All are required,
+    or one of them with ``any_of=True``.
+    """
+
+    def __init__(self, *scopes: str, any_of: bool = False) -> None:
+        if not scopes:
+            raise ValueError("RequireScopes needs at least one scope")
+        self.scopes = scopes
+        self.any_of = any_of
+        self._requirements: list[SmartScope | str] = [
+            SmartScope.parse(s) if is_smart_scope(s) else s for s in scopes
+        ]
+
+    def is_satisfied_by(self, principal: Principal) -> bool:
+        """True when ``principal`` holds the required scopes."""
+        held = principal.scopes
+        met = (
+            _smart_requirement_met(held, r) if isinstance(r, SmartScope) else r in held.tokens
+            for r in self._requirements
+        )
+        return any(met) if self.any_of else all(met)
+
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+        if not self.is_satisfied_by(principal):
+            wanted = " ".join(self.scopes)
+            challenge = f'Bearer realm="{REALM}", error="insufficient_scope", scope="{wanted}"'
+            raise Forbidden(
+                f"this request needs the scope{'s' if len(self.scopes) > 1 else ''} {wanted}"
+                + (" (any one)" if self.any_of and len(self.scopes) > 1 else ""),
+                code="insufficient_scope",
+                headers={"WWW-Authenticate": challenge},
+            )
+        return principal
+
+    def __repr__(self) -> str:
+        return f"RequireScopes({', '.join(map(repr, self.scopes))}, any_of={self.any_of})"

@@ -1,0 +1,95 @@
+"""Service settings, read from the environment only.
+
+Each service subclasses :class:`ServiceSettings` and sets ``service_name`` and its
+``env_prefix`` (``MEDMESH_AUTH_``). Every field is read from
+``MEDMESH_<SVC>_<NAME>`` first and from the shared ``MEDMESH_<NAME>`` second, so a
+deployment sets ``MEDMESH_REDIS_URL`` once for all services and can still override
+it per service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SERVICE_PORTS: dict[str, int] = {
+    "auth": 8001,
+    "phi": 8002,
+    "synthetic": 8003,
+    "payments": 8004,
+    "devices": 8005,
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses add their own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=False)
+    service_name: ClassVar[str] = "service"
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    environment: str = Field(default="development", description="development | production")
+    var_dir: Path = Path("var")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy async URL; empty means SQLite at <var_dir>/<service>.db",
+    )
+    log_level: str = "info"
+    log_file: Path | None = None
+    otlp_endpoint: str = Field(default="", description="OTLP/HTTP endpoint; empty exports nothing")
+    redis_url: str = Field(
+        default="", description="Redis for rate limits; empty keeps them in memory"
+    )
+    issuer: str = Field(default="http://127.0.0.1:8001", description="the auth-service issuer URL")
+    jwks_url: str = Field(
+        default="", description="JWKS URL; empty means <issuer>/.well-known/jwks.json"
+    )
+    jwt_hs256_secret: str = Field(
+        default="", description="verify HS256 tokens with this shared secret"
+    )
+    jwks_refresh_min_seconds: float = 10.0
+    jwks_cache_seconds: float = 300.0
+    max_body_bytes: int = 1_048_576
+    drain_seconds: float = 5.0
+    audit_flush_ms: float = 2.0
+    rate_limit_per_minute: int = 600
+
+    @property
+    def audience(self) -> str:
+        """The ``aud`` value tokens must carry to call this service."""
+        return f"medmesh-{self.service_name}"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.var_dir / (self.service_name + '.db')}"
+
+    @property
+    def effective_jwks_url(self) -> str:
+        return self.jwks_url or self.issuer.rstrip("/") + "/.well-known/jwks.json"
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or SERVICE_PORTS.get(self.service_name, 8000)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        shared = EnvSettingsSource(settings_cls, env_prefix="MEDMESH_", case_sensitive=False)
+        return (init_settings, env_settings, shared, file_secret_settings)

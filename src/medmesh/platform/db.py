@@ -1,0 +1,213 @@
+"""Databases: one SQLAlchemy 2 async engine per service, a request-scoped session,
+and Alembic migrations per service.
+
+SQLite (WAL) at ``var/<service>.db`` is the embedded default; PostgreSQL is used
+when the service's ``DATABASE_URL`` says ``postgresql+asyncpg://``. The session
+dependency commits when the request succeeds and rolls back when it fails:
+services never commit (they ``flush()`` when they need an id early).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the platform's own tables (audit log, outbox)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the project's constraint naming convention, for a service's tables."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: medmesh stores timezone-aware UTC only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An async engine: SQLite files get WAL and a busy timeout; PostgreSQL a pool."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def create_unpooled_engine(url: str) -> AsyncEngine:
+    """An engine without a pool, for one-off commands (migrations, CLI)."""
+    if is_sqlite(url):
+        return create_engine(url)
+    return create_async_engine(url, poolclass=NullPool)
+
+
+class Database:
+    """A service's engine and session factory."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.is_sqlite = is_sqlite(url)
+        # SQLite allows one writer; serialising writers in process avoids busy errors.
+        self.write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits on success and rolls back on error (for workers and CLI)."""
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session: committed when the endpoint returns, rolled back when it raises."""
+    database: Database = request.app.state.database
+    async with database.unit_of_work() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+# --- Alembic -------------------------------------------------------------------------------
+
+
+def alembic_config(script_location: str, url: str) -> Any:
+    """An Alembic Config for a service's migrations folder and database URL."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["medmesh_url"] = url
+    return config
+
+
+def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
+    """The body of a service's ``migrations/env.py``: upgrade with an async engine."""
+    from alembic import context
+
+    config = context.config
+    url: str = (
+        config.attributes.get("medmesh_url") or config.get_main_option("sqlalchemy.url") or ""
+    )
+
+    def do_run(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        do_run(connection)
+        return
+
+    async def run_async() -> None:
+        engine = create_unpooled_engine(url)
+        async with engine.begin() as conn:
+            await conn.run_sync(do_run)
+        await engine.dispose()
+
+    asyncio.run(run_async())
+
+
+async def upgrade_database(script_location: str, url: str, revision: str = "head") -> None:
+    """Apply a service's migrations up to ``revision`` (from async code)."""
+    from alembic import command
+
+    engine = create_unpooled_engine(url)
+    try:
+        async with engine.begin() as conn:
+
+            def run(connection: Connection) -> None:
+                config = alembic_config(script_location, url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()

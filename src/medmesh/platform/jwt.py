@@ -1,0 +1,376 @@
+"""Compact JWS (RFC 7515) signing and verification for access tokens.
+
+Only two algorithms exist here: RS256 (RSA 2048+, PKCS#1 v1.5, SHA-256) and
+HS256 (a shared secret of at least 32 bytes). A token is verified against an
+explicit allow-list of algorithms *and* against the algorithm bound to the key
+that checks it, so ``alg: none`` and the "HS256 signed with the RSA public key"
+forgery fail by construction: an RSA key never verifies an HMAC.
+
+This module checks signatures only; the claims (``exp``, ``iss``, ``aud``...)
+are checked by :mod:`medmesh.platform.auth`. It uses ``cryptography`` and
+``orjson`` directly because the request path verifies a token on every call.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from medmesh.platform.errors import MedmeshError
+
+RS256: Final = "RS256"
+HS256: Final = "HS256"
+SUPPORTED_ALGORITHMS: Final = frozenset({RS256, HS256})
+MIN_RSA_BITS: Final = 2048
+MIN_HMAC_SECRET_BYTES: Final = 32
+
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+# Three base64url segments; the signature may be empty only so that the error says why.
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_COMPACT_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
+_PUBLIC_KEY_CACHE: dict[tuple[str, str], rsa.RSAPublicKey] = {}
+_PUBLIC_KEY_CACHE_SIZE: Final = 256
+
+
+class InvalidJWS(MedmeshError):
+    """A token that is malformed or whose signature does not verify."""
+
+    status, code = 401, "invalid_token"
+
+
+class UnknownKeyId(InvalidJWS):
+    """The token names a ``kid`` that is not among the verification keys."""
+
+
+def b64url_encode(data: bytes) -> bytes:
+    """Unpadded base64url (RFC 7515 section 2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def b64url_decode(segment: str | bytes) -> bytes:
+    """Decode unpadded base64url; raises :class:`InvalidJWS` on bad input."""
+    if isinstance(segment, str):
+        segment = segment.encode("ascii", "replace")
+    if len(segment) % 4 == 1 or not _COMPACT_SEGMENT.fullmatch(segment):
+        raise InvalidJWS("malformed base64url segment")
+    return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+
+
+def _int_to_b64(value: int) -> str:
+    return b64url_encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode()
+
+
+def _b64_to_int(value: object) -> int:
+    if not isinstance(value, str) or not value:
+        raise InvalidJWS("JWK member is not a base64url string")
+    return int.from_bytes(b64url_decode(value), "big")
+
+
+def rsa_thumbprint(n: str, e: str) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of an RSA public key."""
+    canonical = orjson.dumps({"e": e, "kty": "RSA", "n": n}, option=orjson.OPT_SORT_KEYS)
+    return b64url_encode(hashlib.sha256(canonical).digest()).decode()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VerificationKey:
+    """A loaded key bound to exactly one algorithm; it verifies nothing else."""
+
+    alg: str
+    kid: str | None
+    public_key: rsa.RSAPublicKey | None = None
+    secret: bytes | None = None
+
+    @classmethod
+    def hs256(cls, secret: bytes | str, kid: str | None = None) -> VerificationKey:
+        """An HS256 key from a shared secret (at least 32 bytes)."""
+        return cls(HS256, kid, secret=_check_secret(secret))
+
+    @classmethod
+    def from_public_key(cls, key: rsa.RSAPublicKey, kid: str | None = None) -> VerificationKey:
+        """An RS256 key from a loaded RSA public key (kid defaults to its thumbprint)."""
+        if key.key_size < MIN_RSA_BITS:
+            raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+        if kid is None:
+            numbers = key.public_numbers()
+            kid = rsa_thumbprint(_int_to_b64(numbers.n), _int_to_b64(numbers.e))
+        return cls(RS256, kid, public_key=key)
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any]) -> VerificationKey:
+        """An RS256 key from a public JWK; loaded key objects are cached by (n, e)."""
+        if jwk.get("kty") != "RSA":
+            raise InvalidJWS("only RSA JWKs are supported")
+        if jwk.get("alg", RS256) != RS256 or jwk.get("use", "sig") != "sig":
+            raise InvalidJWS("JWK is not an RS256 signing key")
+        n, e = jwk.get("n"), jwk.get("e")
+        if not isinstance(n, str) or not isinstance(e, str):
+            raise InvalidJWS("RSA JWK lacks n or e")
+        kid = jwk.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidJWS("JWK kid is not a string")
+        key = _PUBLIC_KEY_CACHE.get((n, e))
+        if key is None:
+            try:
+                key = rsa.RSAPublicNumbers(_b64_to_int(e), _b64_to_int(n)).public_key()
+            except ValueError as exc:
+                raise InvalidJWS("RSA JWK is not a valid public key") from exc
+            if key.key_size < MIN_RSA_BITS:
+                raise InvalidJWS(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+            if len(_PUBLIC_KEY_CACHE) >= _PUBLIC_KEY_CACHE_SIZE:
+                _PUBLIC_KEY_CACHE.clear()
+            _PUBLIC_KEY_CACHE[(n, e)] = key
+        return cls(RS256, kid if kid is not None else rsa_thumbprint(n, e), public_key=key)
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        """True when ``signature`` is this key's signature of ``signing_input``."""
+        if self.alg == HS256 and self.secret is not None:
+            expected = hmac.new(self.secret, signing_input, hashlib.sha256).digest()
+            return hmac.compare_digest(expected, signature)
+        if self.alg == RS256 and self.public_key is not None:
+            try:
+                self.public_key.verify(signature, signing_input, _PKCS1, _SHA256)
+            except InvalidSignature:
+                return False
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        return f"VerificationKey(alg={self.alg!r}, kid={self.kid!r})"
+
+
+def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, VerificationKey]:
+    """The RS256 signing keys of a JWK Set by kid; other keys (enc, EC, no kid) are skipped."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list):
+        raise InvalidJWS("JWK Set has no keys array")
+    loaded: dict[str, VerificationKey] = {}
+    for jwk in keys:
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+            continue
+        try:
+            key = VerificationKey.from_jwk(jwk)
+        except InvalidJWS:
+            continue
+        if key.kid is not None:
+            loaded[key.kid] = key
+    return loaded
+
+
+def _check_secret(secret: bytes | str) -> bytes:
+    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+    if len(raw) < MIN_HMAC_SECRET_BYTES:
+        raise ValueError(f"HS256 secrets must be at least {MIN_HMAC_SECRET_BYTES} bytes")
+    return raw
+
+
+class SigningKey:
+    """A private signing key (RS256) or shared secret (HS256) that issues compact JWS."""
+
+    __slots__ = ("_header_b64", "_private_key", "_secret", "alg", "kid")
+
+    def __init__(
+        self,
+        alg: str,
+        kid: str | None,
+        *,
+        private_key: rsa.RSAPrivateKey | None = None,
+        secret: bytes | None = None,
+    ) -> None:
+        if alg == RS256:
+            if private_key is None or private_key.key_size < MIN_RSA_BITS:
+                raise ValueError(f"RS256 needs an RSA private key of {MIN_RSA_BITS}+ bits")
+        elif alg == HS256:
+            if secret is None:
+                raise ValueError("HS256 needs a shared secret")
+            secret = _check_secret(secret)
+        else:
+            raise ValueError(f"unsupported algorithm {alg!r}")
+        self.alg = alg
+        self._private_key = private_key
+        self._secret = secret
+        if kid is None and private_key is not None:
+            jwk = _public_numbers_jwk(private_key.public_key())
+            kid = rsa_thumbprint(jwk["n"], jwk["e"])
+        self.kid = kid
+        header: dict[str, str] = {"alg": alg, "typ": "JWT"}
+        if kid is not None:
+            header["kid"] = kid
+        # The header never changes for a key, so it is encoded once.
+        self._header_b64 = b64url_encode(orjson.dumps(header))
+
+    @classmethod
+    def generate_rsa(cls, kid: str | None = None, *, key_size: int = 2048) -> SigningKey:
+        """A new RS256 key; ``kid`` defaults to the RFC 7638 thumbprint."""
+        return cls(RS256, kid, private_key=rsa.generate_private_key(65537, key_size))
+
+    @classmethod
+    def from_pem(
+        cls, pem: bytes, kid: str | None = None, *, password: bytes | None = None
+    ) -> SigningKey:
+        """An RS256 key from a PEM private key (as written by :meth:`private_pem`)."""
+        key = serialization.load_pem_private_key(pem, password=password)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the PEM does not hold an RSA private key")
+        return cls(RS256, kid, private_key=key)
+
+    @classmethod
+    def hs256(cls, secret: bytes | str, kid: str | None = None) -> SigningKey:
+        """An HS256 key from a shared secret of at least 32 bytes."""
+        raw = secret.encode() if isinstance(secret, str) else secret
+        return cls(HS256, kid, secret=raw)
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """The compact JWS of ``claims`` with header ``{alg, typ: "JWT", kid}``."""
+        signing_input = self._header_b64 + b"." + b64url_encode(orjson.dumps(claims))
+        if self._private_key is not None:
+            signature = self._private_key.sign(signing_input, _PKCS1, _SHA256)
+        else:
+            assert self._secret is not None
+            signature = hmac.new(self._secret, signing_input, hashlib.sha256).digest()
+        return (signing_input + b"." + b64url_encode(signature)).decode("ascii")
+
+    def public_jwk(self) -> dict[str, str]:
+        """The public JWK (kty, kid, use, alg, n, e). HS256 secrets have none."""
+        if self._private_key is None:
+            raise ValueError("an HS256 secret has no public JWK")
+        jwk = _public_numbers_jwk(self._private_key.public_key())
+        return {"kty": "RSA", "kid": self.kid or "", "use": "sig", "alg": RS256, **jwk}
+
+    def private_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for storage (encrypt it at rest)."""
+        if self._private_key is None:
+            raise ValueError("an HS256 secret has no PEM form")
+        return self._private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def verification_key(self) -> VerificationKey:
+        """The key that verifies this key's signatures."""
+        if self._private_key is not None:
+            return VerificationKey(RS256, self.kid, public_key=self._private_key.public_key())
+        assert self._secret is not None
+        return VerificationKey(HS256, self.kid, secret=self._secret)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(alg={self.alg!r}, kid={self.kid!r})"
+
+
+def _public_numbers_jwk(key: rsa.RSAPublicKey) -> dict[str, str]:
+    numbers = key.public_numbers()
+    return {"n": _int_to_b64(numbers.n), "e": _int_to_b64(numbers.e)}
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedJWS:
+    """A parsed but not yet verified compact JWS."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def alg(self) -> str:
+        alg = self.header.get("alg")
+        return alg if isinstance(alg, str) else ""
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+
+_HEADER_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def _decode_json(segment: str, what: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(b64url_decode(segment))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJWS(f"token {what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise InvalidJWS(f"token {what} is not a JSON object")
+    return value
+
+
+def decode_unverified(token: str) -> DecodedJWS:
+    """Split and decode a compact JWS without checking its signature.
+
+    Rejects anything that is not three base64url segments of a JSON-object
+    header and payload, and headers carrying ``crit`` (no extension is understood).
+    """
+    if not isinstance(token, str) or len(token) > 16_384 or not _COMPACT.fullmatch(token):
+        raise InvalidJWS("token is not a compact JWS")
+    header_b64, payload_b64, signature_b64 = token.split(".")
+    # Every token of one key has the same header: decoding it once saves a third of the parse.
+    header = _HEADER_CACHE.get(header_b64)
+    if header is None:
+        header = _decode_json(header_b64, "header")
+        if "crit" in header:
+            raise InvalidJWS("token header has unsupported critical extensions")
+        if len(_HEADER_CACHE) >= 64:
+            _HEADER_CACHE.clear()
+        _HEADER_CACHE[header_b64] = header
+    claims = _decode_json(payload_b64, "payload")
+    signature = b64url_decode(signature_b64)
+    signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+    return DecodedJWS(dict(header), claims, signing_input, signature)
+
+
+def verify_decoded(
+    decoded: DecodedJWS,
+    key: VerificationKey,
+    algorithms: Collection[str] = SUPPORTED_ALGORITHMS,
+) -> None:
+    """Check ``decoded``'s signature with ``key``; raises :class:`InvalidJWS`.
+
+    The header's ``alg`` must be in ``algorithms`` and equal to the key's own
+    algorithm, so an HS256 header can never be checked with an RSA key.
+    """
+    alg = decoded.alg
+    if alg not in algorithms or alg not in SUPPORTED_ALGORITHMS:
+        raise InvalidJWS("token algorithm is not allowed")
+    if alg != key.alg:
+        raise InvalidJWS("token algorithm does not match the key")
+    if not decoded.signature or not key.verify(decoded.signing_input, decoded.signature):
+        raise InvalidJWS("token signature does not verify")
+
+
+def verify_compact(
+    token: str,
+    keys: VerificationKey | Mapping[str, VerificationKey],
+    *,
+    algorithms: Collection[str] = SUPPORTED_ALGORITHMS,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify a compact JWS's signature and return ``(header, claims)``.
+
+    ``keys`` is one key, or keys by ``kid`` (the header must then name one of
+    them; an unknown one raises :class:`UnknownKeyId`). Claims are not checked.
+    """
+    decoded = decode_unverified(token)
+    if isinstance(keys, VerificationKey):
+        key = keys
+    else:
+        kid = decoded.kid
+        if kid is None:
+            raise InvalidJWS("token header has no kid")
+        found = keys.get(kid)
+        if found is None:
+            raise UnknownKeyId("token is signed with an unknown key")
+        key = found
+    verify_decoded(decoded, key, algorithms)
+    return decoded.header, decoded.claims

@@ -1,0 +1,44 @@
+"""The medmesh_* metrics the services emit: the only names rules and dashboards may use."""
+
+from __future__ import annotations
+
+import re
+
+# name -> Prometheus type
+EMITTED_METRICS: dict[str, str] = {
+    # every service (medmesh.platform.metrics)
+    "medmesh_http_requests_total": "counter",
+    "medmesh_http_request_duration_seconds": "histogram",
+    "medmesh_http_requests_in_progress": "gauge",
+    "medmesh_http_response_size_bytes": "summary",
+    "medmesh_audit_write_failures_total": "counter",
+    "medmesh_audit_records_total": "counter",
+    "medmesh_outbox_backlog": "gauge",
+    # auth-service
+    "medmesh_auth_tokens_issued_total": "counter",
+    "medmesh_auth_login_failures_total": "counter",
+    "medmesh_auth_token_requests_rejected_total": "counter",
+    "medmesh_auth_signing_key_age_seconds": "gauge",
+}
+
+SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")
+_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
+METRIC_NAME = re.compile(r"\bmedmesh_[a-z_]+")
+
+
+def base_name(name: str) -> str:
+    """The metric a series name belongs to (``..._seconds_bucket`` -> ``..._seconds``)."""
+    if name in EMITTED_METRICS:
+        return name
+    for metric, kind in EMITTED_METRICS.items():
+        if any(name == metric + suffix for suffix in _SUFFIXES.get(kind, ())):
+            return metric
+    return name
+
+
+def owning_service(metric: str) -> str | None:
+    """The service a domain metric belongs to; None for the ones every service has."""
+    for service in SERVICE_PREFIXES:
+        if metric.startswith(f"medmesh_{service}_"):
+            return service
+    return None
