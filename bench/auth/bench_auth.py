@@ -1,0 +1,147 @@
+"""Benchmark of auth-service (ARCHITECTURE §7; issue "Platform foundation, auth-service").
+
+Figures, each with a ratio against a control measured in the same run:
+- client_credentials tokens/s (RS256) vs a bare FastAPI form endpoint;
+- introspections/s vs the same control;
+- token verification in a resource server: µs per TokenVerifier.verify_cached call, and the
+  per-request cost of RequireScopes on a FastAPI route vs the same route without it.
+
+One worker per server (pinned to core 0), the load generator on core 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from loadgen import build_request, run_load  # noqa: E402
+from servers import BIN, ROOT, free_port, medmesh_service, uvicorn_app  # noqa: E402
+
+SECONDS = 8.0
+CONNECTIONS = 32
+
+
+def _bootstrap(env: dict[str, str]) -> dict[str, str]:
+    out = subprocess.run(  # noqa: S603
+        [str(BIN / "python"), "-m", "medmesh.cli", "admin", "bootstrap"],
+        cwd=ROOT, env={**__import__("os").environ, **env}, check=True, capture_output=True, text=True,
+    ).stdout
+    secrets: dict[str, str] = {}
+    for line in out.splitlines():
+        if line.startswith("client "):
+            _, client_id, _, secret = line.split()
+            secrets[client_id] = secret
+    return secrets
+
+
+def _load(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"", expect: int = 200) -> dict[str, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    request = build_request(method, path, f"{host}:{port}", headers, body)
+    return run_load(host, int(port), request, seconds=SECONDS, connections=CONNECTIONS, expect=expect).summary()
+
+
+def bench_auth_service(results: dict[str, Any]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="medmesh-bench-auth-"))
+    port = free_port()
+    env = {
+        "MEDMESH_AUTH_VAR_DIR": str(tmp),
+        "MEDMESH_AUTH_ISSUER": f"http://127.0.0.1:{port}",
+        "MEDMESH_AUTH_DRAIN_SECONDS": "0",
+        "MEDMESH_AUTH_LOG_LEVEL": "warning",
+        "MEDMESH_AUTH_TOKEN_RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    with medmesh_service("auth", port, env) as url:
+        secrets = _bootstrap(env)
+        basic = base64.b64encode(f"demo-service:{secrets['demo-service']}".encode()).decode()
+        form_headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
+        token_body = urlencode({"grant_type": "client_credentials", "scope": "system/*.cruds"}).encode()
+        results["client_credentials"] = _load(url, "POST", "/oauth/token", form_headers, token_body)
+        token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers).json()["access_token"]
+        introspect_body = urlencode({"token": token}).encode()
+        check = httpx.post(url + "/oauth/introspect", content=introspect_body, headers=form_headers).json()
+        assert check["active"] is True, check
+        results["introspection"] = _load(url, "POST", "/oauth/introspect", form_headers, introspect_body)
+        results["sample_token"] = token
+        results["jwks"] = httpx.get(url + "/.well-known/jwks.json").json()
+        results["issuer"] = env["MEDMESH_AUTH_ISSUER"]
+
+
+def bench_control(results: dict[str, Any]) -> None:
+    port = free_port()
+    with uvicorn_app("bench.control_app:app", port) as url:
+        body = urlencode({"grant_type": "client_credentials", "scope": "system/*.cruds"}).encode()
+        results["control_form"] = _load(url, "POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+        results["control_ping"] = _load(url, "GET", "/ping", {})
+
+
+def bench_verification(results: dict[str, Any]) -> None:
+    from medmesh.platform.auth import TokenVerifier
+
+    verifier = TokenVerifier(results["issuer"], "medmesh-phi", jwks=results["jwks"])
+    token = results["sample_token"]
+    verifier.verify_cached(token)
+    n = 20_000
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(n):
+            verifier.verify_cached(token)
+        best = min(best, (time.perf_counter() - start) / n)
+    results["verify_cached_us"] = round(best * 1e6, 1)
+
+    async def one() -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await verifier.verify(token)
+        return (time.perf_counter() - start) / n
+
+    results["verify_async_us"] = round(min(asyncio.run(one()) for _ in range(3)) * 1e6, 1)
+    # A resource server: the same route with and without RequireScopes.
+    port = free_port()
+    env = {"BENCH_JWKS": json.dumps(results["jwks"]), "BENCH_ISSUER": results["issuer"]}
+    with uvicorn_app("bench.auth.resource_app:app", port, env=env, ready_path="/open") as url:
+        results["resource_open"] = _load(url, "GET", "/open", {})
+        results["resource_protected"] = _load(url, "GET", "/protected", {"Authorization": f"Bearer {token}"})
+    open_rps, prot_rps = results["resource_open"]["rps"], results["resource_protected"]["rps"]
+    results["verification_overhead_us"] = round((1 / prot_rps - 1 / open_rps) * 1e6, 1)
+
+
+def main() -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    bench_control(results)
+    bench_auth_service(results)
+    bench_verification(results)
+    control = results["control_form"]["rps"]
+    report = {
+        "control_bare_fastapi_form_rps": control,
+        "control_bare_fastapi_ping_rps": results["control_ping"]["rps"],
+        "client_credentials_tokens_per_s": results["client_credentials"]["rps"],
+        "client_credentials_ratio_to_control": round(results["client_credentials"]["rps"] / control, 3),
+        "client_credentials_p95_ms": results["client_credentials"]["p95_ms"],
+        "introspections_per_s": results["introspection"]["rps"],
+        "introspection_ratio_to_control": round(results["introspection"]["rps"] / control, 3),
+        "introspection_p95_ms": results["introspection"]["p95_ms"],
+        "verify_cached_us": results["verify_cached_us"],
+        "verify_async_us": results["verify_async_us"],
+        "resource_route_open_rps": results["resource_open"]["rps"],
+        "resource_route_protected_rps": results["resource_protected"]["rps"],
+        "verification_overhead_per_request_us": results["verification_overhead_us"],
+        "errors": {k: v["errors"] for k, v in results.items() if isinstance(v, dict) and "errors" in v},
+        "targets": {"client_credentials_per_s": 2000, "introspections_per_s": 5000, "verification_us": 100},
+    }
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

@@ -1,0 +1,32 @@
+"""Run every benchmark and print its figures (``make bench``); results also go to bench/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+
+def main() -> None:
+    from bench.auth import bench_auth
+
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine()},
+        "auth": bench_auth.main(),
+    }
+    (out / "latest.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
