@@ -28,6 +28,7 @@ run: $(STAMP) ## Start every service (SQLite in var/), seed demo data, print URL
 	@$(BIN)/medmesh up
 
 test: $(STAMP) tools ## Run the whole test suite with coverage
+	@mkdir -p var
 	@$(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import contracts, OpenAPI up to date

@@ -40,11 +40,15 @@ class LoadResult:
             "p50_ms": round(self.percentile(0.50), 3),
             "p95_ms": round(self.percentile(0.95), 3),
             "p99_ms": round(self.percentile(0.99), 3),
-            "mean_ms": round(statistics.fmean(self.latencies_ms), 3) if self.latencies_ms else float("nan"),
+            "mean_ms": round(statistics.fmean(self.latencies_ms), 3)
+            if self.latencies_ms
+            else float("nan"),
         }
 
 
-def build_request(method: str, path: str, host: str, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+def build_request(
+    method: str, path: str, host: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
@@ -53,7 +57,9 @@ def build_request(method: str, path: str, host: str, headers: dict[str, str] | N
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _connection(host: str, port: int, request: bytes, deadline: float, result: LoadResult, expect: int) -> None:
+async def _connection(
+    host: str, port: int, request: bytes, deadline: float, result: LoadResult, expect: int
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
@@ -86,17 +92,27 @@ async def _connection(host: str, port: int, request: bytes, deadline: float, res
         writer.close()
 
 
-async def _run(host: str, port: int, request: bytes, seconds: float, connections: int, expect: int) -> LoadResult:
+async def _run(
+    host: str, port: int, request: bytes, seconds: float, connections: int, expect: int
+) -> LoadResult:
     result = LoadResult(0, 0, 0.0, [])
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(_connection(host, port, request, deadline, result, expect) for _ in range(connections)))
+    await asyncio.gather(
+        *(_connection(host, port, request, deadline, result, expect) for _ in range(connections))
+    )
     result.seconds = time.perf_counter() - start
     return result
 
 
 def run_load(
-    host: str, port: int, request: bytes, *, seconds: float = 5.0, connections: int = 32, expect: int = 200,
+    host: str,
+    port: int,
+    request: bytes,
+    *,
+    seconds: float = 5.0,
+    connections: int = 32,
+    expect: int = 200,
     warmup: float = 1.0,
 ) -> LoadResult:
     """Drive ``request`` at the server for ``seconds`` (after a warm-up) and return the result."""

@@ -20,8 +20,11 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "cpus": __import__("os").cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "auth": bench_auth.main(),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))

@@ -44,10 +44,22 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 @contextlib.contextmanager
-def uvicorn_app(app: str, port: int, env: dict[str, str] | None = None, ready_path: str = "/ping") -> Iterator[str]:
+def uvicorn_app(
+    app: str, port: int, env: dict[str, str] | None = None, ready_path: str = "/ping"
+) -> Iterator[str]:
     """Serve an ASGI app with uvicorn's defaults as the services use them (one worker)."""
-    cmd = [str(BIN / "python"), "-m", "uvicorn", app, "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **(env or {})})  # noqa: S603
+    cmd = [
+        str(BIN / "python"),
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + ready_path, process)
@@ -60,8 +72,17 @@ def uvicorn_app(app: str, port: int, env: dict[str, str] | None = None, ready_pa
 @contextlib.contextmanager
 def medmesh_service(service: str, port: int, env: dict[str, str]) -> Iterator[str]:
     """Serve a medmesh service with ``medmesh serve`` (the same path as production)."""
-    cmd = [str(BIN / "python"), "-m", "medmesh.cli", "serve", service, "--port", str(port), "--migrate"]
-    process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **env})  # noqa: S603
+    cmd = [
+        str(BIN / "python"),
+        "-m",
+        "medmesh.cli",
+        "serve",
+        service,
+        "--port",
+        str(port),
+        "--migrate",
+    ]
+    process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/readyz", process)

@@ -25,17 +25,21 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from loadgen import build_request, run_load  # noqa: E402
-from servers import BIN, ROOT, free_port, medmesh_service, uvicorn_app  # noqa: E402
+from loadgen import build_request, run_load
+from servers import BIN, ROOT, free_port, medmesh_service, uvicorn_app
 
 SECONDS = 8.0
 CONNECTIONS = 32
 
 
 def _bootstrap(env: dict[str, str]) -> dict[str, str]:
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [str(BIN / "python"), "-m", "medmesh.cli", "admin", "bootstrap"],
-        cwd=ROOT, env={**__import__("os").environ, **env}, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**__import__("os").environ, **env},
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     secrets: dict[str, str] = {}
     for line in out.splitlines():
@@ -45,10 +49,14 @@ def _bootstrap(env: dict[str, str]) -> dict[str, str]:
     return secrets
 
 
-def _load(url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"", expect: int = 200) -> dict[str, Any]:
+def _load(
+    url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"", expect: int = 200
+) -> dict[str, Any]:
     host, port = url.removeprefix("http://").split(":")
     request = build_request(method, path, f"{host}:{port}", headers, body)
-    return run_load(host, int(port), request, seconds=SECONDS, connections=CONNECTIONS, expect=expect).summary()
+    return run_load(
+        host, int(port), request, seconds=SECONDS, connections=CONNECTIONS, expect=expect
+    ).summary()
 
 
 def bench_auth_service(results: dict[str, Any]) -> None:
@@ -64,14 +72,25 @@ def bench_auth_service(results: dict[str, Any]) -> None:
     with medmesh_service("auth", port, env) as url:
         secrets = _bootstrap(env)
         basic = base64.b64encode(f"demo-service:{secrets['demo-service']}".encode()).decode()
-        form_headers = {"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"}
-        token_body = urlencode({"grant_type": "client_credentials", "scope": "system/*.cruds"}).encode()
+        form_headers = {
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        token_body = urlencode(
+            {"grant_type": "client_credentials", "scope": "system/*.cruds"}
+        ).encode()
         results["client_credentials"] = _load(url, "POST", "/oauth/token", form_headers, token_body)
-        token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers).json()["access_token"]
+        token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers).json()[
+            "access_token"
+        ]
         introspect_body = urlencode({"token": token}).encode()
-        check = httpx.post(url + "/oauth/introspect", content=introspect_body, headers=form_headers).json()
+        check = httpx.post(
+            url + "/oauth/introspect", content=introspect_body, headers=form_headers
+        ).json()
         assert check["active"] is True, check
-        results["introspection"] = _load(url, "POST", "/oauth/introspect", form_headers, introspect_body)
+        results["introspection"] = _load(
+            url, "POST", "/oauth/introspect", form_headers, introspect_body
+        )
         results["sample_token"] = token
         results["jwks"] = httpx.get(url + "/.well-known/jwks.json").json()
         results["issuer"] = env["MEDMESH_AUTH_ISSUER"]
@@ -81,7 +100,9 @@ def bench_control(results: dict[str, Any]) -> None:
     port = free_port()
     with uvicorn_app("bench.control_app:app", port) as url:
         body = urlencode({"grant_type": "client_credentials", "scope": "system/*.cruds"}).encode()
-        results["control_form"] = _load(url, "POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, body)
+        results["control_form"] = _load(
+            url, "POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, body
+        )
         results["control_ping"] = _load(url, "GET", "/ping", {})
 
 
@@ -112,7 +133,9 @@ def bench_verification(results: dict[str, Any]) -> None:
     env = {"BENCH_JWKS": json.dumps(results["jwks"]), "BENCH_ISSUER": results["issuer"]}
     with uvicorn_app("bench.auth.resource_app:app", port, env=env, ready_path="/open") as url:
         results["resource_open"] = _load(url, "GET", "/open", {})
-        results["resource_protected"] = _load(url, "GET", "/protected", {"Authorization": f"Bearer {token}"})
+        results["resource_protected"] = _load(
+            url, "GET", "/protected", {"Authorization": f"Bearer {token}"}
+        )
     open_rps, prot_rps = results["resource_open"]["rps"], results["resource_protected"]["rps"]
     results["verification_overhead_us"] = round((1 / prot_rps - 1 / open_rps) * 1e6, 1)
 
@@ -127,7 +150,9 @@ def main() -> dict[str, Any]:
         "control_bare_fastapi_form_rps": control,
         "control_bare_fastapi_ping_rps": results["control_ping"]["rps"],
         "client_credentials_tokens_per_s": results["client_credentials"]["rps"],
-        "client_credentials_ratio_to_control": round(results["client_credentials"]["rps"] / control, 3),
+        "client_credentials_ratio_to_control": round(
+            results["client_credentials"]["rps"] / control, 3
+        ),
         "client_credentials_p95_ms": results["client_credentials"]["p95_ms"],
         "introspections_per_s": results["introspection"]["rps"],
         "introspection_ratio_to_control": round(results["introspection"]["rps"] / control, 3),
@@ -137,8 +162,14 @@ def main() -> dict[str, Any]:
         "resource_route_open_rps": results["resource_open"]["rps"],
         "resource_route_protected_rps": results["resource_protected"]["rps"],
         "verification_overhead_per_request_us": results["verification_overhead_us"],
-        "errors": {k: v["errors"] for k, v in results.items() if isinstance(v, dict) and "errors" in v},
-        "targets": {"client_credentials_per_s": 2000, "introspections_per_s": 5000, "verification_us": 100},
+        "errors": {
+            k: v["errors"] for k, v in results.items() if isinstance(v, dict) and "errors" in v
+        },
+        "targets": {
+            "client_credentials_per_s": 2000,
+            "introspections_per_s": 5000,
+            "verification_us": 100,
+        },
     }
     return report
 

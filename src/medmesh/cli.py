@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,8 +380,11 @@ def openapi_document(service: str) -> dict[str, Any]:
     """The OpenAPI document of a service, as its app generates it."""
     entry = _entry(service)
     module = importlib.import_module(entry.module)
-    settings = entry.load_settings(var_dir=Path(os.devnull).parent / "medmesh-openapi")
-    document: dict[str, Any] = module.create_app(settings).openapi()
+    # Building an app may create development files in var_dir (auth writes a key-encryption
+    # key): a throwaway folder keeps generating the document free of side effects.
+    with tempfile.TemporaryDirectory(prefix="medmesh-openapi-") as scratch:
+        settings = entry.load_settings(var_dir=Path(scratch))
+        document: dict[str, Any] = module.create_app(settings).openapi()
     return document
 
 

@@ -24,6 +24,11 @@ from medmesh.platform.db import Database
 CLI_CLIENT_ID = "medmesh-cli"
 DEMO_SERVICE_CLIENT_ID = "demo-service"
 SERVICE_CLIENTS = ("svc-synthetic", "svc-devices", "svc-payments")
+#: A first-party app signs in users of every role, so its client allows every role's scopes
+#: (each user's token is still limited to what their own roles grant).
+FIRST_PARTY_SCOPE = " ".join(
+    sorted({s for _, scope in BUILTIN_ROLES.values() for s in scope.split()})
+)
 
 
 @dataclass
@@ -46,7 +51,6 @@ async def bootstrap(
     users = UserService(hasher or PasswordHasher(), roles)
     clients = ClientService(cache_seconds=0)
     result = BootstrapResult(admin_username=normalize_username(admin_username))
-    admin_scope = BUILTIN_ROLES["admin"][1]
     async with database.write_lock, database.unit_of_work() as session:
         await roles.ensure_builtin(session)
         if await UserRepository(session).by_username(result.admin_username) is None:
@@ -60,7 +64,7 @@ async def bootstrap(
                 client_id=CLI_CLIENT_ID,
                 name="medmesh CLI and first-party apps",
                 grant_types=["password", "refresh_token", "client_credentials"],
-                scope=admin_scope,
+                scope=FIRST_PARTY_SCOPE,
                 roles=["admin"],
             ),
             DEMO_SERVICE_CLIENT_ID: ClientCreate(

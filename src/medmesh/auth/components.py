@@ -33,7 +33,7 @@ class AuthComponents:
     token_limiter: RateLimiter
 
 
-def get_components(request: Request) -> AuthComponents:
+async def get_components(request: Request) -> AuthComponents:
     components: AuthComponents = request.app.state.auth
     return components
 
@@ -41,7 +41,7 @@ def get_components(request: Request) -> AuthComponents:
 Components = Annotated[AuthComponents, Depends(get_components)]
 
 
-def request_context(request: Request) -> RequestContext:
+async def request_context(request: Request) -> RequestContext:
     return RequestContext(ip=client_ip(request), request_id=request_id_var.get())
 
 

@@ -41,6 +41,7 @@ VERSION = "0.1.0"
 MAX_TOKEN_TTL_SECONDS = 86_400
 KEY_RELOAD_SECONDS = 30.0
 log = get_logger("medmesh.auth")
+app: FastAPI  # built on first access, see __getattr__ below
 
 DESCRIPTION = """The OAuth 2.0 / OpenID Connect token server every medmesh service trusts.
 

@@ -1,8 +1,10 @@
 """The app factory every service uses.
 
-:func:`create_service_app` wires, in this order from the outside in: request
-context (request id, log context), RED metrics, security headers, the body-size
-limit, tracing, then the service's routers. It adds ``/healthz``, ``/readyz`` and
+:func:`create_service_app` wires, in this order from the outside in: tracing
+(the instrumentation wraps the whole stack), request context (request id, log
+context), RED metrics, security headers, the body-size limit, the last-resort
+error responder (a 500 that logs the exception's type, never its message), then
+the service's routers. It adds ``/healthz``, ``/readyz`` and
 ``/metrics``, installs one error handler per API style, and owns the lifespan:
 database, audit trail, token verifier and the service's own workers start with
 the app and stop, in reverse order, after in-flight requests have finished.
@@ -17,9 +19,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-import structlog
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,7 +40,7 @@ from medmesh.platform.errors import (
 from medmesh.platform.logging import configure_logging, get_logger, request_id_var
 from medmesh.platform.metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from medmesh.platform.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
-from medmesh.platform.tracing import configure_tracing, instrument_app, instrument_engine
+from medmesh.platform.tracing import ServerTracingMiddleware, configure_tracing, instrument_engine
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
@@ -77,6 +79,87 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             request_id_var.reset(token)
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an unexpected exception with a 500 in the path's API style, logging only its type.
+
+    Starlette's own last-resort handler re-raises the exception to the server, which then
+    logs its message and traceback (and tracing records the message on the span); the
+    message of an unexpected exception may carry data (SQL parameters, PHI), so it stops
+    here. A :class:`MedmeshError` raised outside an endpoint (the body limit) is rendered.
+    """
+
+    def __init__(self, app: ASGIApp, respond: ErrorRenderer) -> None:
+        self.app = app
+        self.respond = respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except MedmeshError as exc:
+            if started:
+                log.warning("error_after_response_started", code=exc.code, status=exc.status)
+                return
+            await self.respond(Request(scope, receive), exc)(scope, receive, send_wrapper)
+        except DBAPIError as exc:
+            if not _is_data_error(exc):
+                _log_unexpected(exc, started)
+                if not started:
+                    await self.respond(Request(scope, receive), _INTERNAL)(
+                        scope, receive, send_wrapper
+                    )
+                return
+            # The database refused a value the API let through (a NUL character in a string on
+            # PostgreSQL, a number out of range): the request is at fault, not the server.
+            log.warning("data_refused_by_database", error_type=type(exc.orig).__name__)
+            if not started:
+                error = BadRequest(
+                    "the request holds a value that cannot be stored (e.g. a NUL character)",
+                    code="invalid_value",
+                )
+                await self.respond(Request(scope, receive), error)(scope, receive, send_wrapper)
+        except Exception as exc:
+            _log_unexpected(exc, started)
+            if not started:
+                await self.respond(Request(scope, receive), _INTERNAL)(scope, receive, send_wrapper)
+
+
+_INTERNAL = MedmeshError("internal error", status=500, code="internal_error")
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22 (data exception) or the driver's DataError: a value the database refuses."""
+    if isinstance(exc, DataError):
+        return True
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str) and state.startswith("22"):
+            return True
+    return False
+
+
+def _log_unexpected(exc: BaseException, started: bool) -> None:
+    log.error(
+        "unhandled_error",
+        error_type=type(exc).__name__,
+        frames=[
+            f"{frame.filename}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(exc.__traceback__)[-5:]
+        ],
+        response_started=started,
+    )
 
 
 class ErrorRenderers:
@@ -123,7 +206,7 @@ def create_service_app(
     """Build a service's FastAPI app with the platform's middleware, routes and lifespan."""
     service = settings.service_name
     configure_logging(service, settings.log_level, settings.log_file)
-    configure_tracing(service, settings.otlp_endpoint)
+    configure_tracing(service, settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio)
     database = database or Database(settings.effective_database_url)
     audit_database = audit_database_for(database)
     metrics = ServiceMetrics(service)
@@ -173,6 +256,9 @@ def create_service_app(
         description=description,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        # Tracing is the platform's (FastAPIInstrumentor, PHI-safe attributes); FastAPI's own
+        # telemetry would trace every request twice and record raw query strings and inputs.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.database = database
@@ -189,12 +275,13 @@ def create_service_app(
     _add_operational_routes(app, readiness_checks)
     _add_error_handlers(app, renderers)
 
-    instrument_app(app)
     instrument_engine(database.engine.sync_engine)
+    app.add_middleware(UnexpectedErrorMiddleware, respond=renderers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, respond=renderers)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ServerTracingMiddleware)
     return app
 
 
@@ -244,23 +331,11 @@ def _add_error_handlers(app: FastAPI, renderers: ErrorRenderers) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed"}
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         error = MedmeshError(
             str(exc.detail),
             status=exc.status_code,
             code=codes.get(exc.status_code, "http_error"),
             headers=dict(exc.headers or {}),
         )
-        return renderers(request, error)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        # The message of an unexpected exception may carry data (SQL parameters): log
-        # its type and frames only.
-        structlog.get_logger("medmesh.platform.app").error(
-            "unhandled_error",
-            error_type=type(exc).__name__,
-            frames=traceback.format_tb(exc.__traceback__)[-5:],
-        )
-        error = MedmeshError("internal error", status=500, code="internal_error")
         return renderers(request, error)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,8 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medmesh.platform.db import Base, Database, UTCDateTime, utcnow
@@ -228,6 +228,7 @@ class AuditTrail:
         self._records = records_counter
         self._failures = failures_counter
         self._batch_sizes = batch_histogram
+        self._sqlite = _SqliteAppender(database.url) if database.is_sqlite else None
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -246,6 +247,8 @@ class AuditTrail:
         if self._task is not None:
             await self._task
             self._task = None
+        if self._sqlite is not None:
+            self._sqlite.close()
 
     async def record(self, rec: AuditRecord) -> None:
         """Queue ``rec`` and return once it is committed; raise :class:`AuditWriteFailed` if not."""
@@ -298,42 +301,116 @@ class AuditTrail:
                 future.set_result(None)
 
     async def _commit(self, rows: list[dict[str, Any]]) -> None:
+        if self._sqlite is not None:
+            # SQLite: the whole batch in one worker-thread hop (aiosqlite would hop per statement).
+            await asyncio.to_thread(self._sqlite.append, rows)
+            return
         async with self.database.engine.begin() as conn:
-            await _append(conn, rows)
+            await conn.run_sync(_append, rows)
 
 
-async def _append(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+class _SqliteAppender:
+    """Appends a batch to a SQLite audit file with one thread hop and a handful of C calls.
+
+    The values go through the same SQLAlchemy bind processors as the ORM would use,
+    so rows read back by :func:`verify_chain` hash exactly as they were written.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.path = make_url(url).database or ""
+        self._conn: sqlite3.Connection | None = None
+        dialect = sqlite.dialect()
+        table = AuditEntry.__table__
+        self._columns = [c.name for c in table.columns]
+        self._processors = [c.type.bind_processor(dialect) for c in table.columns]
+        names = ", ".join(self._columns)
+        marks = ", ".join("?" for _ in self._columns)
+        self._insert = f"INSERT INTO audit_log ({names}) VALUES ({marks})"  # noqa: S608 - fixed names
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=10, isolation_level=None, check_same_thread=False
+            )
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+                conn.execute(f"PRAGMA {pragma}")
+            self._conn = conn
+        return self._conn
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = conn.execute(
+                "SELECT last_seq, last_hash FROM audit_chain_head WHERE id = 1"
+            ).fetchone()
+            if found is None:
+                conn.execute(
+                    "INSERT INTO audit_chain_head (id, last_seq, last_hash) VALUES (1, 0, ?)",
+                    (GENESIS_HASH,),
+                )
+                found = (0, GENESIS_HASH)
+            last_seq, last_hash = int(found[0]), str(found[1])
+            values = []
+            for row in rows:
+                last_seq += 1
+                row["seq"] = last_seq
+                row["prev_hash"] = last_hash
+                row["hash"] = last_hash = record_hash(last_hash, row)
+                values.append(
+                    [
+                        proc(row[name]) if proc is not None else row[name]
+                        for name, proc in zip(self._columns, self._processors, strict=True)
+                    ]
+                )
+            conn.executemany(self._insert, values)
+            conn.execute(
+                "UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1",
+                (last_seq, last_hash),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _append(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Chain ``rows`` after the locked head and insert them, in ``conn``'s transaction."""
-    last_seq, last_hash = await _lock_head(conn)
+    last_seq, last_hash = _lock_head(conn)
     for row in rows:
         last_seq += 1
         row["seq"] = last_seq
         row["prev_hash"] = last_hash
         row["hash"] = last_hash = record_hash(last_hash, row)
-    await conn.execute(insert(AuditEntry), rows)
-    await conn.execute(
+    conn.execute(insert(AuditEntry), rows)
+    conn.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == 1)
         .values(last_seq=last_seq, last_hash=last_hash)
     )
 
 
-async def _lock_head(conn: AsyncConnection) -> tuple[int, str]:
+def _lock_head(conn: Connection) -> tuple[int, str]:
     """Lock and read the chain head in ``conn``'s transaction, creating it when missing."""
     head = AuditChainHead
     if conn.dialect.name == "sqlite":
         # A write first, so this transaction holds SQLite's write lock before reading.
-        await conn.execute(update(head).where(head.id == 1).values(last_seq=head.last_seq))
+        conn.execute(update(head).where(head.id == 1).values(last_seq=head.last_seq))
     query = select(head.last_seq, head.last_hash).where(head.id == 1).with_for_update()
-    found = (await conn.execute(query)).first()
+    found = conn.execute(query).first()
     if found is None:
         dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        await conn.execute(
+        conn.execute(
             dialect_insert(head)
             .values(id=1, last_seq=0, last_hash=GENESIS_HASH)
             .on_conflict_do_nothing(index_elements=["id"])
         )
-        found = (await conn.execute(query)).one()
+        found = conn.execute(query).one()
     return int(found[0]), str(found[1])
 
 

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     log_file: Path | None = None
     otlp_endpoint: str = Field(default="", description="OTLP/HTTP endpoint; empty exports nothing")
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="share of traces recorded when exporting"
+    )
     redis_url: str = Field(
         default="", description="Redis for rate limits; empty keeps them in memory"
     )
@@ -60,7 +63,10 @@ class ServiceSettings(BaseSettings):
     jwks_cache_seconds: float = 300.0
     max_body_bytes: int = 1_048_576
     drain_seconds: float = 5.0
-    audit_flush_ms: float = 2.0
+    audit_flush_ms: float = Field(
+        default=0.0,
+        description="extra group-commit window; 0 batches whatever queued while the last commit ran",
+    )
     rate_limit_per_minute: int = 600
 
     @property

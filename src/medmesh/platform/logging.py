@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging as std_logging
 import re
 import sys
+import traceback
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +29,55 @@ REDACTED = "[REDACTED]"
 #: Field names (lower-cased, ``-`` and ``_`` removed) whose values are never logged.
 SENSITIVE_KEYS = frozenset(
     k.replace("_", "").replace("-", "")
-    for k in ["name", "given", "family", "prefix", "suffix", "birthdate", "birth_date", "dob", "address", "line", "city", "postalcode", "postal_code", "zip", "phone", "telecom", "email", "ssn", "identifier", "mrn", "text", "note", "comment", "description", "free_text", "password", "passwd", "new_password", "secret", "client_secret", "token", "access_token", "refresh_token", "id_token", "authorization", "cookie", "set-cookie", "card", "card_number", "number", "pan", "cvc", "cvv", "exp_month", "exp_year", "iban", "username"]
+    for k in [
+        "name",
+        "given",
+        "family",
+        "prefix",
+        "suffix",
+        "birthdate",
+        "birth_date",
+        "dob",
+        "address",
+        "line",
+        "city",
+        "postalcode",
+        "postal_code",
+        "zip",
+        "phone",
+        "telecom",
+        "email",
+        "ssn",
+        "identifier",
+        "mrn",
+        "text",
+        "note",
+        "comment",
+        "description",
+        "free_text",
+        "password",
+        "passwd",
+        "new_password",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "card",
+        "card_number",
+        "number",
+        "pan",
+        "cvc",
+        "cvv",
+        "exp_month",
+        "exp_year",
+        "iban",
+        "username",
+    ]
 )
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -48,8 +97,33 @@ def scrub_text(value: str) -> str:
     return value
 
 
+#: Field names ending like these are sensitive too (``patient_name``, ``home_address``,
+#: ``contact_email``, ``phone_number``): a compound name must not slip past the list.
+SENSITIVE_SUFFIXES = (
+    "name",
+    "address",
+    "email",
+    "phone",
+    "birthdate",
+    "ssn",
+    "password",
+    "secret",
+    "token",
+    "identifier",
+    "mrn",
+    "cardnumber",
+    "phonenumber",
+)
+
+
 def _normal_key(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "")
+
+
+def is_sensitive_key(key: str) -> bool:
+    """Whether the value of a field called ``key`` is never logged."""
+    normal = _normal_key(key)
+    return normal in SENSITIVE_KEYS or normal.endswith(SENSITIVE_SUFFIXES)
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -59,7 +133,7 @@ def _scrub(value: Any, depth: int = 0) -> Any:
         return scrub_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if _normal_key(str(k)) in SENSITIVE_KEYS else _scrub(v, depth + 1))
+            k: (REDACTED if is_sensitive_key(str(k)) else _scrub(v, depth + 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple | set):
@@ -75,7 +149,7 @@ def redact_phi(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mutable
     for key in list(event_dict):
         if key in _STRUCTURAL:
             continue
-        if _normal_key(key) in SENSITIVE_KEYS:
+        if is_sensitive_key(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = _scrub(event_dict[key])
@@ -119,6 +193,19 @@ class _OutputFactory:
         return _OUTPUT
 
 
+class _ServiceName:
+    """Adds ``service`` to every line, whatever context (task, thread) logs it."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(
+        self, _: Any, __: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        event_dict.setdefault("service", self.service)
+        return event_dict
+
+
 def configure_logging(service: str, level: str = "info", log_file: Path | None = None) -> None:
     """Configure structlog (and the standard library's root logger) for one service process."""
     if log_file is not None:
@@ -127,6 +214,7 @@ def configure_logging(service: str, level: str = "info", log_file: Path | None =
     numeric = std_logging.getLevelNamesMapping().get(level.upper(), std_logging.INFO)
     structlog.configure(
         processors=[
+            _ServiceName(service),
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
@@ -139,32 +227,53 @@ def configure_logging(service: str, level: str = "info", log_file: Path | None =
         logger_factory=_OutputFactory(),
         cache_logger_on_first_use=False,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     # Libraries that use the standard library (uvicorn, sqlalchemy) go through the same pipeline.
-    handler = std_logging.StreamHandler(_StructlogBridge())
     root = std_logging.root
-    root.handlers[:] = [handler]
+    root.handlers[:] = [StdlibToStructlog()]
     root.setLevel(max(numeric, std_logging.INFO))
     for noisy in ("uvicorn.access", "httpx", "httpcore", "aiosqlite", "asyncio"):
         std_logging.root.manager.getLogger(noisy).setLevel(std_logging.WARNING)
 
 
-class _StructlogBridge:
-    """A file-like object that forwards standard-library log lines to structlog."""
-
-    def write(self, message: str) -> int:
-        message = message.rstrip("\n")
-        if message:
-            structlog.get_logger("stdlib").info(message)
-        return len(message)
-
-    def flush(self) -> None:
-        return None
+_STD_LEVELS = (
+    std_logging.DEBUG,
+    std_logging.INFO,
+    std_logging.WARNING,
+    std_logging.ERROR,
+    std_logging.CRITICAL,
+)
 
 
-def set_log_stream(stream: TextIO) -> None:
-    """Send log lines to ``stream`` (used by tests to capture what a service logs)."""
+class StdlibToStructlog(std_logging.Handler):
+    """Forwards standard-library log records to structlog, keeping their level and logger.
+
+    An attached exception is reduced to its type and frames: its message and the
+    traceback's source lines may carry data (SQL parameters, PHI).
+    """
+
+    def emit(self, record: std_logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["error_type"] = record.exc_info[0].__name__
+                fields["frames"] = [
+                    f"{frame.filename}:{frame.lineno} in {frame.name}"
+                    for frame in traceback.extract_tb(record.exc_info[2])[-5:]
+                ]
+            # structlog knows the five standard levels only; custom ones round down to them.
+            level = max(
+                (std for std in _STD_LEVELS if std <= record.levelno), default=std_logging.DEBUG
+            )
+            structlog.get_logger(record.name).log(level, record.getMessage(), **fields)
+        except Exception:
+            self.handleError(record)
+
+
+def set_log_stream(stream: TextIO) -> TextIO:
+    """Send log lines to ``stream`` (tests capture what a service logs); return the previous one."""
+    previous = _OUTPUT.stream
     _OUTPUT.stream = stream
+    return previous
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,7 +103,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+                    # An HTTPException, because FastAPI turns any other error raised while it
+                    # parses the body into "400 error parsing the body".
+                    raise HTTPException(413, f"request body exceeds {self.max_bytes} bytes")
             return message
 
         await self.app(scope, limited_receive, send)

@@ -10,6 +10,10 @@ A second signal stops at once.
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import uvicorn
@@ -36,8 +40,31 @@ class DrainingServer(uvicorn.Server):
         self._draining = True
         self.fastapi_app.state.draining = True
         log.info("draining", seconds=self.drain_seconds)
-        loop = asyncio.get_event_loop()
-        loop.call_later(self.drain_seconds, super().handle_exit, sig, frame)
+        # A signal handler may run while the loop sleeps in select(): the thread-safe call
+        # wakes it so the timer is armed at once.
+        loop = asyncio.get_running_loop()
+        loop.call_soon_threadsafe(
+            loop.call_later, self.drain_seconds, super().handle_exit, sig, frame
+        )
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGINT/SIGTERM while serving; a drained stop then exits 0.
+
+        uvicorn re-raises the captured signal after its graceful shutdown, so the process
+        would die "killed by SIGTERM" after a clean drain; a supervisor (Kubernetes, systemd,
+        ``medmesh up``) should see a successful exit instead.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def run_app(

@@ -8,15 +8,26 @@ Enable it with ``pytest_plugins = ["medmesh.platform.testing"]`` in ``conftest.p
   and the server cannot be reached the test fails; it is never skipped.
 - ``mqtt_url``: the broker of ``MEDMESH_TEST_MQTT_URL`` (tests that need it fail
   when it is set and unreachable, and are skipped only when it is not set).
+- ``redis_url``: the server of ``MEDMESH_TEST_REDIS_URL``, on the same rule: the
+  test fails when it is set and unreachable, and is skipped only when it is not set.
+- :func:`app_client`: an httpx client talking to an app in process, with the
+  app's lifespan running around it.
+- ``log_lines``: the JSON log lines the code under test writes, parsed.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -29,6 +40,7 @@ class TestEnvironment(BaseSettings):
 
     postgres_url: str = ""
     mqtt_url: str = ""
+    redis_url: str = ""
 
 
 def test_environment() -> TestEnvironment:
@@ -49,7 +61,7 @@ def _asyncpg_dsn(url: str) -> str:
 
 async def create_postgres_database(base_url: str) -> str:
     """Create an empty database on the server of ``base_url``; return its async URL."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"medmesh_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(_asyncpg_dsn(base_url), timeout=10)
@@ -96,3 +108,128 @@ def mqtt_url() -> str:
     if not url:
         pytest.skip("MEDMESH_TEST_MQTT_URL is not set")
     return url
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The real Redis of MEDMESH_TEST_REDIS_URL, flushed; skips only when the variable is unset.
+
+    When the variable is set and the server does not answer, the test fails.
+    """
+    url = test_environment().redis_url
+    if not url:
+        pytest.skip("MEDMESH_TEST_REDIS_URL is not set")
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.from_url(url)
+    try:
+        await client.ping()
+        yield url
+    finally:
+        await client.aclose()
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, *, base_url: str = "http://testserver", raise_app_exceptions: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling ``app`` in process, with the app's lifespan running around it.
+
+    Unexpected exceptions are answered by the app (500) rather than raised into the test,
+    as a real server would; pass ``raise_app_exceptions=True`` to see them.
+    """
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+class LogLines:
+    """The log lines written while the fixture is active, each parsed from JSON."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.text.splitlines() if line.strip()]
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r.get("event") == event]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    """Capture what the code under test logs (the platform's JSON lines)."""
+    from medmesh.platform.logging import set_log_stream
+
+    captured = LogLines()
+    previous = set_log_stream(captured.stream)
+    try:
+        yield captured
+    finally:
+        set_log_stream(previous)
+
+
+class TokenFactory:
+    """Signs access tokens for resource-server tests, as auth-service would issue them.
+
+    The service under test verifies them with :meth:`jwks` (give it to ``TokenVerifier(jwks=...)``).
+    """
+
+    def __init__(self, issuer: str = "http://auth.test") -> None:
+        from medmesh.platform.jwt import SigningKey
+
+        self.issuer = issuer
+        self.key = SigningKey.generate_rsa()
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.key.public_jwk()]}
+
+    def token(
+        self,
+        scope: str,
+        *,
+        audience: str | list[str],
+        sub: str = "user-1",
+        client_id: str = "test-client",
+        roles: list[str] | None = None,
+        patient: str | None = None,
+        fhir_user: str | None = None,
+        lifetime: int = 900,
+    ) -> str:
+        """A signed access token with the claims of ARCHITECTURE §4."""
+        import time
+        import uuid
+
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience if isinstance(audience, list) else [audience],
+            "exp": now + lifetime,
+            "iat": now,
+            "nbf": now,
+            "jti": uuid.uuid4().hex,
+            "scope": scope,
+            "client_id": client_id,
+            "roles": roles or [],
+        }
+        if patient is not None:
+            claims["patient"] = patient
+        if fhir_user is not None:
+            claims["fhirUser"] = fhir_user
+        return self.key.sign(claims)
+
+    def headers(self, scope: str, **claims: Any) -> dict[str, str]:
+        """``Authorization: Bearer`` headers for a token with ``scope``."""
+        return {"Authorization": "Bearer " + self.token(scope, **claims)}
+
+
+@pytest.fixture(scope="session")
+def token_factory() -> TokenFactory:
+    """One signing key per test session; tokens for any scope, audience, patient."""
+    return TokenFactory()

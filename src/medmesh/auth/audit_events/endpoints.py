@@ -47,8 +47,9 @@ async def search_audit_events(
 ) -> AuditEventPage:
     """Sign-ins (successful and failed), token issue, refresh-token reuse, revocations and every admin
     change, oldest first. Records are hash-chained; `medmesh audit verify auth` checks the chain."""
+    # The trail's own database: on SQLite that is the sibling ``<db>-audit.db`` file.
     rows = await list_records(
-        request.app.state.database,
+        request.app.state.audit.database,
         actor=actor,
         action=action,
         since=since,

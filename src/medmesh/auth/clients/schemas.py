@@ -5,11 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 GrantType = Literal["client_credentials", "password", "refresh_token"]
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SCOPE_STRING = r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$|^$"
+
+
+def _default_grants() -> list[GrantType]:
+    return ["client_credentials"]
 
 
 class ClientCreate(BaseModel):
@@ -17,9 +21,7 @@ class ClientCreate(BaseModel):
 
     client_id: str | None = Field(default=None, pattern=IDENTIFIER)
     name: str = Field(default="", max_length=128)
-    grant_types: list[GrantType] = Field(
-        default_factory=lambda: ["client_credentials"], min_length=1
-    )
+    grant_types: list[GrantType] = Field(default_factory=_default_grants, min_length=1)
     scope: str = Field(default="", max_length=4000, pattern=SCOPE_STRING)
     roles: list[str] = Field(default_factory=list, max_length=32)
     audiences: list[str] = Field(default_factory=list, max_length=16)
@@ -44,7 +46,8 @@ class ClientOut(BaseModel):
     client_id: str
     name: str
     grant_types: list[str]
-    scope: str
+    # The table column is ``scopes``; the API speaks RFC 6749's ``scope``.
+    scope: str = Field(validation_alias=AliasChoices("scope", "scopes"))
     roles: list[str]
     audiences: list[str]
     access_token_ttl_seconds: int | None

@@ -13,6 +13,7 @@ the count of its failure must not.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,8 +46,16 @@ class ThrottlePolicy:
     ip_lockout_after: int = 50
 
 
+#: Longer names cannot be usernames (64 characters at most); their counter key is a digest so
+#: that it fits the column on every database.
+MAX_KEYED_USERNAME = 128
+
+
 def account_key(username: str) -> str:
-    return "user:" + username.strip().lower()
+    name = username.strip().lower()
+    if len(name) > MAX_KEYED_USERNAME:
+        name = "sha256:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+    return "user:" + name
 
 
 def ip_key(ip: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -26,10 +27,17 @@ class ClientCredentials:
     client_secret: str
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
 def _clean(value: str, name: str) -> str:
     if len(value) > MAX_VALUE:
         raise InvalidRequest(f"parameter {name!r} is too long")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _has_control(value):
         raise InvalidRequest(f"parameter {name!r} contains control characters")
     return value
 
@@ -76,6 +84,8 @@ def client_credentials(request: Request, form: dict[str, str]) -> ClientCredenti
         if not sep:
             raise InvalidClient("malformed Basic credentials")
         client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+        if _has_control(client_id) or _has_control(secret):
+            raise InvalidClient("malformed Basic credentials")
         if form.get("client_id") not in (None, client_id):
             raise InvalidRequest("client_id does not match the authenticated client")
         return ClientCredentials(client_id, secret)

@@ -24,9 +24,10 @@ class RefreshTokenRepository:
         await self.session.flush()
 
     async def by_hash(self, token_hash: str) -> RefreshToken | None:
-        return await self.session.scalar(
+        token: RefreshToken | None = await self.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash)
         )
+        return token
 
     async def mark_used(self, token_id: str, now: datetime) -> bool:
         """Atomically mark an unused token used; False when it was used meanwhile."""

@@ -18,7 +18,8 @@ class UserRepository:
         return await self.session.get(User, user_id)
 
     async def by_username(self, username: str) -> User | None:
-        return await self.session.scalar(select(User).where(User.username == username))
+        user: User | None = await self.session.scalar(select(User).where(User.username == username))
+        return user
 
     async def page(self, *, after: str | None, limit: int) -> Sequence[User]:
         stmt = select(User).order_by(User.username).limit(limit)

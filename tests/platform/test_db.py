@@ -1,0 +1,207 @@
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from fastapi import APIRouter, FastAPI
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy import Column, Integer, String, Table, func, select, text
+from sqlalchemy.exc import StatementError
+
+from medmesh.platform.app import create_service_app
+from medmesh.platform.config import ServiceSettings
+from medmesh.platform.db import Database, SessionDep, UTCDateTime, new_metadata, utcnow
+from medmesh.platform.errors import Conflict
+from medmesh.platform.testing import app_client
+
+metadata = new_metadata()
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(40), nullable=False, unique=True),
+)
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+
+class DemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDMESH_DEMO_", extra="ignore")
+    service_name: ClassVar[str] = "demo"
+
+
+def notes_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/notes/{code}", status_code=201)
+    async def create_note(code: str, session: SessionDep) -> dict[str, str]:
+        await session.execute(notes.insert().values(code=code))
+        return {"code": code}
+
+    @router.post("/notes/{code}/then-fail")
+    async def create_then_fail(code: str, session: SessionDep) -> None:
+        await session.execute(notes.insert().values(code=code))
+        raise Conflict("changed my mind")
+
+    @router.post("/notes/{code}/then-crash")
+    async def create_then_crash(code: str, session: SessionDep) -> None:
+        await session.execute(notes.insert().values(code=code))
+        raise RuntimeError("unexpected")
+
+    @router.post("/notes/{code}/twice-unflushed")
+    async def create_twice_unflushed(code: str, session: SessionDep) -> dict[str, str]:
+        # ORM-free inserts run at once; a deferred duplicate only fails at commit (flush).
+        await session.execute(notes.insert().values(code=code))
+        session.add(_Note(code=code))
+        return {"code": code}
+
+    return router
+
+
+class _Note:
+    """A classically mapped note, so the duplicate insert is deferred to the commit's flush."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+
+def _map_note() -> None:
+    from sqlalchemy.orm import registry
+
+    registry().map_imperatively(_Note, notes)
+
+
+_map_note()
+
+
+def demo_app(database_url: str) -> FastAPI:
+    return create_service_app(
+        DemoSettings(database_url=database_url),
+        title="demo",
+        version="0",
+        description="demo",
+        routers=[notes_router()],
+        verify_tokens=False,
+    )
+
+
+async def _create_tables(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+async def _codes(database: Database) -> list[str]:
+    async with database.sessionmaker() as session:
+        return list((await session.scalars(select(notes.c.code).order_by(notes.c.id))).all())
+
+
+async def test_session_commits_when_the_endpoint_succeeds(database_url: str) -> None:
+    app = demo_app(database_url)
+    async with app_client(app) as client:
+        await _create_tables(app.state.database)
+        response = await client.post("/notes/a1")
+        codes = await _codes(app.state.database)
+
+    assert response.status_code == 201
+    assert codes == ["a1"]
+
+
+async def test_session_rolls_back_when_the_endpoint_raises(database_url: str) -> None:
+    app = demo_app(database_url)
+    async with app_client(app) as client:
+        await _create_tables(app.state.database)
+        expected = await client.post("/notes/b1/then-fail")
+        unexpected = await client.post("/notes/b2/then-crash")
+        codes = await _codes(app.state.database)
+
+    assert expected.status_code == 409
+    assert unexpected.status_code == 500
+    assert codes == []
+
+
+async def test_commit_happens_before_the_response_is_sent(database_url: str) -> None:
+    # The duplicate is only detected when the dependency commits. If the commit ran after
+    # the response, the client would be told 200 about a change that was never stored.
+    app = demo_app(database_url)
+    async with app_client(app, raise_app_exceptions=True) as client:
+        await _create_tables(app.state.database)
+        response = await client.post("/notes/dup/twice-unflushed")
+        codes = await _codes(app.state.database)
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert codes == []
+
+
+async def test_utc_datetime_refuses_naive_datetimes(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        await _create_tables(database)
+        with pytest.raises(StatementError, match="naive datetime"):
+            async with database.unit_of_work() as session:
+                await session.execute(events.insert().values(at=datetime(2024, 1, 1, 12, 0)))
+        async with database.sessionmaker() as session:
+            count = await session.scalar(select(func.count()).select_from(events))
+    finally:
+        await database.dispose()
+
+    assert count == 0
+
+
+async def test_utc_datetime_returns_aware_utc(database_url: str) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    stored = datetime(2024, 3, 1, 14, 30, 15, 123456, tzinfo=plus_two)
+    database = Database(database_url)
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await session.execute(events.insert().values(at=stored))
+            await session.execute(events.insert().values(at=utcnow()))
+        async with database.sessionmaker() as session:
+            first, second = (await session.scalars(select(events.c.at).order_by(events.c.id))).all()
+    finally:
+        await database.dispose()
+
+    assert first == stored
+    assert first.tzinfo == UTC
+    assert first.hour == 12
+    assert second.tzinfo == UTC
+
+
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'wal.db'}")
+    try:
+        async with database.engine.connect() as conn:
+            mode = await conn.scalar(text("PRAGMA journal_mode"))
+            foreign_keys = await conn.scalar(text("PRAGMA foreign_keys"))
+    finally:
+        await database.dispose()
+
+    assert mode == "wal"
+    assert foreign_keys == 1
+    assert (tmp_path / "nested").is_dir()
+
+
+async def _insert_then_fail(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(notes.insert().values(code="dropped"))
+        raise RuntimeError("abort")
+
+
+async def test_unit_of_work_commits_and_rolls_back(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await session.execute(notes.insert().values(code="kept"))
+        with pytest.raises(RuntimeError, match="abort"):
+            await _insert_then_fail(database)
+        codes = await _codes(database)
+    finally:
+        await database.dispose()
+
+    assert codes == ["kept"]
