@@ -1,4 +1,3 @@
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -121,7 +120,8 @@ async def refused(verifier: TokenVerifier, token: str, reason: str) -> Unauthori
 async def test_valid_token_gives_a_principal(
     verifier: TokenVerifier, signing_key: SigningKey
 ) -> None:
-    principal = await verifier.verify(signing_key.sign(claims()))
+    token = signing_key.sign(claims())
+    principal = await verifier.verify(token)
 
     assert principal.sub == "user-1"
     assert principal.client_id == "portal"
@@ -136,7 +136,7 @@ async def test_valid_token_gives_a_principal(
     assert principal.expires_at.tzinfo is UTC
     assert principal.expires_at > datetime.now(UTC)
     assert not principal.is_service
-    assert verifier.verify_cached(signing_key.sign(claims())) == principal
+    assert verifier.verify_cached(token) == principal
 
 
 async def test_refuses_alg_none(verifier: TokenVerifier, signing_key: SigningKey) -> None:
@@ -229,18 +229,31 @@ async def test_refuses_bad_claims(
     await refused(verifier, signing_key.sign(claims(**overrides)), reason)
 
 
+class FakeMonotonic:
+    """A controllable ``time.monotonic`` for the verifier's refetch interval."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_unknown_kid_is_refused_and_refetches_at_most_once(
-    jwks_server: JWKSServer, signing_key: SigningKey
+    jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=0.3)
+    clock = FakeMonotonic()
+    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=10)
     await verifier.verify(signing_key.sign(claims()))
     assert jwks_server.hits == 1
-    await asyncio.sleep(0.35)  # the first fetch counts against the interval too
+    clock.now += 11  # the first fetch counts against the interval too
 
     forger_pem = SigningKey.generate_rsa().private_pem()
     for n in range(5):
         forged = SigningKey.from_pem(forger_pem, kid=f"forged-{n}")
         await refused(verifier, forged.sign(claims()), "unknown key")
+        clock.now += 1  # five forged kids within the interval: one refetch in all
     assert jwks_server.hits == 2
     # Known keys keep working without another fetch.
     await verifier.verify(signing_key.sign(claims()))
@@ -248,33 +261,39 @@ async def test_unknown_kid_is_refused_and_refetches_at_most_once(
 
 
 async def test_rotated_key_is_picked_up_after_the_refresh_interval(
-    jwks_server: JWKSServer, signing_key: SigningKey
+    jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=0.2)
+    clock = FakeMonotonic()
+    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=10)
     await verifier.verify(signing_key.sign(claims()))
     new_key = SigningKey.generate_rsa(kid="2025-02")
-    await asyncio.sleep(0.25)
+    clock.now += 11
     await refused(verifier, new_key.sign(claims()), "unknown key")  # fetched before publication
     assert jwks_server.hits == 2
     jwks_server.keys = [signing_key.public_jwk(), new_key.public_jwk()]
+    clock.now += 5
     await refused(verifier, new_key.sign(claims()), "unknown key")  # rate-limited: no fetch
     assert jwks_server.hits == 2
 
-    await asyncio.sleep(0.25)
+    clock.now += 6
     assert (await verifier.verify(new_key.sign(claims()))).sub == "user-1"
     assert jwks_server.hits == 3
 
 
 async def test_cached_jwks_expires_after_cache_seconds(
-    jwks_server: JWKSServer, signing_key: SigningKey
+    jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = FakeMonotonic()
+    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
     verifier = TokenVerifier(
-        ISSUER, AUDIENCE, jwks_url=jwks_server.url, cache_seconds=0.2, refresh_min_seconds=0
+        ISSUER, AUDIENCE, jwks_url=jwks_server.url, cache_seconds=60, refresh_min_seconds=0
     )
     await verifier.verify(signing_key.sign(claims()))
+    clock.now += 30
     await verifier.verify(signing_key.sign(claims()))
     assert jwks_server.hits == 1
-    await asyncio.sleep(0.25)
+    clock.now += 31
     await verifier.verify(signing_key.sign(claims()))
     assert jwks_server.hits == 2
 
