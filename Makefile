@@ -15,7 +15,10 @@ help: ## Show the targets
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@if ! $(BIN)/uv --version 2>/dev/null | grep -q "$(UV_VERSION)"; then \
+		$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null; \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
+	fi
 	@$(BIN)/uv sync --frozen --all-extras --inexact --quiet
 	@touch $@
 

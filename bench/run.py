@@ -15,6 +15,7 @@ sys.path.insert(0, str(HERE))
 
 def main() -> None:
     from bench.auth import bench_auth
+    from bench.phi import bench_phi
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
@@ -26,6 +27,7 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
         },
         "auth": bench_auth.main(),
+        "phi": bench_phi.main(),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

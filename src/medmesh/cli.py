@@ -22,7 +22,7 @@ from medmesh.platform.config import SERVICE_PORTS, ServiceSettings
 
 app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
 admin_app = typer.Typer(
-    help="Administer auth-service directly on its database.", no_args_is_help=True
+    help="Administer the services directly on their databases.", no_args_is_help=True
 )
 audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
@@ -51,6 +51,7 @@ class ServiceEntry:
 #: The services built so far, in start order; the others join as they are built.
 SERVICES: dict[str, ServiceEntry] = {
     "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
+    "phi": ServiceEntry("phi", "medmesh.phi.main", "medmesh.phi.config:PhiSettings"),
 }
 
 
@@ -192,14 +193,20 @@ def up(
         _entry(name)
     var_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ}  # noqa: TID251 - children inherit the caller's environment
+    auth_url = f"http://127.0.0.1:{SERVICE_PORTS['auth']}"
     for name in names:
         prefix = f"MEDMESH_{name.upper()}_"
+        if name != "auth" and "auth" in names:
+            # Tokens come from the auth process started here: verify them with its JWKS.
+            env.setdefault(prefix + "ISSUER", env.get("MEDMESH_AUTH_ISSUER", auth_url))
         env.setdefault(prefix + "VAR_DIR", str(var_dir.resolve()))
         env.setdefault(prefix + "LOG_FILE", str((var_dir / f"{name}.log").resolve()))
         env.setdefault(prefix + "DRAIN_SECONDS", "0")
         entry = SERVICES[name]
         settings = entry.settings_class()(var_dir=var_dir.resolve())
         asyncio.run(entry.migrate(settings.effective_database_url))
+    if "auth" in names:
+        env.setdefault("MEDMESH_AUTH_ISSUER", auth_url)
     creds = _bootstrap_auth(var_dir.resolve()) if "auth" in names else {}
 
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -252,10 +259,34 @@ def _print_summary(names: list[str], creds: dict[str, Any], var_dir: Path) -> No
         if token:
             _echo(f"\nadmin access token (15 min):\n{token}\n")
             _echo(f"try: curl -s {auth_url}/admin/users -H 'Authorization: Bearer {token[:16]}...'")
+            if "phi" in names:
+                _seed_phi(token)
     _echo(
         "\nlogs: "
         + ", ".join(str(var_dir / f"{n}.log") for n in names)
         + "\nCtrl-C stops everything."
+    )
+
+
+def _seed_phi(token: str) -> None:
+    """Load the demo FHIR resources (idempotent) and show how to read them."""
+    from medmesh.phi.demo import seed_demo
+
+    fhir = f"http://127.0.0.1:{SERVICE_PORTS['phi']}/fhir"
+    try:
+        report = asyncio.run(seed_demo(fhir, token))
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _echo(f"\nphi: demo data not loaded ({exc})")
+        return
+    _echo(
+        f"\nphi FHIR base: {fhir}  (demo resources: {len(report.created)} loaded now, "
+        f"{len(report.present)} already there)"
+    )
+    _echo(
+        f"try: curl -s {fhir}/Patient/example/\\$everything "
+        '-H "Authorization: Bearer $TOKEN"\n'
+        f"     curl -s '{fhir}/Observation?subject=Patient/example' "
+        '-H "Authorization: Bearer $TOKEN"   (TOKEN = the admin access token above)'
     )
 
 
@@ -339,6 +370,42 @@ def admin_rotate_keys() -> None:
                 await audit_db.dispose()
 
     _echo(f"new active signing key: {asyncio.run(run())}")
+
+
+@admin_app.command("rotate-phi-keys")
+def admin_rotate_phi_keys(
+    page_size: int = typer.Option(500, min=1, help="versions re-encrypted per transaction"),
+    start_after: str = typer.Option(
+        "", help="resume after Type/id/version (the last key a previous run printed)"
+    ),
+) -> None:
+    """Re-encrypt every stored phi resource version under the active key (the first one of
+    MEDMESH_PHI_ENCRYPTION_KEYS). Resumable, one page per transaction, audited."""
+    from medmesh.phi.config import PhiSettings
+    from medmesh.phi.rotation import RotationReport, rotate_stored_keys
+
+    cursor: tuple[str, str, int] | None = None
+    if start_after:
+        parts = start_after.split("/")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise typer.BadParameter("--start-after is Type/id/version, e.g. Patient/abc/2")
+        cursor = (parts[0], parts[1], int(parts[2]))
+
+    def progress(report: RotationReport) -> None:
+        if report.pages % 20 == 0 and report.last_key is not None:
+            key = "/".join(map(str, report.last_key))
+            _echo(f"  ... {report.scanned} scanned, {report.rotated} re-encrypted (at {key})")
+
+    report = asyncio.run(
+        rotate_stored_keys(PhiSettings(), page_size=page_size, start_after=cursor, on_page=progress)
+    )
+    _echo(
+        f"phi: active key {report.active_kid}: {report.scanned} versions scanned, "
+        f"{report.rotated} re-encrypted ({report.current_rows} current), "
+        f"{report.remaining} still under older keys"
+    )
+    if report.remaining:
+        raise typer.Exit(1)
 
 
 # --- audit ----------------------------------------------------------------------------------

@@ -13,12 +13,14 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_http_response_size_bytes": "summary",
     "medmesh_audit_write_failures_total": "counter",
     "medmesh_audit_records_total": "counter",
+    "medmesh_audit_batch_size": "histogram",
     "medmesh_outbox_backlog": "gauge",
     # auth-service
     "medmesh_auth_tokens_issued_total": "counter",
     "medmesh_auth_login_failures_total": "counter",
     "medmesh_auth_token_requests_rejected_total": "counter",
     "medmesh_auth_signing_key_age_seconds": "gauge",
+    # phi-service: none of its own (its dashboard slices the generic ones by FHIR route)
 }
 
 SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")

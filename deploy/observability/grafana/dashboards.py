@@ -38,6 +38,11 @@ class ServiceDashboard:
     domain_panels: list[Panel] = field(default_factory=list)
 
 
+PHI = 'service="phi"'
+INSTANCE = "/fhir/{resource_type}/{resource_id}"
+TYPE = "/fhir/{resource_type}"
+SEARCH = "/fhir/{resource_type}(/_search)?"
+
 SERVICES = [
     ServiceDashboard(
         name="auth",
@@ -75,6 +80,91 @@ SERVICES = [
                 kind="stat",
                 description="Rotate before 90 days (alert MedmeshAuthSigningKeyRotationOverdue).",
                 thresholds=(("green", None), ("orange", 60 * 86400), ("red", 90 * 86400)),
+            ),
+        ],
+    ),
+    ServiceDashboard(
+        name="phi",
+        title="phi-service (FHIR store)",
+        # phi has no medmesh_phi_* metrics: its FHIR interactions are its routes, so these
+        # panels slice the generic RED and audit metrics by FHIR route template.
+        domain_panels=[
+            Panel(
+                "FHIR interactions per second",
+                {
+                    "read": f'sum(rate(medmesh_http_requests_total{{{PHI},method="GET",'
+                    f'route="{INSTANCE}"}}[{RATE}]))',
+                    "search": f'sum(rate(medmesh_http_requests_total{{{PHI},route=~"{SEARCH}"}}'
+                    f"[{RATE}]))",
+                    "create": f'sum(rate(medmesh_http_requests_total{{{PHI},method="POST",'
+                    f'route="{TYPE}"}}[{RATE}]))',
+                    "update": f'sum(rate(medmesh_http_requests_total{{{PHI},method="PUT"}}[{RATE}]))',
+                    "delete": f'sum(rate(medmesh_http_requests_total{{{PHI},method="DELETE"}}'
+                    f"[{RATE}]))",
+                    "transaction/batch": f"sum(rate(medmesh_http_requests_total{{{PHI},"
+                    f'method="POST",route="/fhir"}}[{RATE}]))',
+                    "Patient everything": f"sum(rate(medmesh_http_requests_total{{{PHI},"
+                    f'route=~".*[$]everything"}}[{RATE}]))',
+                    "history": f'sum(rate(medmesh_http_requests_total{{{PHI},route=~".*_history.*"}}'
+                    f"[{RATE}]))",
+                },
+                unit="reqps",
+            ),
+            Panel(
+                "Refused FHIR requests by status",
+                {
+                    "{{status}}": "sum by (status) (rate(medmesh_http_requests_total"
+                    f'{{{PHI},route=~"/fhir.*",status=~"4.."}}[{RATE}]))'
+                },
+                unit="reqps",
+                description="403: scope, compartment or consent refused the access; 412: stale "
+                "If-Match; 422/400: invalid resources. A rise in 403 may be a probing client.",
+            ),
+            Panel(
+                "p95 latency: read, search, transaction",
+                {
+                    "read": "histogram_quantile(0.95, sum by (le) (rate("
+                    f'medmesh_http_request_duration_seconds_bucket{{{PHI},method="GET",'
+                    f'route="{INSTANCE}"}}[{RATE}])))',
+                    "search": "histogram_quantile(0.95, sum by (le) (rate("
+                    f'medmesh_http_request_duration_seconds_bucket{{{PHI},route=~"{SEARCH}"}}'
+                    f"[{RATE}])))",
+                    "transaction/batch": "histogram_quantile(0.95, sum by (le) (rate("
+                    f'medmesh_http_request_duration_seconds_bucket{{{PHI},method="POST",'
+                    f'route="/fhir"}}[{RATE}])))',
+                },
+                unit="s",
+            ),
+            Panel(
+                "Audit records per FHIR request",
+                {
+                    "records/request": f"sum(rate(medmesh_audit_records_total{{{PHI}}}[{RATE}]))"
+                    f' / sum(rate(medmesh_http_requests_total{{{PHI},route=~"/fhir.*"}}[{RATE}]))',
+                },
+                description="Every FHIR read, search, write, transaction entry and export is "
+                "audited: about 1 per request, more for transactions; near 0 means auditing "
+                "stopped.",
+            ),
+            Panel(
+                "Audit group commit size",
+                {
+                    "p50": "histogram_quantile(0.5, sum by (le) (rate("
+                    f"medmesh_audit_batch_size_bucket{{{PHI}}}[{RATE}])))",
+                    "p95": "histogram_quantile(0.95, sum by (le) (rate("
+                    f"medmesh_audit_batch_size_bucket{{{PHI}}}[{RATE}])))",
+                },
+                description="Records written per audit commit; larger batches under load keep "
+                "auditing every read cheap.",
+            ),
+            Panel(
+                "Audit write failures",
+                {
+                    "failed batches": f"sum(increase(medmesh_audit_write_failures_total{{{PHI}}}[1h]))"
+                },
+                kind="stat",
+                description="Any failure means requests were refused because their audit record "
+                "could not be written (alert MedmeshAuditWriteFailures).",
+                thresholds=(("green", None), ("red", 1)),
             ),
         ],
     ),

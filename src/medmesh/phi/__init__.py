@@ -1,0 +1,1 @@
+"""phi-service: a FHIR R4 store for Protected Health Information."""

@@ -1,0 +1,115 @@
+"""The lean path of a Bundle's creates: check each entry, then store them together.
+
+A POST entry gets a fresh server id, so nothing can be in its way: it is validated
+and checked against the caller's policy like ``ResourceService.create`` does, then
+held until :meth:`CreateStager.flush` writes all held resources with two multi-row
+INSERTs (current rows and versions) and their search index rows (deferred, so they
+too go in as multi-row INSERTs), and
+:meth:`CreateStager.audit` writes one ``fhir.create`` record per resource in one
+group commit. Everything that can refuse an entry happens before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.phi.bundles.repository import BundleRepository
+from medmesh.phi.context import FhirContext
+from medmesh.phi.fhir.compartment import compartment_patient
+from medmesh.phi.fhir.validation import validate_resource
+from medmesh.phi.resources.service import ResourceService, Stored, check_type
+
+
+def fhir_instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CreateStager:
+    def __init__(self, resources: ResourceService, now: datetime) -> None:
+        self.resources = resources
+        self.now = now
+        self._instant = fhir_instant(now)
+        self._held: list[Stored] = []
+        self._current: list[dict[str, Any]] = []
+        self._versions: list[dict[str, Any]] = []
+        self.stored: list[Stored] = []
+
+    async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
+        """Validate ``resource`` and check that the caller may create it (403 is audited)."""
+        check_type(resource_type)
+        validate_resource(resource, expected_type=resource_type, max_depth=self.resources.max_depth)
+        patient = compartment_patient(resource) if resource_type != "Patient" else None
+        if not ctx.policy.allows("c", resource_type, patient, resource):
+            await self.resources.auditor.record(
+                ctx,
+                "fhir.create",
+                resource_type=resource_type,
+                patients=[patient],
+                outcome="failure",
+                reason="forbidden",
+            )
+            ctx.policy.require("c", resource_type, patient, resource)
+
+    def hold(self, resource: dict[str, Any], resource_id: str) -> Stored:
+        """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
+        resource_type: str = resource["resourceType"]
+        stored_resource = dict(resource)
+        stored_resource["id"] = resource_id
+        meta = dict(stored_resource.get("meta") or {})
+        meta["versionId"] = "1"
+        meta["lastUpdated"] = self._instant
+        stored_resource["meta"] = meta
+        patient_id = compartment_patient(stored_resource)
+        body = self.resources.protection.seal(stored_resource, resource_type, resource_id, 1)
+        row = {
+            "resource_type": resource_type,
+            "id": resource_id,
+            "version": 1,
+            "last_updated": self.now,
+            "deleted": False,
+            "patient_id": patient_id,
+            "body": body,
+        }
+        self._current.append(row)
+        self._versions.append({**row, "method": "POST"})
+        stored = Stored(stored_resource, resource_type, resource_id, 1, self.now, patient_id)
+        self._held.append(stored)
+        return stored
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Write every held resource and its index rows."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        current, versions, self._current, self._versions = self._current, self._versions, [], []
+        await BundleRepository(session).insert_new(current, versions)
+        index = self.resources.index
+        # The index rows of all of them go in together when the block ends (a few multi-row INSERTs).
+        async with index.deferred(session):
+            for stored in held:
+                await index.write(session, stored.resource_type, stored.id, stored.resource)
+        if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
+            self.resources.consents.changed()
+        self.stored.extend(held)
+
+    async def audit(self, ctx: FhirContext, **details: Any) -> None:
+        """One ``fhir.create`` record per written resource, committed together."""
+        record = self.resources.auditor.record
+        await asyncio.gather(
+            *(
+                record(
+                    ctx,
+                    "fhir.create",
+                    resource_type=s.resource_type,
+                    resource_id=s.id,
+                    patients=[s.patient_id],
+                    **details,
+                )
+                for s in self.stored
+            )
+        )
+        self.stored = []

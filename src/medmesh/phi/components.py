@@ -1,0 +1,73 @@
+"""phi-service's domain services (built once per app) and the per-request FHIR context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from medmesh.phi.access.break_glass import register_policy
+from medmesh.phi.access.policy import AccessPolicy
+from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.context import FhirContext
+from medmesh.phi.protection import PhiProtection
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.search.index import SearchIndex
+from medmesh.platform.auth import CurrentPrincipal
+from medmesh.platform.logging import request_id_var
+from medmesh.platform.security import client_ip
+
+if TYPE_CHECKING:
+    from medmesh.phi.access.consent import ConsentRegistry
+    from medmesh.phi.bundles.service import BundleService
+    from medmesh.phi.search.service import SearchService
+
+MAX_REASON = 500
+
+
+@dataclass
+class PhiComponents:
+    protection: PhiProtection
+    index: SearchIndex
+    auditor: PhiAuditor
+    resources: ResourceService
+    search: SearchService
+    bundles: BundleService
+    consents: ConsentRegistry
+    base_path: str = "/fhir"
+
+
+async def get_components(request: Request) -> PhiComponents:
+    components: PhiComponents = request.app.state.phi
+    return components
+
+
+Components = Annotated[PhiComponents, Depends(get_components)]
+
+
+def base_url(request: Request) -> str:
+    configured: str = request.app.state.settings.base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/") + "/fhir"
+
+
+async def fhir_context(
+    request: Request, principal: CurrentPrincipal, components: Components
+) -> FhirContext:
+    """Who is asking (verified token), with which rights, from where; break-glass reason if any."""
+    reason = request.headers.get("x-break-glass-reason")
+    if reason is not None:
+        reason = reason.strip()[:MAX_REASON] or None
+    policy = AccessPolicy(principal, break_glass_reason=reason)
+    policy.denied_patients = await components.consents.denied_patients(request.app.state.database)
+    register_policy(request, policy)
+    return FhirContext(
+        principal=principal,
+        policy=policy,
+        ip=client_ip(request),
+        request_id=request_id_var.get(),
+        base_url=base_url(request),
+    )
+
+
+Ctx = Annotated[FhirContext, Depends(fhir_context)]

@@ -1,0 +1,38 @@
+"""phi-service settings (``MEDMESH_PHI_<NAME>``, shared ``MEDMESH_<NAME>``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from medmesh.platform.config import ServiceSettings
+
+
+class PhiSettings(ServiceSettings):
+    """Settings of the FHIR store."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDMESH_PHI_", extra="ignore")
+    service_name: ClassVar[str] = "phi"
+
+    max_body_bytes: int = 16 * 1_048_576
+    encryption_keys: str = Field(
+        default="",
+        description="kid:base64url AES-256 keys that encrypt stored resources (first is active); "
+        "empty in development creates var/phi-keys.key",
+    )
+    blind_index_key: str = Field(
+        default="",
+        description="base64url HMAC key of the blind indexes; empty in development uses var/phi-keys.key",
+    )
+    default_count: int = 50
+    max_count: int = 1000
+    max_include: int = Field(
+        default=1000, description="cap on _include/_revinclude results per page"
+    )
+    max_bundle_entries: int = 5000
+    max_json_depth: int = 64
+    base_url: str = Field(
+        default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
+    )

@@ -1,0 +1,79 @@
+"""HTTP details of the FHIR API: bodies in, resources and Bundles out, headers, ``Prefer``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from medmesh.phi.fhir.errors import FHIR_JSON, FhirError, InvalidResource, operation_outcome
+
+ACCEPTED_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+
+
+async def read_json_body(request: Request) -> Any:
+    """The parsed JSON body; 415 for other media types, 400 for invalid JSON."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type not in ACCEPTED_TYPES:
+        raise FhirError("send application/fhir+json", status=415, issue_code="not-supported")
+    body = await request.body()
+    if not body:
+        raise InvalidResource("the request has no body", issue_code="required")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidResource("the body is not valid JSON", issue_code="structure") from None
+
+
+def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
+
+
+def resource_headers(
+    resource_type: str, resource_id: str, version: int, last_updated: datetime, base: str
+) -> dict[str, str]:
+    return {
+        "ETag": f'W/"{version}"',
+        "Last-Modified": format_datetime(last_updated, usegmt=True),
+        "Location": f"{base}/{resource_type}/{resource_id}/_history/{version}",
+    }
+
+
+def prefer_return(request: Request) -> str:
+    """``minimal``, ``representation`` (default) or ``OperationOutcome`` from ``Prefer: return=``."""
+    for part in request.headers.get("prefer", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.strip() == "return" and value.strip() in (
+            "minimal",
+            "representation",
+            "OperationOutcome",
+        ):
+            return value.strip()
+    return "representation"
+
+
+def prefer_lenient(request: Request) -> bool:
+    """True under ``Prefer: handling=lenient`` (unknown search parameters are ignored)."""
+    for part in request.headers.get("prefer", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.strip() == "handling" and value.strip() == "lenient":
+            return True
+    return False
+
+
+def write_response(
+    request: Request, resource: dict[str, Any], status: int, headers: dict[str, str], message: str
+) -> Response:
+    """The answer to a create/update honouring ``Prefer: return=``."""
+    chosen = prefer_return(request)
+    if chosen == "minimal":
+        return Response(status_code=status, headers=headers)
+    if chosen == "OperationOutcome":
+        return fhir_response(
+            operation_outcome("information", "informational", message), status, headers
+        )
+    return fhir_response(resource, status, headers)

@@ -1,0 +1,47 @@
+"""The resource types phi-service stores and the shapes of FHIR ids."""
+
+from __future__ import annotations
+
+import re
+
+#: Every type of the Synthea bundles and the HL7 examples, and the clinical core.
+SUPPORTED_TYPES: frozenset[str] = frozenset(
+    {
+        "AllergyIntolerance",
+        "CarePlan",
+        "CareTeam",
+        "Claim",
+        "Condition",
+        "Consent",
+        "Coverage",
+        "Device",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Encounter",
+        "ExplanationOfBenefit",
+        "Goal",
+        "ImagingStudy",
+        "Immunization",
+        "Location",
+        "Medication",
+        "MedicationAdministration",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Observation",
+        "Organization",
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Procedure",
+        "Provenance",
+        "RelatedPerson",
+        "ServiceRequest",
+        "SupplyDelivery",
+    }
+)
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(ID_PATTERN.match(value))

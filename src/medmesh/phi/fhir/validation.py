@@ -1,0 +1,252 @@
+"""Resource validation: fhir.resources' R4B models plus the required bindings they skip.
+
+fhir.resources checks structure, cardinality, primitive formats and unknown
+elements, but not the value sets of required bindings (``Patient.gender`` accepts
+"banana"). :data:`REQUIRED_CODES` closes that gap for the codes clients most often
+get wrong. Messages name the element and the problem, never the submitted value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from medmesh.phi.fhir.errors import InvalidResource
+from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
+
+_EVENT_STATUS = {
+    "preparation",
+    "in-progress",
+    "not-done",
+    "on-hold",
+    "stopped",
+    "completed",
+    "entered-in-error",
+    "unknown",
+}
+_REQUEST_STATUS = {
+    "draft",
+    "active",
+    "on-hold",
+    "revoked",
+    "completed",
+    "entered-in-error",
+    "unknown",
+}
+
+#: (resource type, element) -> the codes of its required binding.
+REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
+    ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
+    ("Practitioner", "gender"): frozenset({"male", "female", "other", "unknown"}),
+    ("RelatedPerson", "gender"): frozenset({"male", "female", "other", "unknown"}),
+    ("Observation", "status"): frozenset(
+        {
+            "registered",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("DiagnosticReport", "status"): frozenset(
+        {
+            "registered",
+            "partial",
+            "preliminary",
+            "final",
+            "amended",
+            "corrected",
+            "appended",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Encounter", "status"): frozenset(
+        {
+            "planned",
+            "arrived",
+            "triaged",
+            "in-progress",
+            "onleave",
+            "finished",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Procedure", "status"): frozenset(_EVENT_STATUS),
+    ("Immunization", "status"): frozenset({"completed", "entered-in-error", "not-done"}),
+    ("MedicationRequest", "status"): frozenset(
+        {
+            "active",
+            "on-hold",
+            "cancelled",
+            "completed",
+            "entered-in-error",
+            "stopped",
+            "draft",
+            "unknown",
+        }
+    ),
+    ("MedicationRequest", "intent"): frozenset(
+        {
+            "proposal",
+            "plan",
+            "order",
+            "original-order",
+            "reflex-order",
+            "filler-order",
+            "instance-order",
+            "option",
+        }
+    ),
+    ("CarePlan", "status"): frozenset(_REQUEST_STATUS),
+    ("CarePlan", "intent"): frozenset({"proposal", "plan", "order", "option"}),
+    ("Claim", "status"): frozenset({"active", "cancelled", "draft", "entered-in-error"}),
+    ("ExplanationOfBenefit", "status"): frozenset(
+        {"active", "cancelled", "draft", "entered-in-error"}
+    ),
+    ("Consent", "status"): frozenset(
+        {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}
+    ),
+    ("DocumentReference", "status"): frozenset({"current", "superseded", "entered-in-error"}),
+    ("AllergyIntolerance", "criticality"): frozenset({"low", "high", "unable-to-assess"}),
+}
+
+
+# pydantic's lax mode turns these strings into booleans or numbers; FHIR JSON must not (R4 JSON
+# §2.6.2: booleans and numbers are JSON primitives). Only resources holding such a string pay for
+# the comparison against the parsed model.
+_BOOLEAN_WORDS = frozenset(
+    {"f", "false", "n", "no", "off", "0", "t", "true", "y", "yes", "on", "1"}
+)
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _has_coercible_strings(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node.lower() in _BOOLEAN_WORDS or _NUMBER.match(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def coerced_path(given: Any, parsed: Any, path: str = "") -> str | None:
+    """The first element where the model turned a JSON string into a boolean or a number."""
+    if isinstance(parsed, bool | int | float):
+        return (path or "resource") if isinstance(given, str) else None
+    if isinstance(given, dict) and isinstance(parsed, dict):
+        for key, value in given.items():
+            if key in parsed:
+                found = coerced_path(value, parsed[key], f"{path}.{key}" if path else key)
+                if found:
+                    return found
+    elif isinstance(given, list) and isinstance(parsed, list) and len(given) == len(parsed):
+        for index, (item, parsed_item) in enumerate(zip(given, parsed, strict=True)):
+            found = coerced_path(item, parsed_item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """The nesting depth of a parsed JSON value; stops counting past ``limit``."""
+    depth, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > depth:
+            depth = level
+            if depth > limit:
+                return depth
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return depth
+
+
+def _describe(error: ValidationError) -> tuple[str, list[str]]:
+    parts, paths = [], []
+    for item in error.errors()[:10]:
+        path = ".".join(str(p) for p in item.get("loc", ()) if not isinstance(p, int) or True)
+        paths.append(path)
+        parts.append(f"{path or 'resource'}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts), paths
+
+
+def validate_resource(
+    resource: Any, *, expected_type: str | None = None, max_depth: int = 64
+) -> str:
+    """Check ``resource``; return its type. Raises :class:`InvalidResource` (400)."""
+    if not isinstance(resource, dict):
+        raise InvalidResource(
+            "the body must be a JSON object (a FHIR resource)", issue_code="structure"
+        )
+    if json_depth(resource, max_depth) > max_depth:
+        raise InvalidResource(
+            f"the resource nests deeper than {max_depth} levels", issue_code="too-costly"
+        )
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise InvalidResource("resourceType is missing", issue_code="required")
+    if expected_type is not None and resource_type != expected_type:
+        raise InvalidResource(
+            f"resourceType {resource_type[:64]!r} does not match the URL ({expected_type})",
+            issue_code="invalid",
+        )
+    if resource_type not in SUPPORTED_TYPES:
+        raise InvalidResource(
+            f"resource type {resource_type[:64]!r} is not supported", issue_code="not-supported"
+        )
+    resource_id = resource.get("id")
+    if resource_id is not None and (
+        not isinstance(resource_id, str) or not is_valid_id(resource_id)
+    ):
+        raise InvalidResource(
+            "id is not a valid FHIR id", issue_code="value", expression=[f"{resource_type}.id"]
+        )
+    from fhir.resources.R4B import get_fhir_model_class
+
+    model = get_fhir_model_class(resource_type)
+    try:
+        parsed = model.model_validate(resource)
+    except ValidationError as exc:
+        message, paths = _describe(exc)
+        raise InvalidResource(
+            message, issue_code="structure", expression=[f"{resource_type}.{p}" for p in paths]
+        ) from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidResource(
+            f"{resource_type}: {type(exc).__name__}", issue_code="structure"
+        ) from None
+    if _has_coercible_strings(resource):
+        coerced = coerced_path(
+            resource, parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
+        )
+        if coerced is not None:
+            raise InvalidResource(
+                f"{resource_type}.{coerced} has the wrong JSON type (a string where FHIR wants a "
+                "boolean or a number)",
+                issue_code="structure",
+                expression=[f"{resource_type}.{coerced}"],
+            )
+    for (rtype, element), codes in REQUIRED_CODES.items():
+        if rtype == resource_type and element in resource and resource[element] not in codes:
+            raise InvalidResource(
+                f"{rtype}.{element} is not a code of its required value set",
+                issue_code="code-invalid",
+                expression=[f"{rtype}.{element}"],
+            )
+    return resource_type

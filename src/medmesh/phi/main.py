@@ -1,0 +1,81 @@
+"""phi-service: ``create_app()`` and the ASGI entry ``medmesh.phi.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from medmesh.phi.access.break_glass import BreakGlassHeaderMiddleware
+from medmesh.phi.access.consent import ConsentRegistry
+from medmesh.phi.audit_events.endpoints import router as audit_events_router
+from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.bundles.endpoints import router as bundles_router
+from medmesh.phi.bundles.service import BundleService
+from medmesh.phi.capability.endpoints import router as capability_router
+from medmesh.phi.components import PhiComponents
+from medmesh.phi.config import PhiSettings
+from medmesh.phi.fhir.errors import render_operation_outcome
+from medmesh.phi.protection import load_protection
+from medmesh.phi.resources.endpoints import router as resources_router
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.search.endpoints import router as search_router
+from medmesh.phi.search.index import SearchIndex
+from medmesh.phi.search.service import SearchService
+from medmesh.platform.app import create_service_app
+
+VERSION = "0.1.0"
+DESCRIPTION = """A FHIR R4 store for Protected Health Information.
+
+CRUD with versions, search, transaction and batch Bundles, `Patient/$everything`; resources are
+encrypted at rest (AES-256-GCM envelopes) and searched through keyed blind indexes; every access is
+written to a hash-chained audit trail (served as FHIR AuditEvents); SMART v2 scopes and the patient
+compartment decide who sees what. Errors are OperationOutcomes.
+"""
+
+
+def create_app(settings: PhiSettings | None = None) -> FastAPI:
+    """Build the phi-service app."""
+    settings = settings or PhiSettings()
+    # Literal paths (metadata, _history, AuditEvent, $everything, Bundle posts) come before the
+    # /fhir/{type}/{id} patterns that would otherwise swallow them.
+    routers = [
+        capability_router,
+        audit_events_router,
+        bundles_router,
+        search_router,
+        resources_router,
+    ]
+    app = create_service_app(
+        settings,
+        title="medmesh phi-service",
+        version=VERSION,
+        description=DESCRIPTION,
+        routers=routers,
+        error_renderers=[("/fhir", render_operation_outcome)],
+    )
+    app.add_middleware(BreakGlassHeaderMiddleware)
+    protection = load_protection(settings)
+    index = SearchIndex(protection)
+    auditor = PhiAuditor(app.state.audit)
+    consents = ConsentRegistry(protection)
+    resources = ResourceService(
+        protection, index, auditor, settings.max_json_depth, consents=consents
+    )
+    search = SearchService(settings, protection, resources, auditor)
+    bundles = BundleService(settings, resources, search, auditor)
+    app.state.phi = PhiComponents(
+        protection=protection,
+        index=index,
+        auditor=auditor,
+        resources=resources,
+        search=search,
+        bundles=bundles,
+        consents=consents,
+    )
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``medmesh.phi.main:app`` builds the app on first use, so importing the module stays cheap.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

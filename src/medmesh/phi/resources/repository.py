@@ -1,0 +1,127 @@
+"""Queries of the resource store: current rows and versions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.phi.models import ResourceRow, ResourceVersionRow
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class ResourceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, resource_type: str, resource_id: str) -> ResourceRow | None:
+        return await self.session.get(ResourceRow, (resource_type, resource_id))
+
+    async def get_many(self, keys: Sequence[tuple[str, str]]) -> Sequence[ResourceRow]:
+        if not keys:
+            return []
+        stmt = select(ResourceRow).where(
+            tuple_(ResourceRow.resource_type, ResourceRow.id).in_(list(keys)),
+            ResourceRow.deleted.is_(False),
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def get_version(
+        self, resource_type: str, resource_id: str, version: int
+    ) -> ResourceVersionRow | None:
+        return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
+
+    async def insert(self, row: ResourceRow) -> None:
+        self.session.add(row)
+        await self.session.flush()
+
+    async def replace(self, row: ResourceRow, expected_version: int) -> bool:
+        """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""
+        result = await self.session.execute(
+            update(ResourceRow)
+            .where(
+                ResourceRow.resource_type == row.resource_type,
+                ResourceRow.id == row.id,
+                ResourceRow.version == expected_version,
+            )
+            .values(
+                version=row.version,
+                last_updated=row.last_updated,
+                deleted=row.deleted,
+                patient_id=row.patient_id,
+                body=row.body,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def add_version(self, version: ResourceVersionRow) -> None:
+        self.session.add(version)
+        await self.session.flush()
+
+    async def history(
+        self,
+        *,
+        resource_type: str | None,
+        resource_id: str | None,
+        since: datetime | None,
+        before: tuple[datetime, str, str, int] | None,
+        limit: int,
+        visible: ColumnElement[bool] | None,
+    ) -> Sequence[ResourceVersionRow]:
+        """Versions newest first; ``before`` is the keyset cursor of the previous page."""
+        v = ResourceVersionRow
+        conditions: list[ColumnElement[bool]] = []
+        if resource_type is not None:
+            conditions.append(v.resource_type == resource_type)
+        if resource_id is not None:
+            conditions.append(v.id == resource_id)
+        if since is not None:
+            conditions.append(v.last_updated >= since)
+        if before is not None:
+            conditions.append(
+                tuple_(v.last_updated, v.resource_type, v.id, v.version)
+                < tuple_(*map(literal, before))
+            )
+        if visible is not None:
+            conditions.append(visible)
+        stmt = (
+            select(v)
+            .where(and_(True, *conditions))
+            .order_by(v.last_updated.desc(), v.resource_type.desc(), v.id.desc(), v.version.desc())
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def current_for_patient(
+        self, patient_id: str, types: Sequence[str] | None, limit: int
+    ) -> Sequence[ResourceRow]:
+        stmt = select(ResourceRow).where(
+            ResourceRow.patient_id == patient_id, ResourceRow.deleted.is_(False)
+        )
+        if types:
+            stmt = stmt.where(ResourceRow.resource_type.in_(list(types)))
+        stmt = stmt.order_by(ResourceRow.resource_type, ResourceRow.id).limit(limit)
+        return (await self.session.scalars(stmt)).all()
+
+    async def all_blobs(
+        self, after: tuple[str, str, int] | None, limit: int
+    ) -> Sequence[ResourceVersionRow]:
+        """Versions in key order (key rotation walks them in pages)."""
+        v = ResourceVersionRow
+        stmt = (
+            select(v)
+            .where(v.body.is_not(None))
+            .order_by(v.resource_type, v.id, v.version)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(
+                tuple_(v.resource_type, v.id, v.version) > tuple_(*map(literal, after))
+            )
+        return (await self.session.scalars(stmt)).all()

@@ -1,0 +1,406 @@
+"""Create, read, update, delete, vread and history of FHIR resources.
+
+Versions: every write stores a new version (``meta.versionId`` 1, 2, ...) and
+``meta.lastUpdated``; deletes store a body-less version and later reads answer
+410. Updates take ``If-Match: W/"n"`` (412 when stale) and are safe under
+concurrency: the current row moves from version n to n+1 only if it is still n.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.context import FhirContext
+from medmesh.phi.fhir.compartment import compartment_patient
+from medmesh.phi.fhir.errors import (
+    FhirError,
+    InvalidResource,
+    ResourceGone,
+    ResourceNotFound,
+    VersionConflict,
+)
+from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
+from medmesh.phi.fhir.validation import validate_resource
+from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.phi.protection import PhiProtection
+from medmesh.phi.resources.repository import ResourceRepository
+from medmesh.phi.search.index import SearchIndex
+from medmesh.platform.crypto import DecryptionFailed
+from medmesh.platform.db import utcnow
+from medmesh.platform.logging import get_logger
+
+if TYPE_CHECKING:
+    from medmesh.phi.access.consent import ConsentRegistry
+
+
+_log = get_logger("medmesh.phi.resources")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A resource as stored: its JSON (with ``meta``), version and time."""
+
+    resource: dict[str, Any]
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    patient_id: str | None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+
+def _fhir_instant(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_type(resource_type: str) -> None:
+    if resource_type not in SUPPORTED_TYPES:
+        raise ResourceNotFound(
+            f"resource type {resource_type[:64]!r} is not supported", issue_code="not-supported"
+        )
+
+
+def check_id(resource_id: str) -> None:
+    if not is_valid_id(resource_id):
+        raise InvalidResource("the id is not a valid FHIR id", issue_code="value")
+
+
+def parse_etag(value: str) -> int:
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise InvalidResource('If-Match must be a version ETag such as W/"3"', issue_code="value")
+    return int(text)
+
+
+class ResourceService:
+    def __init__(
+        self,
+        protection: PhiProtection,
+        index: SearchIndex,
+        auditor: PhiAuditor,
+        max_depth: int = 64,
+        *,
+        consents: ConsentRegistry | None = None,
+    ) -> None:
+        self.protection = protection
+        self.index = index
+        self.auditor = auditor
+        self.max_depth = max_depth
+        self.consents = consents
+
+    # --- storage primitives (also used by bundles) ------------------------------------------
+
+    def open_row(self, row: ResourceRow | ResourceVersionRow) -> Stored:
+        if row.body is None:
+            raise ResourceGone(f"{row.resource_type}/{row.id} was deleted")
+        try:
+            resource = self.protection.open(row.body, row.resource_type, row.id, row.version)
+        except DecryptionFailed:
+            # Not the client's fault: the stored version was altered, moved or its key is gone.
+            _log.error(
+                "stored_resource_unreadable",
+                resource_type=row.resource_type,
+                resource_id=row.id,
+                version=row.version,
+            )
+            raise FhirError(
+                "the stored resource cannot be read", status=500, issue_code="exception"
+            ) from None
+        return Stored(
+            resource, row.resource_type, row.id, row.version, row.last_updated, row.patient_id
+        )
+
+    async def write(
+        self,
+        session: AsyncSession,
+        resource: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+        if_match: int | None = None,
+        method: str = "PUT",
+    ) -> tuple[Stored, bool]:
+        """Store a validated ``resource`` as a new version; returns it and whether it was created."""
+        repo = ResourceRepository(session)
+        resource_type = resource["resourceType"]
+        resource_id = resource_id or uuid.uuid4().hex
+        current = await repo.get(resource_type, resource_id)
+        if if_match is not None and (current is None or current.version != if_match):
+            raise VersionConflict(
+                f"{resource_type}/{resource_id} is not at version {if_match}", issue_code="conflict"
+            )
+        version = 1 if current is None else current.version + 1
+        now = utcnow()
+        stored_resource = dict(resource)
+        stored_resource["id"] = resource_id
+        meta = dict(stored_resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = _fhir_instant(now)
+        stored_resource["meta"] = meta
+        patient_id = compartment_patient(stored_resource)
+        body = self.protection.seal(stored_resource, resource_type, resource_id, version)
+        row = ResourceRow(
+            resource_type=resource_type,
+            id=resource_id,
+            version=version,
+            last_updated=now,
+            deleted=False,
+            patient_id=patient_id,
+            body=body,
+        )
+        if current is None:
+            await repo.insert(row)
+        elif not await repo.replace(row, current.version):
+            raise VersionConflict(
+                f"{resource_type}/{resource_id} was changed concurrently", issue_code="conflict"
+            )
+        await repo.add_version(
+            ResourceVersionRow(
+                resource_type=resource_type,
+                id=resource_id,
+                version=version,
+                last_updated=now,
+                method=method,
+                deleted=False,
+                patient_id=patient_id,
+                body=body,
+            )
+        )
+        await self.index.write(session, resource_type, resource_id, stored_resource)
+        if resource_type == "Consent" and self.consents is not None:
+            self.consents.changed(session)
+        return Stored(
+            stored_resource, resource_type, resource_id, version, now, patient_id
+        ), current is None or current.deleted
+
+    async def current(self, session: AsyncSession, resource_type: str, resource_id: str) -> Stored:
+        row = await ResourceRepository(session).get(resource_type, resource_id)
+        if row is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
+        if row.deleted:
+            raise ResourceGone(f"{resource_type}/{resource_id} was deleted")
+        return self.open_row(row)
+
+    # --- the REST interactions ----------------------------------------------------------------
+
+    async def create(
+        self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
+    ) -> Stored:
+        check_type(resource_type)
+        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
+        patient = compartment_patient(resource) if resource_type != "Patient" else None
+        await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
+        stored, _ = await self.write(session, resource, method="POST")
+        await self.auditor.record(
+            ctx,
+            "fhir.create",
+            resource_type=resource_type,
+            resource_id=stored.id,
+            patients=[stored.patient_id],
+        )
+        return stored
+
+    async def read(
+        self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
+    ) -> Stored:
+        check_type(resource_type)
+        check_id(resource_id)
+        stored = await self.current(session, resource_type, resource_id)
+        await self._require(
+            ctx, "r", resource_type, stored.patient_id, stored.resource, "fhir.read", stored.id
+        )
+        await self.auditor.record(
+            ctx,
+            "fhir.read",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[stored.patient_id],
+        )
+        return stored
+
+    async def vread(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        resource_type: str,
+        resource_id: str,
+        version: str,
+    ) -> Stored:
+        check_type(resource_type)
+        check_id(resource_id)
+        if not version.isdigit():
+            raise ResourceNotFound("no such version")
+        row = await ResourceRepository(session).get_version(
+            resource_type, resource_id, int(version)
+        )
+        if row is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} has no version {version}")
+        if row.body is None:
+            await self._require(
+                ctx, "r", resource_type, row.patient_id, None, "fhir.vread", resource_id
+            )
+        stored = self.open_row(row)
+        await self._require(
+            ctx, "r", resource_type, row.patient_id, stored.resource, "fhir.vread", resource_id
+        )
+        await self.auditor.record(
+            ctx,
+            "fhir.vread",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[row.patient_id],
+            version=row.version,
+        )
+        return stored
+
+    async def update(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        resource_type: str,
+        resource_id: str,
+        resource: Any,
+        if_match: str | None,
+    ) -> tuple[Stored, bool]:
+        check_type(resource_type)
+        check_id(resource_id)
+        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
+        if resource.get("id") != resource_id:
+            raise InvalidResource(
+                "the resource id must match the id in the URL",
+                issue_code="invalid",
+                expression=[f"{resource_type}.id"],
+            )
+        existing = await ResourceRepository(session).get(resource_type, resource_id)
+        old_patient = existing.patient_id if existing is not None and not existing.deleted else None
+        new_patient = compartment_patient(resource)
+        permission = "u" if existing is not None and not existing.deleted else "c"
+        if existing is not None and not existing.deleted:
+            # The stored version decides too: a category-limited scope must cover what it replaces.
+            old_resource = self.open_row(existing).resource
+            await self._require(
+                ctx, "u", resource_type, old_patient, old_resource, "fhir.update", resource_id
+            )
+        await self._require(
+            ctx, permission, resource_type, new_patient, resource, "fhir.update", resource_id
+        )
+        stored, created = await self.write(
+            session,
+            resource,
+            resource_id=resource_id,
+            if_match=parse_etag(if_match) if if_match else None,
+        )
+        await self.auditor.record(
+            ctx,
+            "fhir.update",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[old_patient, stored.patient_id],
+            created=created,
+        )
+        return stored, created
+
+    async def delete(
+        self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
+    ) -> None:
+        check_type(resource_type)
+        check_id(resource_id)
+        repo = ResourceRepository(session)
+        row = await repo.get(resource_type, resource_id)
+        if row is None or row.deleted:
+            # Deleting what is not there succeeds (idempotent), but is still checked and audited.
+            await self._require(
+                ctx,
+                "d",
+                resource_type,
+                row.patient_id if row else None,
+                None,
+                "fhir.delete",
+                resource_id,
+            )
+            await self.auditor.record(
+                ctx,
+                "fhir.delete",
+                resource_type=resource_type,
+                resource_id=resource_id,
+                existed=False,
+            )
+            return
+        await self._require(
+            ctx,
+            "d",
+            resource_type,
+            row.patient_id,
+            self.open_row(row).resource,
+            "fhir.delete",
+            resource_id,
+        )
+        now = utcnow()
+        version = row.version + 1
+        tombstone = ResourceRow(
+            resource_type=resource_type,
+            id=resource_id,
+            version=version,
+            last_updated=now,
+            deleted=True,
+            patient_id=row.patient_id,
+            body=None,
+        )
+        if not await repo.replace(tombstone, row.version):
+            raise VersionConflict(f"{resource_type}/{resource_id} was changed concurrently")
+        await repo.add_version(
+            ResourceVersionRow(
+                resource_type=resource_type,
+                id=resource_id,
+                version=version,
+                last_updated=now,
+                method="DELETE",
+                deleted=True,
+                patient_id=row.patient_id,
+                body=None,
+            )
+        )
+        await self.index.remove(session, resource_type, resource_id)
+        if resource_type == "Consent" and self.consents is not None:
+            self.consents.changed(session)
+        await self.auditor.record(
+            ctx,
+            "fhir.delete",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[row.patient_id],
+        )
+
+    async def _require(
+        self,
+        ctx: FhirContext,
+        permission: str,
+        resource_type: str,
+        patient_id: str | None,
+        resource: dict[str, Any] | None,
+        action: str,
+        resource_id: str | None = None,
+    ) -> None:
+        if ctx.policy.allows(permission, resource_type, patient_id, resource):
+            return
+        await self.auditor.record(
+            ctx,
+            action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[patient_id],
+            outcome="failure",
+            reason="forbidden",
+        )
+        ctx.policy.require(permission, resource_type, patient_id, resource)

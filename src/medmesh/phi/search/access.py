@@ -1,0 +1,65 @@
+"""What a caller's policy lets a search or history read, as SQL conditions on the stored rows.
+
+The policy decides (``visible_patients``, ``excluded_patients``, ``category_limits``); this
+module turns its answer into the conditions every search, include and history query carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_
+
+from medmesh.phi.access.policy import AccessDenied
+from medmesh.phi.context import FhirContext
+from medmesh.phi.models import ResourceRow
+from medmesh.phi.search.definitions import parameters_of
+from medmesh.phi.search.filters import ClauseCompiler, compartment_condition
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How far a caller reaches into one resource type, under one permission letter."""
+
+    resource_type: str
+    permission: str
+    visible: tuple[str, ...] | None
+    excluded: frozenset[str]
+    categories: tuple[str, ...] | None
+
+
+def permission_for(ctx: FhirContext, resource_type: str, letters: str = "sr") -> str | None:
+    """The first of ``letters`` some scope of the caller grants on ``resource_type``."""
+    for letter in letters:
+        if ctx.principal.scopes.smart_scopes_for(resource_type, letter):
+            return letter
+    return None
+
+
+def reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach | None:
+    """The caller's reach into ``resource_type``, or None when no scope allows it."""
+    permission = permission_for(ctx, resource_type, letters)
+    if permission is None:
+        return None
+    visible = ctx.policy.visible_patients(resource_type, permission)
+    excluded = ctx.policy.excluded_patients(resource_type, permission)
+    limits = ctx.policy.category_limits(resource_type, permission)
+    return Reach(
+        resource_type, permission, visible, excluded, tuple(limits) if limits is not None else None
+    )
+
+
+def require_reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach:
+    found = reach(ctx, resource_type, letters)
+    if found is None:
+        raise AccessDenied(f"the access token does not allow searching {resource_type}")
+    return found
+
+
+def reach_conditions(compiler: ClauseCompiler, found: Reach) -> ColumnElement[bool]:
+    """Rows of ``found.resource_type`` the caller may see (compartments, Consent, categories)."""
+    conditions = [compartment_condition(ResourceRow.patient_id, found.visible, found.excluded)]
+    if found.categories is not None:
+        definition = parameters_of(found.resource_type).get("category")
+        conditions.append(compiler.category(found.resource_type, definition, found.categories))
+    return and_(*conditions)
