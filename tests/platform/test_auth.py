@@ -413,3 +413,29 @@ async def test_http_responses_and_challenges(app: FastAPI, signing_key: SigningK
 
         assert (await client.get("/audit", headers=bearer("audit:read"))).status_code == 200
         assert (await client.get("/audit", headers=bearer("payments:read"))).status_code == 403
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
+    signing_key: SigningKey,
+) -> None:
+    verifier = TokenVerifier(ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]})
+    token = signing_key.sign(claims())
+    assert (await verifier.verify(token)).sub == "user-1"
+    assert (await verifier.verify(token)).sub == "user-1"  # remembered
+    verifier.set_jwks({"keys": [SigningKey.generate_rsa().public_jwk()]})
+    await refused(verifier, token, "unknown key")
+
+
+async def test_a_remembered_token_is_refused_once_revoked(signing_key: SigningKey) -> None:
+    revoked: set[str] = set()
+
+    async def is_revoked(jti: str) -> bool:
+        return jti in revoked
+
+    verifier = TokenVerifier(
+        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, is_revoked=is_revoked
+    )
+    token = signing_key.sign(claims())
+    await verifier.verify(token)
+    revoked.add("jti-1")
+    await refused(verifier, token, "revoked")

@@ -33,16 +33,26 @@ class AuthComponents:
     token_limiter: RateLimiter
 
 
-async def get_components(request: Request) -> AuthComponents:
+def components_of(request: Request) -> AuthComponents:
+    """The app's domain services (the OAuth endpoints call this directly: see tokens/endpoints)."""
     components: AuthComponents = request.app.state.auth
     return components
+
+
+def context_of(request: Request) -> RequestContext:
+    """Where the request came from."""
+    return RequestContext(ip=client_ip(request), request_id=request_id_var.get())
+
+
+async def get_components(request: Request) -> AuthComponents:
+    return components_of(request)
 
 
 Components = Annotated[AuthComponents, Depends(get_components)]
 
 
 async def request_context(request: Request) -> RequestContext:
-    return RequestContext(ip=client_ip(request), request_id=request_id_var.get())
+    return context_of(request)
 
 
 Context = Annotated[RequestContext, Depends(request_context)]

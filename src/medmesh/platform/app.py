@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from medmesh.platform.audit import AuditTrail, audit_database_for, ensure_audit_tables
 from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.db import Database
+from medmesh.platform.db import Database, SessionMiddleware
 from medmesh.platform.errors import (
     BadRequest,
     ErrorRenderer,
@@ -276,6 +276,7 @@ def create_service_app(
     _add_error_handlers(app, renderers)
 
     instrument_engine(database.engine.sync_engine)
+    app.add_middleware(SessionMiddleware, database=database)
     app.add_middleware(UnexpectedErrorMiddleware, respond=renderers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, respond=renderers)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -522,9 +522,13 @@ def audit_database_url(url: str) -> str:
 
 
 def audit_database_for(database: Database) -> Database:
-    """The :class:`Database` that holds ``database``'s audit trail (itself, or a SQLite sibling)."""
-    url = audit_database_url(database.url)
-    return database if url == database.url else Database(url, pool_size=2)
+    """A :class:`Database` of its own for ``database``'s audit trail (a SQLite sibling file, or
+    the same PostgreSQL database through a separate small pool).
+
+    Never the service's own pool: requests hold their pooled connection while they wait for
+    their audit record, and a writer queuing for that same pool would wait for them forever.
+    """
+    return Database(audit_database_url(database.url), pool_size=2)
 
 
 async def ensure_audit_tables(database: Database) -> None:

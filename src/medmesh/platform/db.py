@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -142,21 +143,87 @@ class Database:
         await self.engine.dispose()
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session: committed when the endpoint returns, rolled back when it raises.
+class RequestSession:
+    """The session of one request, created on first use (requests that touch no table pay nothing)."""
 
-    Use it through :data:`SessionDep`, which gives it the ``function`` scope.
+    __slots__ = ("database", "session")
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self.session is None:
+            self.session = self.database.sessionmaker()
+        return self.session
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) and close; idempotent."""
+        session, self.session = self.session, None
+        if session is None:
+            return
+        try:
+            if session.in_transaction():
+                if commit:
+                    await session.commit()
+                else:
+                    await session.rollback()
+        finally:
+            await session.close()
+
+
+class SessionMiddleware:
+    """Commits the request's session just before the response starts, or rolls it back.
+
+    A response below 400 commits; a 4xx/5xx (an expected failure rendered by an error handler)
+    or an exception rolls back. The commit happens before the first byte is sent, so a commit
+    that fails becomes an error response (the outer error middleware renders it), never a
+    success the client believes. A pure ASGI middleware rather than a ``yield`` dependency:
+    FastAPI's generator dependencies cost about 150 us per request (measured), more than the
+    rest of a typical endpoint.
     """
-    database: Database = request.app.state.database
-    async with database.unit_of_work() as session:
-        yield session
+
+    def __init__(self, app: ASGIApp, database: Database) -> None:
+        self.app = app
+        self.database = database
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        holder = RequestSession(self.database)
+        scope.setdefault("state", {})[_STATE_KEY] = holder
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and holder.session is not None:
+                await holder.finish(commit=message["status"] < 400)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            await holder.finish(commit=False)
 
 
-#: The session of the request. ``scope="function"`` makes FastAPI run the commit as soon as
-#: the endpoint returns, before the response is sent: with the default ``request`` scope
-#: (FastAPI >= 0.118) the commit runs after the response, so a failed commit would reach
-#: the client as a success. The price: a streaming response cannot use the session lazily.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+_STATE_KEY = "medmesh_session"
+
+
+def session_for(request: Request) -> AsyncSession:
+    """The request's session: committed before a successful response is sent, rolled back on an
+    error response or exception (see :class:`SessionMiddleware`)."""
+    holder: RequestSession | None = request.scope.get("state", {}).get(_STATE_KEY)
+    if holder is None:
+        raise RuntimeError("SessionMiddleware is not installed on this app")
+    return holder.get()
+
+
+async def get_session(request: Request) -> AsyncSession:
+    """:func:`session_for` as a FastAPI dependency (use :data:`SessionDep`)."""
+    return session_for(request)
+
+
+#: The session of the request.
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 # --- Alembic -------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 _provider: TracerProvider | None = None
 
 
+_DROP = SamplingResult(Decision.DROP)
+
+
 class ExportSwitchSampler(Sampler):
     """Records spans only once somewhere exports them; until then spans carry ids but cost little."""
 
@@ -55,7 +58,7 @@ class ExportSwitchSampler(Sampler):
         trace_state: Any = None,
     ) -> SamplingResult:
         if not self.exporting:
-            return SamplingResult(Decision.DROP)
+            return _DROP
         return self._sampled.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, bindparam, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
@@ -15,12 +15,20 @@ def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+_GET_CURRENT = select(ResourceRow).where(
+    ResourceRow.resource_type == bindparam("rt"), ResourceRow.id == bindparam("rid")
+)
+
+
 class ResourceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def get(self, resource_type: str, resource_id: str) -> ResourceRow | None:
-        return await self.session.get(ResourceRow, (resource_type, resource_id))
+        # One prepared statement (its compiled form is cached) instead of Session.get, which
+        # rebuilds and re-annotates a composite-key query on every call (a third of a read).
+        result = await self.session.scalars(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
+        return result.first()
 
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> Sequence[ResourceRow]:
         if not keys:
