@@ -78,6 +78,8 @@ def _env(var_dir: Path) -> dict[str, str]:
         "MEDMESH_PHI_DRAIN_SECONDS": "0",
         "MEDMESH_PHI_LOG_LEVEL": "warning",
         "MEDMESH_PHI_RATE_LIMIT_PER_MINUTE": "1000000000",
+        # An empty database (e.g. postgresql+asyncpg://.../phibench) to measure on PostgreSQL.
+        "MEDMESH_PHI_DATABASE_URL": os.environ.get("BENCH_PHI_DATABASE_URL", ""),
     }
 
 
