@@ -96,3 +96,14 @@ async def test_history_errors(phi: PhiHarness) -> None:
         "/fhir/Patient/_history", headers=phi.headers("system/Observation.rs")
     )
     assert response.status_code == 403
+
+
+async def test_history_since_the_last_instant_of_year_9999_is_an_empty_page_not_a_crash(
+    phi: PhiHarness,
+) -> None:
+    response = await phi.http.get(
+        "/fhir/_history", params={"_since": "9999-12-31T23:59:59Z"}, headers=phi.headers()
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["type"] == "history"
+    assert response.json().get("entry", []) == []

@@ -11,9 +11,9 @@ the record names is an entity ``Patient/<id>``, and the resource it touched anot
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from medmesh.phi.fhir.types import fhir_instant
 from medmesh.platform.audit import AuditEntry
 
 ACTION_SYSTEM = "urn:medmesh:audit-action"
@@ -81,10 +81,6 @@ def actions_for_subtypes(codes: set[str]) -> set[str]:
     return found
 
 
-def _instant(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _outcome(outcome: str) -> str:
     # 0 success, 4 minor failure (refused, not found ...), 8 serious failure (server side).
     return {"success": "0", "failure": "4"}.get(outcome, "8")
@@ -108,7 +104,7 @@ def _details(details: dict[str, Any]) -> list[dict[str, Any]]:
 def audit_event(entry: AuditEntry) -> dict[str, Any]:
     """The AuditEvent of one stored audit record (its ``id`` is the record's ``seq``)."""
     interaction, letter = ACTIONS.get(entry.action, ("operation", "E"))
-    recorded = _instant(entry.ts)
+    recorded = fhir_instant(entry.ts)
     details = entry.details or {}
     break_glass = bool(details.get("break_glass"))
     purpose = (

@@ -19,20 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.bundles.repository import BundleRepository
 from medmesh.phi.context import FhirContext
-from medmesh.phi.fhir.compartment import compartment_patient
-from medmesh.phi.fhir.validation import validate_resource
-from medmesh.phi.resources.service import ResourceService, Stored, check_type
-
-
-def fhir_instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from medmesh.phi.resources.service import ResourceService, Stored
 
 
 class CreateStager:
     def __init__(self, resources: ResourceService, now: datetime) -> None:
         self.resources = resources
         self.now = now
-        self._instant = fhir_instant(now)
         self._held: list[Stored] = []
         self._current: list[dict[str, Any]] = []
         self._versions: list[dict[str, Any]] = []
@@ -40,43 +33,22 @@ class CreateStager:
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
         """Validate ``resource`` and check that the caller may create it (403 is audited)."""
-        check_type(resource_type)
-        validate_resource(resource, expected_type=resource_type, max_depth=self.resources.max_depth)
-        patient = compartment_patient(resource) if resource_type != "Patient" else None
-        if not ctx.policy.allows("c", resource_type, patient, resource):
-            await self.resources.auditor.record(
-                ctx,
-                "fhir.create",
-                resource_type=resource_type,
-                patients=[patient],
-                outcome="failure",
-                reason="forbidden",
-            )
-            ctx.policy.require("c", resource_type, patient, resource)
+        await self.resources.check_create(ctx, resource, resource_type)
 
     def hold(self, resource: dict[str, Any], resource_id: str) -> Stored:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
-        resource_type: str = resource["resourceType"]
-        stored_resource = dict(resource)
-        stored_resource["id"] = resource_id
-        meta = dict(stored_resource.get("meta") or {})
-        meta["versionId"] = "1"
-        meta["lastUpdated"] = self._instant
-        stored_resource["meta"] = meta
-        patient_id = compartment_patient(stored_resource)
-        body = self.resources.protection.seal(stored_resource, resource_type, resource_id, 1)
+        stored, body = self.resources.seal_version(resource, resource_id, 1, self.now)
         row = {
-            "resource_type": resource_type,
+            "resource_type": stored.resource_type,
             "id": resource_id,
             "version": 1,
             "last_updated": self.now,
             "deleted": False,
-            "patient_id": patient_id,
+            "patient_id": stored.patient_id,
             "body": body,
         }
         self._current.append(row)
         self._versions.append({**row, "method": "POST"})
-        stored = Stored(stored_resource, resource_type, resource_id, 1, self.now, patient_id)
         self._held.append(stored)
         return stored
 

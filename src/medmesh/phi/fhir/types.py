@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 #: Every type of the Synthea bundles and the HL7 examples, and the clinical core.
 SUPPORTED_TYPES: frozenset[str] = frozenset(
@@ -45,3 +46,8 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 def is_valid_id(value: str) -> bool:
     return bool(ID_PATTERN.match(value))
+
+
+def fhir_instant(moment: datetime) -> str:
+    """A FHIR ``instant`` (UTC, milliseconds, ``Z``)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

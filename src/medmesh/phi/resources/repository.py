@@ -20,6 +20,20 @@ _GET_CURRENT = select(ResourceRow).where(
 )
 
 
+def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
+    """The history entry of a current row."""
+    return ResourceVersionRow(
+        resource_type=row.resource_type,
+        id=row.id,
+        version=row.version,
+        last_updated=row.last_updated,
+        method=method,
+        deleted=row.deleted,
+        patient_id=row.patient_id,
+        body=row.body,
+    )
+
+
 class ResourceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -71,6 +85,10 @@ class ResourceRepository:
     async def add_version(self, version: ResourceVersionRow) -> None:
         self.session.add(version)
         await self.session.flush()
+
+    async def add_version_of(self, row: ResourceRow, method: str) -> None:
+        """Record ``row`` (just written as the current version) in the version history."""
+        await self.add_version(version_of(row, method))
 
     async def history(
         self,

@@ -25,7 +25,7 @@ from medmesh.phi.fhir.errors import (
     ResourceNotFound,
     VersionConflict,
 )
-from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
+from medmesh.phi.fhir.types import SUPPORTED_TYPES, fhir_instant, is_valid_id
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.protection import PhiProtection
@@ -56,10 +56,6 @@ class Stored:
     @property
     def etag(self) -> str:
         return f'W/"{self.version}"'
-
-
-def _fhir_instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def check_type(resource_type: str) -> None:
@@ -141,22 +137,14 @@ class ResourceService:
                 f"{resource_type}/{resource_id} is not at version {if_match}", issue_code="conflict"
             )
         version = 1 if current is None else current.version + 1
-        now = utcnow()
-        stored_resource = dict(resource)
-        stored_resource["id"] = resource_id
-        meta = dict(stored_resource.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = _fhir_instant(now)
-        stored_resource["meta"] = meta
-        patient_id = compartment_patient(stored_resource)
-        body = self.protection.seal(stored_resource, resource_type, resource_id, version)
+        stored, body = self.seal_version(resource, resource_id, version, utcnow())
         row = ResourceRow(
             resource_type=resource_type,
             id=resource_id,
             version=version,
-            last_updated=now,
+            last_updated=stored.last_updated,
             deleted=False,
-            patient_id=patient_id,
+            patient_id=stored.patient_id,
             body=body,
         )
         if current is None:
@@ -165,24 +153,26 @@ class ResourceService:
             raise VersionConflict(
                 f"{resource_type}/{resource_id} was changed concurrently", issue_code="conflict"
             )
-        await repo.add_version(
-            ResourceVersionRow(
-                resource_type=resource_type,
-                id=resource_id,
-                version=version,
-                last_updated=now,
-                method=method,
-                deleted=False,
-                patient_id=patient_id,
-                body=body,
-            )
-        )
-        await self.index.write(session, resource_type, resource_id, stored_resource)
+        await repo.add_version_of(row, method)
+        await self.index.write(session, resource_type, resource_id, stored.resource)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
-        return Stored(
-            stored_resource, resource_type, resource_id, version, now, patient_id
-        ), current is None or current.deleted
+        return stored, current is None or current.deleted
+
+    def seal_version(
+        self, resource: dict[str, Any], resource_id: str, version: int, now: datetime
+    ) -> tuple[Stored, bytes]:
+        """``resource`` as version ``version`` (id and ``meta`` stamped) and its sealed body."""
+        resource_type: str = resource["resourceType"]
+        stored_resource = dict(resource)
+        stored_resource["id"] = resource_id
+        meta = dict(stored_resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = fhir_instant(now)
+        stored_resource["meta"] = meta
+        patient_id = compartment_patient(stored_resource)
+        body = self.protection.seal(stored_resource, resource_type, resource_id, version)
+        return Stored(stored_resource, resource_type, resource_id, version, now, patient_id), body
 
     async def current(self, session: AsyncSession, resource_type: str, resource_id: str) -> Stored:
         row = await ResourceRepository(session).get(resource_type, resource_id)
@@ -197,10 +187,7 @@ class ResourceService:
     async def create(
         self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
     ) -> Stored:
-        check_type(resource_type)
-        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
-        patient = compartment_patient(resource) if resource_type != "Patient" else None
-        await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
+        await self.check_create(ctx, resource, resource_type)
         stored, _ = await self.write(session, resource, method="POST")
         await self.auditor.record(
             ctx,
@@ -210,6 +197,13 @@ class ResourceService:
             patients=[stored.patient_id],
         )
         return stored
+
+    async def check_create(self, ctx: FhirContext, resource: Any, resource_type: str) -> None:
+        """Validate ``resource`` and check the caller may create it (a refusal is audited)."""
+        check_type(resource_type)
+        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
+        patient = compartment_patient(resource) if resource_type != "Patient" else None
+        await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
 
     async def read(
         self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
@@ -359,18 +353,7 @@ class ResourceService:
         )
         if not await repo.replace(tombstone, row.version):
             raise VersionConflict(f"{resource_type}/{resource_id} was changed concurrently")
-        await repo.add_version(
-            ResourceVersionRow(
-                resource_type=resource_type,
-                id=resource_id,
-                version=version,
-                last_updated=now,
-                method="DELETE",
-                deleted=True,
-                patient_id=row.patient_id,
-                body=None,
-            )
-        )
+        await repo.add_version_of(tombstone, "DELETE")
         await self.index.remove(session, resource_type, resource_id)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)

@@ -20,9 +20,22 @@ _PATTERN = re.compile(
 )
 
 
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
 def _add_months(moment: datetime, months: int) -> datetime:
     month = moment.month - 1 + months
-    return moment.replace(year=moment.year + month // 12, month=month % 12 + 1)
+    year = moment.year + month // 12
+    if year > datetime.max.year:
+        return _END_OF_TIME  # the range of a date in year 9999 ends with time itself
+    return moment.replace(year=year, month=month % 12 + 1)
+
+
+def _plus(moment: datetime, step: timedelta) -> datetime:
+    try:
+        return moment + step
+    except OverflowError:
+        return _END_OF_TIME
 
 
 def date_range(text: str) -> tuple[datetime, datetime] | None:
@@ -45,7 +58,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
             return low, _add_months(low, 1)
         if g["hour"] is None:
             low = datetime(int(g["year"]), int(g["month"]), int(g["day"]), tzinfo=UTC)
-            return low, low + timedelta(days=1)
+            return low, _plus(low, timedelta(days=1))
         fraction = g["fraction"] or ""
         micro = int((fraction + "000000")[:6])
         low = datetime(
@@ -58,7 +71,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
             micro,
             tzinfo=zone,
         ).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such date, or one outside what datetime can hold
         return None
     if g["second"] is None:
         step = timedelta(minutes=1)
@@ -66,4 +79,4 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
         step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
     else:
         step = timedelta(seconds=1)
-    return low, low + step
+    return low, _plus(low, step)

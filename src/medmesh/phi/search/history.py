@@ -19,7 +19,7 @@ from medmesh.phi.access.policy import AccessDenied
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.errors import InvalidResource, ResourceNotFound
-from medmesh.phi.fhir.types import SUPPORTED_TYPES
+from medmesh.phi.fhir.types import SUPPORTED_TYPES, fhir_instant
 from medmesh.phi.models import ResourceVersionRow
 from medmesh.phi.resources.repository import ResourceRepository
 from medmesh.phi.resources.service import ResourceService, check_id, check_type
@@ -30,10 +30,6 @@ from medmesh.phi.search.paging import decode_cursor, encode_cursor, page_url
 from medmesh.platform.db import utcnow
 
 _STATUS = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}
-
-
-def _instant(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class HistoryReader:
@@ -117,7 +113,7 @@ class HistoryReader:
         return {
             "resourceType": "Bundle",
             "id": uuid.uuid4().hex,
-            "meta": {"lastUpdated": _instant(utcnow())},
+            "meta": {"lastUpdated": fhir_instant(utcnow())},
             "type": "history",
             "link": links,
             "entry": entries,
@@ -166,6 +162,6 @@ class HistoryReader:
         entry["response"] = {
             "status": status,
             "etag": f'W/"{row.version}"',
-            "lastModified": _instant(row.last_updated),
+            "lastModified": fhir_instant(row.last_updated),
         }
         return entry

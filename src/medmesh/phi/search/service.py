@@ -19,6 +19,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.errors import operation_outcome
+from medmesh.phi.fhir.types import fhir_instant
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService, Stored, check_type
@@ -32,10 +33,6 @@ from medmesh.platform.db import utcnow
 
 #: Most ids ``match`` returns (callers only tell none, one and several apart).
 MATCH_LIMIT = 10
-
-
-def fhir_instant_now() -> str:
-    return utcnow().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SearchService:
@@ -75,7 +72,7 @@ class SearchService:
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
             "id": uuid.uuid4().hex,
-            "meta": {"lastUpdated": fhir_instant_now()},
+            "meta": {"lastUpdated": fhir_instant(utcnow())},
             "type": "searchset",
         }
         self_link = {
