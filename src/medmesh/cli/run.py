@@ -1,4 +1,4 @@
-"""The ``medmesh`` command: up, serve, migrate, admin, audit, openapi."""
+"""`medmesh serve`, `medmesh migrate` and `medmesh up` (every service as its own process)."""
 
 from __future__ import annotations
 
@@ -9,63 +9,19 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
 
-from medmesh.platform.config import SERVICE_PORTS, ServiceSettings
-
-app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
-admin_app = typer.Typer(
-    help="Administer the services directly on their databases.", no_args_is_help=True
-)
-audit_app = typer.Typer(help="Audit trails.", no_args_is_help=True)
-app.add_typer(admin_app, name="admin")
-app.add_typer(audit_app, name="audit")
+from medmesh.cli.services import SERVICES
+from medmesh.cli.services import echo as _echo
+from medmesh.cli.services import service_entry as _entry
+from medmesh.platform.config import SERVICE_PORTS
 
 
-@dataclass(frozen=True)
-class ServiceEntry:
-    name: str
-    module: str
-    settings: str
-
-    def settings_class(self) -> type[ServiceSettings]:
-        module, _, attr = self.settings.partition(":")
-        cls: type[ServiceSettings] = getattr(importlib.import_module(module), attr)
-        return cls
-
-    def load_settings(self, **overrides: Any) -> ServiceSettings:
-        return self.settings_class()(**overrides)
-
-    async def migrate(self, url: str) -> None:
-        migrations = importlib.import_module(f"medmesh.{self.name}.migrations")
-        await migrations.upgrade(url)
-
-
-#: The services built so far, in start order; the others join as they are built.
-SERVICES: dict[str, ServiceEntry] = {
-    "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
-    "phi": ServiceEntry("phi", "medmesh.phi.main", "medmesh.phi.config:PhiSettings"),
-}
-
-
-def _entry(name: str) -> ServiceEntry:
-    if name not in SERVICES:
-        raise typer.BadParameter(f"unknown service {name!r}; built so far: {', '.join(SERVICES)}")
-    return SERVICES[name]
-
-
-def _echo(message: str = "") -> None:
-    typer.echo(message)
-
-
-@app.command()
 def serve(
     service: str = typer.Argument(..., help="auth | phi | synthetic | payments | devices"),
     port: int = typer.Option(0, help="port (default: the service's own, e.g. 8001 for auth)"),
@@ -91,7 +47,6 @@ def serve(
     )
 
 
-@app.command()
 def migrate(
     service: str = typer.Argument(..., help="the service whose database to upgrade"),
 ) -> None:
@@ -178,7 +133,6 @@ def _admin_token(auth_url: str, creds: dict[str, Any]) -> str | None:
     return str(response.json()["access_token"]) if response.status_code == 200 else None
 
 
-@app.command()
 def up(
     services: str = typer.Option(",".join(SERVICES), help="comma-separated services to start"),
     var_dir: Path = typer.Option(
@@ -288,196 +242,3 @@ def _seed_phi(token: str) -> None:
         f"     curl -s '{fhir}/Observation?subject=Patient/example' "
         '-H "Authorization: Bearer $TOKEN"   (TOKEN = the admin access token above)'
     )
-
-
-# --- admin ----------------------------------------------------------------------------------
-
-
-def _auth_database() -> Any:
-    from medmesh.auth.config import AuthSettings
-    from medmesh.platform.db import Database
-
-    return Database(AuthSettings().effective_database_url)
-
-
-@admin_app.command("bootstrap")
-def admin_bootstrap() -> None:
-    """Create the built-in roles, the admin user and the demo clients if missing; show new secrets once."""
-    from medmesh.auth.bootstrap import bootstrap
-    from medmesh.auth.config import AuthSettings
-
-    settings = AuthSettings()
-
-    async def run() -> Any:
-        database = _auth_database()
-        try:
-            return await bootstrap(
-                database,
-                admin_username=settings.bootstrap_admin_username,
-                admin_password=settings.bootstrap_admin_password,
-            )
-        finally:
-            await database.dispose()
-
-    result = asyncio.run(run())
-    if result.admin_password:
-        _echo(f"admin user {result.admin_username} password: {result.admin_password}")
-    for client_id, secret in result.clients.items():
-        _echo(f"client {client_id} secret: {secret}")
-    if not result.admin_password and not result.clients:
-        _echo("nothing to do: admin user and clients exist")
-
-
-@admin_app.command("rotate-keys")
-def admin_rotate_keys() -> None:
-    """Rotate the token-signing key (running replicas pick it up within 30 s)."""
-    from medmesh.auth.config import AuthSettings
-    from medmesh.auth.keys.service import SigningKeyService
-    from medmesh.auth.main import MAX_TOKEN_TTL_SECONDS, load_kek
-    from medmesh.platform.audit import (
-        AuditRecord,
-        AuditTrail,
-        audit_database_for,
-        ensure_audit_tables,
-    )
-
-    settings = AuthSettings()
-
-    async def run() -> str:
-        database = _auth_database()
-        audit_db = audit_database_for(database)
-        if audit_db is not database:
-            await ensure_audit_tables(audit_db)
-        trail = AuditTrail(audit_db, "auth")
-        await trail.start()
-        try:
-            keys = SigningKeyService(load_kek(settings), MAX_TOKEN_TTL_SECONDS)
-            async with database.unit_of_work() as session:
-                record = await keys.rotate(session)
-            await trail.record(
-                AuditRecord(
-                    action="auth.key_rotated",
-                    actor="cli",
-                    resource_type="SigningKey",
-                    resource_id=record.kid,
-                )
-            )
-            return record.kid
-        finally:
-            await trail.stop()
-            await database.dispose()
-            if audit_db is not database:
-                await audit_db.dispose()
-
-    _echo(f"new active signing key: {asyncio.run(run())}")
-
-
-@admin_app.command("rotate-phi-keys")
-def admin_rotate_phi_keys(
-    page_size: int = typer.Option(500, min=1, help="versions re-encrypted per transaction"),
-    start_after: str = typer.Option(
-        "", help="resume after Type/id/version (the last key a previous run printed)"
-    ),
-) -> None:
-    """Re-encrypt every stored phi resource version under the active key (the first one of
-    MEDMESH_PHI_ENCRYPTION_KEYS). Resumable, one page per transaction, audited."""
-    from medmesh.phi.config import PhiSettings
-    from medmesh.phi.rotation import RotationReport, rotate_stored_keys
-
-    cursor: tuple[str, str, int] | None = None
-    if start_after:
-        parts = start_after.split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
-            raise typer.BadParameter("--start-after is Type/id/version, e.g. Patient/abc/2")
-        cursor = (parts[0], parts[1], int(parts[2]))
-
-    def progress(report: RotationReport) -> None:
-        if report.pages % 20 == 0 and report.last_key is not None:
-            key = "/".join(map(str, report.last_key))
-            _echo(f"  ... {report.scanned} scanned, {report.rotated} re-encrypted (at {key})")
-
-    report = asyncio.run(
-        rotate_stored_keys(PhiSettings(), page_size=page_size, start_after=cursor, on_page=progress)
-    )
-    _echo(
-        f"phi: active key {report.active_kid}: {report.scanned} versions scanned, "
-        f"{report.rotated} re-encrypted ({report.current_rows} current), "
-        f"{report.remaining} still under older keys"
-    )
-    if report.remaining:
-        raise typer.Exit(1)
-
-
-# --- audit ----------------------------------------------------------------------------------
-
-
-@audit_app.command("verify")
-def audit_verify(
-    service: str = typer.Argument(..., help="the service whose audit trail to check"),
-) -> None:
-    """Check a service's hash-chained audit trail; exits 1 when a record was changed, removed or reordered."""
-    from medmesh.platform.audit import audit_database_for, verify_chain
-    from medmesh.platform.db import Database
-
-    entry = _entry(service)
-    settings = entry.load_settings()
-
-    async def run() -> Any:
-        database = Database(settings.effective_database_url)
-        audit_db = audit_database_for(database)
-        try:
-            return await verify_chain(audit_db)
-        finally:
-            await database.dispose()
-            if audit_db is not database:
-                await audit_db.dispose()
-
-    report = asyncio.run(run())
-    if report.ok:
-        _echo(f"{service}: audit trail intact ({report.records} records)")
-        return
-    _echo(f"{service}: audit trail BROKEN at record {report.first_bad_seq}: {report.problem}")
-    raise typer.Exit(1)
-
-
-# --- openapi --------------------------------------------------------------------------------
-
-
-def openapi_document(service: str) -> dict[str, Any]:
-    """The OpenAPI document of a service, as its app generates it."""
-    entry = _entry(service)
-    module = importlib.import_module(entry.module)
-    # Building an app may create development files in var_dir (auth writes a key-encryption
-    # key): a throwaway folder keeps generating the document free of side effects.
-    with tempfile.TemporaryDirectory(prefix="medmesh-openapi-") as scratch:
-        settings = entry.load_settings(var_dir=Path(scratch))
-        document: dict[str, Any] = module.create_app(settings).openapi()
-    return document
-
-
-@app.command()
-def openapi(
-    check: bool = typer.Option(
-        False, help="fail when docs/openapi/<svc>.json is stale instead of writing it"
-    ),
-    out: Path = typer.Option(Path("docs/openapi"), help="output folder"),
-) -> None:
-    """Write (or check) docs/openapi/<service>.json for every service built so far."""
-    stale = []
-    for name in SERVICES:
-        text = json.dumps(openapi_document(name), indent=2, sort_keys=True) + "\n"
-        path = out / f"{name}.json"
-        if check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path))
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        _echo(f"wrote {path}")
-    if stale:
-        _echo("stale OpenAPI documents (run `make openapi`): " + ", ".join(stale))
-        raise typer.Exit(1)
-
-
-if __name__ == "__main__":
-    app()

@@ -1,0 +1,21 @@
+"""The ``medmesh`` command: up, serve, migrate, admin, audit, openapi."""
+
+from __future__ import annotations
+
+import typer
+
+from medmesh.cli.admin import admin_app
+from medmesh.cli.audit import audit_app
+from medmesh.cli.openapi import openapi, openapi_document
+from medmesh.cli.run import migrate, serve, up
+from medmesh.cli.services import SERVICES, ServiceEntry
+
+app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
+app.command()(serve)
+app.command()(migrate)
+app.command()(up)
+app.command()(openapi)
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
+
+__all__ = ["SERVICES", "ServiceEntry", "app", "openapi_document"]

@@ -1,0 +1,129 @@
+"""`medmesh admin ...`: administer the services directly on their databases."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import typer
+
+from medmesh.cli.services import echo as _echo
+
+admin_app = typer.Typer(
+    help="Administer the services directly on their databases.", no_args_is_help=True
+)
+
+
+def _auth_database() -> Any:
+    from medmesh.auth.config import AuthSettings
+    from medmesh.platform.db import Database
+
+    return Database(AuthSettings().effective_database_url)
+
+
+@admin_app.command("bootstrap")
+def admin_bootstrap() -> None:
+    """Create the built-in roles, the admin user and the demo clients if missing; show new secrets once."""
+    from medmesh.auth.bootstrap import bootstrap
+    from medmesh.auth.config import AuthSettings
+
+    settings = AuthSettings()
+
+    async def run() -> Any:
+        database = _auth_database()
+        try:
+            return await bootstrap(
+                database,
+                admin_username=settings.bootstrap_admin_username,
+                admin_password=settings.bootstrap_admin_password,
+            )
+        finally:
+            await database.dispose()
+
+    result = asyncio.run(run())
+    if result.admin_password:
+        _echo(f"admin user {result.admin_username} password: {result.admin_password}")
+    for client_id, secret in result.clients.items():
+        _echo(f"client {client_id} secret: {secret}")
+    if not result.admin_password and not result.clients:
+        _echo("nothing to do: admin user and clients exist")
+
+
+@admin_app.command("rotate-keys")
+def admin_rotate_keys() -> None:
+    """Rotate the token-signing key (running replicas pick it up within 30 s)."""
+    from medmesh.auth.config import AuthSettings
+    from medmesh.auth.keys.service import SigningKeyService
+    from medmesh.auth.main import MAX_TOKEN_TTL_SECONDS, load_kek
+    from medmesh.platform.audit import (
+        AuditRecord,
+        AuditTrail,
+        audit_database_for,
+        ensure_audit_tables,
+    )
+
+    settings = AuthSettings()
+
+    async def run() -> str:
+        database = _auth_database()
+        audit_db = audit_database_for(database)
+        if audit_db is not database:
+            await ensure_audit_tables(audit_db)
+        trail = AuditTrail(audit_db, "auth")
+        await trail.start()
+        try:
+            keys = SigningKeyService(load_kek(settings), MAX_TOKEN_TTL_SECONDS)
+            async with database.unit_of_work() as session:
+                record = await keys.rotate(session)
+            await trail.record(
+                AuditRecord(
+                    action="auth.key_rotated",
+                    actor="cli",
+                    resource_type="SigningKey",
+                    resource_id=record.kid,
+                )
+            )
+            return record.kid
+        finally:
+            await trail.stop()
+            await database.dispose()
+            if audit_db is not database:
+                await audit_db.dispose()
+
+    _echo(f"new active signing key: {asyncio.run(run())}")
+
+
+@admin_app.command("rotate-phi-keys")
+def admin_rotate_phi_keys(
+    page_size: int = typer.Option(500, min=1, help="versions re-encrypted per transaction"),
+    start_after: str = typer.Option(
+        "", help="resume after Type/id/version (the last key a previous run printed)"
+    ),
+) -> None:
+    """Re-encrypt every stored phi resource version under the active key (the first one of
+    MEDMESH_PHI_ENCRYPTION_KEYS). Resumable, one page per transaction, audited."""
+    from medmesh.phi.config import PhiSettings
+    from medmesh.phi.rotation import RotationReport, rotate_stored_keys
+
+    cursor: tuple[str, str, int] | None = None
+    if start_after:
+        parts = start_after.split("/")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise typer.BadParameter("--start-after is Type/id/version, e.g. Patient/abc/2")
+        cursor = (parts[0], parts[1], int(parts[2]))
+
+    def progress(report: RotationReport) -> None:
+        if report.pages % 20 == 0 and report.last_key is not None:
+            key = "/".join(map(str, report.last_key))
+            _echo(f"  ... {report.scanned} scanned, {report.rotated} re-encrypted (at {key})")
+
+    report = asyncio.run(
+        rotate_stored_keys(PhiSettings(), page_size=page_size, start_after=cursor, on_page=progress)
+    )
+    _echo(
+        f"phi: active key {report.active_kid}: {report.scanned} versions scanned, "
+        f"{report.rotated} re-encrypted ({report.current_rows} current), "
+        f"{report.remaining} still under older keys"
+    )
+    if report.remaining:
+        raise typer.Exit(1)

@@ -1,0 +1,47 @@
+"""The services the CLI knows, in start order, and small shared helpers."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+
+from medmesh.platform.config import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    module: str
+    settings: str
+
+    def settings_class(self) -> type[ServiceSettings]:
+        module, _, attr = self.settings.partition(":")
+        cls: type[ServiceSettings] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    def load_settings(self, **overrides: Any) -> ServiceSettings:
+        return self.settings_class()(**overrides)
+
+    async def migrate(self, url: str) -> None:
+        migrations = importlib.import_module(f"medmesh.{self.name}.migrations")
+        await migrations.upgrade(url)
+
+
+#: The services built so far, in start order; the others join as they are built.
+SERVICES: dict[str, ServiceEntry] = {
+    "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
+    "phi": ServiceEntry("phi", "medmesh.phi.main", "medmesh.phi.config:PhiSettings"),
+}
+
+
+def service_entry(name: str) -> ServiceEntry:
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; built so far: {', '.join(SERVICES)}")
+    return SERVICES[name]
+
+
+def echo(message: str = "") -> None:
+    typer.echo(message)
