@@ -15,7 +15,7 @@ from medmesh.cli import app
 from medmesh.platform.audit import audit_database_for
 from tests.auth.conftest import AuthHarness, header_of, light_settings, run_auth
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
