@@ -31,6 +31,7 @@ from medmesh.platform.audit import AuditTrail, audit_database_for, ensure_audit_
 from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import Database, SessionMiddleware
+from medmesh.platform.direct_routes import DirectRouteMiddleware, direct_routes
 from medmesh.platform.errors import (
     BadRequest,
     ErrorRenderer,
@@ -276,6 +277,11 @@ def create_service_app(
     _add_error_handlers(app, renderers)
 
     instrument_engine(database.engine.sync_engine)
+    shortcuts = direct_routes(app)
+    if shortcuts:
+        app.add_middleware(
+            DirectRouteMiddleware, routes=shortcuts, exception_handlers=app.exception_handlers
+        )
     app.add_middleware(SessionMiddleware, database=database)
     app.add_middleware(UnexpectedErrorMiddleware, respond=renderers)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, respond=renderers)

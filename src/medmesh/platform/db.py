@@ -10,7 +10,7 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,7 +160,9 @@ class RequestSession:
     async def finish(self, *, commit: bool) -> None:
         """Commit (or roll back) and close; idempotent."""
         session, self.session = self.session, None
-        if session is None:
+        if session is None or not session.in_transaction():
+            # Never used (or already finished): it holds no connection and no objects, and
+            # closing it would still cost a trip through SQLAlchemy's greenlet bridge.
             return
         try:
             if session.in_transaction():
@@ -215,6 +217,19 @@ def session_for(request: Request) -> AsyncSession:
     if holder is None:
         raise RuntimeError("SessionMiddleware is not installed on this app")
     return holder.get()
+
+
+#: Opens (on first call) and returns the request's session; for hot paths that may not need one.
+SessionSource = Callable[[], AsyncSession]
+
+
+def session_source(request: Request) -> SessionSource:
+    """A callable giving the request's session, opened only if it is called (see
+    :func:`session_for`): a request served from caches then pays nothing for the database."""
+    holder: RequestSession | None = request.scope.get("state", {}).get(_STATE_KEY)
+    if holder is None:
+        raise RuntimeError("SessionMiddleware is not installed on this app")
+    return holder.get
 
 
 async def get_session(request: Request) -> AsyncSession:

@@ -124,8 +124,15 @@ def route_template(scope: Scope) -> str:
     return "unmatched"
 
 
+_Series = tuple[Counter, Histogram, Summary]
+
+
 class MetricsMiddleware:
-    """Pure ASGI middleware recording RED metrics for every HTTP request."""
+    """Pure ASGI middleware recording RED metrics for every HTTP request.
+
+    The labelled children are looked up once per (method, route, status) and kept: resolving
+    labels costs more than observing the value.
+    """
 
     def __init__(
         self,
@@ -136,14 +143,32 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.skip_paths = skip_paths
+        self._in_progress: dict[str, Gauge] = {}
+        self._children: dict[tuple[str, str, int], _Series] = {}
+
+    def _series(self, method: str, route: str, status: int) -> _Series:
+        key = (method, route, status)
+        found = self._children.get(key)
+        if found is not None:
+            return found
+        m, service = self.metrics, self.metrics.service
+        series: _Series = (
+            m.requests.labels(service, method, route, str(status)),
+            m.duration.labels(service, method, route),
+            m.response_size.labels(service, method, route),
+        )
+        self._children[key] = series
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        service = self.metrics.service
-        in_progress = self.metrics.in_progress.labels(service, method)
+        in_progress = self._in_progress.get(method)
+        if in_progress is None:
+            in_progress = self.metrics.in_progress.labels(self.metrics.service, method)
+            self._in_progress[method] = in_progress
         in_progress.inc()
         start = time.perf_counter()
         status = 500
@@ -161,9 +186,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = route_template(scope)
-            m = self.metrics
-            m.requests.labels(service, method, route, str(status)).inc()
-            m.duration.labels(service, method, route).observe(elapsed)
-            m.response_size.labels(service, method, route).observe(size)
+            requests, duration, response_size = self._series(method, route_template(scope), status)
+            requests.inc()
+            duration.observe(elapsed)
+            response_size.observe(size)
             in_progress.dec()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
 from medmesh.auth.bootstrap import CLI_CLIENT_ID, DEMO_SERVICE_CLIENT_ID
 from medmesh.platform.jwt import SigningKey
-from tests.auth.conftest import ISSUER, AuthHarness, basic_header, claims_of
+from tests.auth.conftest import ISSUER, AuthFactory, AuthHarness, basic_header, claims_of
 
 
 async def test_active_access_token(auth: AuthHarness) -> None:
@@ -131,3 +132,17 @@ async def test_introspection_response_is_not_cached(auth: AuthHarness) -> None:
         "/oauth/introspect", data={"token": "x"}, headers=auth.basic(DEMO_SERVICE_CLIENT_ID)
     )
     assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_burst_larger_than_the_connection_pool_is_answered(
+    auth_factory: AuthFactory,
+) -> None:
+    # Every request looks its client up and re-syncs revocations: neither may hold the request's
+    # connection while waiting for a second one, or a burst waits on itself until the pool
+    # times out (found by bench/auth).
+    async with auth_factory(client_cache_seconds=0, revocation_sync_seconds=0) as auth:
+        token = await auth.access_token()
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(auth.introspect(token) for _ in range(60))), timeout=20
+        )
+    assert all(answer["active"] is True for answer in answers)

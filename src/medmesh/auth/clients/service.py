@@ -22,6 +22,7 @@ from medmesh.auth.clients.schemas import ClientCreate, ClientUpdate
 from medmesh.auth.config import ALL_AUDIENCES
 from medmesh.auth.models import Client
 from medmesh.auth.oauth import InvalidClient
+from medmesh.platform.db import SessionSource
 from medmesh.platform.errors import Conflict, NotFound
 from medmesh.platform.scopes import ScopeSet
 
@@ -75,12 +76,12 @@ class ClientService:
     def forget(self, client_id: str) -> None:
         self._cache.pop(client_id, None)
 
-    async def _view(self, session: AsyncSession, client_id: str) -> ClientView | None:
+    async def _view(self, session: SessionSource, client_id: str) -> ClientView | None:
         now = time.monotonic()
         cached = self._cache.get(client_id)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
-        client = await ClientRepository(session).get(client_id)
+        client = await ClientRepository(session()).get(client_id)
         if client is None:
             return None
         view = ClientView.of(client)
@@ -89,8 +90,10 @@ class ClientService:
         self._cache[client_id] = (now, view)
         return view
 
-    async def authenticate(self, session: AsyncSession, client_id: str, secret: str) -> ClientView:
-        """The client when ``secret`` is its current secret; else ``invalid_client`` (401)."""
+    async def authenticate(self, session: SessionSource, client_id: str, secret: str) -> ClientView:
+        """The client when ``secret`` is its current secret; else ``invalid_client`` (401).
+
+        Clients are remembered for a few seconds, so ``session`` is opened only on a miss."""
         view = await self._view(session, client_id)
         expected = view.secret_hash if view is not None else hash_client_secret("")
         ok = hmac.compare_digest(hash_client_secret(secret), expected)

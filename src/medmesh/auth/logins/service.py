@@ -67,21 +67,22 @@ class LoginThrottle:
         self.database = database
         self.policy = policy
 
-    async def check(self, username: str, ip: str) -> None:
-        """Raise :class:`LoginThrottled` when the account or the source must wait."""
+    async def check(self, session: AsyncSession, username: str, ip: str) -> None:
+        """Raise :class:`LoginThrottled` when the account or the source must wait (read in the
+        request's session: a second connection per request could exhaust the pool)."""
         now = utcnow()
-        async with self.database.sessionmaker() as session:
-            repo = LoginAttemptRepository(session)
-            waits = []
-            for key in (account_key(username), ip_key(ip)):
-                row = await repo.get(key)
-                if row is not None and row.locked_until is not None and row.locked_until > now:
-                    waits.append(math.ceil((row.locked_until - now).total_seconds()))
+        repo = LoginAttemptRepository(session)
+        waits = []
+        for key in (account_key(username), ip_key(ip)):
+            row = await repo.get(key)
+            if row is not None and row.locked_until is not None and row.locked_until > now:
+                waits.append(math.ceil((row.locked_until - now).total_seconds()))
         if waits:
             raise LoginThrottled(max(1, max(waits)))
 
     async def failed(self, username: str, ip: str) -> None:
-        """Count a failure against the account and the source."""
+        """Count a failure against the account and the source, in a transaction of its own (the
+        request's fails). Callers release the request's session first: see TokenService.password."""
         now = utcnow()
         async with self.database.write_lock, self.database.unit_of_work() as session:
             repo = LoginAttemptRepository(session)

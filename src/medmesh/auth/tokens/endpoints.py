@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -20,16 +21,23 @@ from medmesh.auth.tokens.schemas import (
 )
 from medmesh.auth.users.service import UserService
 from medmesh.platform.auth import CurrentPrincipal
-from medmesh.platform.db import SessionDep
-from medmesh.platform.db import session_for as session_of
+from medmesh.platform.db import SessionDep, session_source
+from medmesh.platform.direct_routes import direct
 from medmesh.platform.errors import Forbidden, NotFound
 
-# The token, introspection and revocation endpoints are the hottest paths of the platform: they
-# take only the Request and reach the services directly, because every FastAPI dependency level
-# costs tens of microseconds per call (measured: bench/auth).
+# The token and introspection endpoints are the hottest paths of the platform: they take only the
+# Request, reach the services directly and are served as direct routes (platform.direct_routes),
+# because FastAPI's routing and dependency solving cost more than their bodies (bench/auth).
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 GRANTS = ("client_credentials", "password", "refresh_token")
+
+
+class OAuthJSONResponse(JSONResponse):
+    """JSON rendered by orjson (the stdlib encoder is a visible share of a token request)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def _oauth_error_responses() -> dict[int | str, dict[str, Any]]:
@@ -51,10 +59,11 @@ def _oauth_error_responses() -> dict[int | str, dict[str, Any]]:
     responses=_oauth_error_responses(),
     summary="Issue tokens (client_credentials, password, refresh_token)",
 )
+@direct
 async def token(request: Request) -> JSONResponse:
     """Issues an access token (a signed JWT) for the `client_credentials`, `password` or `refresh_token`
     grant. Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form body."""
-    components, ctx, session = components_of(request), context_of(request), session_of(request)
+    components, ctx, session = components_of(request), context_of(request), session_source(request)
     decision = await components.token_limiter.hit(ctx.ip)
     if not decision.allowed:
         raise SlowDown("too many token requests; slow down", headers=decision.headers(60))
@@ -76,15 +85,15 @@ async def token(request: Request) -> JSONResponse:
         if not username or password is None:
             raise InvalidRequest("username and password are required")
         issued = await tokens.password(
-            session, ctx, client, username, password, form.get("scope"), form.get("audience")
+            session(), ctx, client, username, password, form.get("scope"), form.get("audience")
         )
     else:
         refresh = form.get("refresh_token")
         if not refresh:
             raise InvalidRequest("refresh_token is required")
-        issued = await tokens.refresh(session, ctx, client, refresh, form.get("scope"))
+        issued = await tokens.refresh(session(), ctx, client, refresh, form.get("scope"))
     headers = {**NO_STORE, **decision.headers(60)}
-    return JSONResponse(issued.as_response(), headers=headers)
+    return OAuthJSONResponse(issued.as_response(), headers=headers)
 
 
 @router.post(
@@ -95,17 +104,18 @@ async def token(request: Request) -> JSONResponse:
     responses=_oauth_error_responses(),
     summary="Token introspection (RFC 7662)",
 )
+@direct
 async def introspect(request: Request) -> JSONResponse:
     """Tells an authenticated client whether a token is active, and its claims. Expired, revoked,
     forged or unknown tokens are all just `{"active": false}`."""
-    components, session = components_of(request), session_of(request)
+    components, session = components_of(request), session_source(request)
     form = await read_form(request)
     creds = client_credentials(request, form)
     caller = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
     token_value = form.get("token")
     if not token_value:
         raise InvalidRequest("token is required")
-    return JSONResponse(
+    return OAuthJSONResponse(
         await components.tokens.introspect(session, caller, token_value), headers=NO_STORE
     )
 
@@ -126,7 +136,9 @@ async def revoke(
     Answers 200 for unknown or invalid tokens too, as RFC 7009 requires."""
     form = await read_form(request)
     creds = client_credentials(request, form)
-    caller = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
+    caller = await components.clients.authenticate(
+        lambda: session, creds.client_id, creds.client_secret
+    )
     token_value = form.get("token")
     if not token_value:
         raise InvalidRequest("token is required")

@@ -4,10 +4,16 @@ Introspection must answer from memory to stay fast, yet a revocation made by
 another replica must be seen quickly. Each process keeps the set of revoked,
 not-yet-expired ``jti``s and pulls what was revoked since its last sync every
 ``sync_seconds`` (1 s by default); revocations made by this process apply at once.
+
+One request at a time syncs; the others answer from memory meanwhile (at most one sync
+interval older). Without that, every request arriving after an interval would open its own
+database session while holding the request's one, and a burst larger than the connection pool
+would wait on itself until the pool timed out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 
@@ -22,13 +28,15 @@ class RevocationCache:
         self._revoked: dict[str, datetime] = {}
         self._synced_at = float("-inf")
         self._high_water: datetime | None = None
+        self._syncing = asyncio.Lock()
 
     def add(self, jti: str, expires_at: datetime) -> None:
         self._revoked[jti] = expires_at
 
     async def is_revoked(self, jti: str) -> bool:
-        if time.monotonic() - self._synced_at >= self.sync_seconds:
-            await self.sync()
+        if time.monotonic() - self._synced_at >= self.sync_seconds and not self._syncing.locked():
+            async with self._syncing:
+                await self.sync()
         return jti in self._revoked
 
     async def sync(self) -> None:

@@ -30,15 +30,14 @@ from medmesh.auth.oauth import InvalidGrant, InvalidRequest, UnauthorizedClient
 from medmesh.auth.roles.service import RoleService
 from medmesh.auth.tokens.repository import RefreshTokenRepository, RevocationRepository
 from medmesh.auth.tokens.revocations import RevocationCache
+from medmesh.auth.tokens.verification import LEEWAY_SECONDS, IssuedTokenValidator
 from medmesh.auth.users.repository import UserRepository
 from medmesh.auth.users.service import UserService
-from medmesh.platform import jwt
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.db import Database, utcnow
+from medmesh.platform.db import Database, SessionSource, utcnow
 from medmesh.platform.scopes import InvalidScope, ScopeSet, narrow
 
 REFRESH_PREFIX = "mmrt_"
-LEEWAY_SECONDS = 30
 
 
 def hash_refresh_token(token: str) -> str:
@@ -109,6 +108,7 @@ class TokenService:
         self.revocations = revocations
         self.audit = audit
         self.metrics = metrics
+        self.validator = IssuedTokenValidator(keys, settings.issuer)
 
     # --- access tokens ------------------------------------------------------------------
 
@@ -271,7 +271,7 @@ class TokenService:
     ) -> IssuedTokens:
         self._require_grant(client, "password")
         try:
-            await self.throttle.check(username, ctx.ip)
+            await self.throttle.check(session, username, ctx.ip)
         except LoginThrottled:
             self.metrics.login_failures.labels("throttled").inc()
             await self._audit(
@@ -284,6 +284,8 @@ class TokenService:
             raise
         user = await self.users.verify_password(session, username, password)
         if user is None:
+            # The request fails: release its connection before the counter's own transaction.
+            await session.rollback()
             await self.throttle.failed(username, ctx.ip)
             self.metrics.login_failures.labels("bad_credentials").inc()
             await self._audit(
@@ -366,28 +368,14 @@ class TokenService:
 
     # --- introspection and revocation ---------------------------------------------------
 
-    def _verified_claims(self, token: str) -> dict[str, Any] | None:
-        keys = self.keys.verification_keys()
-        try:
-            _, claims = jwt.verify_compact(token, keys)
-        except jwt.InvalidJWS:
-            return None
-        now = time.time()
-        exp, nbf = claims.get("exp"), claims.get("nbf", 0)
-        if not isinstance(exp, int | float) or exp + LEEWAY_SECONDS < now:
-            return None
-        if not isinstance(nbf, int | float) or nbf - LEEWAY_SECONDS > now:
-            return None
-        if claims.get("iss") != self.settings.issuer or not isinstance(claims.get("jti"), str):
-            return None
-        return claims
-
     async def introspect(
-        self, session: AsyncSession, caller: ClientView, token: str
+        self, session: SessionSource, caller: ClientView, token: str
     ) -> dict[str, Any]:
-        """RFC 7662: the token's state; anything invalid is just ``{"active": false}``."""
+        """RFC 7662: the token's state; anything invalid is just ``{"active": false}``.
+
+        An access token is checked without the database (signature, time, revocation cache)."""
         if token.startswith(REFRESH_PREFIX):
-            stored = await RefreshTokenRepository(session).by_hash(hash_refresh_token(token))
+            stored = await RefreshTokenRepository(session()).by_hash(hash_refresh_token(token))
             now = utcnow()
             if (
                 stored is None
@@ -406,7 +394,7 @@ class TokenService:
                 "exp": int(stored.expires_at.timestamp()),
                 "iat": int(stored.created_at.timestamp()),
             }
-        claims = self._verified_claims(token)
+        claims = self.validator.claims(token)
         if claims is None or await self.revocations.is_revoked(claims["jti"]):
             return {"active": False}
         return {"active": True, "token_type": "Bearer", **claims}
@@ -430,7 +418,7 @@ class TokenService:
                 details={"token_type": "refresh_token", "family": stored.family_id},
             )
             return
-        claims = self._verified_claims(token)
+        claims = self.validator.claims(token)
         if claims is None or claims.get("client_id") != caller.client_id:
             return
         expires = datetime.fromtimestamp(float(claims["exp"]) + LEEWAY_SECONDS, UTC)

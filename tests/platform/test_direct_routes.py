@@ -1,0 +1,85 @@
+"""Direct routes answer exactly as the router would: body, errors, headers, metrics, OpenAPI."""
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic_settings import SettingsConfigDict
+
+from medmesh.platform.app import create_service_app
+from medmesh.platform.config import ServiceSettings
+from medmesh.platform.direct_routes import direct, direct_routes
+from medmesh.platform.errors import BadRequest, render_oauth_error
+from medmesh.platform.testing import app_client
+
+
+class DirectSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDMESH_DIRECTDEMO_", extra="ignore")
+    service_name: ClassVar[str] = "directdemo"
+
+
+def build(tmp_path: Path, *, mark: bool) -> FastAPI:
+    router = APIRouter(prefix="/oauth")
+
+    async def echo(request: Request) -> JSONResponse:
+        """Echo the form's size; refuse an empty body."""
+        body = await request.body()
+        if not body:
+            raise BadRequest("the body is empty", code="invalid_request")
+        return JSONResponse({"bytes": len(body)})
+
+    router.post("/echo", summary="Echo")(direct(echo) if mark else echo)
+    return create_service_app(
+        DirectSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", max_body_bytes=64),
+        title="direct",
+        version="0",
+        description="direct routes",
+        routers=[router],
+        error_renderers=[("/oauth", render_oauth_error)],
+        verify_tokens=False,
+    )
+
+
+async def _calls(
+    app: FastAPI,
+) -> tuple[list[tuple[int, dict[str, object], dict[str, str]]], set[str]]:
+    out = []
+    async with app_client(app) as client:
+        for body in (b"a=1", b"", b"x" * 100):
+            response = await client.post("/oauth/echo", content=body)
+            headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
+            out.append((response.status_code, response.json(), headers))
+        metrics = (await client.get("/metrics")).text
+    routes = {
+        sample.labels["route"]
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if family.name == "medmesh_http_requests" and "route" in sample.labels
+    }
+    return out, routes
+
+
+async def test_a_direct_route_answers_as_the_router_would(tmp_path: Path) -> None:
+    routed = build(tmp_path / "r", mark=False)
+    served = build(tmp_path / "d", mark=True)
+    assert direct_routes(routed) == {}
+    assert set(direct_routes(served)) == {("POST", "/oauth/echo")}
+
+    expected, routes = await _calls(routed)
+    assert [status for status, _, _ in expected] == [200, 400, 413]
+    assert expected[1][1]["error"] == "invalid_request"
+    # The oversized body is refused before any routing, by both.
+    assert routes == {"/oauth/echo", "unmatched"}
+    assert await _calls(served) == (expected, routes)
+    assert served.openapi()["paths"] == routed.openapi()["paths"]
+
+
+def test_a_direct_endpoint_takes_only_the_request() -> None:
+    async def with_id(request: Request, item_id: str) -> JSONResponse:
+        return JSONResponse({})
+
+    with pytest.raises(TypeError, match="takes only the Request"):
+        direct(with_id)  # type: ignore[arg-type]
