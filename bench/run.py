@@ -16,6 +16,7 @@ sys.path.insert(0, str(HERE))
 def main() -> None:
     from bench.auth import bench_auth
     from bench.phi import bench_phi
+    from bench.synthetic import bench_synthetic
 
     out = HERE / "results"
     out.mkdir(exist_ok=True)
@@ -28,6 +29,7 @@ def main() -> None:
         },
         "auth": bench_auth.main(),
         "phi": bench_phi.main(),
+        "synthetic": bench_synthetic.main(),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

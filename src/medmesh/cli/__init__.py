@@ -9,12 +9,14 @@ from medmesh.cli.audit import audit_app
 from medmesh.cli.openapi import openapi, openapi_document
 from medmesh.cli.run import migrate, serve, up
 from medmesh.cli.services import SERVICES, ServiceEntry
+from medmesh.cli.synth import synth
 
 app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
 app.command()(serve)
 app.command()(migrate)
 app.command()(up)
 app.command()(openapi)
+app.command("synth")(synth)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 
