@@ -193,7 +193,7 @@ async def test_migrate_phi_on_a_fresh_database(tmp_path: Path) -> None:
 
 
 def test_phi_is_a_service_of_the_cli_and_documents_its_api() -> None:
-    assert list(SERVICES) == ["auth", "phi"]
+    assert list(SERVICES)[:2] == ["auth", "phi"]
     document = openapi_document("phi")
     assert document["info"]["title"] == "medmesh phi-service"
     assert "/fhir/metadata" in document["paths"]

@@ -21,6 +21,13 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_auth_token_requests_rejected_total": "counter",
     "medmesh_auth_signing_key_age_seconds": "gauge",
     # phi-service: none of its own (its dashboard slices the generic ones by FHIR route)
+    # synthetic-phi-service
+    "medmesh_synthetic_patients_generated_total": "counter",
+    "medmesh_synthetic_patients_loaded_total": "counter",
+    "medmesh_synthetic_jobs_finished_total": "counter",
+    "medmesh_synthetic_jobs_running": "gauge",
+    "medmesh_synthetic_jobs_queued": "gauge",
+    "medmesh_synthetic_job_duration_seconds": "histogram",
 }
 
 SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")

@@ -168,6 +168,65 @@ SERVICES = [
             ),
         ],
     ),
+    ServiceDashboard(
+        name="synthetic",
+        title="synthetic-phi-service",
+        domain_panels=[
+            Panel(
+                "Patients generated per second",
+                {
+                    "{{mode}}": "sum by (mode) "
+                    f"(rate(medmesh_synthetic_patients_generated_total[{RATE}]))"
+                },
+                unit="ops",
+                description="sync: POST /v1/generate and /v1/realism; job: background jobs "
+                "(counted when a job ends).",
+            ),
+            Panel(
+                "Patients loaded into phi per second",
+                {"loaded": f"sum(rate(medmesh_synthetic_patients_loaded_total[{RATE}]))"},
+                unit="ops",
+            ),
+            Panel(
+                "Jobs running and queued",
+                {
+                    "running": "sum(medmesh_synthetic_jobs_running)",
+                    "queued": "max(medmesh_synthetic_jobs_queued)",
+                },
+                description="Queued jobs wait for a free job worker on any replica "
+                "(MEDMESH_SYNTHETIC_JOB_WORKERS per replica).",
+            ),
+            Panel(
+                "Jobs ended by status",
+                {
+                    "{{status}}": "sum by (status) "
+                    "(increase(medmesh_synthetic_jobs_finished_total[1h]))"
+                },
+                description="Per hour. failed includes jobs interrupted by a restart or a "
+                "scale-down, and loads phi-service refused.",
+            ),
+            Panel(
+                "Job duration",
+                {
+                    f"p{q}": f"histogram_quantile(0.{q}, sum by (le) (rate("
+                    f'medmesh_synthetic_job_duration_seconds_bucket{{status="succeeded"}}'
+                    f"[{RATE}])))"
+                    for q in ("50", "95")
+                },
+                unit="s",
+            ),
+            Panel(
+                "Failed jobs (1h)",
+                {
+                    "failed": "sum(increase(medmesh_synthetic_jobs_finished_total"
+                    '{status="failed"}[1h]))'
+                },
+                kind="stat",
+                description="Look at the jobs' error field (GET /v1/jobs?status=failed).",
+                thresholds=(("green", None), ("orange", 1), ("red", 3)),
+            ),
+        ],
+    ),
 ]
 
 

@@ -2,4 +2,6 @@
 
 from medmesh.cli import app
 
-app()
+# Guarded: processes spawned by a service (synthetic jobs) import the main module again.
+if __name__ == "__main__":
+    app()

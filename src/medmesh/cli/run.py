@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import typer
 
+from medmesh.cli.seeding import DEFAULT_SYNTHETIC_PATIENTS, seed_synthetic_patients
 from medmesh.cli.services import SERVICES
 from medmesh.cli.services import echo as _echo
 from medmesh.cli.services import service_entry as _entry
@@ -138,9 +139,17 @@ def up(
     var_dir: Path = typer.Option(
         Path("var"), help="where SQLite files, logs and dev credentials live"
     ),
+    synthetic_patients: int = typer.Option(
+        DEFAULT_SYNTHETIC_PATIENTS,
+        "--synthetic-patients",
+        envvar="MEDMESH_UP_SYNTHETIC_PATIENTS",
+        min=0,
+        help="synthetic patients to load into phi (0: none); the same ones every time",
+    ),
 ) -> None:
     """Start every service as its own process (SQLite in var/), seed demo data, print URLs and a token.
 
+    phi gets the demo FHIR examples and, through synthetic-phi-service, synthetic patients.
     Ctrl-C stops them all cleanly."""
     names = [n.strip() for n in services.split(",") if n.strip()]
     for name in names:
@@ -162,6 +171,12 @@ def up(
     if "auth" in names:
         env.setdefault("MEDMESH_AUTH_ISSUER", auth_url)
     creds = _bootstrap_auth(var_dir.resolve()) if "auth" in names else {}
+    if "synthetic" in names:
+        # Jobs with target phi load through the phi started here, with synthetic's own client.
+        env.setdefault("MEDMESH_SYNTHETIC_PHI_URL", f"http://127.0.0.1:{SERVICE_PORTS['phi']}")
+        secret = creds.get("clients", {}).get("svc-synthetic")
+        if secret:
+            env.setdefault("MEDMESH_SYNTHETIC_PHI_CLIENT_SECRET", secret)
 
     processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -183,7 +198,7 @@ def up(
             )
         for name in names:
             _wait_ready(f"http://127.0.0.1:{SERVICE_PORTS[name]}", processes[name])
-        _print_summary(names, creds, var_dir)
+        _print_summary(names, creds, var_dir, synthetic_patients)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
@@ -195,7 +210,9 @@ def up(
     _echo("stopped")
 
 
-def _print_summary(names: list[str], creds: dict[str, Any], var_dir: Path) -> None:
+def _print_summary(
+    names: list[str], creds: dict[str, Any], var_dir: Path, synthetic_patients: int
+) -> None:
     _echo("\nmedmesh is running:")
     for name in names:
         url = f"http://127.0.0.1:{SERVICE_PORTS[name]}"
@@ -215,6 +232,8 @@ def _print_summary(names: list[str], creds: dict[str, Any], var_dir: Path) -> No
             _echo(f"try: curl -s {auth_url}/admin/users -H 'Authorization: Bearer {token[:16]}...'")
             if "phi" in names:
                 _seed_phi(token)
+            if "phi" in names and "synthetic" in names and synthetic_patients > 0:
+                _seed_synthetic(token, synthetic_patients)
     _echo(
         "\nlogs: "
         + ", ".join(str(var_dir / f"{n}.log") for n in names)
@@ -241,4 +260,20 @@ def _seed_phi(token: str) -> None:
         '-H "Authorization: Bearer $TOKEN"\n'
         f"     curl -s '{fhir}/Observation?subject=Patient/example' "
         '-H "Authorization: Bearer $TOKEN"   (TOKEN = the admin access token above)'
+    )
+
+
+def _seed_synthetic(token: str, patients: int) -> None:
+    """Load synthetic patients into phi through a synthetic-phi-service job, and say so."""
+    url = f"http://127.0.0.1:{SERVICE_PORTS['synthetic']}"
+    _echo(f"\nsynthetic: loading {patients} synthetic patients into phi ...")
+    try:
+        _echo("synthetic: " + seed_synthetic_patients(url, token, patients))
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _echo(f"synthetic: patients not loaded ({exc})")
+        return
+    _echo(
+        f'try: curl -s {url}/v1/jobs -H "Authorization: Bearer $TOKEN"\n'
+        f'     curl -s -X POST {url}/v1/generate -H "Authorization: Bearer $TOKEN" '
+        "-H 'Content-Type: application/json' -d '{\"size\": 2, \"seed\": 42}'"
     )

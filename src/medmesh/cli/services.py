@@ -34,6 +34,9 @@ class ServiceEntry:
 SERVICES: dict[str, ServiceEntry] = {
     "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
     "phi": ServiceEntry("phi", "medmesh.phi.main", "medmesh.phi.config:PhiSettings"),
+    "synthetic": ServiceEntry(
+        "synthetic", "medmesh.synthetic.main", "medmesh.synthetic.config:SyntheticSettings"
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""Generation jobs: the queue (rows), the supervisor that runs them, their processes and output."""
