@@ -1,124 +1,72 @@
 """The metrics that rules and dashboards use are the ones a running service exposes.
 
-Starts auth-service as a real process (after `medmesh migrate auth`), reads its
-/metrics and checks every medmesh_* name used for it, and every generic one.
+Each service runs as a real process (``medmesh serve <svc> --migrate``); after some traffic its
+/metrics must carry every medmesh_* name used for it, and every generic one.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.deploy.emitted_metrics import base_name, owning_service
-from tests.deploy.test_observability import used_metric_names
-from tests.deploy.tools import ROOT, VENV_BIN
-
-SUFFIXES = {
-    "counter": ("_total",),
-    "histogram": ("_bucket", "_sum", "_count"),
-    "summary": ("_sum", "_count"),
-}
-SAMPLE_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+from tests.deploy.live_service import missing_metrics, running_service, tokens, used_by
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def exposed_names(text: str) -> set[str]:
-    """Metric and series names of a Prometheus text exposition."""
-    names: set[str] = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split()[:4]
-            names.add(name)
-            names.update(name + suffix for suffix in SUFFIXES.get(kind, ()))
-        elif (sample := SAMPLE_NAME.match(line)) is not None:
-            names.add(sample.group(0))
-    return names
-
-
-@pytest.fixture
-def auth_service(tmp_path: Path) -> Iterator[str]:
-    # A child process needs the parent's environment (PATH, HOME) plus its own.
-    env = dict(os.environ)  # noqa: TID251
-    env = {k: v for k, v in env.items() if not k.startswith("MEDMESH_")}
-    env.update({"MEDMESH_AUTH_VAR_DIR": str(tmp_path), "MEDMESH_LOG_LEVEL": "warning"})
-    cli = VENV_BIN / "medmesh"
-    has_migrate = (
-        cli.exists()
-        and subprocess.run(
-            [cli, "migrate", "--help"], env=env, capture_output=True, check=False, timeout=60
-        ).returncode
-        == 0
-    )
-    if has_migrate:
-        migrated = subprocess.run(
-            [cli, "migrate", "auth"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-    port = free_port()
-    log = (tmp_path / "auth.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "medmesh.auth.main:app", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "auth.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "auth-service did not answer /healthz"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def test_auth_exposes_every_metric_its_rules_and_dashboards_use(auth_service: str) -> None:
-    # Traffic first, so that labelled series exist as well as their declarations.
-    for path in ("/healthz", "/readyz", "/.well-known/jwks.json"):
-        httpx.get(auth_service + path, timeout=5)
-    response = httpx.get(auth_service + "/metrics", timeout=5)
+def test_auth_exposes_every_metric_its_rules_and_dashboards_use(tmp_path: Path) -> None:
+    with running_service("auth", tmp_path) as url:
+        # Traffic first, so that labelled series exist as well as their declarations.
+        for path in ("/healthz", "/readyz", "/.well-known/jwks.json"):
+            httpx.get(url + path, timeout=5)
+        response = httpx.get(url + "/metrics", timeout=5)
     assert response.status_code == 200
-    exposed = exposed_names(response.text)
+    assert "medmesh_auth_tokens_issued_total" in used_by("auth")
+    assert missing_metrics("auth", response.text) == []
 
-    wanted = {
-        name for name in used_metric_names() if owning_service(base_name(name)) in {None, "auth"}
+
+def test_phi_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) -> None:
+    headers = {
+        **tokens().headers("system/*.cruds", audience="medmesh-phi"),
+        "Content-Type": "application/fhir+json",
     }
-    assert "medmesh_auth_tokens_issued_total" in wanted
-    missing = sorted(
-        name for name in wanted if name not in exposed and base_name(name) not in exposed
-    )
-    assert missing == []
+    with (
+        running_service("phi", tmp_path) as url,
+        httpx.Client(base_url=url + "/fhir", headers=headers, timeout=10) as fhir,
+    ):
+        created = fhir.post("/Patient", json={"resourceType": "Patient", "gender": "other"})
+        assert created.status_code == 201, created.text
+        assert fhir.get(f"/Patient/{created.json()['id']}").status_code == 200
+        assert fhir.get("/Patient", params={"gender": "other"}).status_code == 200
+        assert fhir.get("/Nope/1").status_code == 404
+        response = httpx.get(url + "/metrics", timeout=5)
+    assert response.status_code == 200
+    assert "medmesh_audit_records_total" in used_by("phi")
+    assert missing_metrics("phi", response.text) == []
+    assert 'route="/fhir/{resource_type}/{resource_id}"' in response.text
+    assert 'medmesh_audit_records_total{service="phi"}' in response.text
+
+
+@pytest.mark.timeout(180)
+def test_synthetic_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) -> None:
+    headers = tokens().headers("synthetic:generate", audience="medmesh-synthetic")
+    with (
+        running_service("synthetic", tmp_path) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=60) as http,
+    ):
+        assert http.post("/v1/generate", json={"size": 2, "seed": 1}).status_code == 200
+        created = http.post("/v1/jobs", json={"size": 3, "seed": 1})
+        assert created.status_code == 202, created.text
+        deadline = time.monotonic() + 120
+        while (job := http.get(created.headers["location"]).json())["status"] != "succeeded":
+            assert job["status"] in {"queued", "running"}, job
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        response = http.get("/metrics")
+    assert response.status_code == 200
+    assert "medmesh_synthetic_jobs_finished_total" in used_by("synthetic")
+    assert missing_metrics("synthetic", response.text) == []
+    assert 'medmesh_synthetic_jobs_finished_total{status="succeeded"} 1.0' in response.text
+    assert 'medmesh_synthetic_patients_generated_total{mode="sync"} 2.0' in response.text
+    assert 'route="/v1/jobs/{job_id}"' in response.text
