@@ -108,7 +108,7 @@ def admin_rotate_phi_keys(
     cursor: tuple[str, str, int] | None = None
     if start_after:
         parts = start_after.split("/")
-        if len(parts) != 3 or not parts[2].isdigit():
+        if len(parts) != 3 or not (parts[2].isascii() and parts[2].isdigit()):
             raise typer.BadParameter("--start-after is Type/id/version, e.g. Patient/abc/2")
         cursor = (parts[0], parts[1], int(parts[2]))
 

@@ -195,3 +195,19 @@ def test_date_ranges_follow_precision() -> None:
     assert end - start == timedelta(seconds=1)
     with pytest.raises(BadSearch):
         date_range("2024-02-30")
+
+
+async def test_digits_that_are_not_ascii_are_refused_not_crashed_on(phi: PhiHarness) -> None:
+    # "³" is a digit to str.isdigit() but not to int() (found by schemathesis).
+    await _activity(phi)
+    headers = phi.headers(**AUDITOR)
+    assert (await phi.http.get("/fhir/AuditEvent/%C2%B3", headers=headers)).status_code == 404
+    assert (
+        await phi.http.get("/fhir/AuditEvent?_count=%C2%B3", headers=headers)
+    ).status_code == 400
+    reader = phi.headers()
+    assert (await phi.http.get("/fhir/Patient?_count=%C2%B2", headers=reader)).status_code == 400
+    assert (await phi.http.get("/fhir/Patient/x/_history/%C2%B3", headers=reader)).status_code in (
+        400,
+        404,
+    )

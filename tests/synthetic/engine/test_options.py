@@ -53,7 +53,7 @@ def test_parse_cohort_reads_condition_and_count(text: str, expected: Cohort) -> 
 
 
 @pytest.mark.parametrize(
-    "text", ["cancer:10", "diabetes", "diabetes:", "diabetes:-1", "diabetes:x", ":5"]
+    "text", ["cancer:10", "diabetes", "diabetes:", "diabetes:-1", "diabetes:x", "diabetes:³", ":5"]
 )
 def test_a_bad_cohort_names_the_known_conditions(text: str) -> None:
     with pytest.raises(InvalidOptions) as raised:

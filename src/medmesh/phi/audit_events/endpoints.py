@@ -55,7 +55,7 @@ async def search_audit_events(
 @router.get("/AuditEvent/{event_id}", responses=ERRORS, summary="read an AuditEvent")
 async def read_audit_event(event_id: str, request: Request, _: AuditReader) -> Response:
     """One audit record as an AuditEvent; its id is the record's position in the hash chain."""
-    if not event_id.isdigit() or len(event_id) > 18:
+    if not (event_id.isascii() and event_id.isdigit()) or len(event_id) > 18:
         raise ResourceNotFound("AuditEvent ids are record numbers")
     entry = await find_record(request.app.state.audit.database, int(event_id))
     if entry is None:

@@ -147,11 +147,11 @@ def parse_query(params: list[tuple[str, str]], *, lenient: bool) -> AuditQuery:
             codes = {code.rpartition("|")[2] for code in _values(value)}
             _restrict(query, actions_for_subtypes(codes))
         elif base == "_count":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise BadSearch("_count must be a whole number", issue_code="value")
             query.count = max(1, min(int(value), MAX_COUNT))
         elif base == "_cursor":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise BadSearch("_cursor is not valid", issue_code="value")
             query.after_seq = int(value)
     return query

@@ -75,7 +75,7 @@ class EverythingQuery:
         count, types, since, after = self.settings.default_count, None, None, None
         for name, value in params:
             if name == "_count":
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):
                     raise _invalid("_count must be a whole number", "_count")
                 count = max(1, min(int(value), self.settings.max_count))
             elif name == "_type":

@@ -75,7 +75,7 @@ def parse_etag(value: str) -> int:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidResource('If-Match must be a version ETag such as W/"3"', issue_code="value")
     return int(text)
 
@@ -233,7 +233,7 @@ class ResourceService:
     ) -> Stored:
         check_type(resource_type)
         check_id(resource_id)
-        if not version.isdigit():
+        if not (version.isascii() and version.isdigit()):
             raise ResourceNotFound("no such version")
         row = await ResourceRepository(session).get_version(
             resource_type, resource_id, int(version)

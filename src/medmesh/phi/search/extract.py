@@ -64,7 +64,7 @@ def parse_reference(text: str) -> tuple[str, str] | None:
 
 
 def phone_digits(value: str) -> str:
-    digits = "".join(ch for ch in value if ch.isdigit())
+    digits = "".join(ch for ch in value if "0" <= ch <= "9")
     return digits or value
 
 

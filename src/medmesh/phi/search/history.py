@@ -123,7 +123,7 @@ class HistoryReader:
         count, since, cursor = self.default_count, None, None
         for name, value in params:
             if name == "_count":
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()):
                     raise InvalidResource(
                         "_count must be a non-negative integer", issue_code="value"
                     )

@@ -250,7 +250,7 @@ class QueryParser:
 
     def _control(self, query: SearchQuery, name: str, value: str) -> None:
         if name == "_count":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise SearchError("_count must be a non-negative integer", issue_code="value")
             query.count = min(int(value), self.max_count)
         elif name == "_sort":

@@ -56,7 +56,7 @@ def parse_cohort(text: str) -> Cohort:
             + ", ".join(CONDITION_KEYS)
         )
     count_text = count_text.strip()
-    if not count_text.isdigit() or len(count_text) > 12:
+    if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > 12:
         raise InvalidOptions("a cohort's count must be an integer ≥ 1")
     return Cohort(key, int(count_text))
 

@@ -45,7 +45,9 @@ def fhir_message(response: httpx.Response) -> str:
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
-    return min(float(value), MAX_RETRY_AFTER_SECONDS) if value.isdigit() else None
+    return (
+        min(float(value), MAX_RETRY_AFTER_SECONDS) if value.isascii() and value.isdigit() else None
+    )
 
 
 async def post_bundle(http: ServiceClient, body: bytes) -> Attempt:
