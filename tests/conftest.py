@@ -1,1 +1,1 @@
-pytest_plugins = ["medmesh.platform.testing"]
+pytest_plugins = ["medmesh.platform.testing", "tests.synthetic.live_phi"]

@@ -20,7 +20,8 @@ from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
 from medmesh.phi.models import ResourceVersionRow
 from medmesh.phi.protection import PhiProtection, load_protection
-from medmesh.platform.audit import audit_database_for, list_records
+from medmesh.platform.audit import audit_database_for
+from medmesh.platform.audit_reading import list_records
 from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database

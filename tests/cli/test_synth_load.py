@@ -3,65 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from medmesh.cli import app
-from medmesh.phi.config import PhiSettings
-from medmesh.phi.main import create_app as create_phi
-from medmesh.phi.migrations import upgrade as upgrade_phi
-from medmesh.platform.auth import TokenVerifier
-from medmesh.platform.crypto import KeyRing
 from medmesh.platform.testing import TokenFactory
 
 pytestmark = pytest.mark.timeout(300)
-BLIND_KEY = "bWVkbWVzaC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMmJ5dGVz"
-
-
-@asynccontextmanager
-async def serve(asgi_app: Any) -> AsyncIterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(asgi_app, lifespan="off", log_config=None, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-@pytest.fixture
-async def phi_url(
-    database_url: str, tmp_path: Path, token_factory: TokenFactory
-) -> AsyncIterator[str]:
-    settings = PhiSettings(
-        database_url=database_url,
-        var_dir=tmp_path,
-        issuer="http://auth.test",
-        encryption_keys=KeyRing.generate().to_setting(),
-        blind_index_key=BLIND_KEY,
-    )
-    await upgrade_phi(settings.effective_database_url)
-    phi = create_phi(settings)
-    phi.state.verifier = TokenVerifier("http://auth.test", "medmesh-phi", jwks=token_factory.jwks())
-    async with phi.router.lifespan_context(phi), serve(phi) as url:
-        yield url
 
 
 async def synth(*args: str) -> tuple[int, str]:
@@ -85,26 +37,26 @@ async def total(url: str, tokens: TokenFactory, resource: str) -> int:
 
 
 async def test_synth_writes_the_files_and_loads_the_same_patients_into_phi(
-    phi_url: str, token_factory: TokenFactory, tmp_path: Path
+    served_phi_url: str, token_factory: TokenFactory, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
     code, output = await synth(
         "-n", "6", "--seed", "5", "--years", "2", "--reference-date", "2026-01-01",
         "--format", "bundle", "--out", str(out), "--no-report",
-        "--load", phi_url + "/fhir", "--token", service_token(token_factory),
+        "--load", served_phi_url + "/fhir", "--token", service_token(token_factory),
     )  # fmt: skip
     assert code == 0, output
     assert "loaded 6 patients" in output
-    assert await total(phi_url, token_factory, "Patient") == 6
+    assert await total(served_phi_url, token_factory, "Patient") == 6
     written = orjson.loads((out / "manifest.json").read_bytes())["counts"]
-    assert await total(phi_url, token_factory, "Encounter") == written["Encounter"]
+    assert await total(served_phi_url, token_factory, "Encounter") == written["Encounter"]
 
 
 async def test_a_refused_load_is_one_line_and_exit_1(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     code, output = await synth(
-        "-n", "2", "--seed", "5", "--load", phi_url + "/fhir",
+        "-n", "2", "--seed", "5", "--load", served_phi_url + "/fhir",
         "--token", service_token(token_factory, scope="system/Observation.r"),
     )  # fmt: skip
     assert code == 1, output

@@ -11,13 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
-from medmesh.platform.audit import (
-    AuditRecord,
-    AuditTrail,
-    AuditWriteFailed,
-    list_records,
-    verify_chain,
-)
+from medmesh.platform.audit import AuditRecord, AuditTrail, AuditWriteFailed
+from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.logging import get_logger
 

@@ -8,40 +8,19 @@ import secrets
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from medmesh.platform.clients import PeerUnavailable, ServiceClient
+from medmesh.platform.testing import serve_app
 
 CLIENT_ID, CLIENT_SECRET = "synthetic-service", "s3cret:with/odd+chars"
-
-
-@asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free local port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @dataclass
@@ -94,7 +73,7 @@ class Peer:
 @pytest.fixture
 async def peer() -> AsyncIterator[tuple[Peer, str]]:
     state = Peer()
-    async with serve(state.app()) as url:
+    async with serve_app(state.app()) as url:
         yield state, url
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,6 +17,7 @@ from starlette.routing import Route
 
 from medmesh.platform.db import Base, Database
 from medmesh.platform.outbox import OutboxMessage, OutboxWorker, enqueue, json_post_delivery
+from medmesh.platform.testing import serve_app
 
 
 @pytest.fixture
@@ -31,26 +29,6 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
-
-
-@asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free local port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 class Receiver:
@@ -116,7 +94,7 @@ async def test_rolled_back_message_is_never_delivered(database: Database) -> Non
 
 async def test_failures_retry_with_growing_delays_then_deliver_once(database: Database) -> None:
     receiver = Receiver(fail_first=3)
-    async with serve(receiver.app) as base_url, httpx.AsyncClient() as client:
+    async with serve_app(receiver.app) as base_url, httpx.AsyncClient() as client:
         worker = OutboxWorker(
             database, json_post_delivery(client), poll_interval=0.01, base_backoff=0.1
         )

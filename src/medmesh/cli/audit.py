@@ -18,7 +18,8 @@ def audit_verify(
     service: str = typer.Argument(..., help="the service whose audit trail to check"),
 ) -> None:
     """Check a service's hash-chained audit trail; exits 1 when a record was changed, removed or reordered."""
-    from medmesh.platform.audit import audit_database_for, verify_chain
+    from medmesh.platform.audit import audit_database_for
+    from medmesh.platform.audit_reading import verify_chain
     from medmesh.platform.db import Database
 
     entry = _entry(service)

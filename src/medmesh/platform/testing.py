@@ -130,6 +130,34 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on a free local port (no lifespan); yield its base URL.
+
+    For tests that need real HTTP between two parts (a client library, a proxy, a subprocess)."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", ws="none")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                raise RuntimeError("the server did not start")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@asynccontextmanager
 async def app_client(
     app: FastAPI, *, base_url: str = "http://testserver", raise_app_exceptions: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:

@@ -6,29 +6,20 @@ did commit, answers 429, or mangles one patient, the way a network and a busy se
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medmesh.phi.config import PhiSettings
-from medmesh.phi.main import create_app as create_phi
-from medmesh.phi.migrations import upgrade as upgrade_phi
-from medmesh.platform.auth import TokenVerifier
-from medmesh.platform.crypto import KeyRing
-from medmesh.platform.testing import TokenFactory
+from medmesh.platform.testing import TokenFactory, serve_app
 from medmesh.synthetic.engine import GenerationOptions, PatientGenerator
 from medmesh.synthetic.loading import (
     LoadCancelled,
@@ -39,46 +30,7 @@ from medmesh.synthetic.loading import (
 )
 
 pytestmark = pytest.mark.timeout(300)
-BLIND_KEY = "bWVkbWVzaC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMmJ5dGVz"
 FAST = LoadSettings(batch_size=3, concurrency=2, retries=4, backoff_seconds=0.01)
-
-
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on a free local port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-@pytest.fixture
-async def phi_url(
-    database_url: str, tmp_path: Path, token_factory: TokenFactory
-) -> AsyncIterator[str]:
-    settings = PhiSettings(
-        database_url=database_url,
-        var_dir=tmp_path,
-        issuer="http://auth.test",
-        encryption_keys=KeyRing.generate().to_setting(),
-        blind_index_key=BLIND_KEY,
-    )
-    await upgrade_phi(settings.effective_database_url)
-    app = create_phi(settings)
-    app.state.verifier = TokenVerifier("http://auth.test", "medmesh-phi", jwks=token_factory.jwks())
-    async with app.router.lifespan_context(app), serve(app) as url:
-        yield url
 
 
 def options(size: int, seed: int = 21, state: str | None = "VT") -> GenerationOptions:
@@ -122,12 +74,12 @@ def mrn_of(run: GenerationOptions, index: int) -> str:
 
 @pytest.mark.postgres
 async def test_every_patient_is_stored_and_a_second_load_adds_nothing(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     run = options(7, state=None)  # the whole country: 816 directory resources
     progress: list[int] = []
     summary = await load_patients(
-        target(phi_url, token_factory), run, settings=FAST, on_progress=progress.append
+        target(served_phi_url, token_factory), run, settings=FAST, on_progress=progress.append
     )
     observations_of_first, counts = generated_counts(run)
     assert summary.patients == 7
@@ -137,22 +89,22 @@ async def test_every_patient_is_stored_and_a_second_load_adds_nothing(
     assert summary.directory_resources > 0
     assert progress[-1] == 7
     assert progress == sorted(progress)
-    assert await count(phi_url, token_factory, "Patient") == 7
-    assert await count(phi_url, token_factory, "Encounter") == counts["Encounter"]
-    first = await _patient_id(phi_url, token_factory, mrn_of(run, 0))
+    assert await count(served_phi_url, token_factory, "Patient") == 7
+    assert await count(served_phi_url, token_factory, "Encounter") == counts["Encounter"]
+    first = await _patient_id(served_phi_url, token_factory, mrn_of(run, 0))
     assert (
-        await count(phi_url, token_factory, "Observation", subject=f"Patient/{first}")
+        await count(served_phi_url, token_factory, "Observation", subject=f"Patient/{first}")
         == observations_of_first
     )
 
     again = await load_patients(
-        target(phi_url, token_factory), run, settings=FAST, skip_existing=True
+        target(served_phi_url, token_factory), run, settings=FAST, skip_existing=True
     )
     assert again.patients_loaded == 0
     assert again.patients_already_present == 7
     assert again.directory_resources == 0
     assert again.directory_resources_present == summary.directory_resources
-    assert await count(phi_url, token_factory, "Patient") == 7
+    assert await count(served_phi_url, token_factory, "Patient") == 7
 
 
 async def _patient_id(url: str, tokens: TokenFactory, mrn: str) -> str:
@@ -198,7 +150,7 @@ async def proxy(upstream: str, handle: Handler) -> AsyncIterator[str]:
         )
 
     app = Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
-    async with serve(app) as url:
+    async with serve_app(app) as url:
         yield url
 
 
@@ -210,7 +162,7 @@ def relay(answer: httpx.Response) -> Response:
 
 @pytest.mark.postgres
 async def test_a_retry_after_a_lost_answer_does_not_duplicate(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     async def lose_answers(request: Request, n: int, send: Any) -> Response:
         answer = await send()  # phi stores the Bundle ...
@@ -218,33 +170,35 @@ async def test_a_retry_after_a_lost_answer_does_not_duplicate(
             return Response(b"upstream timed out", 502)
         return relay(answer)
 
-    async with proxy(phi_url, lose_answers) as url:
+    async with proxy(served_phi_url, lose_answers) as url:
         summary = await load_patients(target(url, token_factory), options(9), settings=FAST)
     assert summary.retries >= 2
     assert summary.patients_failed == 0
     assert summary.patients_done == 9
     assert summary.patients_already_present >= 3
-    assert await count(phi_url, token_factory, "Patient") == 9
+    assert await count(served_phi_url, token_factory, "Patient") == 9
 
 
 @pytest.mark.postgres
-async def test_429_is_retried_after_retry_after(phi_url: str, token_factory: TokenFactory) -> None:
+async def test_429_is_retried_after_retry_after(
+    served_phi_url: str, token_factory: TokenFactory
+) -> None:
     async def busy(request: Request, n: int, send: Any) -> Response:
         if n in (2, 4):
             return Response(b"", 429, headers={"Retry-After": "0"})
         return relay(await send())
 
-    async with proxy(phi_url, busy) as url:
+    async with proxy(served_phi_url, busy) as url:
         summary = await load_patients(target(url, token_factory), options(6), settings=FAST)
     assert summary.retries == 2
     assert summary.patients_already_present == 0
     assert summary.patients_loaded == 6
-    assert await count(phi_url, token_factory, "Patient") == 6
+    assert await count(served_phi_url, token_factory, "Patient") == 6
 
 
 @pytest.mark.postgres
 async def test_a_patient_phi_refuses_costs_only_itself(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     run = options(6)
     bad_mrn = mrn_of(run, 4).split("|")[1]
@@ -255,7 +209,7 @@ async def test_a_patient_phi_refuses_costs_only_itself(
             body = body.replace(b'"gender":"', b'"gender":"not-a-gender-', 1)
         return relay(await send(body))
 
-    async with proxy(phi_url, mangle) as url:
+    async with proxy(served_phi_url, mangle) as url:
         summary = await load_patients(target(url, token_factory), run, settings=FAST)
     assert summary.patients_loaded == 5
     assert summary.patients_failed == 1
@@ -263,30 +217,32 @@ async def test_a_patient_phi_refuses_costs_only_itself(
     assert (failure.first, failure.last) == (4, 4)
     assert failure.status in (400, 422)
     assert "1 of 6 patients were not stored (first: patients 4-4" in summary.describe_failures()
-    assert await count(phi_url, token_factory, "Patient") == 5
+    assert await count(served_phi_url, token_factory, "Patient") == 5
 
 
 async def test_a_token_without_the_rights_is_refused_up_front(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     with pytest.raises(LoadRefused) as refused:
         await load_patients(
-            target(phi_url, token_factory, "system/Observation.rs"), options(2), settings=FAST
+            target(served_phi_url, token_factory, "system/Observation.rs"),
+            options(2),
+            settings=FAST,
         )
     assert "403" in refused.value.message
     assert refused.value.summary.patients_loaded == 0
     with pytest.raises(LoadRefused) as unknown:
         await load_patients(
-            PhiTarget(fhir_url=phi_url + "/nothing-here", access_token="x"),
+            PhiTarget(fhir_url=served_phi_url + "/nothing-here", access_token="x"),
             options(2),
             settings=FAST,
         )
     assert "refused the load: 40" in unknown.value.message
-    assert await count(phi_url, token_factory, "Patient") == 0
+    assert await count(served_phi_url, token_factory, "Patient") == 0
 
 
 async def test_a_cancelled_load_stops_between_bundles(
-    phi_url: str, token_factory: TokenFactory
+    served_phi_url: str, token_factory: TokenFactory
 ) -> None:
     done: list[int] = []
 
@@ -295,14 +251,17 @@ async def test_a_cancelled_load_stops_between_bundles(
 
     with pytest.raises(LoadCancelled) as stopped:
         await load_patients(
-            target(phi_url, token_factory),
+            target(served_phi_url, token_factory),
             options(30),
             settings=LoadSettings(batch_size=3, concurrency=1),
             on_progress=done.append,
             is_cancelled=cancelled,
         )
     assert 3 <= stopped.value.summary.patients_loaded < 30
-    assert await count(phi_url, token_factory, "Patient") == stopped.value.summary.patients_loaded
+    assert (
+        await count(served_phi_url, token_factory, "Patient")
+        == stopped.value.summary.patients_loaded
+    )
 
 
 def test_bundles_are_packed_by_patients_and_entries() -> None:
