@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml uv.lock
 		$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null; \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"; \
 	fi
-	@$(BIN)/uv sync --frozen --all-extras --inexact --quiet
+	@$(BIN)/uv sync --frozen --all-extras --inexact --quiet --compile-bytecode
 	@touch $@
 
 install: $(STAMP) ## Create .venv with every service and the dev tools (from uv.lock)

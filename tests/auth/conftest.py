@@ -63,7 +63,7 @@ _SQLITE_TEMPLATE: list[Path] = []
 
 async def migrate(url: str, tmp_root: Path) -> None:
     """Upgrade the test database; SQLite databases are copied from one migrated template."""
-    prefix = "sqlite+aiosqlite:///"
+    prefix = "sqlite+medmesh:///"
     if not url.startswith(prefix) or Path(url.removeprefix(prefix)).exists():  # noqa: ASYNC240
         await upgrade(url)
         return

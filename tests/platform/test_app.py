@@ -73,7 +73,7 @@ def demo_app(database_url: str) -> FastAPI:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    return f"sqlite+medmesh:///{tmp_path / 'demo.db'}"
 
 
 async def test_healthz(sqlite_url: str) -> None:
@@ -97,7 +97,7 @@ async def test_readyz_answers_503_when_the_database_is_gone(
 ) -> None:
     if is_sqlite(database_url):
         # a database in a folder that is removed while the service runs
-        database_url = f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'demo.db'}"
+        database_url = f"sqlite+medmesh:///{tmp_path / 'gone' / 'demo.db'}"
     app = demo_app(database_url)
     async with app_client(app) as client:
         assert (await client.get("/readyz")).status_code == 200

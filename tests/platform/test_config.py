@@ -49,7 +49,7 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
 def test_defaults() -> None:
     settings = PhiSettings(var_dir=Path("/tmp/medmesh-var"))
 
-    assert settings.effective_database_url == "sqlite+aiosqlite:////tmp/medmesh-var/phi.db"
+    assert settings.effective_database_url == "sqlite+medmesh:////tmp/medmesh-var/phi.db"
     assert settings.effective_port == 8002
     assert settings.audience == "medmesh-phi"
     assert settings.effective_jwks_url == "http://127.0.0.1:8001/.well-known/jwks.json"
@@ -69,7 +69,7 @@ def test_derived_values_follow_the_environment(monkeypatch: pytest.MonkeyPatch) 
     settings = PhiSettings()
 
     assert settings.effective_jwks_url == "https://auth.example.org/.well-known/jwks.json"
-    assert settings.effective_database_url == "sqlite+aiosqlite:////srv/phi/phi.db"
+    assert settings.effective_database_url == "sqlite+medmesh:////srv/phi/phi.db"
     assert settings.effective_port == 18002
 
 

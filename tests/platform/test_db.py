@@ -173,7 +173,7 @@ async def test_utc_datetime_returns_aware_utc(database_url: str) -> None:
 
 
 async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'wal.db'}")
+    database = Database(f"sqlite+medmesh:///{tmp_path / 'nested' / 'wal.db'}")
     try:
         async with database.engine.connect() as conn:
             mode = await conn.scalar(text("PRAGMA journal_mode"))

@@ -33,7 +33,7 @@ def build(tmp_path: Path, *, mark: bool) -> FastAPI:
 
     router.post("/echo", summary="Echo")(direct(echo) if mark else echo)
     return create_service_app(
-        DirectSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", max_body_bytes=64),
+        DirectSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'd.db'}", max_body_bytes=64),
         title="direct",
         version="0",
         description="direct routes",
@@ -65,8 +65,8 @@ async def _calls(
 async def test_a_direct_route_answers_as_the_router_would(tmp_path: Path) -> None:
     routed = build(tmp_path / "r", mark=False)
     served = build(tmp_path / "d", mark=True)
-    assert direct_routes(routed) == {}
-    assert set(direct_routes(served)) == {("POST", "/oauth/echo")}
+    assert not direct_routes(routed)
+    assert direct_routes(served).keys() == {("POST", "/oauth/echo")}
 
     expected, routes = await _calls(routed)
     assert [status for status, _, _ in expected] == [200, 400, 413]
@@ -83,3 +83,87 @@ def test_a_direct_endpoint_takes_only_the_request() -> None:
 
     with pytest.raises(TypeError, match="takes only the Request"):
         direct(with_id)  # type: ignore[arg-type]
+
+
+def _template_app(tmp_path: Path) -> FastAPI:
+    router = APIRouter(prefix="/items")
+
+    @router.get("/special/{name}", summary="Special")
+    async def special(name: str) -> JSONResponse:
+        return JSONResponse({"route": "special", "name": name})
+
+    @router.get("/{kind}/{item_id:int}", summary="Item")
+    @direct
+    async def item(request: Request) -> JSONResponse:
+        params = request.path_params
+        return JSONResponse({"route": "item", "kind": params["kind"], "id": params["item_id"]})
+
+    @router.get("/{kind}/{item_id}/raise", summary="Raise")
+    @direct
+    async def refuse(request: Request) -> JSONResponse:
+        raise BadRequest("refused", code="invalid_request")
+
+    return create_service_app(
+        DirectSettings(database_url=f"sqlite+medmesh:///{tmp_path / 't.db'}"),
+        title="templates",
+        version="0",
+        description="direct routes with parameters",
+        routers=[router],
+        error_renderers=[("/items", render_oauth_error)],
+        verify_tokens=False,
+    )
+
+
+async def test_a_direct_route_with_parameters_keeps_the_routers_precedence(
+    tmp_path: Path,
+) -> None:
+    app = _template_app(tmp_path)
+    assert direct_routes(app).keys() == {
+        ("GET", "/items/{kind}/{item_id:int}"),
+        ("GET", "/items/{kind}/{item_id}/raise"),
+    }
+    async with app_client(app) as client:
+        direct_answer = await client.get("/items/book/42")
+        earlier_route = await client.get("/items/special/42")
+        no_match = await client.get("/items/book/not-a-number")
+        refused = await client.get("/items/book/1/raise")
+        metrics = (await client.get("/metrics")).text
+
+    # The convertor applies (an int, as the router would give it).
+    assert direct_answer.json() == {"route": "item", "kind": "book", "id": 42}
+    # A route registered before the template that matches wins, as in the router.
+    assert earlier_route.json() == {"route": "special", "name": "42"}
+    assert no_match.status_code == 404
+    # Errors of a direct endpoint go through the app's handlers (OAuth rendering here).
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_request"
+    routes = {
+        sample.labels["route"]
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if family.name == "medmesh_http_requests" and "route" in sample.labels
+    }
+    assert {"/items/{kind}/{item_id:int}", "/items/special/{name}"} <= routes
+
+
+def test_a_fixed_direct_path_claimed_by_an_earlier_route_is_refused(tmp_path: Path) -> None:
+    router = APIRouter(prefix="/oauth")
+
+    @router.post("/{anything}")
+    async def catch_all(anything: str) -> JSONResponse:
+        return JSONResponse({})
+
+    @router.post("/token")
+    @direct
+    async def token(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    with pytest.raises(TypeError, match="an earlier route answers it"):
+        create_service_app(
+            DirectSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'f.db'}"),
+            title="f",
+            version="0",
+            description="f",
+            routers=[router],
+            verify_tokens=False,
+        )

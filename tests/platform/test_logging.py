@@ -60,7 +60,7 @@ async def test_lines_inside_a_request_carry_its_request_id(
         return {}
 
     app = create_service_app(
-        DemoSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"),
+        DemoSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'demo.db'}"),
         title="demo",
         version="0",
         description="demo",

@@ -37,7 +37,7 @@ def demo_app(tmp_path: Path, gate: asyncio.Event | None = None) -> FastAPI:
         raise RuntimeError("boom")
 
     return create_service_app(
-        DemoSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"),
+        DemoSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'demo.db'}"),
         title="demo",
         version="0",
         description="demo",

@@ -47,7 +47,7 @@ def demo_app(tmp_path: Path, received: list[str]) -> FastAPI:
 
     return create_service_app(
         DemoSettings(
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", max_body_bytes=LIMIT
+            database_url=f"sqlite+medmesh:///{tmp_path / 'demo.db'}", max_body_bytes=LIMIT
         ),
         title="demo",
         version="0",

@@ -44,7 +44,7 @@ async def test_database_url_is_a_fresh_reachable_database(database_url: str) -> 
 
 async def test_app_client_runs_the_lifespan(tmp_path: Path, log_lines: LogLines) -> None:
     app = create_service_app(
-        DemoSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"),
+        DemoSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'demo.db'}"),
         title="demo",
         version="0",
         description="demo",

@@ -100,7 +100,7 @@ def demo_app(tmp_path: Path, peer_url: str = "") -> FastAPI:
         return {"status": response.status_code}
 
     return create_service_app(
-        DemoSettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"),
+        DemoSettings(database_url=f"sqlite+medmesh:///{tmp_path / 'demo.db'}"),
         title="demo",
         version="0",
         description="demo",

@@ -14,7 +14,7 @@ from medmesh.phi.context import FhirContext
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.search.index import SearchIndex
-from medmesh.platform.auth import CurrentPrincipal
+from medmesh.platform.auth import CurrentPrincipal, Principal, get_principal
 from medmesh.platform.logging import request_id_var
 from medmesh.platform.security import client_ip
 
@@ -55,6 +55,18 @@ async def fhir_context(
     request: Request, principal: CurrentPrincipal, components: Components
 ) -> FhirContext:
     """Who is asking (verified token), with which rights, from where; break-glass reason if any."""
+    return await _context(request, principal, components)
+
+
+async def request_context(request: Request) -> tuple[FhirContext, PhiComponents]:
+    """:func:`fhir_context` and the components for a direct route (no dependency solving)."""
+    components: PhiComponents = request.app.state.phi
+    return await _context(request, await get_principal(request), components), components
+
+
+async def _context(
+    request: Request, principal: Principal, components: PhiComponents
+) -> FhirContext:
     reason = request.headers.get("x-break-glass-reason")
     if reason is not None:
         reason = reason.strip()[:MAX_REASON] or None

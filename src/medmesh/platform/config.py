@@ -78,7 +78,7 @@ class ServiceSettings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{self.var_dir / (self.service_name + '.db')}"
+        return f"sqlite+medmesh:///{self.var_dir / (self.service_name + '.db')}"
 
     @property
     def effective_jwks_url(self) -> str:

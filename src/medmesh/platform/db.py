@@ -30,6 +30,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medmesh.platform import sqlite
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -83,7 +85,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    if not isinstance(dbapi_connection, sqlite.Connection):
+        # A driver with a thread per connection may block in SQLite's busy handler; the
+        # default driver queues its writers instead and keeps that handler short.
+        cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 

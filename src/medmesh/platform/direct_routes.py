@@ -5,6 +5,9 @@ through the router) whose endpoint takes only the :class:`~starlette.requests.Re
 innermost platform middleware looks such routes up by exact method and path and calls the
 endpoint itself: the router's matching over every route, its sub-app layers and the dependency
 solver cost more than the whole body of a token or introspection endpoint (measured: bench/auth).
+Paths may have parameters (``/fhir/{resource_type}/{resource_id}``): the endpoint reads them from
+``request.path_params``, and a request goes to the direct route only when no route the router
+tries first would match it, so precedence is the router's.
 Everything outside — tracing, metrics (the route template is set as the router would), security
 headers, body limit, the request session — applies unchanged, and exceptions go to the app's own
 exception handlers, as the router would send them.
@@ -13,13 +16,17 @@ exception handlers, as the router would send them.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.convertors import Convertor
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DirectEndpoint = Callable[[Request], Awaitable[Response]]
@@ -40,18 +47,90 @@ def direct(endpoint: E) -> E:
     return endpoint
 
 
-def direct_routes(app: FastAPI) -> dict[tuple[str, str], tuple[DirectEndpoint, APIRoute]]:
-    """The app's direct routes by (method, path); paths with parameters are not eligible."""
-    table: dict[tuple[str, str], tuple[DirectEndpoint, APIRoute]] = {}
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """A direct route with path parameters, and the routes the router would try before it."""
+
+    regex: re.Pattern[str]
+    convertors: dict[str, Convertor[Any]]
+    endpoint: DirectEndpoint
+    route: APIRoute
+    earlier: tuple[tuple[re.Pattern[str], frozenset[str] | None], ...]
+
+    def match(self, method: str, path: str) -> dict[str, Any] | None:
+        found = self.regex.match(path)
+        if found is None:
+            return None
+        for regex, methods in self.earlier:
+            if (methods is None or method in methods) and regex.match(path):
+                return None  # the router would answer with that route
+        return {k: self.convertors[k].convert(v) for k, v in found.groupdict().items()}
+
+
+@dataclass
+class DirectRoutes:
+    """The app's direct routes: fixed paths by (method, path), templates by method."""
+
+    fixed: dict[tuple[str, str], tuple[DirectEndpoint, APIRoute]] = field(default_factory=dict)
+    templates: dict[str, list[_Template]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.fixed or self.templates)
+
+    def keys(self) -> set[tuple[str, str]]:
+        """(method, path template) of every direct route."""
+        return set(self.fixed) | {
+            (m, t.route.path) for m, templates in self.templates.items() for t in templates
+        }
+
+    def lookup(
+        self, method: str, path: str
+    ) -> tuple[DirectEndpoint, APIRoute, dict[str, Any]] | None:
+        found = self.fixed.get((method, path))
+        if found is not None:
+            return found[0], found[1], {}
+        for template in self.templates.get(method, ()):
+            params = template.match(method, path)
+            if params is not None:
+                return template.endpoint, template.route, params
+        return None
+
+
+def _pattern(context: RouteContext) -> tuple[re.Pattern[str], frozenset[str] | None]:
+    """What a route answers: its path regex and methods (None: any; a mount: its whole prefix)."""
+    path = context.path or ""
+    route = context.original_route
+    if isinstance(route, Route):
+        methods = frozenset(route.methods) if route.methods else None
+        return compile_path(path)[0], methods
+    return re.compile("^" + re.escape(path.rstrip("/")) + "(/.*)?$"), None
+
+
+def direct_routes(app: FastAPI) -> DirectRoutes:
+    """The app's direct routes, checked to answer exactly the requests the router would give them.
+
+    A fixed path must not be claimed by a route the router tries first (an error at start-up);
+    a path template is served directly only when no earlier route matches the request."""
+    table = DirectRoutes()
+    seen: list[tuple[re.Pattern[str], frozenset[str] | None]] = []
     for context in iter_route_contexts(app.routes):
         route = context.original_route
-        if not isinstance(route, APIRoute) or not getattr(route.endpoint, _MARK, False):
-            continue
-        path = context.path
-        if path is None or route.param_convertors or path != route.path:
-            raise TypeError(f"{route.path}: a direct route needs a fixed path of its own")
-        for method in route.methods or ():
-            table[(method, path)] = (route.endpoint, route)
+        pattern = _pattern(context)
+        if isinstance(route, APIRoute) and getattr(route.endpoint, _MARK, False):
+            path = context.path
+            if path is None or path != route.path:
+                raise TypeError(f"{route.path}: a direct route needs a path of its own")
+            regex, convertors = compile_path(path)[0], compile_path(path)[2]
+            for method in sorted(route.methods or ()):
+                earlier = tuple((r, m) for r, m in seen if m is None or method in m)
+                if not convertors:
+                    if any(r.match(path) for r, _ in earlier):
+                        raise TypeError(f"{method} {path}: an earlier route answers it")
+                    table.fixed[(method, path)] = (route.endpoint, route)
+                else:
+                    template = _Template(regex, convertors, route.endpoint, route, earlier)
+                    table.templates.setdefault(method, []).append(template)
+        seen.append(pattern)
     return table
 
 
@@ -61,7 +140,7 @@ class DirectRouteMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        routes: dict[tuple[str, str], tuple[DirectEndpoint, APIRoute]],
+        routes: DirectRoutes,
         exception_handlers: Mapping[Any, ExceptionHandler],
     ) -> None:
         self.app = app
@@ -76,15 +155,16 @@ class DirectRouteMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found: Any = None
+        found = None
         if scope["type"] == "http":
-            found = self.routes.get((scope["method"], scope["path"]))
+            found = self.routes.lookup(scope["method"], scope["path"])
         if found is None:
             await self.app(scope, receive, send)
             return
-        endpoint, route = found
+        endpoint, route, params = found
         scope["route"] = route
         scope["endpoint"] = endpoint
+        scope["path_params"] = params
         request = Request(scope, receive)
         try:
             response = await endpoint(request)

@@ -91,7 +91,7 @@ async def drop_postgres_database(base_url: str, url: str) -> None:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database URL (SQLite file, or a new PostgreSQL database)."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        yield f"sqlite+medmesh:///{tmp_path / 'test.db'}"
         return
     base = test_environment().postgres_url
     url = await create_postgres_database(base)

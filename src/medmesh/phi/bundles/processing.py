@@ -114,7 +114,7 @@ class BundleRun:
                 if entry.method == "POST":
                     await self.stage_create(entry)
             entry = None
-            await self.stager.flush(self.session)
+            await self.stager.flush(self.session, self.ctx, bundle="transaction")
             for entry in ordered:
                 if entry.method not in ("DELETE", "POST"):
                     await self.run_entry(entry)
@@ -122,7 +122,6 @@ class BundleRun:
             if exc.status >= 500 or entry is None:
                 raise
             raise entry_failure(entry, exc) from None
-        await self.stager.audit(self.ctx, bundle="transaction")
 
     async def batch(self) -> None:
         live = [e for e in self.entries if e.error is None]
@@ -137,7 +136,7 @@ class BundleRun:
                 await self._guarded(entry, self.stage_create(entry))
                 continue
             # Held creates are written before the savepoint, so that this entry's failure cannot undo them.
-            await self.stager.flush(self.session)
+            await self.stager.flush(self.session, self.ctx, bundle="batch")
             try:
                 async with self.session.begin_nested():
                     await self.run_entry(entry)
@@ -145,8 +144,7 @@ class BundleRun:
                 if exc.status >= 500:
                     raise
                 entry.error = exc
-        await self.stager.flush(self.session)
-        await self.stager.audit(self.ctx, bundle="batch")
+        await self.stager.flush(self.session, self.ctx, bundle="batch")
 
     async def _guarded(self, entry: BundleEntry, step: Awaitable[None]) -> None:
         try:

@@ -2,11 +2,11 @@
 
 A POST entry gets a fresh server id, so nothing can be in its way: it is validated
 and checked against the caller's policy like ``ResourceService.create`` does, then
-held until :meth:`CreateStager.flush` writes all held resources with two multi-row
-INSERTs (current rows and versions) and their search index rows (deferred, so they
-too go in as multi-row INSERTs), and
-:meth:`CreateStager.audit` writes one ``fhir.create`` record per resource in one
-group commit. Everything that can refuse an entry happens before anything is written.
+held until :meth:`CreateStager.flush` audits them (one ``fhir.create`` record per
+resource, in one group commit) and then writes all of them with two multi-row INSERTs
+(current rows and versions) and their search index rows (deferred, so they too go in
+as multi-row INSERTs). Everything that can refuse an entry happens before anything is
+written.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ class CreateStager:
         self._held: list[Stored] = []
         self._current: list[dict[str, Any]] = []
         self._versions: list[dict[str, Any]] = []
-        self.stored: list[Stored] = []
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
         """Validate ``resource`` and check that the caller may create it (403 is audited)."""
@@ -52,24 +51,17 @@ class CreateStager:
         self._held.append(stored)
         return stored
 
-    async def flush(self, session: AsyncSession) -> None:
-        """Write every held resource and its index rows."""
+    async def flush(self, session: AsyncSession, ctx: FhirContext, **details: Any) -> None:
+        """Audit every held resource (one ``fhir.create`` record each, committed together),
+        then write them and their index rows.
+
+        The records come first, as for single writes (``ResourceService``): the writes then
+        hold SQLite's write lock only for the statements, never while the audit trail commits.
+        """
         if not self._held:
             return
         held, self._held = self._held, []
         current, versions, self._current, self._versions = self._current, self._versions, [], []
-        await BundleRepository(session).insert_new(current, versions)
-        index = self.resources.index
-        # The index rows of all of them go in together when the block ends (a few multi-row INSERTs).
-        async with index.deferred(session):
-            for stored in held:
-                await index.write(session, stored.resource_type, stored.id, stored.resource)
-        if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
-            self.resources.consents.changed()
-        self.stored.extend(held)
-
-    async def audit(self, ctx: FhirContext, **details: Any) -> None:
-        """One ``fhir.create`` record per written resource, committed together."""
         record = self.resources.auditor.record
         await asyncio.gather(
             *(
@@ -81,7 +73,16 @@ class CreateStager:
                     patients=[s.patient_id],
                     **details,
                 )
-                for s in self.stored
+                for s in held
             )
         )
-        self.stored = []
+        index = self.resources.index
+        rows = {(s.resource_type, s.id): index.rows(s.resource_type, s.resource) for s in held}
+        await BundleRepository(session).insert_new(current, versions)
+        # The index rows of all of them go in together when the block ends (a few multi-row INSERTs).
+        async with index.deferred(session):
+            for stored in held:
+                key = (stored.resource_type, stored.id)
+                await index.write(session, key[0], key[1], stored.resource, rows[key])
+        if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
+            self.resources.consents.changed()

@@ -8,10 +8,11 @@ get wrong. Messages name the element and the problem, never the submitted value.
 
 from __future__ import annotations
 
-import re
+import functools
+from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from medmesh.phi.fhir.errors import InvalidResource
 from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
@@ -120,39 +121,38 @@ REQUIRED_CODES: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
-# pydantic's lax mode turns these strings into booleans or numbers; FHIR JSON must not (R4 JSON
-# §2.6.2: booleans and numbers are JSON primitives). Only resources holding such a string pay for
-# the comparison against the parsed model.
-_BOOLEAN_WORDS = frozenset(
-    {"f", "false", "n", "no", "off", "0", "t", "true", "y", "yes", "on", "1"}
-)
-_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+# pydantic's lax mode turns strings such as "true" or "12" into booleans or numbers; FHIR JSON
+# must not (R4 JSON §2.6.2: booleans and numbers are JSON primitives). The parsed model is walked
+# alongside the JSON, element by element through each model's aliases (its FHIR names), and a
+# JSON string whose parsed value is a boolean or a number is refused. Walking the objects costs a
+# fraction of dumping the model back to JSON and comparing the two.
+_NUMERIC = (bool, int, float, Decimal)
 
 
-def _has_coercible_strings(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if node.lower() in _BOOLEAN_WORDS or _NUMBER.match(node):
-                return True
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return False
+@functools.cache
+def _aliases(model: type[BaseModel]) -> dict[str, str]:
+    return {(field.alias or name): name for name, field in model.model_fields.items()}
 
 
 def coerced_path(given: Any, parsed: Any, path: str = "") -> str | None:
     """The first element where the model turned a JSON string into a boolean or a number."""
-    if isinstance(parsed, bool | int | float):
-        return (path or "resource") if isinstance(given, str) else None
-    if isinstance(given, dict) and isinstance(parsed, dict):
-        for key, value in given.items():
-            if key in parsed:
-                found = coerced_path(value, parsed[key], f"{path}.{key}" if path else key)
-                if found:
-                    return found
+    if isinstance(given, str):
+        return (path or "resource") if isinstance(parsed, _NUMERIC) else None
+    if isinstance(given, dict):
+        if isinstance(parsed, BaseModel):
+            aliases = _aliases(type(parsed))
+            for key, value in given.items():
+                if isinstance(value, dict | list | str) and key in aliases:
+                    child = getattr(parsed, aliases[key], None)
+                    found = coerced_path(value, child, f"{path}.{key}" if path else key)
+                    if found:
+                        return found
+        elif isinstance(parsed, dict):
+            for key, value in given.items():
+                if key in parsed:
+                    found = coerced_path(value, parsed[key], f"{path}.{key}" if path else key)
+                    if found:
+                        return found
     elif isinstance(given, list) and isinstance(parsed, list) and len(given) == len(parsed):
         for index, (item, parsed_item) in enumerate(zip(given, parsed, strict=True)):
             found = coerced_path(item, parsed_item, f"{path}[{index}]")
@@ -231,17 +231,14 @@ def validate_resource(
         raise InvalidResource(
             f"{resource_type}: {type(exc).__name__}", issue_code="structure"
         ) from None
-    if _has_coercible_strings(resource):
-        coerced = coerced_path(
-            resource, parsed.model_dump(mode="json", exclude_none=True, by_alias=True)
+    coerced = coerced_path(resource, parsed)
+    if coerced is not None:
+        raise InvalidResource(
+            f"{resource_type}.{coerced} has the wrong JSON type (a string where FHIR wants a "
+            "boolean or a number)",
+            issue_code="structure",
+            expression=[f"{resource_type}.{coerced}"],
         )
-        if coerced is not None:
-            raise InvalidResource(
-                f"{resource_type}.{coerced} has the wrong JSON type (a string where FHIR wants a "
-                "boolean or a number)",
-                issue_code="structure",
-                expression=[f"{resource_type}.{coerced}"],
-            )
     for (rtype, element), codes in REQUIRED_CODES.items():
         if rtype == resource_type and element in resource and resource[element] not in codes:
             raise InvalidResource(

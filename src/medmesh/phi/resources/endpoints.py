@@ -1,16 +1,22 @@
-"""FHIR RESTful interactions on single resources: create, read, vread, update, delete."""
+"""FHIR RESTful interactions on single resources: create, read, vread, update, delete.
+
+These are the hottest routes of the store, so they are direct routes (platform.direct_routes):
+each takes only the Request and builds its context itself, and its parameters are documented
+through ``openapi_extra`` exactly as FastAPI would document them from a signature.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.phi.components import Components, Ctx
+from medmesh.phi.components import request_context
 from medmesh.phi.fhir.errors import VersionConflict
 from medmesh.phi.fhir.http import fhir_response, read_json_body, resource_headers, write_response
-from medmesh.platform.db import SessionDep
+from medmesh.platform.db import session_for
+from medmesh.platform.direct_routes import direct
 
 router = APIRouter(prefix="/fhir", tags=["fhir: resources"])
 _OO = {"description": "OperationOutcome", "content": {"application/fhir+json": {}}}
@@ -25,20 +31,52 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/{resource_type}", status_code=201, responses=ERRORS, summary="create")
-async def create(
-    resource_type: str,
-    request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
-    if_none_exist: str | None = Header(
-        default=None, description="conditional create: a search query"
-    ),
-) -> Response:
+def _path(name: str) -> dict[str, Any]:
+    title = name.replace("_", " ").title()
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "schema": {"title": title, "type": "string"},
+    }
+
+
+def _header(name: str, title: str, description: str) -> dict[str, Any]:
+    schema = {"anyOf": [{"type": "string"}, {"type": "null"}], "description": description}
+    return {
+        "description": description,
+        "in": "header",
+        "name": name,
+        "required": False,
+        "schema": {**schema, "title": title},
+    }
+
+
+def _parameters(*parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"parameters": list(parameters)}
+
+
+_TYPE, _ID, _VERSION = _path("resource_type"), _path("resource_id"), _path("version_id")
+_IF_NONE_EXIST = _header("if-none-exist", "If-None-Exist", "conditional create: a search query")
+_IF_MATCH = _header("if-match", "If-Match", 'W/"<version>": refuse (412) if the resource moved on')
+
+
+@router.post(
+    "/{resource_type}",
+    status_code=201,
+    responses=ERRORS,
+    summary="create",
+    openapi_extra=_parameters(_TYPE, _IF_NONE_EXIST),
+)
+@direct
+async def create(request: Request) -> Response:
     """Creates a resource with a server-assigned id. With `If-None-Exist`, returns the existing
     match (200) instead when exactly one resource matches, and 412 when several do."""
+    resource_type: str = request.path_params["resource_type"]
+    ctx, components = await request_context(request)
+    session = session_for(request)
     body = await read_json_body(request)
+    if_none_exist = request.headers.get("if-none-exist")
     if if_none_exist:
         matches = await components.search.match(session, ctx, resource_type, if_none_exist)
         if len(matches) > 1:
@@ -60,12 +98,20 @@ async def create(
     )
 
 
-@router.get("/{resource_type}/{resource_id}", responses=ERRORS, summary="read")
-async def read(
-    resource_type: str, resource_id: str, session: SessionDep, ctx: Ctx, components: Components
-) -> Response:
+@router.get(
+    "/{resource_type}/{resource_id}",
+    responses=ERRORS,
+    summary="read",
+    openapi_extra=_parameters(_TYPE, _ID),
+)
+@direct
+async def read(request: Request) -> Response:
     """The current version of a resource (410 once it is deleted)."""
-    stored = await components.resources.read(session, ctx, resource_type, resource_id)
+    params = request.path_params
+    ctx, components = await request_context(request)
+    stored = await components.resources.read(
+        session_for(request), ctx, params["resource_type"], params["resource_id"]
+    )
     headers = resource_headers(
         stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
     )
@@ -74,18 +120,23 @@ async def read(
 
 
 @router.get(
-    "/{resource_type}/{resource_id}/_history/{version_id}", responses=ERRORS, summary="vread"
+    "/{resource_type}/{resource_id}/_history/{version_id}",
+    responses=ERRORS,
+    summary="vread",
+    openapi_extra=_parameters(_TYPE, _ID, _VERSION),
 )
-async def vread(
-    resource_type: str,
-    resource_id: str,
-    version_id: str,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
-) -> Response:
+@direct
+async def vread(request: Request) -> Response:
     """One version of a resource."""
-    stored = await components.resources.vread(session, ctx, resource_type, resource_id, version_id)
+    params = request.path_params
+    ctx, components = await request_context(request)
+    stored = await components.resources.vread(
+        session_for(request),
+        ctx,
+        params["resource_type"],
+        params["resource_id"],
+        params["version_id"],
+    )
     headers = resource_headers(
         stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
     )
@@ -93,22 +144,26 @@ async def vread(
     return fhir_response(stored.resource, 200, headers)
 
 
-@router.put("/{resource_type}/{resource_id}", responses=ERRORS, summary="update")
-async def update(
-    resource_type: str,
-    resource_id: str,
-    request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
-    if_match: str | None = Header(
-        default=None, description='W/"<version>": refuse (412) if the resource moved on'
-    ),
-) -> Response:
+@router.put(
+    "/{resource_type}/{resource_id}",
+    responses=ERRORS,
+    summary="update",
+    openapi_extra=_parameters(_TYPE, _ID, _IF_MATCH),
+)
+@direct
+async def update(request: Request) -> Response:
     """Replaces a resource (a new version); creates it with the client's id when it does not exist (201)."""
+    resource_type: str = request.path_params["resource_type"]
+    resource_id: str = request.path_params["resource_id"]
+    ctx, components = await request_context(request)
     body = await read_json_body(request)
     stored, created = await components.resources.update(
-        session, ctx, resource_type, resource_id, body, if_match
+        session_for(request),
+        ctx,
+        resource_type,
+        resource_id,
+        body,
+        request.headers.get("if-match"),
     )
     headers = resource_headers(
         stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
@@ -123,11 +178,18 @@ async def update(
 
 
 @router.delete(
-    "/{resource_type}/{resource_id}", status_code=204, responses=ERRORS, summary="delete"
+    "/{resource_type}/{resource_id}",
+    status_code=204,
+    responses=ERRORS,
+    summary="delete",
+    openapi_extra=_parameters(_TYPE, _ID),
 )
-async def delete(
-    resource_type: str, resource_id: str, session: SessionDep, ctx: Ctx, components: Components
-) -> Response:
+@direct
+async def delete(request: Request) -> Response:
     """Deletes a resource (its history stays); later reads answer 410."""
-    await components.resources.delete(session, ctx, resource_type, resource_id)
+    params = request.path_params
+    ctx, components = await request_context(request)
+    await components.resources.delete(
+        session_for(request), ctx, params["resource_type"], params["resource_id"]
+    )
     return Response(status_code=204)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
@@ -14,6 +25,12 @@ from medmesh.phi.models import ResourceRow, ResourceVersionRow
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
+
+_CURRENT_TABLE = cast(Table, ResourceRow.__table__)
+_VERSION_TABLE = cast(Table, ResourceVersionRow.__table__)
+_COLUMNS = ("resource_type", "id", "version", "last_updated", "deleted", "patient_id", "body")
+_INSERT_CURRENT = insert(_CURRENT_TABLE)
+_INSERT_VERSION = insert(_VERSION_TABLE)
 
 _GET_CURRENT = select(ResourceRow).where(
     ResourceRow.resource_type == bindparam("rt"), ResourceRow.id == bindparam("rid")
@@ -59,8 +76,9 @@ class ResourceRepository:
         return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
 
     async def insert(self, row: ResourceRow) -> None:
-        self.session.add(row)
-        await self.session.flush()
+        # Core statements, not session.add + flush: the ORM's unit of work costs more than the
+        # insert itself, and the row object is not needed in the session afterwards.
+        await self.session.execute(_INSERT_CURRENT, {c: getattr(row, c) for c in _COLUMNS})
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:
         """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""
@@ -83,8 +101,9 @@ class ResourceRepository:
         return _rowcount(result) == 1
 
     async def add_version(self, version: ResourceVersionRow) -> None:
-        self.session.add(version)
-        await self.session.flush()
+        values = {c: getattr(version, c) for c in _COLUMNS}
+        values["method"] = version.method
+        await self.session.execute(_INSERT_VERSION, values)
 
     async def add_version_of(self, row: ResourceRow, method: str) -> None:
         """Record ``row`` (just written as the current version) in the version history."""

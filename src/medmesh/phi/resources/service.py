@@ -138,6 +138,9 @@ class ResourceService:
             )
         version = 1 if current is None else current.version + 1
         stored, body = self.seal_version(resource, resource_id, version, utcnow())
+        # Everything is computed before the first write: from it to the commit this request
+        # holds SQLite's single write lock, and every other writer waits.
+        index_rows = self.index.rows(resource_type, stored.resource)
         row = ResourceRow(
             resource_type=resource_type,
             id=resource_id,
@@ -154,7 +157,7 @@ class ResourceService:
                 f"{resource_type}/{resource_id} was changed concurrently", issue_code="conflict"
             )
         await repo.add_version_of(row, method)
-        await self.index.write(session, resource_type, resource_id, stored.resource)
+        await self.index.write(session, resource_type, resource_id, stored.resource, index_rows)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
         return stored, current is None or current.deleted
@@ -188,15 +191,59 @@ class ResourceService:
         self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
     ) -> Stored:
         await self.check_create(ctx, resource, resource_type)
-        stored, _ = await self.write(session, resource, method="POST")
-        await self.auditor.record(
-            ctx,
-            "fhir.create",
-            resource_type=resource_type,
-            resource_id=stored.id,
-            patients=[stored.patient_id],
+        resource_id = uuid.uuid4().hex
+        patient = compartment_patient({**resource, "id": resource_id})
+        stored, _ = await self._write_audited(
+            session, ctx, "fhir.create", resource, resource_id, [patient], method="POST"
         )
         return stored
+
+    async def _write_audited(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        action: str,
+        resource: dict[str, Any],
+        resource_id: str,
+        patients: list[str | None],
+        *,
+        if_match: int | None = None,
+        method: str = "PUT",
+        **details: Any,
+    ) -> tuple[Stored, bool]:
+        """Audit a checked write, then make it.
+
+        The record is durable before the first write statement, so the write never waits for
+        the audit trail while it holds SQLite's single write lock (every other writer would
+        wait too), and a process killed in between leaves a record of an attempt, never a
+        change without one. A write refused after its record (a concurrent update took the
+        version) is recorded again as a failure.
+        """
+        resource_type = resource["resourceType"]
+        await self.auditor.record(
+            ctx,
+            action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=patients,
+            **details,
+        )
+        try:
+            return await self.write(
+                session, resource, resource_id=resource_id, if_match=if_match, method=method
+            )
+        except FhirError as exc:
+            await self.auditor.record(
+                ctx,
+                action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                patients=patients,
+                outcome="failure",
+                reason=exc.code,
+                status=exc.status,
+            )
+            raise
 
     async def check_create(self, ctx: FhirContext, resource: Any, resource_type: str) -> None:
         """Validate ``resource`` and check the caller may create it (a refusal is audited)."""
@@ -289,21 +336,16 @@ class ResourceService:
         await self._require(
             ctx, permission, resource_type, new_patient, resource, "fhir.update", resource_id
         )
-        stored, created = await self.write(
+        return await self._write_audited(
             session,
-            resource,
-            resource_id=resource_id,
-            if_match=parse_etag(if_match) if if_match else None,
-        )
-        await self.auditor.record(
             ctx,
             "fhir.update",
-            resource_type=resource_type,
-            resource_id=resource_id,
-            patients=[old_patient, stored.patient_id],
-            created=created,
+            resource,
+            resource_id,
+            [old_patient, new_patient],
+            if_match=parse_etag(if_match) if if_match else None,
+            created=existing is None or existing.deleted,
         )
-        return stored, created
 
     async def delete(
         self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
@@ -340,6 +382,13 @@ class ResourceService:
             "fhir.delete",
             resource_id,
         )
+        await self.auditor.record(
+            ctx,
+            "fhir.delete",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[row.patient_id],
+        )
         now = utcnow()
         version = row.version + 1
         tombstone = ResourceRow(
@@ -352,18 +401,21 @@ class ResourceService:
             body=None,
         )
         if not await repo.replace(tombstone, row.version):
+            await self.auditor.record(
+                ctx,
+                "fhir.delete",
+                resource_type=resource_type,
+                resource_id=resource_id,
+                patients=[row.patient_id],
+                outcome="failure",
+                reason="conflict",
+                status=412,
+            )
             raise VersionConflict(f"{resource_type}/{resource_id} was changed concurrently")
         await repo.add_version_of(tombstone, "DELETE")
         await self.index.remove(session, resource_type, resource_id)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
-        await self.auditor.record(
-            ctx,
-            "fhir.delete",
-            resource_type=resource_type,
-            resource_id=resource_id,
-            patients=[row.patient_id],
-        )
 
     async def _require(
         self,

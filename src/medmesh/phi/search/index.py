@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.protection import PhiProtection
-from medmesh.phi.search.extract import index_rows
+from medmesh.phi.search.extract import IndexRows, index_rows
 from medmesh.phi.search.repository import PENDING, SearchRepository, pending_rows
 
 
@@ -27,11 +27,23 @@ class SearchIndex:
     def __init__(self, protection: PhiProtection) -> None:
         self.protection = protection
 
+    def rows(self, resource_type: str, resource: dict[str, Any]) -> IndexRows:
+        """The index rows of ``resource`` (pure computation: writers prepare them before they
+        take SQLite's write lock, which is held until the commit)."""
+        return index_rows(resource_type, resource, self.protection.blind_index)
+
     async def write(
-        self, session: AsyncSession, resource_type: str, resource_id: str, resource: dict[str, Any]
+        self,
+        session: AsyncSession,
+        resource_type: str,
+        resource_id: str,
+        resource: dict[str, Any],
+        rows: IndexRows | None = None,
     ) -> None:
-        """Replace the index rows of ``resource_type/resource_id`` by those of ``resource``."""
-        rows = index_rows(resource_type, resource, self.protection.blind_index)
+        """Replace the index rows of ``resource_type/resource_id`` by those of ``resource``
+        (``rows``: computed beforehand by :meth:`rows`)."""
+        if rows is None:
+            rows = self.rows(resource_type, resource)
         meta = resource.get("meta")
         # A first version has no rows to replace: skip the deletes (bulk imports are mostly creates).
         fresh = isinstance(meta, dict) and meta.get("versionId") == "1"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     SQLColumnExpression,
+    Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -83,6 +85,12 @@ def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexRows] | No
     return pending
 
 
+_REMOVE_INDEX = [
+    delete(t).where(t.c.resource_type == bindparam("rt"), t.c.resource_id == bindparam("rid"))
+    for t in [cast(Table, t.__table__) for t in INDEX_TABLES]
+]
+
+
 class SearchRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -128,15 +136,12 @@ class SearchRepository:
         ]
         for table, values in batches:
             if values:
-                await self.session.execute(insert(table), values)
+                # The Core table: the ORM's bulk-insert path costs more than the statement.
+                await self.session.execute(insert(cast(Table, table.__table__)), values)
 
     async def remove_index(self, resource_type: str, resource_id: str) -> None:
-        for table in INDEX_TABLES:
-            await self.session.execute(
-                delete(table).where(
-                    table.resource_type == resource_type, table.resource_id == resource_id
-                )
-            )
+        for statement in _REMOVE_INDEX:
+            await self.session.execute(statement, {"rt": resource_type, "rid": resource_id})
 
     # --- searching ----------------------------------------------------------------------------
 

@@ -1,0 +1,181 @@
+"""The embedded SQLite driver (``sqlite+medmesh``): statements on the loop, writers queued."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from medmesh.platform.db import Database
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> Database:
+    database = Database(f"sqlite+medmesh:///{tmp_path / 'driver.db'}")
+    async with database.unit_of_work() as session:
+        await session.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)"))
+    return database
+
+
+async def _names(database: Database) -> list[str]:
+    async with database.unit_of_work() as session:
+        return list((await session.scalars(text("SELECT name FROM items ORDER BY id"))).all())
+
+
+async def test_concurrent_writers_of_one_process_queue_instead_of_failing(
+    database: Database,
+) -> None:
+    async def write(name: str) -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": name})
+            # Hold the write transaction across an await, as a request waiting for its audit does.
+            await asyncio.sleep(0.01)
+            await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": name + "!"})
+
+    await asyncio.gather(*(write(f"w{i}") for i in range(20)))
+
+    names = await _names(database)
+    assert len(names) == 40
+    # Each writer's two rows are adjacent: the transactions ran one after the other.
+    assert all(names[i] + "!" == names[i + 1] for i in range(0, 40, 2))
+    await database.dispose()
+
+
+async def test_readers_see_the_last_commit_while_a_writer_holds_its_transaction(
+    database: Database,
+) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(text("INSERT INTO items (name) VALUES ('committed')"))
+    async with database.unit_of_work() as writer:
+        await writer.execute(text("INSERT INTO items (name) VALUES ('pending')"))
+        # The read does not wait for the writer (it would deadlock here if it did).
+        assert await asyncio.wait_for(_names(database), 2) == ["committed"]
+    assert await _names(database) == ["committed", "pending"]
+    await database.dispose()
+
+
+async def test_a_failed_transaction_rolls_back_and_lets_the_next_writer_in(
+    database: Database,
+) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(text("INSERT INTO items (id, name) VALUES (1, 'first')"))
+
+    async def clash() -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO items (id, name) VALUES (2, 'undone')"))
+            await session.execute(text("INSERT INTO items (id, name) VALUES (1, 'clash')"))
+
+    with pytest.raises(IntegrityError):
+        await clash()
+    async with database.unit_of_work() as session:
+        await asyncio.wait_for(
+            session.execute(text("INSERT INTO items (id, name) VALUES (3, 'next')")), 2
+        )
+    assert await _names(database) == ["first", "next"]
+    await database.dispose()
+
+
+async def test_a_savepoint_undoes_only_its_own_writes(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(text("INSERT INTO items (name) VALUES ('kept')"))
+
+        async def nested() -> None:
+            async with session.begin_nested():
+                await session.execute(text("INSERT INTO items (id, name) VALUES (50, 'a')"))
+                await session.execute(text("INSERT INTO items (id, name) VALUES (50, 'b')"))
+
+        with pytest.raises(IntegrityError):
+            await nested()
+        await session.execute(text("INSERT INTO items (name) VALUES ('after')"))
+    assert await _names(database) == ["kept", "after"]
+    await database.dispose()
+
+
+async def test_autocommit_writes_are_queued_and_committed_at_once(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("INSERT INTO items (name) VALUES ('auto')"))
+        assert await _names(database) == ["auto"]
+    await database.dispose()
+
+
+_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT INTO items (name) VALUES ('other process')")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def _hold_write_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
+    database: Database, tmp_path: Path
+) -> None:
+    holder = _hold_write_lock(tmp_path / "driver.db", 0.6)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    async with database.unit_of_work() as session:
+        await session.execute(text("INSERT INTO items (name) VALUES ('this process')"))
+    waited = time.monotonic() - started
+    ticker.cancel()
+    holder.wait(5)
+    assert holder.stdout is not None
+    holder.stdout.close()
+
+    assert waited >= 0.3
+    # The loop went on serving other work while the writer waited.
+    assert ticks >= 10
+    assert await _names(database) == ["other process", "this process"]
+    await database.dispose()
+
+
+async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "slow.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+    holder = _hold_write_lock(path, 3)
+    engine = create_async_engine(f"sqlite+medmesh:///{path}", connect_args={"timeout": 0.5})
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
+        assert 0.4 <= time.monotonic() - started < 2.5
+    finally:
+        holder.kill()
+        holder.wait(5)
+        assert holder.stdout is not None
+        holder.stdout.close()
+        await engine.dispose()
