@@ -439,3 +439,22 @@ async def test_a_remembered_token_is_refused_once_revoked(signing_key: SigningKe
     await verifier.verify(token)
     revoked.add("jti-1")
     await refused(verifier, token, "revoked")
+
+
+async def test_a_shared_secret_token_is_remembered_beside_a_jwks_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A service with both (HS256 for its peers, the JWKS for user tokens): tokens checked with
+    # the secret are remembered although no JWKS was ever fetched.
+    verifier = TokenVerifier(
+        ISSUER, AUDIENCE, jwks_url="http://127.0.0.1:9/jwks.json", hs256_secret=SECRET
+    )
+    token = SigningKey.hs256(SECRET).sign(claims(sub="svc", client_id="svc"))
+    assert (await verifier.verify(token)).sub == "svc"
+
+    def no_second_check(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the signature was checked again")
+
+    monkeypatch.setattr("medmesh.platform.jwt.verify_decoded", no_second_check)
+    assert (await verifier.verify(token)).sub == "svc"
+    await verifier.aclose()

@@ -53,13 +53,17 @@ async def _calls(
             headers = {k: v for k, v in response.headers.items() if k != "x-request-id"}
             out.append((response.status_code, response.json(), headers))
         metrics = (await client.get("/metrics")).text
-    routes = {
+    return out, _routes(metrics)
+
+
+def _routes(metrics: str) -> set[str]:
+    """The route labels of the RED request counter."""
+    return {
         sample.labels["route"]
         for family in text_string_to_metric_families(metrics)
         for sample in family.samples
         if family.name == "medmesh_http_requests" and "route" in sample.labels
     }
-    return out, routes
 
 
 async def test_a_direct_route_answers_as_the_router_would(tmp_path: Path) -> None:
@@ -137,13 +141,7 @@ async def test_a_direct_route_with_parameters_keeps_the_routers_precedence(
     # Errors of a direct endpoint go through the app's handlers (OAuth rendering here).
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_request"
-    routes = {
-        sample.labels["route"]
-        for family in text_string_to_metric_families(metrics)
-        for sample in family.samples
-        if family.name == "medmesh_http_requests" and "route" in sample.labels
-    }
-    assert {"/items/{kind}/{item_id:int}", "/items/special/{name}"} <= routes
+    assert {"/items/{kind}/{item_id:int}", "/items/special/{name}"} <= _routes(metrics)
 
 
 def test_a_fixed_direct_path_claimed_by_an_earlier_route_is_refused(tmp_path: Path) -> None:

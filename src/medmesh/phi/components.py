@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -35,6 +36,8 @@ class PhiComponents:
     search: SearchService
     bundles: BundleService
     consents: ConsentRegistry
+    #: Admission of writes (``PhiSettings.concurrent_writes``).
+    writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     base_path: str = "/fhir"
 
 

@@ -33,6 +33,13 @@ class PhiSettings(ServiceSettings):
     )
     max_bundle_entries: int = 5000
     max_json_depth: int = 64
+    concurrent_writes: int = Field(
+        default=4,
+        ge=1,
+        description="writes (create, update, delete, Bundles) in progress at once; the rest wait "
+        "their turn before any work, so the one holding the database's write lock is not "
+        "delayed behind the CPU work of many others",
+    )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
     )

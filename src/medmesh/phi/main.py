@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from medmesh.phi.access.break_glass import BreakGlassHeaderMiddleware
@@ -70,6 +72,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
+        writes=asyncio.Semaphore(settings.concurrent_writes),
     )
     return app
 

@@ -121,7 +121,7 @@ class TokenVerifier:
         self._static_keys = jwt.keys_from_jwks(jwks) if jwks is not None else {}
         self._fetched_keys: dict[str, jwt.VerificationKey] = {}
         self._rsa_keys = dict(self._static_keys)
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._verified: dict[str, tuple[Principal, float, bool]] = {}
         self._fetched_at = float("-inf")
         self._last_attempt = float("-inf")
         self._lock = asyncio.Lock()
@@ -142,7 +142,9 @@ class TokenVerifier:
         if (
             remembered is not None
             and time.time() < remembered[1]
-            and (not self.jwks_url or time.monotonic() - self._fetched_at <= self.cache_seconds)
+            # A key fetched from the JWKS is trusted while the key set is fresh; a shared
+            # secret or a configured key set does not go stale.
+            and (not remembered[2] or time.monotonic() - self._fetched_at <= self.cache_seconds)
         ):
             principal = remembered[0]
             await self._check_revoked(principal)
@@ -158,7 +160,12 @@ class TokenVerifier:
         await self._check_revoked(principal)
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (principal, principal.expires_at.timestamp() + self.leeway)
+        fetched = key is not None and key is self._fetched_keys.get(decoded.kid or "")
+        self._verified[token] = (
+            principal,
+            principal.expires_at.timestamp() + self.leeway,
+            fetched,
+        )
         return principal
 
     async def _check_revoked(self, principal: Principal) -> None:

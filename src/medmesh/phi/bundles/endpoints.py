@@ -48,8 +48,9 @@ async def process_bundle(
     at the existing match instead of creating. A failing transaction answers with the failing entry's
     OperationOutcome and stores nothing. `Prefer: return=representation` puts the resources in the answer.
     """
-    body = await read_json_body(request)
-    result = await components.bundles.process(session, ctx, body, prefer=_prefer(request))
+    async with components.writes:  # admission: see PhiSettings.concurrent_writes
+        body = await read_json_body(request)
+        result = await components.bundles.process(session, ctx, body, prefer=_prefer(request))
     return fhir_response(result, 200)
 
 

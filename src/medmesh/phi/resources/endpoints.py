@@ -72,30 +72,35 @@ _IF_MATCH = _header("if-match", "If-Match", 'W/"<version>": refuse (412) if the 
 async def create(request: Request) -> Response:
     """Creates a resource with a server-assigned id. With `If-None-Exist`, returns the existing
     match (200) instead when exactly one resource matches, and 412 when several do."""
-    resource_type: str = request.path_params["resource_type"]
-    ctx, components = await request_context(request)
-    session = session_for(request)
-    body = await read_json_body(request)
-    if_none_exist = request.headers.get("if-none-exist")
-    if if_none_exist:
-        matches = await components.search.match(session, ctx, resource_type, if_none_exist)
-        if len(matches) > 1:
-            raise VersionConflict(
-                "If-None-Exist matches more than one resource", issue_code="duplicate"
-            )
-        if matches:
-            stored = await components.resources.read(session, ctx, resource_type, matches[0])
-            headers = resource_headers(
-                stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
-            )
-            return write_response(request, stored.resource, 200, headers, "the resource exists")
-    stored = await components.resources.create(session, ctx, body, resource_type)
-    headers = resource_headers(
-        stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
-    )
-    return write_response(
-        request, stored.resource, 201, headers, f"created {resource_type}/{stored.id}"
-    )
+    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
+        resource_type: str = request.path_params["resource_type"]
+        ctx, components = await request_context(request)
+        session = session_for(request)
+        body = await read_json_body(request)
+        if_none_exist = request.headers.get("if-none-exist")
+        if if_none_exist:
+            matches = await components.search.match(session, ctx, resource_type, if_none_exist)
+            if len(matches) > 1:
+                raise VersionConflict(
+                    "If-None-Exist matches more than one resource", issue_code="duplicate"
+                )
+            if matches:
+                stored = await components.resources.read(session, ctx, resource_type, matches[0])
+                headers = resource_headers(
+                    stored.resource_type,
+                    stored.id,
+                    stored.version,
+                    stored.last_updated,
+                    ctx.base_url,
+                )
+                return write_response(request, stored.resource, 200, headers, "the resource exists")
+        stored = await components.resources.create(session, ctx, body, resource_type)
+        headers = resource_headers(
+            stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
+        )
+        return write_response(
+            request, stored.resource, 201, headers, f"created {resource_type}/{stored.id}"
+        )
 
 
 @router.get(
@@ -109,8 +114,8 @@ async def read(request: Request) -> Response:
     """The current version of a resource (410 once it is deleted)."""
     params = request.path_params
     ctx, components = await request_context(request)
-    stored = await components.resources.read(
-        session_for(request), ctx, params["resource_type"], params["resource_id"]
+    stored = await components.resources.read_committed(
+        request.app.state.database, ctx, params["resource_type"], params["resource_id"]
     )
     headers = resource_headers(
         stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
@@ -153,28 +158,29 @@ async def vread(request: Request) -> Response:
 @direct
 async def update(request: Request) -> Response:
     """Replaces a resource (a new version); creates it with the client's id when it does not exist (201)."""
-    resource_type: str = request.path_params["resource_type"]
-    resource_id: str = request.path_params["resource_id"]
-    ctx, components = await request_context(request)
-    body = await read_json_body(request)
-    stored, created = await components.resources.update(
-        session_for(request),
-        ctx,
-        resource_type,
-        resource_id,
-        body,
-        request.headers.get("if-match"),
-    )
-    headers = resource_headers(
-        stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
-    )
-    return write_response(
-        request,
-        stored.resource,
-        201 if created else 200,
-        headers,
-        f"{'created' if created else 'updated'} {resource_type}/{resource_id}",
-    )
+    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
+        resource_type: str = request.path_params["resource_type"]
+        resource_id: str = request.path_params["resource_id"]
+        ctx, components = await request_context(request)
+        body = await read_json_body(request)
+        stored, created = await components.resources.update(
+            session_for(request),
+            ctx,
+            resource_type,
+            resource_id,
+            body,
+            request.headers.get("if-match"),
+        )
+        headers = resource_headers(
+            stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
+        )
+        return write_response(
+            request,
+            stored.resource,
+            201 if created else 200,
+            headers,
+            f"{'created' if created else 'updated'} {resource_type}/{resource_id}",
+        )
 
 
 @router.delete(
@@ -187,9 +193,10 @@ async def update(request: Request) -> Response:
 @direct
 async def delete(request: Request) -> Response:
     """Deletes a resource (its history stays); later reads answer 410."""
-    params = request.path_params
-    ctx, components = await request_context(request)
-    await components.resources.delete(
-        session_for(request), ctx, params["resource_type"], params["resource_id"]
-    )
-    return Response(status_code=204)
+    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
+        params = request.path_params
+        ctx, components = await request_context(request)
+        await components.resources.delete(
+            session_for(request), ctx, params["resource_type"], params["resource_id"]
+        )
+        return Response(status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,7 +17,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 
@@ -32,9 +33,14 @@ _COLUMNS = ("resource_type", "id", "version", "last_updated", "deleted", "patien
 _INSERT_CURRENT = insert(_CURRENT_TABLE)
 _INSERT_VERSION = insert(_VERSION_TABLE)
 
-_GET_CURRENT = select(ResourceRow).where(
-    ResourceRow.resource_type == bindparam("rt"), ResourceRow.id == bindparam("rid")
+#: The current row as a plain Core row (attribute access like the ORM object, without the
+#: ORM's identity map and loading, which cost more than the query on a read).
+_GET_CURRENT = select(*_CURRENT_TABLE.c).where(
+    _CURRENT_TABLE.c.resource_type == bindparam("rt"), _CURRENT_TABLE.c.id == bindparam("rid")
 )
+
+#: What reads and writes need of a current row: a Core row or an ORM object.
+CurrentRow = ResourceRow | Row[Any]
 
 
 def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
@@ -51,14 +57,22 @@ def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
     )
 
 
+async def get_committed(
+    connection: AsyncConnection, resource_type: str, resource_id: str
+) -> Row[Any] | None:
+    """The current row as last committed, over a connection of the pool (no session)."""
+    result = await connection.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
+    return result.first()
+
+
 class ResourceRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, resource_type: str, resource_id: str) -> ResourceRow | None:
-        # One prepared statement (its compiled form is cached) instead of Session.get, which
+    async def get(self, resource_type: str, resource_id: str) -> Row[Any] | None:
+        # One prepared Core statement (its compiled form is cached) instead of Session.get, which
         # rebuilds and re-annotates a composite-key query on every call (a third of a read).
-        result = await self.session.scalars(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
+        result = await self.session.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
         return result.first()
 
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> Sequence[ResourceRow]:

@@ -29,10 +29,10 @@ from medmesh.phi.fhir.types import SUPPORTED_TYPES, fhir_instant, is_valid_id
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.protection import PhiProtection
-from medmesh.phi.resources.repository import ResourceRepository
+from medmesh.phi.resources.repository import CurrentRow, ResourceRepository, get_committed
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
-from medmesh.platform.db import utcnow
+from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class ResourceService:
 
     # --- storage primitives (also used by bundles) ------------------------------------------
 
-    def open_row(self, row: ResourceRow | ResourceVersionRow) -> Stored:
+    def open_row(self, row: CurrentRow | ResourceVersionRow) -> Stored:
         if row.body is None:
             raise ResourceGone(f"{row.resource_type}/{row.id} was deleted")
         try:
@@ -179,6 +179,9 @@ class ResourceService:
 
     async def current(self, session: AsyncSession, resource_type: str, resource_id: str) -> Stored:
         row = await ResourceRepository(session).get(resource_type, resource_id)
+        return self._opened(row, resource_type, resource_id)
+
+    def _opened(self, row: CurrentRow | None, resource_type: str, resource_id: str) -> Stored:
         if row is None:
             raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
         if row.deleted:
@@ -219,15 +222,8 @@ class ResourceService:
         change without one. A write refused after its record (a concurrent update took the
         version) is recorded again as a failure.
         """
-        resource_type = resource["resourceType"]
-        await self.auditor.record(
-            ctx,
-            action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            patients=patients,
-            **details,
-        )
+        about = {"resource_type": resource["resourceType"], "resource_id": resource_id}
+        await self.auditor.record(ctx, action, patients=patients, **about, **details)
         try:
             return await self.write(
                 session, resource, resource_id=resource_id, if_match=if_match, method=method
@@ -236,12 +232,11 @@ class ResourceService:
             await self.auditor.record(
                 ctx,
                 action,
-                resource_type=resource_type,
-                resource_id=resource_id,
                 patients=patients,
                 outcome="failure",
                 reason=exc.code,
                 status=exc.status,
+                **about,
             )
             raise
 
@@ -258,14 +253,35 @@ class ResourceService:
         check_type(resource_type)
         check_id(resource_id)
         stored = await self.current(session, resource_type, resource_id)
+        return await self._checked_read(ctx, stored)
+
+    async def read_committed(
+        self, database: Database, ctx: FhirContext, resource_type: str, resource_id: str
+    ) -> Stored:
+        """:meth:`read` for a request that writes nothing (the read route): the row as last
+        committed, over a pooled connection held for the one statement only, so the request
+        opens no session and has no transaction to end."""
+        check_type(resource_type)
+        check_id(resource_id)
+        async with database.engine.connect() as connection:
+            row = await get_committed(connection, resource_type, resource_id)
+        return await self._checked_read(ctx, self._opened(row, resource_type, resource_id))
+
+    async def _checked_read(self, ctx: FhirContext, stored: Stored) -> Stored:
         await self._require(
-            ctx, "r", resource_type, stored.patient_id, stored.resource, "fhir.read", stored.id
+            ctx,
+            "r",
+            stored.resource_type,
+            stored.patient_id,
+            stored.resource,
+            "fhir.read",
+            stored.id,
         )
         await self.auditor.record(
             ctx,
             "fhir.read",
-            resource_type=resource_type,
-            resource_id=resource_id,
+            resource_type=stored.resource_type,
+            resource_id=stored.id,
             patients=[stored.patient_id],
         )
         return stored
