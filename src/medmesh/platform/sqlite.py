@@ -205,7 +205,8 @@ class Connection(AdaptedConnection):
     async def _acquire(self) -> None:
         lock = _gate(self._key or "")
         try:
-            await asyncio.wait_for(lock.acquire(), self._timeout)
+            async with asyncio.timeout(self._timeout):  # no extra task, unlike wait_for
+                await lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holds = lock
