@@ -40,7 +40,7 @@ from bench.servers import ROOT, free_port, medmesh_service, uvicorn_app
 
 SECONDS = 8.0
 CONNECTIONS = 32
-LOAD_SECONDS = float(os.environ.get("BENCH_PHI_LOAD_SECONDS", "120"))
+LOAD_SECONDS = float(os.environ.get("BENCH_PHI_LOAD_SECONDS", "600"))  # 100,000 take ~7 min
 TARGET_PATIENTS = int(os.environ.get("BENCH_PHI_PATIENTS", "100000"))
 SYNTHEA = Path(
     os.environ.get("BENCH_PHI_SYNTHEA", str(ROOT.parent / "shared/conformance/synthea-2019"))
