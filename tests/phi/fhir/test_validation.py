@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from medmesh.phi.fhir.errors import InvalidResource
 from medmesh.phi.fhir.validation import validate_resource
+from tests.phi.test_conformance import CONFORMANCE
 
-CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance"
 OBS: dict[str, Any] = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
 
 
