@@ -197,3 +197,15 @@ async def test_outgoing_span_attributes_never_hold_the_query_string(
     for span in finished:
         for key, val in (span.attributes or {}).items():
             assert "Jane" not in str(val), (span.name, key, val)
+
+
+async def test_sql_statements_are_spans_when_the_process_exports(
+    tmp_path: Path, spans: Spans
+) -> None:
+    # The exporter is attached (module_spans) before the app is built, as an OTLP endpoint is.
+    app = demo_app(tmp_path)
+    async with app_client(app) as client:
+        assert (await client.get("/readyz")).status_code == 200
+    statements = [s for s in spans.finished() if s.kind == SpanKind.CLIENT]
+    assert statements, "no statement span"
+    assert all((s.attributes or {}).get("db.system") == "sqlite" for s in statements)
