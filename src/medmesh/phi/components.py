@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -37,7 +37,7 @@ class PhiComponents:
     bundles: BundleService
     consents: ConsentRegistry
     #: Admission of writes (``PhiSettings.concurrent_writes``).
-    writes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    writes: asyncio.Semaphore
     base_path: str = "/fhir"
 
 

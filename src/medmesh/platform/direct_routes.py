@@ -120,7 +120,7 @@ def direct_routes(app: FastAPI) -> DirectRoutes:
             path = context.path
             if path is None or path != route.path:
                 raise TypeError(f"{route.path}: a direct route needs a path of its own")
-            regex, convertors = compile_path(path)[0], compile_path(path)[2]
+            regex, convertors = pattern[0], compile_path(path)[2]
             for method in sorted(route.methods or ()):
                 earlier = tuple((r, m) for r, m in seen if m is None or method in m)
                 if not convertors:

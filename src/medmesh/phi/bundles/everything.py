@@ -25,7 +25,8 @@ from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.errors import InvalidResource
 from medmesh.phi.fhir.types import SUPPORTED_TYPES
-from medmesh.phi.resources.service import ResourceService, Stored, check_id
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.resources.stored import Stored, check_id
 
 INCLUDED_TYPES = ("Practitioner", "Organization", "Location", "Medication")
 PARAMETERS = ("_count", "_type", "_since", "_cursor")

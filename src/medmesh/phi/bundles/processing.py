@@ -29,7 +29,8 @@ from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.errors import FhirError, InvalidResource, VersionConflict, operation_outcome
 from medmesh.phi.fhir.types import fhir_instant, is_valid_id
-from medmesh.phi.resources.service import ResourceService, Stored
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.resources.stored import Stored
 from medmesh.platform.db import utcnow
 from medmesh.platform.errors import MedmeshError
 

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.bundles.repository import BundleRepository
 from medmesh.phi.context import FhirContext
-from medmesh.phi.resources.service import ResourceService, Stored
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.resources.stored import Stored
 
 
 class CreateStager:
@@ -77,12 +78,11 @@ class CreateStager:
             )
         )
         index = self.resources.index
-        rows = {(s.resource_type, s.id): index.rows(s.resource_type, s.resource) for s in held}
+        prepared = [(s, index.rows(s.resource_type, s.resource)) for s in held]
         await BundleRepository(session).insert_new(current, versions)
         # The index rows of all of them go in together when the block ends (a few multi-row INSERTs).
         async with index.deferred(session):
-            for stored in held:
-                key = (stored.resource_type, stored.id)
-                await index.write(session, key[0], key[1], stored.resource, rows[key])
+            for stored, rows in prepared:
+                await index.write(session, stored.resource_type, stored.id, stored.resource, rows)
         if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
             self.resources.consents.changed()

@@ -18,7 +18,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 
@@ -58,11 +58,13 @@ def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
 
 
 async def get_committed(
-    connection: AsyncConnection, resource_type: str, resource_id: str
+    engine: AsyncEngine, resource_type: str, resource_id: str
 ) -> Row[Any] | None:
-    """The current row as last committed, over a connection of the pool (no session)."""
-    result = await connection.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
-    return result.first()
+    """The current row as last committed, over a pooled connection held for this one statement
+    (no session, no transaction to end)."""
+    async with engine.connect() as connection:
+        result = await connection.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
+        return result.first()
 
 
 class ResourceRepository:

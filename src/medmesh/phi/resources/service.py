@@ -9,7 +9,6 @@ concurrency: the current row moves from version n to n+1 only if it is still n.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +24,12 @@ from medmesh.phi.fhir.errors import (
     ResourceNotFound,
     VersionConflict,
 )
-from medmesh.phi.fhir.types import SUPPORTED_TYPES, fhir_instant, is_valid_id
+from medmesh.phi.fhir.types import fhir_instant
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.repository import CurrentRow, ResourceRepository, get_committed
+from medmesh.phi.resources.stored import Stored, check_id, check_type, parse_etag
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
 from medmesh.platform.db import Database, utcnow
@@ -40,44 +40,6 @@ if TYPE_CHECKING:
 
 
 _log = get_logger("medmesh.phi.resources")
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A resource as stored: its JSON (with ``meta``), version and time."""
-
-    resource: dict[str, Any]
-    resource_type: str
-    id: str
-    version: int
-    last_updated: datetime
-    patient_id: str | None
-
-    @property
-    def etag(self) -> str:
-        return f'W/"{self.version}"'
-
-
-def check_type(resource_type: str) -> None:
-    if resource_type not in SUPPORTED_TYPES:
-        raise ResourceNotFound(
-            f"resource type {resource_type[:64]!r} is not supported", issue_code="not-supported"
-        )
-
-
-def check_id(resource_id: str) -> None:
-    if not is_valid_id(resource_id):
-        raise InvalidResource("the id is not a valid FHIR id", issue_code="value")
-
-
-def parse_etag(value: str) -> int:
-    text = value.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    text = text.strip('"')
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidResource('If-Match must be a version ETag such as W/"3"', issue_code="value")
-    return int(text)
 
 
 class ResourceService:
@@ -263,8 +225,7 @@ class ResourceService:
         opens no session and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)
-        async with database.engine.connect() as connection:
-            row = await get_committed(connection, resource_type, resource_id)
+        row = await get_committed(database.engine, resource_type, resource_id)
         return await self._checked_read(ctx, self._opened(row, resource_type, resource_id))
 
     async def _checked_read(self, ctx: FhirContext, stored: Stored) -> Stored:

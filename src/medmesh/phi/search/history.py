@@ -22,7 +22,8 @@ from medmesh.phi.fhir.errors import InvalidResource, ResourceNotFound
 from medmesh.phi.fhir.types import SUPPORTED_TYPES, fhir_instant
 from medmesh.phi.models import ResourceVersionRow
 from medmesh.phi.resources.repository import ResourceRepository
-from medmesh.phi.resources.service import ResourceService, check_id, check_type
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.resources.stored import check_id, check_type
 from medmesh.phi.search.access import Reach, reach
 from medmesh.phi.search.dates import date_range
 from medmesh.phi.search.filters import version_visibility

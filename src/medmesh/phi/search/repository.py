@@ -85,9 +85,11 @@ def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexRows] | No
     return pending
 
 
+#: The Core tables of the index models (Core inserts skip the ORM's bulk-insert path).
+_TABLES: dict[type[Any], Table] = {m: cast(Table, m.__table__) for m in INDEX_TABLES}
 _REMOVE_INDEX = [
     delete(t).where(t.c.resource_type == bindparam("rt"), t.c.resource_id == bindparam("rid"))
-    for t in [cast(Table, t.__table__) for t in INDEX_TABLES]
+    for t in _TABLES.values()
 ]
 
 
@@ -137,7 +139,7 @@ class SearchRepository:
         for table, values in batches:
             if values:
                 # The Core table: the ORM's bulk-insert path costs more than the statement.
-                await self.session.execute(insert(cast(Table, table.__table__)), values)
+                await self.session.execute(insert(_TABLES[table]), values)
 
     async def remove_index(self, resource_type: str, resource_id: str) -> None:
         for statement in _REMOVE_INDEX:

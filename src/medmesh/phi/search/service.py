@@ -22,7 +22,8 @@ from medmesh.phi.fhir.errors import operation_outcome
 from medmesh.phi.fhir.types import fhir_instant
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.protection import PhiProtection
-from medmesh.phi.resources.service import ResourceService, Stored, check_type
+from medmesh.phi.resources.service import ResourceService
+from medmesh.phi.resources.stored import Stored, check_type
 from medmesh.phi.search.access import Reach, reach, reach_conditions, require_reach
 from medmesh.phi.search.filters import ClauseCompiler
 from medmesh.phi.search.history import HistoryReader
