@@ -1,7 +1,8 @@
 """Benchmark of auth-service (ARCHITECTURE §7; issue "Platform foundation, auth-service").
 
 Figures, each with a ratio against a control measured in the same run:
-- client_credentials tokens/s (RS256) vs a bare FastAPI form endpoint;
+- client_credentials tokens/s vs a bare FastAPI form endpoint, with RS256 keys (the default) and
+  with ES256 keys (``MEDMESH_AUTH_SIGNING_ALG=ES256``);
 - introspections/s vs the same control;
 - token verification in a resource server: µs per TokenVerifier.verify_cached call, and the
   per-request cost of RequireScopes on a FastAPI route vs the same route without it.
@@ -59,7 +60,8 @@ def _load(
     ).summary()
 
 
-def bench_auth_service(results: dict[str, Any]) -> None:
+def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
+    """Tokens/s with ``alg`` keys; with RS256 also introspections/s and a token for the verifier."""
     tmp = Path(tempfile.mkdtemp(prefix="medmesh-bench-auth-"))
     port = free_port()
     env = {
@@ -68,6 +70,7 @@ def bench_auth_service(results: dict[str, Any]) -> None:
         "MEDMESH_AUTH_DRAIN_SECONDS": "0",
         "MEDMESH_AUTH_LOG_LEVEL": "warning",
         "MEDMESH_AUTH_TOKEN_RATE_LIMIT_PER_MINUTE": "100000000",
+        "MEDMESH_AUTH_SIGNING_ALG": alg,
     }
     with medmesh_service("auth", port, env) as url:
         secrets = _bootstrap(env)
@@ -79,6 +82,15 @@ def bench_auth_service(results: dict[str, Any]) -> None:
         token_body = urlencode(
             {"grant_type": "client_credentials", "scope": "system/*.cruds"}
         ).encode()
+        if alg != "RS256":
+            results[f"client_credentials_{alg}"] = _load(
+                url, "POST", "/oauth/token", form_headers, token_body
+            )
+            token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers)
+            results[f"sample_token_{alg}"] = token.json()["access_token"]
+            results[f"jwks_{alg}"] = httpx.get(url + "/.well-known/jwks.json").json()
+            results[f"issuer_{alg}"] = env["MEDMESH_AUTH_ISSUER"]
+            return
         results["client_credentials"] = _load(url, "POST", "/oauth/token", form_headers, token_body)
         token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers).json()[
             "access_token"
@@ -120,6 +132,13 @@ def bench_verification(results: dict[str, Any]) -> None:
             verifier.verify_cached(token)
         best = min(best, (time.perf_counter() - start) / n)
     results["verify_cached_us"] = round(best * 1e6, 1)
+    es_verifier = TokenVerifier(results["issuer_ES256"], "medmesh-phi", jwks=results["jwks_ES256"])
+    es_token = results["sample_token_ES256"]
+    es_verifier.verify_cached(es_token)
+    start = time.perf_counter()
+    for _ in range(n):
+        es_verifier.verify_cached(es_token)
+    results["verify_cached_es256_us"] = round((time.perf_counter() - start) / n * 1e6, 1)
 
     async def one() -> float:
         start = time.perf_counter()
@@ -144,6 +163,7 @@ def main() -> dict[str, Any]:
     results: dict[str, Any] = {}
     bench_control(results)
     bench_auth_service(results)
+    bench_auth_service(results, "ES256")
     bench_verification(results)
     control = results["control_form"]["rps"]
     report = {
@@ -154,10 +174,16 @@ def main() -> dict[str, Any]:
             results["client_credentials"]["rps"] / control, 3
         ),
         "client_credentials_p95_ms": results["client_credentials"]["p95_ms"],
+        "client_credentials_es256_tokens_per_s": results["client_credentials_ES256"]["rps"],
+        "client_credentials_es256_ratio_to_control": round(
+            results["client_credentials_ES256"]["rps"] / control, 3
+        ),
+        "client_credentials_es256_p95_ms": results["client_credentials_ES256"]["p95_ms"],
         "introspections_per_s": results["introspection"]["rps"],
         "introspection_ratio_to_control": round(results["introspection"]["rps"] / control, 3),
         "introspection_p95_ms": results["introspection"]["p95_ms"],
         "verify_full_signature_check_us": results["verify_cached_us"],
+        "verify_full_signature_check_es256_us": results["verify_cached_es256_us"],
         "verify_remembered_token_us": results["verify_async_us"],
         "resource_route_open_rps": results["resource_open"]["rps"],
         "resource_route_protected_rps": results["resource_protected"]["rps"],

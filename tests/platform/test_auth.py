@@ -62,9 +62,10 @@ class JWKSServer:
         self.thread.join()
 
 
-@pytest.fixture(scope="module")
-def signing_key() -> SigningKey:
-    return SigningKey.generate_rsa()
+@pytest.fixture(scope="module", params=["RS256", "ES256"])
+def signing_key(request: pytest.FixtureRequest) -> SigningKey:
+    """The issuer's key: every verifier test runs with an RSA and with an EC key ring."""
+    return SigningKey.generate(request.param)
 
 
 @pytest.fixture

@@ -60,7 +60,10 @@ def test_rfc7638_example_thumbprint() -> None:
         "FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI"
         "4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
     )
-    assert jwt.rsa_thumbprint(n, "AQAB") == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    assert (
+        jwt.jwk_thumbprint({"kty": "RSA", "n": n, "e": "AQAB"})
+        == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    )
 
 
 def test_pem_round_trip_keeps_the_key(rsa_key: SigningKey) -> None:
@@ -173,3 +176,139 @@ def test_jwks_skips_keys_it_cannot_use(rsa_key: SigningKey) -> None:
 def test_small_rsa_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="2048"):
         SigningKey.generate_rsa(key_size=1024)
+
+
+# --- ES256 (ECDSA P-256, RFC 7518 §3.4) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> SigningKey:
+    return SigningKey.generate_ec()
+
+
+def test_es256_round_trip_through_the_public_jwk(ec_key: SigningKey) -> None:
+    token = ec_key.sign(_claims())
+    jwk = ec_key.public_jwk()
+
+    header, claims = verify_compact(token, keys_from_jwks({"keys": [jwk]}))
+
+    assert header == {"alg": "ES256", "typ": "JWT", "kid": ec_key.kid}
+    assert claims["sub"] == "u1"
+    assert set(jwk) == {"kty", "kid", "use", "alg", "crv", "x", "y"}
+    assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("EC", "P-256", "ES256", "sig")
+    # Coordinates are the full 32 bytes even when they have leading zeros (RFC 7518 §6.2.1.2).
+    assert len(jwk["x"]) == len(jwk["y"]) == 43
+    # The signature is R || S (64 bytes), not DER.
+    assert len(jwt.b64url_decode(token.split(".")[2])) == 64
+
+
+def test_es256_kid_is_the_rfc7638_thumbprint(ec_key: SigningKey) -> None:
+    jwk = ec_key.public_jwk()
+    canonical = orjson.dumps({"crv": "P-256", "kty": "EC", "x": jwk["x"], "y": jwk["y"]})
+    assert ec_key.kid == _b64(hashlib.sha256(canonical).digest())
+
+
+def test_es256_pem_round_trip_keeps_the_key(ec_key: SigningKey) -> None:
+    again = SigningKey.from_pem(ec_key.private_pem())
+    assert again.alg == "ES256"
+    assert again.kid == ec_key.kid
+    assert verify_compact(again.sign(_claims()), ec_key.verification_key())[1]["sub"] == "u1"
+
+
+def test_es256_interoperates_with_pyjwt(ec_key: SigningKey) -> None:
+    import jwt as pyjwt
+
+    public = pyjwt.PyJWK.from_dict(ec_key.public_jwk()).key
+    assert pyjwt.decode(ec_key.sign(_claims()), public, algorithms=["ES256"])["sub"] == "u1"
+
+    private = serialization.load_pem_private_key(ec_key.private_pem(), password=None)
+    theirs = pyjwt.encode(_claims(), private, algorithm="ES256", headers={"kid": ec_key.kid})
+    assert verify_compact(theirs, keys_from_jwks({"keys": [ec_key.public_jwk()]}))[1]["sub"] == "u1"
+
+
+def test_es256_tampered_payload_and_signature_are_refused(ec_key: SigningKey) -> None:
+    head, payload, signature = ec_key.sign(_claims()).split(".")
+    forged_payload = _b64(orjson.dumps({**_claims(), "sub": "admin"}))
+    with pytest.raises(InvalidJWS, match="does not verify"):
+        verify_compact(f"{head}.{forged_payload}.{signature}", ec_key.verification_key())
+    raw = bytearray(jwt.b64url_decode(signature))
+    raw[10] ^= 1
+    with pytest.raises(InvalidJWS, match="does not verify"):
+        verify_compact(f"{head}.{payload}.{_b64(bytes(raw))}", ec_key.verification_key())
+
+
+def test_es256_psychic_signature_is_refused(ec_key: SigningKey) -> None:
+    # CVE-2022-21449: r = s = 0 "verified" every message in some ECDSA implementations.
+    head, payload, _ = ec_key.sign(_claims()).split(".")
+    with pytest.raises(InvalidJWS, match="does not verify"):
+        verify_compact(f"{head}.{payload}.{_b64(bytes(64))}", ec_key.verification_key())
+
+
+def test_es256_der_signature_is_refused(ec_key: SigningKey) -> None:
+    # A DER-encoded ECDSA signature is a valid signature of the input but not a valid JWS.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    token = ec_key.sign(_claims())
+    head, payload, _ = token.split(".")
+    private = serialization.load_pem_private_key(ec_key.private_pem(), password=None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    der = private.sign(f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(InvalidJWS, match="does not verify"):
+        verify_compact(f"{head}.{payload}.{_b64(der)}", ec_key.verification_key())
+
+
+def test_algorithms_and_key_types_never_cross(ec_key: SigningKey, rsa_key: SigningKey) -> None:
+    ec_token, rsa_token = ec_key.sign(_claims()), rsa_key.sign(_claims())
+    # An ES256 token checked with an RSA key, and an RS256 token with an EC key.
+    with pytest.raises(InvalidJWS, match="does not match the key"):
+        verify_compact(ec_token, rsa_key.verification_key())
+    with pytest.raises(InvalidJWS, match="does not match the key"):
+        verify_compact(rsa_token, ec_key.verification_key())
+    # A header that says RS256 over an ES256 signature, under the EC key's kid.
+    _, payload, signature = ec_token.split(".")
+    relabelled = _b64(orjson.dumps({"alg": "RS256", "typ": "JWT", "kid": ec_key.kid}))
+    keys = keys_from_jwks({"keys": [ec_key.public_jwk(), rsa_key.public_jwk()]})
+    with pytest.raises(InvalidJWS, match="does not match the key"):
+        verify_compact(f"{relabelled}.{payload}.{signature}", keys)
+    # HS256 "signed" with the EC public JWK as the secret.
+    public_bytes = orjson.dumps(ec_key.public_jwk())
+    head = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT", "kid": ec_key.kid}))
+    body = _b64(orjson.dumps(_claims()))
+    mac = hmac.new(public_bytes, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(InvalidJWS, match="does not match the key"):
+        verify_compact(f"{head}.{body}.{_b64(mac)}", keys)
+
+
+def test_ec_jwks_that_cannot_be_used_are_refused(ec_key: SigningKey) -> None:
+    jwk = ec_key.public_jwk()
+    off_curve = {
+        **jwk,
+        "y": _b64((int.from_bytes(jwt.b64url_decode(jwk["y"]), "big") ^ 1).to_bytes(32, "big")),
+    }
+    short = {**jwk, "x": _b64(jwt.b64url_decode(jwk["x"])[1:])}
+    p384 = {**jwk, "crv": "P-384"}
+    wrong_alg = {**jwk, "alg": "RS256"}
+    for bad, reason in [
+        (off_curve, "not a valid public key"),
+        (short, "not 32 bytes"),
+        (p384, "P-256"),
+        (wrong_alg, "alg does not match"),
+    ]:
+        with pytest.raises(InvalidJWS, match=reason):
+            VerificationKey.from_jwk(bad)
+    # In a JWK Set, unusable keys are skipped; the good one stays.
+    loaded = keys_from_jwks({"keys": [{**off_curve, "kid": "bad"}, jwk]})
+    assert list(loaded) == [ec_key.kid]
+
+
+def test_other_curves_cannot_sign_or_verify() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    with pytest.raises(ValueError, match="P-256"):
+        SigningKey("ES256", None, private_key=p384)
+    with pytest.raises(ValueError, match="P-256"):
+        VerificationKey.from_public_key(p384.public_key())
+    with pytest.raises(ValueError, match="cannot generate"):
+        SigningKey.generate("HS256")

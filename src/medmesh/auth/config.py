@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -33,6 +33,11 @@ class AuthSettings(ServiceSettings):
         "empty in development creates var/auth-kek.key",
     )
     key_rotation_days: int = Field(default=90, ge=1)
+    signing_alg: Literal["RS256", "ES256"] = Field(
+        default="RS256",
+        description="algorithm of new signing keys: RS256 (RSA 2048) or ES256 (ECDSA P-256, about "
+        "ten times cheaper to sign); a change rotates the key ring at the next start",
+    )
     argon2_memory_kib: int = 19_456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1

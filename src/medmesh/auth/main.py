@@ -45,7 +45,7 @@ app: FastAPI  # built on first access, see __getattr__ below
 
 DESCRIPTION = """The OAuth 2.0 / OpenID Connect token server every medmesh service trusts.
 
-Access tokens are JWTs signed RS256 (keys published at `/.well-known/jwks.json`) or HS256 with a
+Access tokens are JWTs signed RS256 or ES256 (keys published at `/.well-known/jwks.json`) or HS256 with a
 shared secret. Grants: `client_credentials`, `password` (per client) and `refresh_token` (rotated,
 reuse revokes the family). Introspection (RFC 7662), revocation (RFC 7009), metadata (RFC 8414).
 """
@@ -71,7 +71,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     """Build the auth-service app."""
     settings = settings or AuthSettings()
     database = Database(settings.effective_database_url)
-    keys = SigningKeyService(load_kek(settings), MAX_TOKEN_TTL_SECONDS, settings.jwt_hs256_secret)
+    keys = SigningKeyService(
+        load_kek(settings),
+        MAX_TOKEN_TTL_SECONDS,
+        settings.jwt_hs256_secret,
+        alg=settings.signing_alg,
+    )
     revocations = RevocationCache(database, settings.revocation_sync_seconds)
     token_limiter = RateLimiter(
         settings.token_rate_limit_per_minute,

@@ -1,6 +1,6 @@
 """Access-token verification on the resource-server side, and FastAPI dependencies.
 
-:class:`TokenVerifier` checks a bearer token locally: RS256 against the
+:class:`TokenVerifier` checks a bearer token locally: RS256 or ES256 against the
 auth-service JWKS (cached, re-fetched when an unknown ``kid`` arrives but at most
 once per ``refresh_min_seconds``, so forged kids cannot make it hammer the auth
 server), or HS256 with a shared secret. Then the claims: ``exp`` (required),
@@ -120,14 +120,14 @@ class TokenVerifier:
         self._hs_key = jwt.VerificationKey.hs256(hs256_secret) if hs256_secret else None
         self._static_keys = jwt.keys_from_jwks(jwks) if jwks is not None else {}
         self._fetched_keys: dict[str, jwt.VerificationKey] = {}
-        self._rsa_keys = dict(self._static_keys)
+        self._jwks_keys = dict(self._static_keys)
         self._verified: dict[str, tuple[Principal, float, bool]] = {}
         self._fetched_at = float("-inf")
         self._last_attempt = float("-inf")
         self._lock = asyncio.Lock()
         allowed = {jwt.HS256} if self._hs_key else set()
         if jwks_url or jwks is not None:
-            allowed.add(jwt.RS256)
+            allowed |= jwt.PUBLIC_KEY_ALGORITHMS
         self.algorithms: frozenset[str] = frozenset(allowed)
         self.jwks_fetches = 0
 
@@ -151,7 +151,7 @@ class TokenVerifier:
             return principal
         decoded = self._decode(token)
         key = self._select_key(decoded)
-        if decoded.alg == jwt.RS256 and decoded.kid is not None and self.jwks_url:
+        if decoded.alg in jwt.PUBLIC_KEY_ALGORITHMS and decoded.kid is not None and self.jwks_url:
             stale = time.monotonic() - self._fetched_at > self.cache_seconds
             if key is None or stale:
                 await self.refresh_jwks(force=key is None)
@@ -208,13 +208,13 @@ class TokenVerifier:
             if keys.keys() != self._fetched_keys.keys():
                 self._verified.clear()  # a key may have been withdrawn
             self._fetched_keys = keys
-            self._rsa_keys = {**self._static_keys, **keys}
+            self._jwks_keys = {**self._static_keys, **keys}
             self._fetched_at = now
 
     def set_jwks(self, jwks: Mapping[str, Any]) -> None:
         """Replace the static JWK Set (an issuer verifying its own tokens follows its key ring)."""
         self._static_keys = jwt.keys_from_jwks(jwks)
-        self._rsa_keys = {**self._static_keys, **self._fetched_keys}
+        self._jwks_keys = {**self._static_keys, **self._fetched_keys}
         self._verified.clear()
 
     async def aclose(self) -> None:
@@ -246,7 +246,7 @@ class TokenVerifier:
         if decoded.alg == jwt.HS256:
             return self._hs_key
         kid = decoded.kid
-        return self._rsa_keys.get(kid) if kid is not None else None
+        return self._jwks_keys.get(kid) if kid is not None else None
 
     def _check(self, decoded: jwt.DecodedJWS, key: jwt.VerificationKey | None) -> Principal:
         if key is None:

@@ -1,10 +1,12 @@
 """Compact JWS (RFC 7515) signing and verification for access tokens.
 
-Only two algorithms exist here: RS256 (RSA 2048+, PKCS#1 v1.5, SHA-256) and
-HS256 (a shared secret of at least 32 bytes). A token is verified against an
+Three algorithms exist here: RS256 (RSA 2048+, PKCS#1 v1.5, SHA-256), ES256
+(ECDSA on P-256 with SHA-256, RFC 7518 §3.4: the signature is R || S, 64 bytes)
+and HS256 (a shared secret of at least 32 bytes). A token is verified against an
 explicit allow-list of algorithms *and* against the algorithm bound to the key
-that checks it, so ``alg: none`` and the "HS256 signed with the RSA public key"
-forgery fail by construction: an RSA key never verifies an HMAC.
+that checks it, so ``alg: none`` and the "HS256 signed with the public key"
+forgery fail by construction: an RSA or EC key never verifies an HMAC, and an
+EC key never an RSA signature.
 
 This module checks signatures only; the claims (``exp``, ``iss``, ``aud``...)
 are checked by :mod:`medmesh.platform.auth`. It uses ``cryptography`` and
@@ -24,22 +26,34 @@ from typing import Any, Final
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
 
 from medmesh.platform.errors import MedmeshError
 
 RS256: Final = "RS256"
+ES256: Final = "ES256"
 HS256: Final = "HS256"
-SUPPORTED_ALGORITHMS: Final = frozenset({RS256, HS256})
+SUPPORTED_ALGORITHMS: Final = frozenset({RS256, ES256, HS256})
+#: The algorithms of public keys (a JWK Set publishes these; HS256 is a shared secret).
+PUBLIC_KEY_ALGORITHMS: Final = frozenset({RS256, ES256})
 MIN_RSA_BITS: Final = 2048
 MIN_HMAC_SECRET_BYTES: Final = 32
+P256_BYTES: Final = 32
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # Three base64url segments; the signature may be empty only so that the error says why.
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _COMPACT_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
-_PUBLIC_KEY_CACHE: dict[tuple[str, str], rsa.RSAPublicKey] = {}
+_PUBLIC_KEY_CACHE: dict[tuple[str, ...], PublicKey] = {}
 _PUBLIC_KEY_CACHE_SIZE: Final = 256
 
 
@@ -67,8 +81,10 @@ def b64url_decode(segment: str | bytes) -> bytes:
     return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
 
 
-def _int_to_b64(value: int) -> str:
-    return b64url_encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode()
+def _int_to_b64(value: int, length: int = 0) -> str:
+    """Big-endian base64url of ``value``: minimal bytes, or exactly ``length`` (EC coordinates)."""
+    size = length or (value.bit_length() + 7) // 8
+    return b64url_encode(value.to_bytes(size, "big")).decode()
 
 
 def _b64_to_int(value: object) -> int:
@@ -77,10 +93,79 @@ def _b64_to_int(value: object) -> int:
     return int.from_bytes(b64url_decode(value), "big")
 
 
-def rsa_thumbprint(n: str, e: str) -> str:
-    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of an RSA public key."""
-    canonical = orjson.dumps({"e": e, "kty": "RSA", "n": n}, option=orjson.OPT_SORT_KEYS)
+# RFC 7638 §3.2: the required members of each key type, the only ones a thumbprint covers.
+_THUMBPRINT_MEMBERS: Final = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of an RSA or EC public JWK."""
+    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
+    canonical = orjson.dumps({name: jwk[name] for name in members}, option=orjson.OPT_SORT_KEYS)
     return b64url_encode(hashlib.sha256(canonical).digest()).decode()
+
+
+def public_jwk_members(key: PublicKey) -> dict[str, str]:
+    """The key-type members of a public key's JWK: ``kty, n, e`` or ``kty, crv, x, y``."""
+    if isinstance(key, rsa.RSAPublicKey):
+        numbers = key.public_numbers()
+        return {"kty": "RSA", "n": _int_to_b64(numbers.n), "e": _int_to_b64(numbers.e)}
+    point = key.public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _int_to_b64(point.x, P256_BYTES),
+        "y": _int_to_b64(point.y, P256_BYTES),
+    }
+
+
+def _algorithm_of(key: PublicKey) -> str:
+    """RS256 for RSA keys of 2048+ bits, ES256 for P-256 keys; anything else is refused."""
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+        return RS256
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return ES256
+    raise ValueError("only RSA (RS256) and P-256 (ES256) keys are supported")
+
+
+def _load_public_jwk(jwk: Mapping[str, Any]) -> PublicKey:
+    """The public key of an RSA or P-256 JWK, validated (an EC point must lie on the curve)."""
+    kty = jwk.get("kty")
+    if kty == "RSA":
+        n, e = jwk.get("n"), jwk.get("e")
+        if not isinstance(n, str) or not isinstance(e, str):
+            raise InvalidJWS("RSA JWK lacks n or e")
+        cache_key: tuple[str, ...] = ("RSA", n, e)
+    elif kty == "EC":
+        x, y = jwk.get("x"), jwk.get("y")
+        if jwk.get("crv") != "P-256" or not isinstance(x, str) or not isinstance(y, str):
+            raise InvalidJWS("EC JWK is not a P-256 key with x and y")
+        cache_key = ("EC", x, y)
+    else:
+        raise InvalidJWS("only RSA and EC JWKs are supported")
+    key = _PUBLIC_KEY_CACHE.get(cache_key)
+    if key is not None:
+        return key
+    try:
+        if kty == "RSA":
+            numbers = rsa.RSAPublicNumbers(_b64_to_int(cache_key[2]), _b64_to_int(cache_key[1]))
+            key = numbers.public_key()
+        else:
+            x_raw, y_raw = b64url_decode(cache_key[1]), b64url_decode(cache_key[2])
+            if len(x_raw) != P256_BYTES or len(y_raw) != P256_BYTES:
+                raise InvalidJWS("EC JWK coordinates are not 32 bytes")
+            point = ec.EllipticCurvePublicNumbers(
+                int.from_bytes(x_raw, "big"), int.from_bytes(y_raw, "big"), ec.SECP256R1()
+            )
+            key = point.public_key()  # refuses a point that is not on the curve
+        _algorithm_of(key)
+    except ValueError as exc:
+        raise InvalidJWS(f"{kty} JWK is not a valid public key: {exc}") from exc
+    if len(_PUBLIC_KEY_CACHE) >= _PUBLIC_KEY_CACHE_SIZE:
+        _PUBLIC_KEY_CACHE.clear()
+    _PUBLIC_KEY_CACHE[cache_key] = key
+    return key
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -89,7 +174,7 @@ class VerificationKey:
 
     alg: str
     kid: str | None
-    public_key: rsa.RSAPublicKey | None = None
+    public_key: PublicKey | None = None
     secret: bytes | None = None
 
     @classmethod
@@ -98,52 +183,46 @@ class VerificationKey:
         return cls(HS256, kid, secret=_check_secret(secret))
 
     @classmethod
-    def from_public_key(cls, key: rsa.RSAPublicKey, kid: str | None = None) -> VerificationKey:
-        """An RS256 key from a loaded RSA public key (kid defaults to its thumbprint)."""
-        if key.key_size < MIN_RSA_BITS:
-            raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
+    def from_public_key(cls, key: PublicKey, kid: str | None = None) -> VerificationKey:
+        """An RS256 or ES256 key from a loaded public key (kid defaults to its thumbprint)."""
+        alg = _algorithm_of(key)
         if kid is None:
-            numbers = key.public_numbers()
-            kid = rsa_thumbprint(_int_to_b64(numbers.n), _int_to_b64(numbers.e))
-        return cls(RS256, kid, public_key=key)
+            kid = jwk_thumbprint(public_jwk_members(key))
+        return cls(alg, kid, public_key=key)
 
     @classmethod
     def from_jwk(cls, jwk: Mapping[str, Any]) -> VerificationKey:
-        """An RS256 key from a public JWK; loaded key objects are cached by (n, e)."""
-        if jwk.get("kty") != "RSA":
-            raise InvalidJWS("only RSA JWKs are supported")
-        if jwk.get("alg", RS256) != RS256 or jwk.get("use", "sig") != "sig":
-            raise InvalidJWS("JWK is not an RS256 signing key")
-        n, e = jwk.get("n"), jwk.get("e")
-        if not isinstance(n, str) or not isinstance(e, str):
-            raise InvalidJWS("RSA JWK lacks n or e")
+        """An RS256 or ES256 key from a public JWK; loaded key objects are cached."""
+        if jwk.get("use", "sig") != "sig":
+            raise InvalidJWS("JWK is not a signing key")
+        key = _load_public_jwk(jwk)
+        alg = _algorithm_of(key)
+        if jwk.get("alg", alg) != alg:
+            raise InvalidJWS(f"JWK alg does not match its {jwk.get('kty')} key")
         kid = jwk.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidJWS("JWK kid is not a string")
-        key = _PUBLIC_KEY_CACHE.get((n, e))
-        if key is None:
-            try:
-                key = rsa.RSAPublicNumbers(_b64_to_int(e), _b64_to_int(n)).public_key()
-            except ValueError as exc:
-                raise InvalidJWS("RSA JWK is not a valid public key") from exc
-            if key.key_size < MIN_RSA_BITS:
-                raise InvalidJWS(f"RSA keys must have at least {MIN_RSA_BITS} bits")
-            if len(_PUBLIC_KEY_CACHE) >= _PUBLIC_KEY_CACHE_SIZE:
-                _PUBLIC_KEY_CACHE.clear()
-            _PUBLIC_KEY_CACHE[(n, e)] = key
-        return cls(RS256, kid if kid is not None else rsa_thumbprint(n, e), public_key=key)
+        return cls(alg, kid if kid is not None else jwk_thumbprint(jwk), public_key=key)
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's signature of ``signing_input``."""
         if self.alg == HS256 and self.secret is not None:
             expected = hmac.new(self.secret, signing_input, hashlib.sha256).digest()
             return hmac.compare_digest(expected, signature)
-        if self.alg == RS256 and self.public_key is not None:
-            try:
+        try:
+            if self.alg == RS256 and isinstance(self.public_key, rsa.RSAPublicKey):
                 self.public_key.verify(signature, signing_input, _PKCS1, _SHA256)
-            except InvalidSignature:
-                return False
-            return True
+                return True
+            if self.alg == ES256 and isinstance(self.public_key, ec.EllipticCurvePublicKey):
+                if len(signature) != 2 * P256_BYTES:
+                    return False
+                r = int.from_bytes(signature[:P256_BYTES], "big")
+                s = int.from_bytes(signature[P256_BYTES:], "big")
+                der = encode_dss_signature(r, s)
+                self.public_key.verify(der, signing_input, _ECDSA_SHA256)
+                return True
+        except InvalidSignature:
+            return False
         return False
 
     def __repr__(self) -> str:
@@ -151,7 +230,7 @@ class VerificationKey:
 
 
 def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, VerificationKey]:
-    """The RS256 signing keys of a JWK Set by kid; other keys (enc, EC, no kid) are skipped."""
+    """The RS256 and ES256 signing keys of a JWK Set by kid; other keys (enc, no kid) are skipped."""
     keys = jwks.get("keys")
     if not isinstance(keys, list):
         raise InvalidJWS("JWK Set has no keys array")
@@ -176,7 +255,7 @@ def _check_secret(secret: bytes | str) -> bytes:
 
 
 class SigningKey:
-    """A private signing key (RS256) or shared secret (HS256) that issues compact JWS."""
+    """A private signing key (RS256 or ES256) or shared secret (HS256) that issues compact JWS."""
 
     __slots__ = ("_header_b64", "_private_key", "_secret", "alg", "kid")
 
@@ -185,12 +264,14 @@ class SigningKey:
         alg: str,
         kid: str | None,
         *,
-        private_key: rsa.RSAPrivateKey | None = None,
+        private_key: PrivateKey | None = None,
         secret: bytes | None = None,
     ) -> None:
-        if alg == RS256:
-            if private_key is None or private_key.key_size < MIN_RSA_BITS:
-                raise ValueError(f"RS256 needs an RSA private key of {MIN_RSA_BITS}+ bits")
+        if alg in PUBLIC_KEY_ALGORITHMS:
+            if private_key is None or _algorithm_of(private_key.public_key()) != alg:
+                raise ValueError(
+                    f"{alg} needs an {'RSA 2048+' if alg == RS256 else 'EC P-256'} private key"
+                )
         elif alg == HS256:
             if secret is None:
                 raise ValueError("HS256 needs a shared secret")
@@ -201,8 +282,7 @@ class SigningKey:
         self._private_key = private_key
         self._secret = secret
         if kid is None and private_key is not None:
-            jwk = _public_numbers_jwk(private_key.public_key())
-            kid = rsa_thumbprint(jwk["n"], jwk["e"])
+            kid = jwk_thumbprint(public_jwk_members(private_key.public_key()))
         self.kid = kid
         header: dict[str, str] = {"alg": alg, "typ": "JWT"}
         if kid is not None:
@@ -211,19 +291,33 @@ class SigningKey:
         self._header_b64 = b64url_encode(orjson.dumps(header))
 
     @classmethod
+    def generate(cls, alg: str, kid: str | None = None) -> SigningKey:
+        """A new key pair for ``alg`` (RS256 or ES256); ``kid`` defaults to the thumbprint."""
+        if alg == RS256:
+            return cls.generate_rsa(kid)
+        if alg == ES256:
+            return cls.generate_ec(kid)
+        raise ValueError(f"cannot generate a key pair for {alg!r}")
+
+    @classmethod
     def generate_rsa(cls, kid: str | None = None, *, key_size: int = 2048) -> SigningKey:
         """A new RS256 key; ``kid`` defaults to the RFC 7638 thumbprint."""
         return cls(RS256, kid, private_key=rsa.generate_private_key(65537, key_size))
 
     @classmethod
+    def generate_ec(cls, kid: str | None = None) -> SigningKey:
+        """A new ES256 key (P-256); ``kid`` defaults to the RFC 7638 thumbprint."""
+        return cls(ES256, kid, private_key=ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
     def from_pem(
         cls, pem: bytes, kid: str | None = None, *, password: bytes | None = None
     ) -> SigningKey:
-        """An RS256 key from a PEM private key (as written by :meth:`private_pem`)."""
+        """An RS256 or ES256 key from a PEM private key (as written by :meth:`private_pem`)."""
         key = serialization.load_pem_private_key(pem, password=password)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("the PEM does not hold an RSA private key")
-        return cls(RS256, kid, private_key=key)
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise ValueError("the PEM does not hold an RSA or EC private key")
+        return cls(_algorithm_of(key.public_key()), kid, private_key=key)
 
     @classmethod
     def hs256(cls, secret: bytes | str, kid: str | None = None) -> SigningKey:
@@ -234,19 +328,29 @@ class SigningKey:
     def sign(self, claims: Mapping[str, Any]) -> str:
         """The compact JWS of ``claims`` with header ``{alg, typ: "JWT", kid}``."""
         signing_input = self._header_b64 + b"." + b64url_encode(orjson.dumps(claims))
-        if self._private_key is not None:
-            signature = self._private_key.sign(signing_input, _PKCS1, _SHA256)
+        key = self._private_key
+        if isinstance(key, rsa.RSAPrivateKey):
+            signature = key.sign(signing_input, _PKCS1, _SHA256)
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(key.sign(signing_input, _ECDSA_SHA256))
+            signature = r.to_bytes(P256_BYTES, "big") + s.to_bytes(P256_BYTES, "big")
         else:
             assert self._secret is not None
             signature = hmac.new(self._secret, signing_input, hashlib.sha256).digest()
         return (signing_input + b"." + b64url_encode(signature)).decode("ascii")
 
     def public_jwk(self) -> dict[str, str]:
-        """The public JWK (kty, kid, use, alg, n, e). HS256 secrets have none."""
+        """The public JWK (kty, kid, use, alg and n, e or crv, x, y). HS256 secrets have none."""
         if self._private_key is None:
             raise ValueError("an HS256 secret has no public JWK")
-        jwk = _public_numbers_jwk(self._private_key.public_key())
-        return {"kty": "RSA", "kid": self.kid or "", "use": "sig", "alg": RS256, **jwk}
+        members = public_jwk_members(self._private_key.public_key())
+        return {
+            "kty": members["kty"],
+            "kid": self.kid or "",
+            "use": "sig",
+            "alg": self.alg,
+            **members,
+        }
 
     def private_pem(self) -> bytes:
         """The private key as unencrypted PKCS#8 PEM, for storage (encrypt it at rest)."""
@@ -261,17 +365,12 @@ class SigningKey:
     def verification_key(self) -> VerificationKey:
         """The key that verifies this key's signatures."""
         if self._private_key is not None:
-            return VerificationKey(RS256, self.kid, public_key=self._private_key.public_key())
+            return VerificationKey(self.alg, self.kid, public_key=self._private_key.public_key())
         assert self._secret is not None
         return VerificationKey(HS256, self.kid, secret=self._secret)
 
     def __repr__(self) -> str:
         return f"SigningKey(alg={self.alg!r}, kid={self.kid!r})"
-
-
-def _public_numbers_jwk(key: rsa.RSAPublicKey) -> dict[str, str]:
-    numbers = key.public_numbers()
-    return {"n": _int_to_b64(numbers.n), "e": _int_to_b64(numbers.e)}
 
 
 @dataclass(frozen=True, slots=True)

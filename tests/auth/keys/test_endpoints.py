@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import jwt as pyjwt
+
 from medmesh.auth.bootstrap import DEMO_SERVICE_CLIENT_ID
 from medmesh.platform.auth import TokenVerifier
-from tests.auth.conftest import ISSUER, AuthHarness, bearer, header_of
+from tests.auth.conftest import ISSUER, AuthFactory, AuthHarness, bearer, header_of
 
 
 async def test_rotation_keeps_old_keys_published(auth: AuthHarness) -> None:
@@ -46,3 +48,46 @@ async def test_rotation_requires_admin(auth: AuthHarness) -> None:
     assert (await auth.http.post("/admin/keys/rotate", headers=bearer(service))).status_code == 403
     assert (await auth.http.post("/admin/keys/rotate")).status_code == 401
     assert (await auth.http.get("/admin/keys", headers=bearer(service))).status_code == 403
+
+
+async def test_es256_key_ring_signs_and_publishes_ec_keys(auth_factory: AuthFactory) -> None:
+    async with auth_factory(signing_alg="ES256") as auth:
+        token = await auth.access_token(audience="medmesh-phi")
+        jwks = (await auth.http.get("/.well-known/jwks.json")).json()
+        metadata = (await auth.http.get("/.well-known/openid-configuration")).json()
+        introspected = await auth.introspect(token)
+
+    assert header_of(token)["alg"] == "ES256"
+    (key,) = jwks["keys"]
+    assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")
+    assert header_of(token)["kid"] == key["kid"]
+    assert metadata["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert introspected["active"] is True
+    # A resource server verifies it with the JWK Set alone; so does another JWT library.
+    verifier = TokenVerifier(ISSUER, "medmesh-phi", jwks=jwks)
+    assert (await verifier.verify(token)).client_id == DEMO_SERVICE_CLIENT_ID
+    public = pyjwt.PyJWK.from_dict(key).key
+    claims = pyjwt.decode(token, public, algorithms=["ES256"], audience="medmesh-phi")
+    assert claims["iss"] == ISSUER
+
+
+async def test_changing_the_algorithm_rotates_the_ring_at_start(auth_factory: AuthFactory) -> None:
+    async with auth_factory() as before:
+        rs_token = await before.access_token(audience="medmesh-phi")
+        secrets = before.secrets
+    async with auth_factory(signing_alg="ES256", known_secrets=secrets) as after:
+        es_token = await after.access_token(audience="medmesh-phi")
+        jwks = (await after.http.get("/.well-known/jwks.json")).json()
+        listed = (await after.http.get("/admin/keys", headers=await after.admin_headers())).json()
+        old_still_active = (await after.introspect(rs_token))["active"]
+
+    assert (header_of(rs_token)["alg"], header_of(es_token)["alg"]) == ("RS256", "ES256")
+    # The retired RSA key stays published until the tokens it signed have expired.
+    assert {k["kty"] for k in jwks["keys"]} == {"RSA", "EC"}
+    status = {k["kid"]: k["status"] for k in listed}
+    assert status[header_of(rs_token)["kid"]] == "retired"
+    assert status[header_of(es_token)["kid"]] == "active"
+    assert old_still_active is True
+    verifier = TokenVerifier(ISSUER, "medmesh-phi", jwks=jwks)
+    assert (await verifier.verify(rs_token)).client_id == DEMO_SERVICE_CLIENT_ID
+    assert (await verifier.verify(es_token)).client_id == DEMO_SERVICE_CLIENT_ID

@@ -13,8 +13,9 @@ from medmesh.auth.roles.defaults import BUILTIN_ROLES
 router = APIRouter(tags=["discovery"])
 
 
-def server_metadata(issuer: str) -> dict[str, Any]:
-    """What this server supports, truthfully: no authorization endpoint (no browser flows yet)."""
+def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
+    """What this server supports, truthfully: no authorization endpoint (no browser flows yet),
+    no JWT client authentication, ID tokens signed with the key ring's algorithm."""
     base = issuer.rstrip("/")
     scopes = sorted({s for _, scope in BUILTIN_ROLES.values() for s in scope.split()})
     return {
@@ -34,8 +35,7 @@ def server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": [signing_alg],
         "claims_supported": [
             "iss",
             "sub",
@@ -56,19 +56,19 @@ def server_metadata(issuer: str) -> dict[str, Any]:
 
 
 @router.get("/.well-known/oauth-authorization-server", summary="RFC 8414 metadata")
-async def oauth_metadata(request: Request) -> JSONResponse:
+async def oauth_metadata(request: Request, components: Components) -> JSONResponse:
     """OAuth 2.0 Authorization Server Metadata."""
     return JSONResponse(
-        server_metadata(request.app.state.settings.issuer),
+        server_metadata(request.app.state.settings.issuer, components.keys.signing_alg),
         headers={"Cache-Control": "public, max-age=3600"},
     )
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Connect discovery")
-async def openid_configuration(request: Request) -> JSONResponse:
+async def openid_configuration(request: Request, components: Components) -> JSONResponse:
     """OpenID Provider Metadata (the same document as RFC 8414's)."""
     return JSONResponse(
-        server_metadata(request.app.state.settings.issuer),
+        server_metadata(request.app.state.settings.issuer, components.keys.signing_alg),
         headers={"Cache-Control": "public, max-age=3600"},
     )
 

@@ -5,6 +5,11 @@ under the key-encryption keys of ``MEDMESH_AUTH_KEY_ENCRYPTION_KEYS``. Rotation
 makes a new key active and keeps every retired public key in the JWKS until the
 last token it signed has expired (access-token lifetime plus leeway), so
 resource servers never meet a token whose key they cannot find.
+
+New keys use the configured algorithm (RS256 or ES256). When the active key has
+another algorithm — the setting changed — loading the ring at start-up rotates
+it, so the change takes effect without an admin call and without breaking
+tokens already issued.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from medmesh.auth.keys.repository import SigningKeyRepository
 from medmesh.auth.models import SigningKeyRecord
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import utcnow
-from medmesh.platform.jwt import SigningKey, VerificationKey, keys_from_jwks
+from medmesh.platform.jwt import (
+    HS256,
+    PUBLIC_KEY_ALGORITHMS,
+    RS256,
+    SigningKey,
+    VerificationKey,
+    keys_from_jwks,
+)
 
 PUBLISH_LEEWAY = timedelta(minutes=5)
 
@@ -38,13 +50,23 @@ class KeyRingState:
 class SigningKeyService:
     """Loads, creates and rotates signing keys; holds the in-memory key ring."""
 
-    def __init__(self, kek: KeyRing, max_token_ttl_seconds: int, hs256_secret: str = "") -> None:
+    def __init__(
+        self, kek: KeyRing, max_token_ttl_seconds: int, hs256_secret: str = "", *, alg: str = RS256
+    ) -> None:
+        if alg not in PUBLIC_KEY_ALGORITHMS:
+            raise ValueError(f"signing keys are RS256 or ES256, not {alg!r}")
         self.kek = kek
+        self.alg = alg
         self.max_token_ttl = timedelta(seconds=max_token_ttl_seconds)
         self.state = KeyRingState()
         self.hs256 = SigningKey.hs256(hs256_secret, kid="hs256") if hs256_secret else None
         #: Called with the new state after every (re)load: the app's own verifier follows the ring.
         self.listeners: list[Callable[[KeyRingState], None]] = []
+
+    @property
+    def signing_alg(self) -> str:
+        """The algorithm new tokens are signed with."""
+        return HS256 if self.hs256 is not None else self.alg
 
     @property
     def signer(self) -> SigningKey:
@@ -61,9 +83,10 @@ class SigningKeyService:
         now = utcnow()
         records = await repo.publishable(now)
         active = next((r for r in records if r.status == "active"), None)
-        if active is None and create_if_missing:
+        if create_if_missing and (active is None or active.alg != self.alg):
             active = await self._create(repo, now)
-            records = [active, *records]
+            await self._retire_others(repo, now, active.kid)
+            records = await repo.publishable(now)
         state = KeyRingState()
         if active is not None:
             pem = self.kek.decrypt(active.private_key, aad=active.kid.encode())
@@ -83,15 +106,18 @@ class SigningKeyService:
         repo = SigningKeyRepository(session)
         now = utcnow()
         record = await self._create(repo, now)
-        await repo.retire_active(now, now + self.max_token_ttl + PUBLISH_LEEWAY, keep=record.kid)
+        await self._retire_others(repo, now, record.kid)
         await self.load(session, create_if_missing=False)
         return record
+
+    async def _retire_others(self, repo: SigningKeyRepository, now: datetime, keep: str) -> None:
+        await repo.retire_active(now, now + self.max_token_ttl + PUBLISH_LEEWAY, keep=keep)
 
     async def list_keys(self, session: AsyncSession) -> list[SigningKeyRecord]:
         return list(await SigningKeyRepository(session).all())
 
     async def _create(self, repo: SigningKeyRepository, now: datetime) -> SigningKeyRecord:
-        key = SigningKey.generate_rsa()
+        key = SigningKey.generate(self.alg)
         assert key.kid is not None
         record = SigningKeyRecord(
             kid=key.kid,
