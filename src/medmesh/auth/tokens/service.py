@@ -142,7 +142,7 @@ class TokenService:
             "exp": now + ttl,
             "iat": now,
             "nbf": now,
-            "jti": uuid.uuid4().hex,
+            "jti": secrets.token_hex(16),
             "scope": scope,
             "client_id": client.client_id,
             "roles": roles,

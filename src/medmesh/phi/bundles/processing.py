@@ -11,7 +11,6 @@ OperationOutcome, and one that writes runs in a savepoint so a failure undoes on
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,7 @@ from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
 from medmesh.platform.db import utcnow
 from medmesh.platform.errors import MedmeshError
+from medmesh.platform.ids import uuid7_hex
 
 if TYPE_CHECKING:
     from medmesh.phi.search.service import SearchService
@@ -68,7 +68,8 @@ def entry_failure(entry: BundleEntry, error: MedmeshError) -> FhirError:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A server-assigned id: time-ordered, so an import appends to the B-trees (platform.ids)."""
+    return uuid7_hex()
 
 
 class BundleRun:

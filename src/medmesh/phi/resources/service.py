@@ -8,7 +8,6 @@ concurrency: the current row moves from version n to n+1 only if it is still n.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ from medmesh.phi.resources.stored import Stored, check_id, check_type, parse_eta
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
 from medmesh.platform.db import Database, utcnow
+from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class ResourceService:
         """Store a validated ``resource`` as a new version; returns it and whether it was created."""
         repo = ResourceRepository(session)
         resource_type = resource["resourceType"]
-        resource_id = resource_id or uuid.uuid4().hex
+        resource_id = resource_id or uuid7_hex()
         current = await repo.get(resource_type, resource_id)
         if if_match is not None and (current is None or current.version != if_match):
             raise VersionConflict(
@@ -156,7 +156,7 @@ class ResourceService:
         self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
     ) -> Stored:
         await self.check_create(ctx, resource, resource_type)
-        resource_id = uuid.uuid4().hex
+        resource_id = uuid7_hex()
         patient = compartment_patient({**resource, "id": resource_id})
         stored, _ = await self._write_audited(
             session, ctx, "fhir.create", resource, resource_id, [patient], method="POST"
