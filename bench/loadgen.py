@@ -15,12 +15,26 @@ import time
 from dataclasses import dataclass
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its threads so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 @dataclass
 class LoadResult:
     requests: int
     errors: int
     seconds: float
     latencies_ms: list[float]
+    #: CPU seconds the server process used during the measurement (None when not known). Unlike
+    #: requests/s it does not change when something else shares the server's core.
+    server_cpu_seconds: float | None = None
 
     @property
     def rps(self) -> float:
@@ -33,7 +47,13 @@ class LoadResult:
         return data[min(len(data) - 1, int(q * len(data)))]
 
     def summary(self) -> dict[str, float]:
+        cpu: dict[str, float] = {}
+        if self.server_cpu_seconds is not None and self.requests:
+            cpu["server_cpu_us_per_request"] = round(
+                self.server_cpu_seconds / self.requests * 1e6, 1
+            )
         return {
+            **cpu,
             "requests": self.requests,
             "errors": self.errors,
             "rps": round(self.rps, 1),
@@ -114,8 +134,10 @@ def run_load(
     connections: int = 32,
     expect: int = 200,
     warmup: float = 1.0,
+    server_pid: int | None = None,
 ) -> LoadResult:
-    """Drive ``request`` at the server for ``seconds`` (after a warm-up) and return the result."""
+    """Drive ``request`` at the server for ``seconds`` (after a warm-up) and return the result;
+    with ``server_pid``, also the CPU time that server spent on the measured requests."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
         os.sched_setaffinity(0, {1})
     try:
@@ -126,4 +148,8 @@ def run_load(
         pass
     if warmup:
         asyncio.run(_run(host, port, request, warmup, connections, expect))
-    return asyncio.run(_run(host, port, request, seconds, connections, expect))
+    before = process_cpu_seconds(server_pid) if server_pid else 0.0
+    result = asyncio.run(_run(host, port, request, seconds, connections, expect))
+    if server_pid:
+        result.server_cpu_seconds = process_cpu_seconds(server_pid) - before
+    return result

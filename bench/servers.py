@@ -15,6 +15,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+#: The process serving each port started here (for its CPU time, see loadgen.run_load).
+SERVER_PIDS: dict[int, int] = {}
 
 
 def free_port() -> int:
@@ -60,6 +62,7 @@ def uvicorn_app(
         "warning",
     ]
     process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **(env or {})})
+    SERVER_PIDS[port] = process.pid
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + ready_path, process)
@@ -83,6 +86,7 @@ def medmesh_service(service: str, port: int, env: dict[str, str]) -> Iterator[st
         "--migrate",
     ]
     process = subprocess.Popen(_pin(cmd), cwd=ROOT, env={**os.environ, **env})
+    SERVER_PIDS[port] = process.pid
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/readyz", process)

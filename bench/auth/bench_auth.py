@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from loadgen import build_request, run_load
-from servers import BIN, ROOT, free_port, medmesh_service, uvicorn_app
+from servers import BIN, ROOT, SERVER_PIDS, free_port, medmesh_service, uvicorn_app
 
 SECONDS = 8.0
 CONNECTIONS = 32
@@ -56,7 +56,13 @@ def _load(
     host, port = url.removeprefix("http://").split(":")
     request = build_request(method, path, f"{host}:{port}", headers, body)
     return run_load(
-        host, int(port), request, seconds=SECONDS, connections=CONNECTIONS, expect=expect
+        host,
+        int(port),
+        request,
+        seconds=SECONDS,
+        connections=CONNECTIONS,
+        expect=expect,
+        server_pid=SERVER_PIDS.get(int(port)),
     ).summary()
 
 
@@ -174,14 +180,22 @@ def main() -> dict[str, Any]:
             results["client_credentials"]["rps"] / control, 3
         ),
         "client_credentials_p95_ms": results["client_credentials"]["p95_ms"],
+        "client_credentials_server_cpu_us": results["client_credentials"].get(
+            "server_cpu_us_per_request"
+        ),
         "client_credentials_es256_tokens_per_s": results["client_credentials_ES256"]["rps"],
         "client_credentials_es256_ratio_to_control": round(
             results["client_credentials_ES256"]["rps"] / control, 3
         ),
         "client_credentials_es256_p95_ms": results["client_credentials_ES256"]["p95_ms"],
+        "client_credentials_es256_server_cpu_us": results["client_credentials_ES256"].get(
+            "server_cpu_us_per_request"
+        ),
         "introspections_per_s": results["introspection"]["rps"],
         "introspection_ratio_to_control": round(results["introspection"]["rps"] / control, 3),
         "introspection_p95_ms": results["introspection"]["p95_ms"],
+        "introspection_server_cpu_us": results["introspection"].get("server_cpu_us_per_request"),
+        "control_form_server_cpu_us": results["control_form"].get("server_cpu_us_per_request"),
         "verify_full_signature_check_us": results["verify_cached_us"],
         "verify_full_signature_check_es256_us": results["verify_cached_es256_us"],
         "verify_remembered_token_us": results["verify_async_us"],

@@ -36,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.loadgen import build_request, run_load
-from bench.servers import ROOT, free_port, medmesh_service, uvicorn_app
+from bench.servers import ROOT, SERVER_PIDS, free_port, medmesh_service, uvicorn_app
 
 SECONDS = 8.0
 CONNECTIONS = 32
@@ -97,7 +97,13 @@ def _load(
     host, port = url.removeprefix("http://").split(":")
     request = build_request(method, path, f"{host}:{port}", headers, body)
     summary: dict[str, Any] = run_load(
-        host, int(port), request, seconds=seconds, connections=connections, expect=expect
+        host,
+        int(port),
+        request,
+        seconds=seconds,
+        connections=connections,
+        expect=expect,
+        server_pid=SERVER_PIDS.get(int(port)),
     ).summary()
     return summary
 
@@ -182,7 +188,7 @@ def bench_crud_and_import(results: dict[str, Any], token: str) -> None:
         assert check.status_code == 200, check.text[:500]
         requests = entries = errors = 0
         latencies: list[float] = []
-        seconds = 0.0
+        seconds = cpu_seconds = 0.0
         for body in bundles:
             n = len(json.loads(body)["entry"])
             summary = _load(url, "POST", "/fhir", write, body, seconds=SECONDS / 2, connections=4)
@@ -191,9 +197,13 @@ def bench_crud_and_import(results: dict[str, Any], token: str) -> None:
             entries += int(summary["requests"]) * n
             seconds += SECONDS / 2
             latencies.append(summary["p95_ms"])
+            cpu_seconds += summary.get("server_cpu_us_per_request", 0.0) * summary["requests"] / 1e6
         results["transaction"] = {
             "bundles_per_s": round(requests / seconds, 1),
             "resources_per_s": round(entries / seconds, 1),
+            "server_cpu_us_per_resource": round(cpu_seconds / entries * 1e6, 1)
+            if entries
+            else None,
             "p95_ms_worst_bundle": max(latencies),
             "errors": errors,
             "entries_per_bundle": [len(json.loads(b)["entry"]) for b in bundles],
@@ -240,9 +250,12 @@ def main() -> dict[str, Any]:
         "read_rps": results["read"]["rps"],
         "read_ratio_to_control": round(results["read"]["rps"] / ping, 3),
         "read_p95_ms": results["read"]["p95_ms"],
+        "read_server_cpu_us": results["read"].get("server_cpu_us_per_request"),
         "create_per_s": results["create"]["rps"],
         "create_ratio_to_control": round(results["create"]["rps"] / form, 3),
         "create_p95_ms": results["create"]["p95_ms"],
+        "create_server_cpu_us": results["create"].get("server_cpu_us_per_request"),
+        "control_ping_server_cpu_us": results["control_ping"].get("server_cpu_us_per_request"),
         "transaction": results["transaction"],
         "search_patients_stored": results["search_load"],
         "search_exact_family": results["search_exact_family"],
