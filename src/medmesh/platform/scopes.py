@@ -222,7 +222,7 @@ def narrow(requested: str, allowed: ScopeSet) -> str:
     ``patient/Observation.read``); otherwise :class:`InvalidScope` is raised.
     An empty request gets every allowed scope (RFC 6749 section 3.3 default).
     """
-    wanted = ScopeSet(requested)
+    wanted = _parse_cached(requested)  # clients ask for the same scopes again and again
     if not wanted:
         return str(allowed)
     for scope in wanted:
