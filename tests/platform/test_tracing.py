@@ -209,3 +209,42 @@ async def test_sql_statements_are_spans_when_the_process_exports(
     statements = [s for s in spans.finished() if s.kind == SpanKind.CLIENT]
     assert statements, "no statement span"
     assert all((s.attributes or {}).get("db.system") == "sqlite" for s in statements)
+
+
+@pytest.fixture
+def not_exporting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process as it runs without an OTLP endpoint: spans carry ids but are not recorded."""
+    from medmesh.platform import tracing
+
+    monkeypatch.setattr(tracing._sampler, "exporting", False)
+
+
+@pytest.mark.usefixtures("not_exporting")
+async def test_without_an_exporter_the_callers_trace_continues_unrecorded(
+    tmp_path: Path, spans: Spans, peer: HeaderRecorder
+) -> None:
+    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+    async with app_client(demo_app(tmp_path, peer.url)) as client:
+        response = await client.get("/call-peer", headers=headers)
+
+    assert response.json() == {"status": 204}
+    [sent] = peer.headers
+    _version, trace_id, span_id, flags = sent["traceparent"].split("-")
+    assert trace_id == TRACE_ID
+    assert span_id not in (PARENT_ID, "0" * 16)
+    assert flags == "00"
+    assert server_spans(spans.finished()) == []
+
+
+@pytest.mark.usefixtures("not_exporting")
+async def test_without_an_exporter_each_request_starts_its_own_trace(
+    tmp_path: Path, spans: Spans, peer: HeaderRecorder
+) -> None:
+    async with app_client(demo_app(tmp_path, peer.url)) as client:
+        await client.get("/call-peer")
+        await client.get("/call-peer")
+
+    first, second = (h["traceparent"].split("-")[1] for h in peer.headers)
+    assert first != second
+    assert "0" * 32 not in (first, second)
+    assert spans.finished() == []

@@ -13,8 +13,8 @@ the app and stop, in reverse order, after in-flight requests have finished.
 from __future__ import annotations
 
 import re
+import secrets
 import traceback
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -67,7 +67,7 @@ class RequestContextMiddleware:
                 if _REQUEST_ID.match(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or secrets.token_hex(16)
         token = request_id_var.set(request_id)
         raw = request_id.encode()
 

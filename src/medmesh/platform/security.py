@@ -45,28 +45,37 @@ DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
 class SecurityHeadersMiddleware:
-    """Pure ASGI middleware adding the security headers to every HTTP response."""
+    """Pure ASGI middleware adding the security headers to every HTTP response.
+
+    A header the response already has (a route's own ``Cache-Control``, say) is kept."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._defaults = {
+            csp: (
+                *SECURITY_HEADERS,
+                (b"content-security-policy", csp),
+                (b"cache-control", b"no-store"),
+            )
+            for csp in (API_CSP, DOCS_CSP)
+        }
+        self._names = frozenset(name for name, _ in self._defaults[API_CSP])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP
+        defaults = self._defaults[DOCS_CSP if scope["path"] in DOCS_PATHS else API_CSP]
+        names = self._names
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in SECURITY_HEADERS:
-                    if name not in present:
-                        headers.append((name, value))
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", csp))
-                if b"cache-control" not in present:
-                    headers.append((b"cache-control", b"no-store"))
+                headers = list(message.get("headers", ()))
+                present = names.intersection([name.lower() for name, _ in headers])
+                if present:
+                    headers += [pair for pair in defaults if pair[0] not in present]
+                else:
+                    headers += defaults
                 message["headers"] = headers
             await send(message)
 
