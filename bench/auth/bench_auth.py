@@ -165,6 +165,15 @@ def bench_verification(results: dict[str, Any]) -> None:
     results["verification_overhead_us"] = round((1 / prot_rps - 1 / open_rps) * 1e6, 1)
 
 
+def _grant_figures(name: str, measured: dict[str, Any], control: float) -> dict[str, Any]:
+    return {
+        f"{name}_tokens_per_s": measured["rps"],
+        f"{name}_ratio_to_control": round(measured["rps"] / control, 3),
+        f"{name}_p95_ms": measured["p95_ms"],
+        f"{name}_server_cpu_us": measured.get("server_cpu_us_per_request"),
+    }
+
+
 def main() -> dict[str, Any]:
     results: dict[str, Any] = {}
     bench_control(results)
@@ -175,22 +184,8 @@ def main() -> dict[str, Any]:
     report = {
         "control_bare_fastapi_form_rps": control,
         "control_bare_fastapi_ping_rps": results["control_ping"]["rps"],
-        "client_credentials_tokens_per_s": results["client_credentials"]["rps"],
-        "client_credentials_ratio_to_control": round(
-            results["client_credentials"]["rps"] / control, 3
-        ),
-        "client_credentials_p95_ms": results["client_credentials"]["p95_ms"],
-        "client_credentials_server_cpu_us": results["client_credentials"].get(
-            "server_cpu_us_per_request"
-        ),
-        "client_credentials_es256_tokens_per_s": results["client_credentials_ES256"]["rps"],
-        "client_credentials_es256_ratio_to_control": round(
-            results["client_credentials_ES256"]["rps"] / control, 3
-        ),
-        "client_credentials_es256_p95_ms": results["client_credentials_ES256"]["p95_ms"],
-        "client_credentials_es256_server_cpu_us": results["client_credentials_ES256"].get(
-            "server_cpu_us_per_request"
-        ),
+        **_grant_figures("client_credentials", results["client_credentials"], control),
+        **_grant_figures("client_credentials_es256", results["client_credentials_ES256"], control),
         "introspections_per_s": results["introspection"]["rps"],
         "introspection_ratio_to_control": round(results["introspection"]["rps"] / control, 3),
         "introspection_p95_ms": results["introspection"]["p95_ms"],

@@ -144,16 +144,21 @@ async def test_incoming_traceparent_is_continued(tmp_path: Path, spans: Spans) -
     assert format(span.parent.span_id, "016x") == PARENT_ID
 
 
-async def test_outgoing_calls_carry_traceparent(
-    tmp_path: Path, spans: Spans, peer: HeaderRecorder
-) -> None:
+async def call_peer_as_traced_caller(tmp_path: Path, peer: HeaderRecorder) -> list[str]:
+    """Call a route that calls ``peer``, with a caller's ``traceparent``; the one peer received."""
     headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
     async with app_client(demo_app(tmp_path, peer.url)) as client:
         response = await client.get("/call-peer", headers=headers)
-
     assert response.json() == {"status": 204}
     [sent] = peer.headers
-    _version, trace_id, parent_id, _flags = sent["traceparent"].split("-")
+    return sent["traceparent"].split("-")
+
+
+async def test_outgoing_calls_carry_traceparent(
+    tmp_path: Path, spans: Spans, peer: HeaderRecorder
+) -> None:
+    _version, trace_id, parent_id, _flags = await call_peer_as_traced_caller(tmp_path, peer)
+
     assert trace_id == TRACE_ID
     client_spans = [s for s in spans.finished() if s.name == "GET" and s.kind == SpanKind.CLIENT]
     assert [format(s.context.span_id, "016x") for s in client_spans] == [parent_id]
@@ -223,13 +228,8 @@ def not_exporting(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_without_an_exporter_the_callers_trace_continues_unrecorded(
     tmp_path: Path, spans: Spans, peer: HeaderRecorder
 ) -> None:
-    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
-    async with app_client(demo_app(tmp_path, peer.url)) as client:
-        response = await client.get("/call-peer", headers=headers)
+    _version, trace_id, span_id, flags = await call_peer_as_traced_caller(tmp_path, peer)
 
-    assert response.json() == {"status": 204}
-    [sent] = peer.headers
-    _version, trace_id, span_id, flags = sent["traceparent"].split("-")
     assert trace_id == TRACE_ID
     assert span_id not in (PARENT_ID, "0" * 16)
     assert flags == "00"
