@@ -143,3 +143,31 @@ def test_each_app_has_its_own_registry_with_domain_metrics() -> None:
     assert value(samples, "medmesh_one_queue_depth") == 5
     assert value(samples, "medmesh_one_work_seconds_bucket", le="1.0") == 1
     assert b"medmesh_one_tokens_issued_total" not in second.render()
+
+
+def test_http_metrics_expose_what_prometheus_types_would() -> None:
+    metrics = ServiceMetrics("demo")
+    for seconds, status in [(0.001, 200), (0.0011, 200), (7.0, 503), (60.0, 200)]:
+        metrics.http.started("GET")
+        metrics.http.finished("GET", "/items/{item_id}", status, seconds, 10)
+    metrics.http.started("POST")
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+
+    assert families["medmesh_http_requests"].type == "counter"
+    assert families["medmesh_http_request_duration_seconds"].type == "histogram"
+    assert families["medmesh_http_response_size_bytes"].type == "summary"
+    samples = [s for f in families.values() for s in f.samples]
+    route = {"service": "demo", "method": "GET", "route": "/items/{item_id}"}
+    assert value(samples, "medmesh_http_requests_total", status="200", **route) == 3
+    assert value(samples, "medmesh_http_requests_total", status="503", **route) == 1
+    bucket = "medmesh_http_request_duration_seconds_bucket"
+    # Buckets are cumulative and inclusive of their bound ("le").
+    assert value(samples, bucket, le="0.001", **route) == 1
+    assert value(samples, bucket, le="0.0025", **route) == 2
+    assert value(samples, bucket, le="10.0", **route) == 3
+    assert value(samples, bucket, le="+Inf", **route) == 4
+    assert value(samples, "medmesh_http_request_duration_seconds_count", **route) == 4
+    assert value(samples, "medmesh_http_request_duration_seconds_sum", **route) == 67.0021
+    assert value(samples, "medmesh_http_response_size_bytes_sum", **route) == 40
+    assert value(samples, "medmesh_http_requests_in_progress", method="GET") == 0
+    assert value(samples, "medmesh_http_requests_in_progress", method="POST") == 1
