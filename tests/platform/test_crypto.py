@@ -146,3 +146,29 @@ def test_prefix_tokens_find_names_by_their_start() -> None:
 def test_custom_normalisation_hook() -> None:
     index = BlindIndex(secrets.token_bytes(32), normalize=lambda v: "".join(filter(str.isdigit, v)))
     assert index.token("123-45-6789") == index.token("123 45 6789")
+
+
+def test_blind_index_tokens_are_the_documented_hmac_chain() -> None:
+    # Stored index rows must keep matching: a token is
+    # b64url(HMAC(HMAC(HMAC(key, "medmesh-blind-index:" + context), "exact"|"prefix"), text)).
+    import base64
+    import hashlib
+    import hmac
+
+    key = bytes(range(32))
+
+    def mac(k: bytes, m: bytes) -> bytes:
+        return hmac.new(k, m, hashlib.sha256).digest()
+
+    base = mac(key, b"medmesh-blind-index:family")
+    exact, prefix = mac(base, b"exact"), mac(base, b"prefix")
+
+    def b64(d: bytes) -> str:
+        return base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+
+    index = BlindIndex(key, context="family")
+    assert index.token("Müller") == b64(mac(exact, normalize_text("Müller").encode()))
+    assert index.prefix_tokens("Ann") == [b64(mac(prefix, p.encode())) for p in ("a", "an", "ann")]
+    assert index.prefix_token("AN") == b64(mac(prefix, b"an"))
+    # The keyed state is copied, never consumed: the same input gives the same token again.
+    assert index.token("Müller") == index.token("Müller")
