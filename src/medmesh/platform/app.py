@@ -12,8 +12,8 @@ the app and stop, in reverse order, after in-flight requests have finished.
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -67,7 +67,7 @@ class RequestContextMiddleware:
                 if _REQUEST_ID.match(candidate):
                     request_id = candidate
                 break
-        request_id = request_id or secrets.token_hex(16)
+        request_id = request_id or f"{random.getrandbits(128):032x}"  # an id, not a secret
         token = request_id_var.set(request_id)
         raw = request_id.encode()
 

@@ -109,6 +109,8 @@ class TokenService:
         self.audit = audit
         self.metrics = metrics
         self.validator = IssuedTokenValidator(keys, settings.issuer)
+        grants = ("client_credentials", "password", "refresh_token")
+        self._issued = {grant: metrics.tokens_issued.labels(grant) for grant in grants}
 
     # --- access tokens ------------------------------------------------------------------
 
@@ -201,7 +203,7 @@ class TokenService:
             roles=list(client.roles),
             audiences=audiences,
         )
-        self.metrics.tokens_issued.labels("client_credentials").inc()
+        self._issued["client_credentials"].inc()
         await self._audit(
             ctx,
             "auth.token_issued",
@@ -301,7 +303,7 @@ class TokenService:
         issued = await self._user_tokens(
             session, client, user, granted, self._audiences(client, audience), None
         )
-        self.metrics.tokens_issued.labels("password").inc()
+        self._issued["password"].inc()
         await self._audit(
             ctx,
             "auth.login",
@@ -339,7 +341,7 @@ class TokenService:
         issued = await self._user_tokens(
             session, client, user, granted, list(stored.audiences), stored.family_id
         )
-        self.metrics.tokens_issued.labels("refresh_token").inc()
+        self._issued["refresh_token"].inc()
         await self._audit(
             ctx,
             "auth.token_refreshed",
