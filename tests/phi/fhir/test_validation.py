@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from medmesh.phi.fhir.errors import InvalidResource
-from medmesh.phi.fhir.validation import validate_resource
+from medmesh.phi.fhir.validation import json_depth, validate_resource
 from tests.phi.test_conformance import CONFORMANCE
 
 OBS: dict[str, Any] = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
@@ -56,3 +56,28 @@ def test_every_synthea_resource_is_valid() -> None:
     for path in bundles:
         for entry in json.loads(path.read_text())["entry"]:
             validate_resource(entry["resource"])
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [
+        ("x", 1),
+        ({}, 1),
+        ([], 1),
+        ({"a": 1}, 2),
+        ({"a": {}}, 2),
+        ({"a": [1, {"b": [True]}], "c": None}, 5),
+        ([[[[[]]]]], 5),
+    ],
+)
+def test_json_depth_counts_levels(value: object, depth: int) -> None:
+    assert json_depth(value, 64) == depth
+    assert json_depth(value, depth) == depth
+    assert json_depth(value, depth - 1) > depth - 1
+
+
+def test_json_depth_stops_early_however_deep_the_value() -> None:
+    deep: list[object] = []
+    for _ in range(20_000):  # far beyond the interpreter's recursion limit
+        deep = [deep]
+    assert json_depth(deep, 64) == 65

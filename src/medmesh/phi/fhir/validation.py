@@ -134,47 +134,86 @@ def _aliases(model: type[BaseModel]) -> dict[str, str]:
     return {(field.alias or name): name for name, field in model.model_fields.items()}
 
 
-def coerced_path(given: Any, parsed: Any, path: str = "") -> str | None:
+def coerced_path(given: Any, parsed: Any) -> str | None:
     """The first element where the model turned a JSON string into a boolean or a number."""
-    if isinstance(given, str):
-        return (path or "resource") if isinstance(parsed, _NUMERIC) else None
-    if isinstance(given, dict):
+    if type(given) is str:
+        return "resource" if isinstance(parsed, _NUMERIC) else None
+    found = _coerced(given, parsed)
+    if found is None:
+        return None
+    path = ""
+    for step in reversed(found):
+        path += f"[{step}]" if type(step) is int else (f".{step}" if path else step)
+    return path
+
+
+def _coerced(given: Any, parsed: Any) -> list[str | int] | None:
+    """The path (innermost step first) to the first coerced string below ``given``; strings are
+    checked in the loop rather than by a call each (a resource holds dozens)."""
+    if type(given) is dict:
         if isinstance(parsed, BaseModel):
             aliases = _aliases(type(parsed))
             for key, value in given.items():
-                if isinstance(value, dict | list | str) and key in aliases:
+                kind = type(value)
+                if (kind is dict or kind is list or kind is str) and key in aliases:
                     child = getattr(parsed, aliases[key], None)
-                    found = coerced_path(value, child, f"{path}.{key}" if path else key)
-                    if found:
+                    if kind is str:
+                        if isinstance(child, _NUMERIC):
+                            return [key]
+                        continue
+                    found = _coerced(value, child)
+                    if found is not None:
+                        found.append(key)
                         return found
         elif isinstance(parsed, dict):
             for key, value in given.items():
                 if key in parsed:
-                    found = coerced_path(value, parsed[key], f"{path}.{key}" if path else key)
-                    if found:
+                    child = parsed[key]
+                    if type(value) is str:
+                        if isinstance(child, _NUMERIC):
+                            return [key]
+                        continue
+                    found = _coerced(value, child)
+                    if found is not None:
+                        found.append(key)
                         return found
-    elif isinstance(given, list) and isinstance(parsed, list) and len(given) == len(parsed):
+    elif type(given) is list and isinstance(parsed, list) and len(given) == len(parsed):
         for index, (item, parsed_item) in enumerate(zip(given, parsed, strict=True)):
-            found = coerced_path(item, parsed_item, f"{path}[{index}]")
-            if found:
+            if type(item) is str:
+                if isinstance(parsed_item, _NUMERIC):
+                    return [index]
+                continue
+            found = _coerced(item, parsed_item)
+            if found is not None:
+                found.append(index)
                 return found
     return None
 
 
 def json_depth(value: Any, limit: int) -> int:
-    """The nesting depth of a parsed JSON value; stops counting past ``limit``."""
-    depth, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > depth:
-            depth = level
-            if depth > limit:
-                return depth
-        if isinstance(node, dict):
-            stack.extend((child, level + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, level + 1) for child in node)
-    return depth
+    """The nesting depth of a parsed JSON value (a scalar is one level); stops past ``limit``
+    (recursing at most ``limit`` calls deep, however deep the value)."""
+    if limit < 1:
+        return 1  # deeper than the caller's limit already
+    kind = type(value)
+    if kind is dict:
+        children = value.values()
+    elif kind is list:
+        children = value
+    else:
+        return 1
+    deepest = 1
+    for child in children:
+        kind = type(child)
+        if kind is dict or kind is list:
+            depth = 1 + json_depth(child, limit - 1)
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        elif deepest < 2:
+            deepest = 2
+    return deepest
 
 
 def _describe(error: ValidationError) -> tuple[str, list[str]]:
