@@ -143,7 +143,10 @@ def coerced_path(given: Any, parsed: Any) -> str | None:
         return None
     path = ""
     for step in reversed(found):
-        path += f"[{step}]" if type(step) is int else (f".{step}" if path else step)
+        if isinstance(step, int):
+            path += f"[{step}]"
+        else:
+            path += f".{step}" if path else step
     return path
 
 
