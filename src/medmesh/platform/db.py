@@ -10,15 +10,16 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import DateTime, MetaData, Select, event, text
+from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medmesh.platform import sqlite
@@ -132,6 +134,24 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         # SQLite allows one writer; serialising writers in process avoids busy errors.
         self.write_lock = asyncio.Lock()
+        parsed = make_url(url)
+        #: The file :class:`OneRowRead` reads directly (the embedded driver on a file only).
+        self._reader_path = (
+            parsed.database
+            if parsed.get_driver_name() == "medmesh"
+            and parsed.database not in (None, "", ":memory:")
+            and not parsed.query
+            else None
+        )
+        self._reader: sqlite3.Connection | None = None
+
+    def committed_reader(self) -> sqlite3.Connection | None:
+        """The read-only SQLite connection of :class:`OneRowRead`, or None on other databases."""
+        if self._reader is None and self._reader_path is not None:
+            self._reader = sqlite.open_reader(
+                self._reader_path, cache_kib=SQLITE_CACHE_KIB, mmap_bytes=SQLITE_MMAP_BYTES
+            )
+        return self._reader
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -154,7 +174,60 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         await self.engine.dispose()
+
+
+R = TypeVar("R")
+
+
+class OneRowRead(Generic[R]):
+    """A one-row ``SELECT`` prepared once and run against what is committed, outside any session.
+
+    On the embedded driver (``sqlite+medmesh`` on a file) it is one :mod:`sqlite3` call on the
+    database's read-only connection, on the loop's thread, with the columns' result processors
+    applied as SQLAlchemy would: the pool checkout, execution context and result machinery cost
+    several times the indexed statement. Elsewhere it runs through the engine, checkout,
+    statement and return in one trip through the greenlet bridge. Either way the row is built
+    with ``row_type(*columns)``.
+    """
+
+    def __init__(self, statement: Select[Any], row_type: Callable[..., R]) -> None:
+        self.statement = statement
+        self.row_type = row_type
+        self._prepared: dict[str, tuple[str, tuple[str, ...], list[Any]]] = {}
+
+    async def first(self, database: Database, params: dict[str, Any]) -> R | None:
+        """The first row (as last committed), or None."""
+        reader = database.committed_reader()
+        if reader is None:
+            row = await greenlet_spawn(self._first_sync, database.engine.sync_engine, params)
+            return None if row is None else self.row_type(*row)
+        sql, names, processors = self._prepare(database.engine.dialect)
+        found = reader.execute(sql, [params[name] for name in names]).fetchone()
+        if found is None:
+            return None
+        return self.row_type(
+            *[v if p is None else p(v) for v, p in zip(found, processors, strict=True)]
+        )
+
+    def _first_sync(self, engine: Engine, params: dict[str, Any]) -> Row[Any] | None:
+        with engine.connect() as connection:
+            return connection.execute(self.statement, params).first()
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            processors = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ]
+            prepared = (compiled.string, tuple(compiled.positiontup or ()), processors)
+            self._prepared[dialect.name] = prepared
+        return prepared
 
 
 class RequestSession:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,11 +17,11 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.engine import Engine, Row
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.platform.db import Database, OneRowRead
 
 
 def _rowcount(result: object) -> int:
@@ -40,9 +40,6 @@ _GET_CURRENT = select(*_CURRENT_TABLE.c).where(
     _CURRENT_TABLE.c.resource_type == bindparam("rt"), _CURRENT_TABLE.c.id == bindparam("rid")
 )
 
-#: What reads and writes need of a current row: a Core row or an ORM object.
-CurrentRow = ResourceRow | Row[Any]
-
 
 def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
     """The history entry of a current row."""
@@ -58,19 +55,29 @@ def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
     )
 
 
+class CommittedRow(NamedTuple):
+    """A current row as the committed read returns it."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    patient_id: str | None
+    body: bytes | None
+
+
+_READ_COMMITTED = OneRowRead(_GET_CURRENT, CommittedRow)
+
+#: What reads and writes need of a current row: a Core row, a committed row or an ORM object.
+CurrentRow = ResourceRow | Row[Any] | CommittedRow
+
+
 async def get_committed(
-    engine: AsyncEngine, resource_type: str, resource_id: str
-) -> Row[Any] | None:
-    """The current row as last committed, over a pooled connection held for this one statement
-    (no session, no transaction to end)."""
-    # One trip through SQLAlchemy's greenlet bridge for checkout, statement and return, where
-    # AsyncConnection takes three (each costs more than the indexed statement).
-    return await greenlet_spawn(_get_current_sync, engine.sync_engine, resource_type, resource_id)
-
-
-def _get_current_sync(engine: Engine, resource_type: str, resource_id: str) -> Row[Any] | None:
-    with engine.connect() as connection:
-        return connection.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id}).first()
+    database: Database, resource_type: str, resource_id: str
+) -> CommittedRow | None:
+    """The current row as last committed, outside any session (see :class:`OneRowRead`)."""
+    return await _READ_COMMITTED.first(database, {"rt": resource_type, "rid": resource_id})
 
 
 class ResourceRepository:

@@ -225,7 +225,7 @@ class ResourceService:
         opens no session and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)
-        row = await get_committed(database.engine, resource_type, resource_id)
+        row = await get_committed(database, resource_type, resource_id)
         return await self._checked_read(ctx, self._opened(row, resource_type, resource_id))
 
     async def _checked_read(self, ctx: FhirContext, stored: Stored) -> Stored:
