@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
 from medmesh.platform.audit import (
-    CHECKPOINT_RECORDS,
     AuditRecord,
     AuditTrail,
     AuditWriteFailed,
@@ -330,25 +328,3 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     assert ticks >= 10  # the loop served other work while the record waited for the lock
     assert (await verify_chain(database)).records == 1
     await database.dispose()
-
-
-async def test_sqlite_trail_checkpoints_its_wal(tmp_path: Path) -> None:
-    path = tmp_path / "svc-audit.db"
-    database = Database(f"sqlite+medmesh:///{path}")
-    await ensure_audit_tables(database)
-    audit = AuditTrail(database, "phi")
-    await audit.start()
-    try:
-        await record_many(audit, 3 * CHECKPOINT_RECORDS)
-    finally:
-        await audit.stop()
-    report = await verify_chain(database)
-    await database.dispose()
-    assert report.ok
-    assert report.records == 3 * CHECKPOINT_RECORDS
-    # Checkpointed while running and once more at stop: the records are in the database file.
-    with sqlite3.connect(path) as conn:
-        busy, frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    assert busy == 0
-    assert frames == checkpointed
-    assert path.stat().st_size > 3 * CHECKPOINT_RECORDS * 100

@@ -243,7 +243,7 @@ class AuditTrail:
             await self._task
             self._task = None
         if self._sqlite is not None:
-            await self._sqlite.close()
+            self._sqlite.close()
 
     async def record(self, rec: AuditRecord) -> None:
         """Queue ``rec`` and return once it is committed; raise :class:`AuditWriteFailed` if not."""
@@ -303,19 +303,15 @@ class AuditTrail:
             await conn.run_sync(_append, rows)
 
 
-#: Audit records between two checkpoints of the SQLite audit file's WAL (run on a thread).
-CHECKPOINT_RECORDS = 2000
-
-
 class _SqliteAppender:
     """Appends a batch to a SQLite audit file with a handful of C calls.
 
     With the embedded driver (``sqlite+medmesh``, statements on the event loop) the batch is
     written on the loop too: a WAL commit under ``synchronous=NORMAL`` writes but does not sync,
     so it is cheaper than the hop to a worker thread and back, which on a service pinned to one
-    core cost a fifth of a FHIR read. What does sync, the WAL checkpoint, runs on a worker thread
-    every ``CHECKPOINT_RECORDS`` records (SQLite's automatic one, at a commit, is off), and the
-    write lock held by another process is waited for with asyncio sleeps, as the driver does.
+    core cost a fifth of a FHIR read. SQLite's automatic checkpoint (every 1,000 WAL pages,
+    a few thousand records) then runs on the loop too, as it does for the driver's own commits.
+    The write lock held by another process is waited for with asyncio sleeps, as the driver does.
     Other drivers (``sqlite+aiosqlite``) append on a worker thread, one hop per batch.
 
     The values go through the same SQLAlchemy bind processors as the ORM would use,
@@ -328,8 +324,6 @@ class _SqliteAppender:
         self.on_loop = parsed.get_driver_name() == "medmesh"
         self.timeout = 10.0
         self._conn: sqlite3.Connection | None = None
-        self._since_checkpoint = 0
-        self._checkpoint: asyncio.Task[None] | None = None
         dialect = sqlite.dialect()
         table = AuditEntry.__table__
         self._columns = [c.name for c in table.columns]
@@ -349,9 +343,8 @@ class _SqliteAppender:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             if self.on_loop:
-                # The loop never sits in SQLite's busy handler for long, nor in a checkpoint.
+                # The loop never sits in SQLite's busy handler for long.
                 self._conn = self._connect(BUSY_MS)
-                self._conn.execute("PRAGMA wal_autocheckpoint=0")
             else:
                 self._conn = self._connect(int(self.timeout * 1000))
         return self._conn
@@ -364,11 +357,6 @@ class _SqliteAppender:
         conn = self._connection()
         await self._begin_immediate(conn)
         self._write(conn, rows)
-        self._since_checkpoint += len(rows)
-        if self._since_checkpoint >= CHECKPOINT_RECORDS and self._checkpoint is None:
-            self._since_checkpoint = 0
-            self._checkpoint = asyncio.create_task(asyncio.to_thread(self._checkpoint_wal))
-            self._checkpoint.add_done_callback(self._checkpointed)
 
     async def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.timeout
@@ -424,25 +412,8 @@ class _SqliteAppender:
             conn.execute("ROLLBACK")
             raise
 
-    def _checkpoint_wal(self) -> None:
-        conn = self._connect(int(self.timeout * 1000))
-        try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
-
-    def _checkpointed(self, task: asyncio.Task[None]) -> None:
-        self._checkpoint = None
-        if not task.cancelled() and task.exception() is not None:
-            # The records are committed; the WAL only grows until a later checkpoint succeeds.
-            log.warning("audit_checkpoint_failed", error=type(task.exception()).__name__)
-
-    async def close(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.gather(self._checkpoint, return_exceptions=True)
+    def close(self) -> None:
         if self._conn is not None:
-            if self.on_loop:
-                await asyncio.to_thread(self._checkpoint_wal)
             self._conn.close()
             self._conn = None
 
