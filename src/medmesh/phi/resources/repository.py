@@ -21,7 +21,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
-from medmesh.platform.db import Database, OneRowRead
+from medmesh.platform.db import Database, OneRowRead, Statement
 
 
 def _rowcount(result: object) -> int:
@@ -108,6 +108,13 @@ class ResourceRepository:
         # Core statements, not session.add + flush: the ORM's unit of work costs more than the
         # insert itself, and the row object is not needed in the session afterwards.
         await self.session.execute(_INSERT_CURRENT, {c: getattr(row, c) for c in _COLUMNS})
+
+    @staticmethod
+    def new_resource_inserts(row: ResourceRow, method: str) -> list[Statement]:
+        """The inserts of a resource's first current row and its history entry, for the caller
+        to run together with the resource's other writes (:func:`execute_together`)."""
+        values = {c: getattr(row, c) for c in _COLUMNS}
+        return [(_INSERT_CURRENT, values), (_INSERT_VERSION, {**values, "method": method})]
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:
         """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""
