@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from medmesh.platform import sqlite
 from medmesh.platform.db import Database
 
 
@@ -179,3 +180,32 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
         assert holder.stdout is not None
         holder.stdout.close()
         await engine.dispose()
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    """The sizes of the database file and of its WAL."""
+    return path.stat().st_size, Path(f"{path}-wal").stat().st_size
+
+
+async def test_commits_checkpoint_the_wal_without_letting_it_grow(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    path = tmp_path / "driver.db"
+    async with database.engine.connect() as conn:
+        automatic = await conn.scalar(text("PRAGMA wal_autocheckpoint"))
+    sizes = []
+    for _ in range(5):
+        for n in range(20):
+            async with database.unit_of_work() as session:
+                await session.execute(
+                    text("INSERT INTO items (name) VALUES (:name)"), {"name": f"{n:04d}" * 500}
+                )
+        await asyncio.sleep(0.1)  # the checkpoint's copy runs on a worker thread
+        sizes.append(_sizes(path))
+    await database.dispose()
+    assert automatic == 0  # SQLite's own checkpoint (inside a commit, on the loop) is off
+    # The rows reach the database file while every connection stays open ...
+    assert sizes[-1][0] > 100 * 2000
+    # ... and the WAL is restarted from its beginning instead of growing with every round.
+    assert sizes[-1][1] <= 2 * sizes[0][1]
