@@ -124,17 +124,29 @@ def checkpoint_soon(path: str) -> None:
     task.add_done_callback(done)
 
 
+#: The last pass runs on the loop once a pass on the thread found fewer new WAL frames.
+LAST_PASS_FRAMES = 64
+
+
 async def _checkpoint(path: str) -> None:
-    await asyncio.get_running_loop().run_in_executor(None, checkpoint, path)
+    loop = asyncio.get_running_loop()
+    previous = 0
+    for _ in range(4):  # each pass copies what was committed during the one before
+        frames = await loop.run_in_executor(None, checkpoint, path)
+        if frames - previous < LAST_PASS_FRAMES:
+            break
+        previous = frames
     async with _gate(path):
         checkpoint(path)
 
 
-def checkpoint(path: str) -> None:
-    """Copy the WAL of ``path`` into the database file, as far as readers allow (blocking)."""
+def checkpoint(path: str) -> int:
+    """Copy the WAL of ``path`` into the database file, as far as readers allow (blocking);
+    returns the number of frames the WAL held."""
     conn = sqlite3.connect(path, timeout=BUSY_MS / 1000, isolation_level=None)
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames)
     finally:
         conn.close()
 
