@@ -250,8 +250,8 @@ class ResourceService:
         self, database: Database, ctx: FhirContext, resource_type: str, resource_id: str
     ) -> Stored:
         """:meth:`read` for a request that writes nothing (the read route): the row as last
-        committed, over a pooled connection held for the one statement only, so the request
-        opens no session and has no transaction to end."""
+        committed, read outside any session (:class:`~medmesh.platform.db.OneRowRead`), so the
+        request opens none and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)
         row = await get_committed(database, resource_type, resource_id)
