@@ -211,3 +211,22 @@ async def test_commits_checkpoint_the_wal_without_letting_it_grow(
     # ... and the WAL was restarted from its beginning: without, it would hold a page or more
     # of every commit.
     assert wal_bytes < commits * 4096 / 4
+
+
+async def test_a_disposed_database_leaves_its_file_whole(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    for n in range(20):  # commits that start checkpoints on a worker thread
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": str(n)})
+    await database.dispose()
+    # The file alone (copied without its WAL, as a template or a naive backup would be) holds it all.
+    copy = _copy_without_wal(tmp_path / "driver.db", tmp_path / "copy.db")
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 20
+
+
+def _copy_without_wal(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target

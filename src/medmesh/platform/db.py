@@ -178,7 +178,16 @@ class Database:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        await self.engine.dispose()
+        await dispose_engine(self.engine)
+
+
+async def dispose_engine(engine: AsyncEngine) -> None:
+    """Close ``engine``'s connections; a SQLite file of the embedded driver is left whole (its
+    WAL copied into it, as SQLite does when the last connection closes)."""
+    url = engine.url
+    if url.get_driver_name() == "medmesh" and url.database not in (None, "", ":memory:"):
+        await sqlite.checkpoints_settled(sqlite.file_key(url.database or ""))
+    await engine.dispose()
 
 
 R = TypeVar("R")
@@ -392,7 +401,7 @@ def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
         engine = create_unpooled_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(do_run)
-        await engine.dispose()
+        await dispose_engine(engine)
 
     asyncio.run(run_async())
 
@@ -412,4 +421,4 @@ async def upgrade_database(script_location: str, url: str, revision: str = "head
 
             await conn.run_sync(run)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

@@ -81,7 +81,7 @@ class _Checkpoints:
 
     def __init__(self) -> None:
         self.started: dict[str, float] = {}
-        self.running: set[str] = set()
+        self.running: dict[str, asyncio.Task[None]] = {}
 
 
 _checkpointing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Checkpoints] = (
@@ -113,11 +113,10 @@ def checkpoint_soon(path: str) -> None:
     if path in state.running or now - state.started.get(path, float("-inf")) < CHECKPOINT_SECONDS:
         return
     state.started[path] = now
-    state.running.add(path)
-    task = loop.create_task(_checkpoint(path))
+    task = state.running[path] = loop.create_task(_checkpoint(path))
 
     def done(_: Any) -> None:
-        state.running.discard(path)
+        state.running.pop(path, None)
         if not task.cancelled() and task.exception() is not None:
             # Committed data is safe in the WAL, which grows until a later checkpoint succeeds.
             _log.warning("sqlite_checkpoint_failed", error=type(task.exception()).__name__)
@@ -127,6 +126,16 @@ def checkpoint_soon(path: str) -> None:
 
 #: The last pass runs on the loop once a pass on the thread found fewer new WAL frames.
 LAST_PASS_FRAMES = 64
+
+
+async def checkpoints_settled(path: str) -> None:
+    """Wait until no checkpoint of ``path`` runs on this loop (call it before the engine's last
+    connection closes: SQLite copies the whole WAL into the database file when its last
+    connection closes, which it cannot while a checkpoint holds a connection of its own)."""
+    state = _checkpointing.get(asyncio.get_running_loop())
+    task = state.running.get(path) if state is not None else None
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def _checkpoint(path: str) -> None:
@@ -152,13 +161,18 @@ def checkpoint(path: str) -> int:
         conn.close()
 
 
+def file_key(database: str) -> str:
+    """The name under which this driver knows the database file ``database``."""
+    return str(Path(database).resolve())
+
+
 def _file_key(database: str, uri: bool) -> str | None:
     """The identity of a database file, or None for private in-memory databases."""
     if database in ("", ":memory:") or (uri and "mode=memory" in database):
         return None
     if uri:
         return database
-    return str(Path(database).resolve())
+    return file_key(database)
 
 
 class Cursor:
