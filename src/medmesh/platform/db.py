@@ -216,9 +216,12 @@ class OneRowRead(Generic[R]):
             row = await greenlet_spawn(self._first_sync, database.engine.sync_engine, params)
             return None if row is None else self.row_type(*row)
         sql, names, processors = self._prepare(database.engine.dialect)
-        found = reader.execute(sql, [params[name] for name in names]).fetchone()
-        if found is None:
+        # Every row fetched: the statement runs to its end, so its read transaction ends here and
+        # holds no WAL snapshot (a later read sees later commits; checkpoints can restart the WAL).
+        rows = reader.execute(sql, [params[name] for name in names]).fetchall()
+        if not rows:
             return None
+        found = rows[0]
         return self.row_type(
             *[v if p is None else p(v) for v, p in zip(found, processors, strict=True)]
         )
