@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
-from medmesh.platform.audit import AuditRecord, AuditTrail, AuditWriteFailed
+from medmesh.platform.audit import (
+    AuditRecord,
+    AuditTrail,
+    AuditWriteFailed,
+    ensure_audit_tables,
+)
 from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.logging import get_logger
@@ -266,3 +274,57 @@ async def test_throughput_with_concurrent_callers(trail: AuditTrail, database: D
     log.info("audit_throughput", records_per_second=round(rate), backend=database.engine.name)
     assert (await verify_chain(database)).ok
     assert rate > 1000  # a floor for slow CI machines; the target (5,000/s) is in the bench
+
+
+_HOLD_AUDIT_FILE = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def _hold_write_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AUDIT_FILE, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+medmesh:///{tmp_path / 'svc-audit.db'}")
+    await ensure_audit_tables(database)
+    audit = AuditTrail(database, "phi")
+    await audit.start()
+    holder = _hold_write_lock(tmp_path / "svc-audit.db", 0.5)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        started = time.monotonic()
+        await audit.record(read(0))
+        waited = time.monotonic() - started
+    finally:
+        ticker.cancel()
+        holder.wait(5)
+        if holder.stdout is not None:
+            holder.stdout.close()
+        await audit.stop()
+    assert waited >= 0.2
+    assert ticks >= 10  # the loop served other work while the record waited for the lock
+    assert (await verify_chain(database)).records == 1
+    await database.dispose()

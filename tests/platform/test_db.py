@@ -1,16 +1,24 @@
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy import Column, Integer, String, Table, func, select, text
+from sqlalchemy import Column, Integer, String, Table, bindparam, func, select, text
 from sqlalchemy.exc import StatementError
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.db import Database, SessionDep, UTCDateTime, new_metadata, utcnow
+from medmesh.platform.db import (
+    Database,
+    OneRowRead,
+    SessionDep,
+    UTCDateTime,
+    new_metadata,
+    utcnow,
+)
 from medmesh.platform.errors import Conflict
 from medmesh.platform.testing import app_client
 
@@ -205,3 +213,45 @@ async def test_unit_of_work_commits_and_rolls_back(database_url: str) -> None:
         await database.dispose()
 
     assert codes == ["kept"]
+
+
+class EventAt(NamedTuple):
+    id: int
+    at: datetime
+
+
+_EVENT = OneRowRead(select(events.c.id, events.c.at).where(events.c.id == bindparam("id")), EventAt)
+
+
+async def test_one_row_read_sees_each_commit_with_the_columns_types(database_url: str) -> None:
+    stored = datetime(2024, 3, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    database = Database(database_url)
+    try:
+        await _create_tables(database)
+        missing = await _EVENT.first(database, {"id": 1})
+        async with database.unit_of_work() as session:
+            await session.execute(events.insert().values(at=stored))
+        first = await _EVENT.first(database, {"id": 1})
+        async with database.unit_of_work() as session:
+            await session.execute(events.update().values(at=stored + timedelta(days=1)))
+        second = await _EVENT.first(database, {"id": 1})
+    finally:
+        await database.dispose()
+
+    assert missing is None
+    assert first == EventAt(1, stored)
+    assert first.at.tzinfo == UTC
+    # A commit made after the previous read is seen by the next one (nothing is cached).
+    assert second == EventAt(1, stored + timedelta(days=1))
+
+
+async def test_one_row_read_on_sqlite_cannot_write(tmp_path: Path) -> None:
+    database = Database(f"sqlite+medmesh:///{tmp_path / 'reader.db'}")
+    try:
+        await _create_tables(database)
+        reader = database.committed_reader()
+        assert reader is not None
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("INSERT INTO notes (code) VALUES ('x')")
+    finally:
+        await database.dispose()

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from medmesh.platform import sqlite
 from medmesh.platform.db import Database
 
 
@@ -179,3 +180,53 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
         assert holder.stdout is not None
         holder.stdout.close()
         await engine.dispose()
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    """The sizes of the database file and of its WAL."""
+    return path.stat().st_size, Path(f"{path}-wal").stat().st_size
+
+
+async def test_commits_checkpoint_the_wal_without_letting_it_grow(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.05)
+    path = tmp_path / "driver.db"
+    async with database.engine.connect() as conn:
+        automatic = await conn.scalar(text("PRAGMA wal_autocheckpoint"))
+    commits = 0
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # commits without a pause: checkpoints never idle
+        async with database.unit_of_work() as session:
+            await session.execute(
+                text("INSERT INTO items (name) VALUES (:name)"), {"name": f"{commits:08d}" * 100}
+            )
+        commits += 1
+    database_bytes, wal_bytes = _sizes(path)
+    await database.dispose()
+    assert automatic == 0  # SQLite's own checkpoint (inside a commit, on the loop) is off
+    assert commits > 200
+    # The rows reached the database file while every connection stayed open ...
+    assert database_bytes > commits * 400
+    # ... and the WAL was restarted from its beginning: without, it would hold a page or more
+    # of every commit.
+    assert wal_bytes < commits * 4096 / 4
+
+
+async def test_a_disposed_database_leaves_its_file_whole(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    for n in range(20):  # commits that start checkpoints on a worker thread
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": str(n)})
+    await database.dispose()
+    # The file alone (copied without its WAL, as a template or a naive backup would be) holds it all.
+    copy = _copy_without_wal(tmp_path / "driver.db", tmp_path / "copy.db")
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 20
+
+
+def _copy_without_wal(source: Path, target: Path) -> Path:
+    target.write_bytes(source.read_bytes())
+    return target

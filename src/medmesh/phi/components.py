@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -81,7 +82,7 @@ async def _context(
         policy=policy,
         ip=client_ip(request),
         request_id=request_id_var.get(),
-        base_url=base_url(request),
+        base_url_of=partial(base_url, request),
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from medmesh.phi.access.policy import AccessPolicy
 from medmesh.platform.auth import Principal
@@ -14,4 +16,11 @@ class FhirContext:
     policy: AccessPolicy
     ip: str
     request_id: str | None
-    base_url: str
+    #: Gives the public base of ``/fhir`` (see :attr:`base_url`).
+    base_url_of: Callable[[], str] = field(repr=False)
+
+    @cached_property
+    def base_url(self) -> str:
+        """The public base of ``/fhir``, worked out on first use (a read never needs it, and
+        building it from the request's URL costs a twentieth of a read)."""
+        return self.base_url_of()

@@ -10,24 +10,27 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import DateTime, MetaData, Select, event, text
+from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medmesh.platform import sqlite
@@ -85,10 +88,11 @@ def is_sqlite(url: str) -> bool:
 SQLITE_CACHE_KIB = 16 * 1024
 #: Reads go through a shared memory map instead of a read() per page.
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
-#: The WAL is copied into the database once it holds this many pages (SQLite's default is 1,000,
-#: 4 MiB). A FHIR transaction alone dirties more than that, so the default checkpointed on almost
-#: every commit; at 40 MiB the pages that consecutive commits share (B-tree inner pages, the
-#: right edge of time-ordered keys) are copied once per checkpoint instead of once per commit.
+#: With a driver other than the default one, the WAL is copied into the database inside the commit
+#: that finds it holding this many pages (SQLite's default is 1,000, 4 MiB). A FHIR transaction
+#: alone dirties more than that, so the default checkpointed on almost every commit; at 40 MiB the
+#: pages that consecutive commits share (B-tree inner pages, the right edge of time-ordered keys)
+#: are copied once per checkpoint instead of once per commit.
 SQLITE_CHECKPOINT_PAGES = 10_000
 
 
@@ -96,7 +100,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
@@ -104,6 +107,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
         # A driver with a thread per connection may block in SQLite's busy handler; the
         # default driver queues its writers instead and keeps that handler short.
         cursor.execute("PRAGMA busy_timeout=10000")
+        # The default driver checkpoints off the loop (platform.sqlite.checkpoint_soon); others
+        # checkpoint in their commits, less often than SQLite's default.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -138,6 +144,24 @@ class Database:
         self.is_sqlite = is_sqlite(url)
         # SQLite allows one writer; serialising writers in process avoids busy errors.
         self.write_lock = asyncio.Lock()
+        parsed = make_url(url)
+        #: The file :class:`OneRowRead` reads directly (the embedded driver on a file only).
+        self._reader_path = (
+            parsed.database
+            if parsed.get_driver_name() == "medmesh"
+            and parsed.database not in (None, "", ":memory:")
+            and not parsed.query
+            else None
+        )
+        self._reader: sqlite3.Connection | None = None
+
+    def committed_reader(self) -> sqlite3.Connection | None:
+        """The read-only SQLite connection of :class:`OneRowRead`, or None on other databases."""
+        if self._reader is None and self._reader_path is not None:
+            self._reader = sqlite.open_reader(
+                self._reader_path, cache_kib=SQLITE_CACHE_KIB, mmap_bytes=SQLITE_MMAP_BYTES
+            )
+        return self._reader
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -160,7 +184,72 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        await dispose_engine(self.engine)
+
+
+async def dispose_engine(engine: AsyncEngine) -> None:
+    """Close ``engine``'s connections; a SQLite file of the embedded driver is left whole (its
+    WAL copied into it, as SQLite does when the last connection closes)."""
+    url = engine.url
+    if url.get_driver_name() == "medmesh" and url.database not in (None, "", ":memory:"):
+        await sqlite.checkpoints_settled(sqlite.file_key(url.database or ""))
+    await engine.dispose()
+
+
+R = TypeVar("R")
+
+
+class OneRowRead(Generic[R]):
+    """A one-row ``SELECT`` prepared once and run against what is committed, outside any session.
+
+    On the embedded driver (``sqlite+medmesh`` on a file) it is one :mod:`sqlite3` call on the
+    database's read-only connection, on the loop's thread, with the columns' result processors
+    applied as SQLAlchemy would: the pool checkout, execution context and result machinery cost
+    several times the indexed statement. Elsewhere it runs through the engine, checkout,
+    statement and return in one trip through the greenlet bridge. Either way the row is built
+    with ``row_type(*columns)``.
+    """
+
+    def __init__(self, statement: Select[Any], row_type: Callable[..., R]) -> None:
+        self.statement = statement
+        self.row_type = row_type
+        self._prepared: dict[str, tuple[str, tuple[str, ...], list[Any]]] = {}
+
+    async def first(self, database: Database, params: dict[str, Any]) -> R | None:
+        """The first row (as last committed), or None."""
+        reader = database.committed_reader()
+        if reader is None:
+            row = await greenlet_spawn(self._first_sync, database.engine.sync_engine, params)
+            return None if row is None else self.row_type(*row)
+        sql, names, processors = self._prepare(database.engine.dialect)
+        # Every row fetched: the statement runs to its end, so its read transaction ends here and
+        # holds no WAL snapshot (a later read sees later commits; checkpoints can restart the WAL).
+        rows = reader.execute(sql, [params[name] for name in names]).fetchall()
+        if not rows:
+            return None
+        found = rows[0]
+        return self.row_type(
+            *[v if p is None else p(v) for v, p in zip(found, processors, strict=True)]
+        )
+
+    def _first_sync(self, engine: Engine, params: dict[str, Any]) -> Row[Any] | None:
+        with engine.connect() as connection:
+            return connection.execute(self.statement, params).first()
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            processors = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ]
+            prepared = (compiled.string, tuple(compiled.positiontup or ()), processors)
+            self._prepared[dialect.name] = prepared
+        return prepared
 
 
 class RequestSession:
@@ -239,6 +328,27 @@ def session_for(request: Request) -> AsyncSession:
     return holder.get()
 
 
+#: A Core statement and its parameters (a dict, or a list of dicts for an executemany).
+Statement = tuple[Executable, dict[str, Any] | list[dict[str, Any]]]
+
+
+async def execute_together(session: AsyncSession, statements: Sequence[Statement]) -> None:
+    """Run Core ``statements`` in order in ``session``'s transaction, in one trip through
+    SQLAlchemy's greenlet bridge on the session's connection.
+
+    Each ``AsyncSession.execute`` is a trip of its own through the bridge and the ORM's execution
+    path; for the handful of inserts of a FHIR create that cost more than the inserts.
+    """
+
+    def run(sync_session: Session) -> None:
+        connection = sync_session.connection()
+        for statement, params in statements:
+            connection.execute(statement, params)
+
+    if statements:
+        await session.run_sync(run)
+
+
 #: Opens (on first call) and returns the request's session; for hot paths that may not need one.
 SessionSource = Callable[[], AsyncSession]
 
@@ -303,7 +413,7 @@ def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
         engine = create_unpooled_engine(url)
         async with engine.begin() as conn:
             await conn.run_sync(do_run)
-        await engine.dispose()
+        await dispose_engine(engine)
 
     asyncio.run(run_async())
 
@@ -323,4 +433,4 @@ async def upgrade_database(script_location: str, url: str, revision: str = "head
 
             await conn.run_sync(run)
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

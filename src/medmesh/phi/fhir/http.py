@@ -34,13 +34,16 @@ def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def resource_headers(
-    resource_type: str, resource_id: str, version: int, last_updated: datetime, base: str
+    resource_type: str, resource_id: str, version: int, last_updated: datetime, base: str | None
 ) -> dict[str, str]:
-    return {
+    """``ETag``, ``Last-Modified`` and, given the base (writes answer with it), ``Location``."""
+    headers = {
         "ETag": f'W/"{version}"',
         "Last-Modified": format_datetime(last_updated, usegmt=True),
-        "Location": f"{base}/{resource_type}/{resource_id}/_history/{version}",
     }
+    if base is not None:
+        headers["Location"] = f"{base}/{resource_type}/{resource_id}/_history/{version}"
+    return headers
 
 
 def prefer_return(request: Request) -> str:

@@ -118,9 +118,8 @@ async def read(request: Request) -> Response:
         request.app.state.database, ctx, params["resource_type"], params["resource_id"]
     )
     headers = resource_headers(
-        stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
+        stored.resource_type, stored.id, stored.version, stored.last_updated, None
     )
-    headers.pop("Location")
     return fhir_response(stored.resource, 200, headers)
 
 
@@ -143,9 +142,8 @@ async def vread(request: Request) -> Response:
         params["version_id"],
     )
     headers = resource_headers(
-        stored.resource_type, stored.id, stored.version, stored.last_updated, ctx.base_url
+        stored.resource_type, stored.id, stored.version, stored.last_updated, None
     )
-    headers.pop("Location")
     return fhir_response(stored.resource, 200, headers)
 
 

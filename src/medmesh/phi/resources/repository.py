@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -18,9 +18,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.platform.db import Database, OneRowRead, Statement
 
 
 def _rowcount(result: object) -> int:
@@ -39,9 +40,6 @@ _GET_CURRENT = select(*_CURRENT_TABLE.c).where(
     _CURRENT_TABLE.c.resource_type == bindparam("rt"), _CURRENT_TABLE.c.id == bindparam("rid")
 )
 
-#: What reads and writes need of a current row: a Core row or an ORM object.
-CurrentRow = ResourceRow | Row[Any]
-
 
 def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
     """The history entry of a current row."""
@@ -57,14 +55,29 @@ def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
     )
 
 
+class CommittedRow(NamedTuple):
+    """A current row as the committed read returns it."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    patient_id: str | None
+    body: bytes | None
+
+
+_READ_COMMITTED = OneRowRead(_GET_CURRENT, CommittedRow)
+
+#: What reads and writes need of a current row: a Core row, a committed row or an ORM object.
+CurrentRow = ResourceRow | Row[Any] | CommittedRow
+
+
 async def get_committed(
-    engine: AsyncEngine, resource_type: str, resource_id: str
-) -> Row[Any] | None:
-    """The current row as last committed, over a pooled connection held for this one statement
-    (no session, no transaction to end)."""
-    async with engine.connect() as connection:
-        result = await connection.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
-        return result.first()
+    database: Database, resource_type: str, resource_id: str
+) -> CommittedRow | None:
+    """The current row as last committed, outside any session (see :class:`OneRowRead`)."""
+    return await _READ_COMMITTED.first(database, {"rt": resource_type, "rid": resource_id})
 
 
 class ResourceRepository:
@@ -95,6 +108,13 @@ class ResourceRepository:
         # Core statements, not session.add + flush: the ORM's unit of work costs more than the
         # insert itself, and the row object is not needed in the session afterwards.
         await self.session.execute(_INSERT_CURRENT, {c: getattr(row, c) for c in _COLUMNS})
+
+    @staticmethod
+    def new_resource_inserts(row: ResourceRow, method: str) -> list[Statement]:
+        """The inserts of a resource's first current row and its history entry, for the caller
+        to run together with the resource's other writes (:func:`execute_together`)."""
+        values = {c: getattr(row, c) for c in _COLUMNS}
+        return [(_INSERT_CURRENT, values), (_INSERT_VERSION, {**values, "method": method})]
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:
         """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""

@@ -31,7 +31,7 @@ from medmesh.phi.resources.repository import CurrentRow, ResourceRepository, get
 from medmesh.phi.resources.stored import Stored, check_id, check_type, parse_etag
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
-from medmesh.platform.db import Database, utcnow
+from medmesh.platform.db import Database, execute_together, utcnow
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
 
@@ -88,12 +88,17 @@ class ResourceService:
         resource_id: str | None = None,
         if_match: int | None = None,
         method: str = "PUT",
+        server_assigned: bool = False,
     ) -> tuple[Stored, bool]:
-        """Store a validated ``resource`` as a new version; returns it and whether it was created."""
+        """Store a validated ``resource`` as a new version; returns it and whether it was created.
+
+        ``server_assigned``: ``resource_id`` was just drawn by :meth:`create` (random, so new)."""
         repo = ResourceRepository(session)
         resource_type = resource["resourceType"]
         resource_id = resource_id or uuid7_hex()
-        current = await repo.get(resource_type, resource_id)
+        # A server-assigned id is new: nothing to look up (a clash of 74 random bits in one
+        # millisecond would fail the insert's primary key, never overwrite).
+        current = None if server_assigned else await repo.get(resource_type, resource_id)
         if if_match is not None and (current is None or current.version != if_match):
             raise VersionConflict(
                 f"{resource_type}/{resource_id} is not at version {if_match}", issue_code="conflict"
@@ -113,13 +118,24 @@ class ResourceService:
             body=body,
         )
         if current is None:
-            await repo.insert(row)
-        elif not await repo.replace(row, current.version):
-            raise VersionConflict(
-                f"{resource_type}/{resource_id} was changed concurrently", issue_code="conflict"
+            # The first version: every write is an insert, all run in one trip.
+            await execute_together(
+                session,
+                [
+                    *repo.new_resource_inserts(row, method),
+                    *self.index.new_resource_inserts(
+                        session, resource_type, resource_id, index_rows
+                    ),
+                ],
             )
-        await repo.add_version_of(row, method)
-        await self.index.write(session, resource_type, resource_id, stored.resource, index_rows)
+        else:
+            if not await repo.replace(row, current.version):
+                raise VersionConflict(
+                    f"{resource_type}/{resource_id} was changed concurrently",
+                    issue_code="conflict",
+                )
+            await repo.add_version_of(row, method)
+            await self.index.write(session, resource_type, resource_id, stored.resource, index_rows)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
         return stored, current is None or current.deleted
@@ -159,7 +175,14 @@ class ResourceService:
         resource_id = uuid7_hex()
         patient = compartment_patient({**resource, "id": resource_id})
         stored, _ = await self._write_audited(
-            session, ctx, "fhir.create", resource, resource_id, [patient], method="POST"
+            session,
+            ctx,
+            "fhir.create",
+            resource,
+            resource_id,
+            [patient],
+            method="POST",
+            server_assigned=True,
         )
         return stored
 
@@ -174,6 +197,7 @@ class ResourceService:
         *,
         if_match: int | None = None,
         method: str = "PUT",
+        server_assigned: bool = False,
         **details: Any,
     ) -> tuple[Stored, bool]:
         """Audit a checked write, then make it.
@@ -188,7 +212,12 @@ class ResourceService:
         await self.auditor.record(ctx, action, patients=patients, **about, **details)
         try:
             return await self.write(
-                session, resource, resource_id=resource_id, if_match=if_match, method=method
+                session,
+                resource,
+                resource_id=resource_id,
+                if_match=if_match,
+                method=method,
+                server_assigned=server_assigned,
             )
         except FhirError as exc:
             await self.auditor.record(
@@ -221,11 +250,11 @@ class ResourceService:
         self, database: Database, ctx: FhirContext, resource_type: str, resource_id: str
     ) -> Stored:
         """:meth:`read` for a request that writes nothing (the read route): the row as last
-        committed, over a pooled connection held for the one statement only, so the request
-        opens no session and has no transaction to end."""
+        committed, read outside any session (:class:`~medmesh.platform.db.OneRowRead`), so the
+        request opens none and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)
-        row = await get_committed(database.engine, resource_type, resource_id)
+        row = await get_committed(database, resource_type, resource_id)
         return await self._checked_read(ctx, self._opened(row, resource_type, resource_id))
 
     async def _checked_read(self, ctx: FhirContext, stored: Stored) -> Stored:

@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.search.extract import IndexRows, index_rows
-from medmesh.phi.search.repository import PENDING, SearchRepository, pending_rows
+from medmesh.phi.search.repository import (
+    PENDING,
+    SearchRepository,
+    insert_statements,
+    pending_rows,
+)
+from medmesh.platform.db import Statement
 
 
 class SearchIndex:
@@ -57,6 +63,17 @@ class SearchIndex:
         if not fresh and key not in pending:
             await SearchRepository(session).remove_index(resource_type, resource_id)
         pending[key] = rows
+
+    def new_resource_inserts(
+        self, session: AsyncSession, resource_type: str, resource_id: str, rows: IndexRows
+    ) -> list[Statement]:
+        """The inserts of the index rows of a resource that has none yet, for the caller to run
+        with its own writes (none inside a deferred block, which takes the rows instead)."""
+        pending = pending_rows(session)
+        if pending is not None:
+            pending[(resource_type, resource_id)] = rows
+            return []
+        return insert_statements({(resource_type, resource_id): rows})
 
     async def remove(self, session: AsyncSession, resource_type: str, resource_id: str) -> None:
         """Drop every index row of ``resource_type/resource_id``."""

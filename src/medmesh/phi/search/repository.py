@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     SQLColumnExpression,
     Table,
     and_,
@@ -31,7 +32,7 @@ from medmesh.phi.search.models import (
     StringIndexRow,
     TokenIndexRow,
 )
-from medmesh.platform.db import UTCDateTime
+from medmesh.platform.db import Statement, UTCDateTime, execute_together
 
 #: ``session.info`` key of the index rows a deferred block holds (see ``SearchIndex.deferred``).
 PENDING = "medmesh.phi.search.pending"
@@ -87,10 +88,38 @@ def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexRows] | No
 
 #: The Core tables of the index models (Core inserts skip the ORM's bulk-insert path).
 _TABLES: dict[type[Any], Table] = {m: cast(Table, m.__table__) for m in INDEX_TABLES}
+_INSERTS: dict[type[Any], Insert] = {m: insert(t) for m, t in _TABLES.items()}
 _REMOVE_INDEX = [
     delete(t).where(t.c.resource_type == bindparam("rt"), t.c.resource_id == bindparam("rid"))
     for t in _TABLES.values()
 ]
+
+
+def insert_statements(rows_by_resource: dict[tuple[str, str], IndexRows]) -> list[Statement]:
+    """The inserts of the index rows of many resources: one executemany per table."""
+    strings: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    dates: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
+    for (resource_type, resource_id), rows in rows_by_resource.items():
+        base = {"resource_type": resource_type, "resource_id": resource_id}
+        strings += [{**base, "param": p, "token": t} for p, t in rows.strings]
+        tokens += [{**base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]
+        dates += [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]
+        references += [
+            {**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.references
+        ]
+    # Core tables: the ORM's bulk-insert path costs more than the statement.
+    return [
+        (_INSERTS[table], values)
+        for table, values in (
+            (StringIndexRow, strings),
+            (TokenIndexRow, tokens),
+            (DateIndexRow, dates),
+            (ReferenceIndexRow, references),
+        )
+        if values
+    ]
 
 
 class SearchRepository:
@@ -117,29 +146,7 @@ class SearchRepository:
 
     async def insert_index(self, rows_by_resource: dict[tuple[str, str], IndexRows]) -> None:
         """Insert the rows of many resources: one executemany per table."""
-        strings: list[dict[str, Any]] = []
-        tokens: list[dict[str, Any]] = []
-        dates: list[dict[str, Any]] = []
-        references: list[dict[str, Any]] = []
-        for (resource_type, resource_id), rows in rows_by_resource.items():
-            base = {"resource_type": resource_type, "resource_id": resource_id}
-            strings += [{**base, "param": p, "token": t} for p, t in rows.strings]
-            tokens += [{**base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]
-            dates += [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]
-            references += [
-                {**base, "param": p, "target_type": t, "target_id": i}
-                for p, t, i in rows.references
-            ]
-        batches: list[tuple[Any, list[dict[str, Any]]]] = [
-            (StringIndexRow, strings),
-            (TokenIndexRow, tokens),
-            (DateIndexRow, dates),
-            (ReferenceIndexRow, references),
-        ]
-        for table, values in batches:
-            if values:
-                # The Core table: the ORM's bulk-insert path costs more than the statement.
-                await self.session.execute(insert(_TABLES[table]), values)
+        await execute_together(self.session, insert_statements(rows_by_resource))
 
     async def remove_index(self, resource_type: str, resource_id: str) -> None:
         for statement in _REMOVE_INDEX:
