@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -328,3 +328,15 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     assert ticks >= 10  # the loop served other work while the record waited for the lock
     assert (await verify_chain(database)).records == 1
     await database.dispose()
+
+
+def test_record_timestamps_are_hashed_as_utc_microsecond_text() -> None:
+    from datetime import timezone
+
+    from medmesh.platform.audit import _ts_text
+
+    east = timezone(timedelta(hours=5, minutes=30))
+    assert (
+        _ts_text(datetime(2026, 11, 26, 20, 0, 1, 5, tzinfo=east)) == "2026-11-26T14:30:01.000005Z"
+    )
+    assert _ts_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000000Z"

@@ -157,7 +157,12 @@ class AuditWriteFailed(ServiceUnavailable):
 
 
 def _ts_text(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (what strftime would give, at two thirds the cost)."""
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
@@ -324,7 +329,9 @@ class _SqliteAppender:
         self.on_loop = parsed.get_driver_name() == "medmesh"
         self.timeout = 10.0
         self._conn: sqlite3.Connection | None = None
-        dialect = sqlite.dialect()
+        # JSON columns written by orjson (the stdlib encoder was a visible share of an audited
+        # request); what reads them back parses either, and hashes the values, not the text.
+        dialect = sqlite.dialect(json_serializer=_json_text)
         table = AuditEntry.__table__
         self._columns = [c.name for c in table.columns]
         self._processors = [c.type.bind_processor(dialect) for c in table.columns]
