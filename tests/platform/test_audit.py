@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from medmesh.platform.audit import (
 from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.logging import get_logger
+from tests.platform.write_lock import hold_write_lock
 
 log = get_logger("tests.audit")
 
@@ -276,27 +275,6 @@ async def test_throughput_with_concurrent_callers(trail: AuditTrail, database: D
     assert rate > 1000  # a floor for slow CI machines; the target (5,000/s) is in the bench
 
 
-_HOLD_AUDIT_FILE = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
-
-
-def _hold_write_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_AUDIT_FILE, str(path), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
 async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     tmp_path: Path,
 ) -> None:
@@ -304,7 +282,7 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     await ensure_audit_tables(database)
     audit = AuditTrail(database, "phi")
     await audit.start()
-    holder = _hold_write_lock(tmp_path / "svc-audit.db", 0.5)
+    holder = hold_write_lock(tmp_path / "svc-audit.db", 0.5)
     ticks = 0
 
     async def tick() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from medmesh.platform import sqlite
 from medmesh.platform.db import Database
+from tests.platform.write_lock import hold_write_lock
 
 
 @pytest.fixture
@@ -108,32 +107,12 @@ async def test_autocommit_writes_are_queued_and_committed_at_once(database: Data
     await database.dispose()
 
 
-_HOLDER = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-conn.execute("INSERT INTO items (name) VALUES ('other process')")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
-
-
-def _hold_write_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path), str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
 async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
     database: Database, tmp_path: Path
 ) -> None:
-    holder = _hold_write_lock(tmp_path / "driver.db", 0.6)
+    holder = hold_write_lock(
+        tmp_path / "driver.db", 0.6, "INSERT INTO items (name) VALUES ('other process')"
+    )
     ticks = 0
 
     async def tick() -> None:
@@ -166,7 +145,7 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-    holder = _hold_write_lock(path, 3)
+    holder = hold_write_lock(path, 3, "INSERT INTO items (name) VALUES ('other process')")
     engine = create_async_engine(f"sqlite+medmesh:///{path}", connect_args={"timeout": 0.5})
     started = time.monotonic()
     try:

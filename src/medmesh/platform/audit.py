@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +45,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from medmesh.platform.db import Base, Database, UTCDateTime, utcnow
 from medmesh.platform.errors import ServiceUnavailable
 from medmesh.platform.logging import get_logger
-from medmesh.platform.sqlite import BUSY_MS
+from medmesh.platform.sqlite import BUSY_MS, begin_immediate
 
 __all__ = [
     "GENESIS_HASH",
@@ -362,22 +361,9 @@ class _SqliteAppender:
             await asyncio.to_thread(self._append_blocking, rows)
             return
         conn = self._connection()
-        await self._begin_immediate(conn)
+        # Another process (or a second trail on this file) may write: wait for it off the loop.
+        await begin_immediate(conn, self.timeout)
         self._write(conn, rows)
-
-    async def _begin_immediate(self, conn: sqlite3.Connection) -> None:
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                # Another process (or a second trail on this file) writes: wait for it off the loop.
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
 
     def _append_blocking(self, rows: list[dict[str, Any]]) -> None:
         conn = self._connection()

@@ -239,6 +239,23 @@ class Cursor:
         self._rows, self._pos = [], 0
 
 
+async def begin_immediate(conn: sqlite3.Connection, wait_seconds: float) -> None:
+    """``BEGIN IMMEDIATE`` on ``conn``; while another process holds the file's write lock, wait
+    for it with asyncio sleeps (1 ms doubling to 50 ms), never holding the loop, up to
+    ``wait_seconds``, then raise SQLite's ``database is locked``."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class Connection(AdaptedConnection):
     """A DBAPI connection over :mod:`sqlite3` in autocommit mode, transactions begun by writes."""
 
@@ -312,18 +329,7 @@ class Connection(AdaptedConnection):
         self._holds = lock
 
     async def _begin_immediate(self) -> None:
-        deadline = time.monotonic() + self._timeout
-        delay = 0.001
-        while True:
-            try:
-                self.raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                # Another process writes: wait for it without holding the loop.
-                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                    raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        await begin_immediate(self.raw, self._timeout)
 
     def _release(self) -> None:
         lock, self._holds = self._holds, None

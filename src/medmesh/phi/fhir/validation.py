@@ -9,6 +9,7 @@ get wrong. Messages name the element and the problem, never the submitted value.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -153,44 +154,33 @@ def coerced_path(given: Any, parsed: Any) -> str | None:
 def _coerced(given: Any, parsed: Any) -> list[str | int] | None:
     """The path (innermost step first) to the first coerced string below ``given``; strings are
     checked in the loop rather than by a call each (a resource holds dozens)."""
+    for step, value, child in _children(given, parsed):
+        if type(value) is str:
+            if isinstance(child, _NUMERIC):
+                return [step]
+            continue
+        found = _coerced(value, child)
+        if found is not None:
+            found.append(step)
+            return found
+    return None
+
+
+def _children(given: Any, parsed: Any) -> Iterator[tuple[str | int, Any, Any]]:
+    """``(name or index, JSON value, parsed value)`` of the containers and strings in ``given``."""
     if type(given) is dict:
         if isinstance(parsed, BaseModel):
             aliases = _aliases(type(parsed))
             for key, value in given.items():
                 kind = type(value)
                 if (kind is dict or kind is list or kind is str) and key in aliases:
-                    child = getattr(parsed, aliases[key], None)
-                    if kind is str:
-                        if isinstance(child, _NUMERIC):
-                            return [key]
-                        continue
-                    found = _coerced(value, child)
-                    if found is not None:
-                        found.append(key)
-                        return found
+                    yield key, value, getattr(parsed, aliases[key], None)
         elif isinstance(parsed, dict):
             for key, value in given.items():
                 if key in parsed:
-                    child = parsed[key]
-                    if type(value) is str:
-                        if isinstance(child, _NUMERIC):
-                            return [key]
-                        continue
-                    found = _coerced(value, child)
-                    if found is not None:
-                        found.append(key)
-                        return found
+                    yield key, value, parsed[key]
     elif type(given) is list and isinstance(parsed, list) and len(given) == len(parsed):
-        for index, (item, parsed_item) in enumerate(zip(given, parsed, strict=True)):
-            if type(item) is str:
-                if isinstance(parsed_item, _NUMERIC):
-                    return [index]
-                continue
-            found = _coerced(item, parsed_item)
-            if found is not None:
-                found.append(index)
-                return found
-    return None
+        yield from zip(range(len(given)), given, parsed, strict=True)
 
 
 def json_depth(value: Any, limit: int) -> int:
