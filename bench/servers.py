@@ -10,11 +10,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from bench.loadgen import build_request, run_load
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+#: A measurement: 32 keep-alive connections for 8 s (after loadgen's 1 s warm-up).
+SECONDS = 8.0
+CONNECTIONS = 32
 #: The process serving each port started here (for its CPU time, see loadgen.run_load).
 SERVER_PIDS: dict[int, int] = {}
 
@@ -94,3 +100,30 @@ def medmesh_service(service: str, port: int, env: dict[str, str]) -> Iterator[st
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def load(
+    url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    expect: int = 200,
+    *,
+    seconds: float = SECONDS,
+    connections: int = CONNECTIONS,
+) -> dict[str, Any]:
+    """Drive one request at a server started here; its summary, with the server's CPU time per
+    request when this module started the server."""
+    host, port = url.removeprefix("http://").split(":")
+    request = build_request(method, path, f"{host}:{port}", headers, body)
+    summary: dict[str, Any] = run_load(
+        host,
+        int(port),
+        request,
+        seconds=seconds,
+        connections=connections,
+        expect=expect,
+        server_pid=SERVER_PIDS.get(int(port)),
+    ).summary()
+    return summary

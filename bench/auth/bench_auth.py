@@ -25,12 +25,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from loadgen import build_request, run_load
-from servers import BIN, ROOT, SERVER_PIDS, free_port, medmesh_service, uvicorn_app
-
-SECONDS = 8.0
-CONNECTIONS = 32
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.servers import BIN, ROOT, free_port, load, medmesh_service, uvicorn_app
 
 
 def _bootstrap(env: dict[str, str]) -> dict[str, str]:
@@ -48,22 +44,6 @@ def _bootstrap(env: dict[str, str]) -> dict[str, str]:
             _, client_id, _, secret = line.split()
             secrets[client_id] = secret
     return secrets
-
-
-def _load(
-    url: str, method: str, path: str, headers: dict[str, str], body: bytes = b"", expect: int = 200
-) -> dict[str, Any]:
-    host, port = url.removeprefix("http://").split(":")
-    request = build_request(method, path, f"{host}:{port}", headers, body)
-    return run_load(
-        host,
-        int(port),
-        request,
-        seconds=SECONDS,
-        connections=CONNECTIONS,
-        expect=expect,
-        server_pid=SERVER_PIDS.get(int(port)),
-    ).summary()
 
 
 def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
@@ -89,7 +69,7 @@ def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
             {"grant_type": "client_credentials", "scope": "system/*.cruds"}
         ).encode()
         if alg != "RS256":
-            results[f"client_credentials_{alg}"] = _load(
+            results[f"client_credentials_{alg}"] = load(
                 url, "POST", "/oauth/token", form_headers, token_body
             )
             token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers)
@@ -97,7 +77,7 @@ def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
             results[f"jwks_{alg}"] = httpx.get(url + "/.well-known/jwks.json").json()
             results[f"issuer_{alg}"] = env["MEDMESH_AUTH_ISSUER"]
             return
-        results["client_credentials"] = _load(url, "POST", "/oauth/token", form_headers, token_body)
+        results["client_credentials"] = load(url, "POST", "/oauth/token", form_headers, token_body)
         token = httpx.post(url + "/oauth/token", content=token_body, headers=form_headers).json()[
             "access_token"
         ]
@@ -106,7 +86,7 @@ def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
             url + "/oauth/introspect", content=introspect_body, headers=form_headers
         ).json()
         assert check["active"] is True, check
-        results["introspection"] = _load(
+        results["introspection"] = load(
             url, "POST", "/oauth/introspect", form_headers, introspect_body
         )
         results["sample_token"] = token
@@ -118,10 +98,10 @@ def bench_control(results: dict[str, Any]) -> None:
     port = free_port()
     with uvicorn_app("bench.control_app:app", port) as url:
         body = urlencode({"grant_type": "client_credentials", "scope": "system/*.cruds"}).encode()
-        results["control_form"] = _load(
+        results["control_form"] = load(
             url, "POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, body
         )
-        results["control_ping"] = _load(url, "GET", "/ping", {})
+        results["control_ping"] = load(url, "GET", "/ping", {})
 
 
 def bench_verification(results: dict[str, Any]) -> None:
@@ -157,8 +137,8 @@ def bench_verification(results: dict[str, Any]) -> None:
     port = free_port()
     env = {"BENCH_JWKS": json.dumps(results["jwks"]), "BENCH_ISSUER": results["issuer"]}
     with uvicorn_app("bench.auth.resource_app:app", port, env=env, ready_path="/open") as url:
-        results["resource_open"] = _load(url, "GET", "/open", {})
-        results["resource_protected"] = _load(
+        results["resource_open"] = load(url, "GET", "/open", {})
+        results["resource_protected"] = load(
             url, "GET", "/protected", {"Authorization": f"Bearer {token}"}
         )
     open_rps, prot_rps = results["resource_open"]["rps"], results["resource_protected"]["rps"]

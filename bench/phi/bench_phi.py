@@ -35,11 +35,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.loadgen import build_request, run_load
-from bench.servers import ROOT, SERVER_PIDS, free_port, medmesh_service, uvicorn_app
+from bench.servers import ROOT, SECONDS, free_port, load, medmesh_service, uvicorn_app
 
-SECONDS = 8.0
-CONNECTIONS = 32
 LOAD_SECONDS = float(os.environ.get("BENCH_PHI_LOAD_SECONDS", "600"))  # 100,000 take ~7 min
 TARGET_PATIENTS = int(os.environ.get("BENCH_PHI_PATIENTS", "100000"))
 SYNTHEA = Path(
@@ -81,31 +78,6 @@ def _env(var_dir: Path) -> dict[str, str]:
         # An empty database (e.g. postgresql+asyncpg://.../phibench) to measure on PostgreSQL.
         "MEDMESH_PHI_DATABASE_URL": os.environ.get("BENCH_PHI_DATABASE_URL", ""),
     }
-
-
-def _load(
-    url: str,
-    method: str,
-    path: str,
-    headers: dict[str, str],
-    body: bytes = b"",
-    expect: int = 200,
-    *,
-    seconds: float = SECONDS,
-    connections: int = CONNECTIONS,
-) -> dict[str, Any]:
-    host, port = url.removeprefix("http://").split(":")
-    request = build_request(method, path, f"{host}:{port}", headers, body)
-    summary: dict[str, Any] = run_load(
-        host,
-        int(port),
-        request,
-        seconds=seconds,
-        connections=connections,
-        expect=expect,
-        server_pid=SERVER_PIDS.get(int(port)),
-    ).summary()
-    return summary
 
 
 def family(rng: random.Random) -> str:
@@ -157,8 +129,8 @@ async def _bulk_insert(env: dict[str, str], seconds: float, target: int) -> dict
 def bench_control(results: dict[str, Any]) -> None:
     port = free_port()
     with uvicorn_app("bench.control_app:app", port) as url:
-        results["control_ping"] = _load(url, "GET", "/ping", {})
-        results["control_form"] = _load(
+        results["control_ping"] = load(url, "GET", "/ping", {})
+        results["control_form"] = load(
             url, "POST", "/form", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=1&b=2"
         )
 
@@ -176,8 +148,8 @@ def bench_crud_and_import(results: dict[str, Any], token: str) -> None:
         )
         assert created.status_code == 201, created.text
         path = f"/fhir/Patient/{created.json()['id']}"
-        results["read"] = _load(url, "GET", path, auth)
-        results["create"] = _load(
+        results["read"] = load(url, "GET", path, auth)
+        results["create"] = load(
             url, "POST", "/fhir/Patient", write, json.dumps(patient).encode(), expect=201
         )
         bundles = [p.read_bytes() for p in sorted(SYNTHEA.glob("*.json"))]
@@ -191,7 +163,7 @@ def bench_crud_and_import(results: dict[str, Any], token: str) -> None:
         seconds = cpu_seconds = 0.0
         for body in bundles:
             n = len(json.loads(body)["entry"])
-            summary = _load(url, "POST", "/fhir", write, body, seconds=SECONDS / 2, connections=4)
+            summary = load(url, "POST", "/fhir", write, body, seconds=SECONDS / 2, connections=4)
             requests += int(summary["requests"])
             errors += int(summary["errors"])
             entries += int(summary["requests"]) * n
@@ -223,8 +195,8 @@ def bench_search(results: dict[str, Any], token: str) -> None:
         for key, query in (("exact_family", name), ("prefix4", prefix)):
             path = f"/fhir/Patient?name={query}"
             bundle = httpx.get(url + path + "&_total=accurate", headers=auth, timeout=60).json()
-            one = _load(url, "GET", path, auth, connections=1, seconds=SECONDS / 2)
-            eight = _load(url, "GET", path, auth, connections=8, seconds=SECONDS / 2)
+            one = load(url, "GET", path, auth, connections=1, seconds=SECONDS / 2)
+            eight = load(url, "GET", path, auth, connections=8, seconds=SECONDS / 2)
             results[f"search_{key}"] = {
                 "query": f"name={query}",
                 "matches": bundle.get("total", len(bundle.get("entry", []))),

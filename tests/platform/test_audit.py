@@ -21,7 +21,7 @@ from medmesh.platform.audit import (
 from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.logging import get_logger
-from tests.platform.write_lock import hold_write_lock
+from tests.platform.write_lock import lock_held_elsewhere
 
 log = get_logger("tests.audit")
 
@@ -282,28 +282,15 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     await ensure_audit_tables(database)
     audit = AuditTrail(database, "phi")
     await audit.start()
-    holder = hold_write_lock(tmp_path / "svc-audit.db", 0.5)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
     try:
-        started = time.monotonic()
-        await audit.record(read(0))
-        waited = time.monotonic() - started
+        async with lock_held_elsewhere(tmp_path / "svc-audit.db", 0.5) as ticks:
+            started = time.monotonic()
+            await audit.record(read(0))
+            waited = time.monotonic() - started
     finally:
-        ticker.cancel()
-        holder.wait(5)
-        if holder.stdout is not None:
-            holder.stdout.close()
         await audit.stop()
     assert waited >= 0.2
-    assert ticks >= 10  # the loop served other work while the record waited for the lock
+    assert ticks.count >= 10  # the loop served other work while the record waited for the lock
     assert (await verify_chain(database)).records == 1
     await database.dispose()
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from medmesh.platform import sqlite
 from medmesh.platform.db import Database
-from tests.platform.write_lock import hold_write_lock
+from tests.platform.write_lock import lock_held_elsewhere
 
 
 @pytest.fixture
@@ -110,30 +110,17 @@ async def test_autocommit_writes_are_queued_and_committed_at_once(database: Data
 async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
     database: Database, tmp_path: Path
 ) -> None:
-    holder = hold_write_lock(
+    async with lock_held_elsewhere(
         tmp_path / "driver.db", 0.6, "INSERT INTO items (name) VALUES ('other process')"
-    )
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
-    started = time.monotonic()
-    async with database.unit_of_work() as session:
-        await session.execute(text("INSERT INTO items (name) VALUES ('this process')"))
-    waited = time.monotonic() - started
-    ticker.cancel()
-    holder.wait(5)
-    assert holder.stdout is not None
-    holder.stdout.close()
+    ) as ticks:
+        started = time.monotonic()
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO items (name) VALUES ('this process')"))
+        waited = time.monotonic() - started
 
     assert waited >= 0.3
     # The loop went on serving other work while the writer waited.
-    assert ticks >= 10
+    assert ticks.count >= 10
     assert await _names(database) == ["other process", "this process"]
     await database.dispose()
 
@@ -145,19 +132,17 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
     with sqlite3.connect(path) as setup:
         setup.execute("PRAGMA journal_mode=WAL")
         setup.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-    holder = hold_write_lock(path, 3, "INSERT INTO items (name) VALUES ('other process')")
     engine = create_async_engine(f"sqlite+medmesh:///{path}", connect_args={"timeout": 0.5})
-    started = time.monotonic()
     try:
-        with pytest.raises(OperationalError, match="database is locked"):
-            async with engine.begin() as conn:
-                await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
-        assert 0.4 <= time.monotonic() - started < 2.5
+        async with lock_held_elsewhere(
+            path, 3, "INSERT INTO items (name) VALUES ('other process')"
+        ):
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="database is locked"):
+                async with engine.begin() as conn:
+                    await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
+            assert 0.4 <= time.monotonic() - started < 2.5
     finally:
-        holder.kill()
-        holder.wait(5)
-        assert holder.stdout is not None
-        holder.stdout.close()
         await engine.dispose()
 
 

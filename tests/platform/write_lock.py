@@ -1,9 +1,14 @@
-"""Another process that holds a SQLite file's write lock, for tests of writers that wait for it."""
+"""Another process that holds a SQLite file's write lock, for tests of writers that wait for it
+without holding the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 _HOLDER = """
@@ -18,9 +23,8 @@ conn.execute("COMMIT")
 """
 
 
-def hold_write_lock(path: Path, seconds: float, statement: str = "") -> subprocess.Popen[str]:
-    """Start a process that takes ``path``'s write lock (running ``statement`` in its
-    transaction), holds it for ``seconds`` and commits; returns once the lock is held."""
+def _start_holder(path: Path, seconds: float, statement: str) -> subprocess.Popen[str]:
+    """Start the holder and return once it holds the lock (before the loop's work begins)."""
     process = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(path), str(seconds), statement],
         stdout=subprocess.PIPE,
@@ -29,3 +33,37 @@ def hold_write_lock(path: Path, seconds: float, statement: str = "") -> subproce
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "locked"
     return process
+
+
+@dataclass
+class LoopTicks:
+    """How many 10 ms ticks the event loop served while the lock was held elsewhere."""
+
+    count: int = 0
+
+
+@contextlib.asynccontextmanager
+async def lock_held_elsewhere(
+    path: Path, seconds: float, statement: str = ""
+) -> AsyncIterator[LoopTicks]:
+    """While the block runs, another process holds ``path``'s write lock (taken before the block
+    starts, with ``statement`` run in its transaction, committed after ``seconds``) and a task
+    counts the loop's ticks. On exit the process is ended (it has committed already when a writer
+    of the block got the lock; otherwise it is killed without committing)."""
+    process = _start_holder(path, seconds, statement)
+    ticks = LoopTicks()
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            ticks.count += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield ticks
+    finally:
+        ticker.cancel()
+        process.kill()
+        process.wait(5)
+        if process.stdout is not None:
+            process.stdout.close()

@@ -104,15 +104,11 @@ class ResourceRepository:
     ) -> ResourceVersionRow | None:
         return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
 
-    async def insert(self, row: ResourceRow) -> None:
-        # Core statements, not session.add + flush: the ORM's unit of work costs more than the
-        # insert itself, and the row object is not needed in the session afterwards.
-        await self.session.execute(_INSERT_CURRENT, {c: getattr(row, c) for c in _COLUMNS})
-
     @staticmethod
     def new_resource_inserts(row: ResourceRow, method: str) -> list[Statement]:
         """The inserts of a resource's first current row and its history entry, for the caller
-        to run together with the resource's other writes (:func:`execute_together`)."""
+        to run together with the resource's other writes (:func:`execute_together`). Core
+        statements, not ``session.add``: the ORM's unit of work costs more than the inserts."""
         values = {c: getattr(row, c) for c in _COLUMNS}
         return [(_INSERT_CURRENT, values), (_INSERT_VERSION, {**values, "method": method})]
 
