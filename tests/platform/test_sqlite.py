@@ -62,6 +62,40 @@ async def test_readers_see_the_last_commit_while_a_writer_holds_its_transaction(
     await database.dispose()
 
 
+async def test_every_write_transaction_runs_on_the_files_one_writer_connection(
+    database: Database, tmp_path: Path
+) -> None:
+    dbapi = database.engine.dialect.dbapi
+    assert isinstance(dbapi, sqlite.DBAPI)
+    writers = dbapi.writers
+    async with database.unit_of_work() as session:
+        await session.execute(text("INSERT INTO items (name) VALUES ('first')"))
+    writer = writers[sqlite.file_key(str(tmp_path / "driver.db"))].connection()
+    version = writer.execute("PRAGMA data_version").fetchone()[0]
+
+    # Two sessions at once hold two pooled connections; each writes, and one reads its own
+    # uncommitted row (the read runs in its transaction, on the writer).
+    async with database.sessionmaker() as a, database.sessionmaker() as b:
+        await a.execute(text("SELECT 1"))
+        await b.execute(text("SELECT 1"))
+        raw_a = (await (await a.connection()).get_raw_connection()).driver_connection
+        raw_b = (await (await b.connection()).get_raw_connection()).driver_connection
+        assert raw_a is not raw_b
+        await a.execute(text("INSERT INTO items (name) VALUES ('a')"))
+        assert "a" in (await a.scalars(text("SELECT name FROM items"))).all()
+        await a.commit()
+        await b.execute(text("INSERT INTO items (name) VALUES ('b')"))
+        await b.rollback()
+        await b.execute(text("INSERT INTO items (name) VALUES ('b2')"))
+        await b.commit()
+
+    assert await _names(database) == ["first", "a", "b2"]
+    # No other connection committed meanwhile: the writer's page cache stayed valid throughout.
+    assert writer.execute("PRAGMA data_version").fetchone()[0] == version
+    await database.dispose()
+    assert not writers
+
+
 async def test_a_failed_transaction_rolls_back_and_lets_the_next_writer_in(
     database: Database,
 ) -> None:

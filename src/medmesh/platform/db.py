@@ -83,11 +83,6 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-#: Page cache per connection (SQLite's default is 2 MiB): index B-trees of a large store (blind
-#: index tokens are random, so inserts touch pages all over them) stay in memory.
-SQLITE_CACHE_KIB = 16 * 1024
-#: Reads go through a shared memory map instead of a read() per page.
-SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 #: With a driver other than the default one, the WAL is copied into the database inside the commit
 #: that finds it holding this many pages (SQLite's default is 1,000, 4 MiB). A FHIR transaction
 #: alone dirties more than that, so the default checkpointed on almost every commit; at 40 MiB the
@@ -97,19 +92,17 @@ SQLITE_CHECKPOINT_PAGES = 10_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    if isinstance(dbapi_connection, sqlite.Connection):
+        return  # the default driver sets its connections up itself (platform.sqlite.PRAGMAS)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
-    if not isinstance(dbapi_connection, sqlite.Connection):
-        # A driver with a thread per connection may block in SQLite's busy handler; the
-        # default driver queues its writers instead and keeps that handler short.
-        cursor.execute("PRAGMA busy_timeout=10000")
-        # The default driver checkpoints off the loop (platform.sqlite.checkpoint_soon); others
-        # checkpoint in their commits, less often than SQLite's default.
-        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
+    for pragma in sqlite.PRAGMAS:
+        cursor.execute(pragma)
+    # A driver with a thread per connection may block in SQLite's busy handler; the default
+    # driver queues its writers instead and keeps that handler short.
+    cursor.execute("PRAGMA busy_timeout=10000")
+    # The default driver checkpoints off the loop (platform.sqlite.checkpoint_soon); others
+    # checkpoint in their commits, less often than SQLite's default.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -159,7 +152,7 @@ class Database:
         """The read-only SQLite connection of :class:`OneRowRead`, or None on other databases."""
         if self._reader is None and self._reader_path is not None:
             self._reader = sqlite.open_reader(
-                self._reader_path, cache_kib=SQLITE_CACHE_KIB, mmap_bytes=SQLITE_MMAP_BYTES
+                self._reader_path, cache_kib=sqlite.CACHE_KIB, mmap_bytes=sqlite.MMAP_BYTES
             )
         return self._reader
 
@@ -197,6 +190,8 @@ async def dispose_engine(engine: AsyncEngine) -> None:
     if url.get_driver_name() == "medmesh" and url.database not in (None, "", ":memory:"):
         await sqlite.checkpoints_settled(sqlite.file_key(url.database or ""))
     await engine.dispose()
+    if isinstance(engine.dialect.dbapi, sqlite.DBAPI):
+        engine.dialect.dbapi.close_writers()
 
 
 R = TypeVar("R")
