@@ -35,6 +35,48 @@ async def test_string_exact_and_missing_modifiers(phi: PhiHarness) -> None:
     assert nameless["id"] not in ids(await search(phi, "Patient?name:missing=false"))
 
 
+async def test_name_and_address_match_every_part_each_stored_once(phi: PhiHarness) -> None:
+    quill = {
+        **patient("Quill", "Peter"),
+        "name": [{"family": "Quill", "given": ["Peter"], "prefix": ["Mr"], "text": "Star Lord"}],
+        "address": [
+            {
+                "line": ["12 Nova Road"],
+                "city": "Knowhere",
+                "district": "Outer Rim",
+                "state": "MA",
+                "postalCode": "02139",
+                "country": "Xandar",
+            }
+        ],
+    }
+    created = await phi.create(quill)
+    await phi.create(patient("Rocket", "Raccoon", postal="90210"))
+
+    for query in ("qui", "pet", "mr", "star", "quill"):
+        assert ids(await search(phi, f"Patient?name={query}")) == [created["id"]], query
+    assert ids(await search(phi, "Patient?name:exact=peter")) == [created["id"]]
+    for query in ("12 nova", "knowh", "outer", "ma", "0213", "xand"):
+        assert ids(await search(phi, f"Patient?address={query}")) == [created["id"]], query
+    assert ids(await search(phi, "Patient?address-city=knowhere")) == [created["id"]]
+    assert ids(await search(phi, "Patient?address-state=knowhere")) == []
+    assert ids(await search(phi, "Patient?family=star")) == []
+    assert ids(await search(phi, "Patient?given=quill")) == []
+
+    # ``name`` and ``address`` keep only the parts no narrower parameter stores
+    rows = phi.app.state.phi.index.rows("Patient", quill).strings
+    by_param: dict[str, set[str]] = {}
+    for param, token in rows:
+        by_param.setdefault(param, set()).add(token)
+    assert not by_param["name"] & (by_param["family"] | by_param["given"])
+    narrower = ("address-city", "address-state", "address-postalcode", "address-country")
+    assert not by_param["address"] & set().union(*(by_param[p] for p in narrower))
+    parts = ["quill", "peter", "mr", "star lord", "12 nova road", "knowhere", "outer rim", "ma"]
+    parts += ["02139", "xandar"]
+    # each part once: a token of each of its prefixes and one of the whole
+    assert len(rows) == sum(len(part) + 1 for part in parts)
+
+
 async def test_identifier_system_and_value(phi: PhiHarness) -> None:
     a = await phi.create(patient("Alpha", mrn="MRN-1"))
     b = await phi.create(

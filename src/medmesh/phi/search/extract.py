@@ -15,12 +15,11 @@ from typing import Any
 from medmesh.phi.search.dates import MAX_DATE, MIN_DATE, date_range
 from medmesh.phi.search.definitions import DATE, INDEXED, REFERENCE, STRING, TOKEN, SearchParamDef
 from medmesh.phi.search.models import VALUE_LENGTH
+from medmesh.phi.search.params import ADDRESS_PARTS, NAME_PARTS
 from medmesh.platform.crypto import BlindIndex
 
 #: Starts-with search reads prefixes of at most this many characters.
 MAX_PREFIX = 48
-_NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
-_ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
 _REFERENCE = re.compile(
     r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
 )
@@ -77,7 +76,7 @@ def _strings_of(value: Any, parts: tuple[str, ...] | None) -> Iterator[str]:
         yield value
     elif isinstance(value, dict):
         keys = parts or (
-            _NAME_PARTS if any(k in value for k in ("family", "given")) else _ADDRESS_PARTS
+            NAME_PARTS if any(k in value for k in ("family", "given")) else ADDRESS_PARTS
         )
         for key in keys:
             part = value.get(key)

@@ -113,7 +113,9 @@ class ClauseCompiler:
             else:
                 tokens = [self.blind.prefix_token(v[:48]) for v in clause.values]
             return select(s.resource_id).where(
-                s.resource_type == resource_type, s.param == key, s.token.in_(tokens)
+                s.resource_type == resource_type,
+                _param_is(s.param, definition),
+                s.token.in_(tokens),
             )
         if definition.type == TOKEN:
             t = TokenIndexRow
@@ -157,7 +159,6 @@ class ClauseCompiler:
     def _present(
         self, resource_type: str, definition: SearchParamDef, clause: Clause
     ) -> Select[tuple[str]]:
-        key = definition.index_key
         tables: dict[
             str, type[StringIndexRow | TokenIndexRow | DateIndexRow | ReferenceIndexRow]
         ] = {
@@ -167,7 +168,9 @@ class ClauseCompiler:
             REFERENCE: ReferenceIndexRow,
         }
         row = tables[definition.type]
-        stmt = select(row.resource_id).where(row.resource_type == resource_type, row.param == key)
+        stmt = select(row.resource_id).where(
+            row.resource_type == resource_type, _param_is(row.param, definition)
+        )
         if definition.type == REFERENCE and (clause.target_type or definition.target):
             targets = (clause.target_type,) if clause.target_type else definition.target
             stmt = stmt.where(ReferenceIndexRow.target_type.in_(targets))
@@ -232,3 +235,11 @@ def version_visibility(
             for types, visible, excluded in groups
         )
     )
+
+
+def _param_is(
+    column: InstrumentedAttribute[str], definition: SearchParamDef
+) -> ColumnElement[bool]:
+    """Rows of ``definition``: its own, and those of the parameters it also reads."""
+    keys = definition.read_keys
+    return column == keys[0] if len(keys) == 1 else column.in_(keys)

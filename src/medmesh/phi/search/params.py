@@ -24,6 +24,14 @@ class SearchParamDef:
     parts: tuple[str, ...] | None = None
     #: The parameter whose index rows this one reads (None: its own).
     key: str | None = None
+    #: Parameters whose rows a search on this one reads besides its own: ``name`` stores only
+    #: the parts of a name that ``family`` and ``given`` do not, instead of every part again.
+    also: tuple[str, ...] = ()
+
+    @property
+    def read_keys(self) -> tuple[str, ...]:
+        """The index keys of the rows a search on this parameter matches."""
+        return (self.index_key, *self.also)
 
     @property
     def index_key(self) -> str:
@@ -88,7 +96,18 @@ def ref(
 
 
 def person(with_name_parts: bool = True) -> list[SearchParamDef]:
-    """Demographics of a person (Patient, RelatedPerson, Practitioner): all blind-indexed."""
+    """Demographics of a person (Patient, RelatedPerson, Practitioner): all blind-indexed.
+
+    ``name`` and ``address`` match any part; the parts that have a parameter of their own
+    (``family``, ``address-city``...) are stored once, under that parameter, and read by both.
+    """
+    address_parts = {
+        "city": "address-city",
+        "state": "address-state",
+        "postalCode": "address-postalcode",
+        "country": "address-country",
+    }
+    name_parts = {"family": "family", "given": "given"} if with_name_parts else {}
     found = [
         param(
             "name",
@@ -97,6 +116,8 @@ def person(with_name_parts: bool = True) -> list[SearchParamDef]:
             "case- and accent-insensitive",
             "name",
             blind=True,
+            parts=_other_parts(NAME_PARTS, name_parts),
+            also=tuple(name_parts.values()),
         ),
         param(
             "phone",
@@ -115,7 +136,15 @@ def person(with_name_parts: bool = True) -> list[SearchParamDef]:
             telecom_system="email",
         ),
         param("telecom", TOKEN, "Any contact point value", "telecom", blind=True),
-        param("address", STRING, "Starts-with on any part of an address", "address", blind=True),
+        param(
+            "address",
+            STRING,
+            "Starts-with on any part of an address",
+            "address",
+            blind=True,
+            parts=_other_parts(ADDRESS_PARTS, address_parts),
+            also=tuple(address_parts.values()),
+        ),
         param(
             "address-city",
             STRING,
@@ -171,6 +200,20 @@ def person(with_name_parts: bool = True) -> list[SearchParamDef]:
             ),
         ]
     return found
+
+
+#: The string parts of a HumanName and of an Address.
+NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
+
+
+def _other_parts(
+    parts: tuple[str, ...], stored_elsewhere: dict[str, str]
+) -> tuple[str, ...] | None:
+    """The parts a composite parameter stores itself (None: every part)."""
+    if not stored_elsewhere:
+        return None
+    return tuple(part for part in parts if part not in stored_elsewhere)
 
 
 CLINICAL_CODE = token("code", "A code (system|code, |code or code)", "code")
