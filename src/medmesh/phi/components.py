@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -52,7 +52,27 @@ Components = Annotated[PhiComponents, Depends(get_components)]
 
 def base_url(request: Request) -> str:
     configured: str = request.app.state.settings.base_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/") + "/fhir"
+    if configured:
+        return configured.rstrip("/")
+    # Starlette rebuilds the URL from the scope on every call (a fiftieth of a create); the base
+    # depends only on these, and a client sends the same ones request after request.
+    scope = request.scope
+    key = (
+        scope.get("scheme"),
+        request.headers.get("host"),
+        scope.get("server"),
+        scope.get("root_path"),
+        scope.get("app_root_path"),
+    )
+    found = _base_urls.get(key)
+    if found is None:
+        if len(_base_urls) >= 256:  # the Host header is the client's: keep the memo bounded
+            _base_urls.clear()
+        found = _base_urls[key] = str(request.base_url).rstrip("/") + "/fhir"
+    return found
+
+
+_base_urls: dict[tuple[Any, ...], str] = {}
 
 
 async def fhir_context(

@@ -23,6 +23,15 @@ async def test_create_answers_201_with_location_etag_and_meta(phi: PhiHarness) -
     assert await stored_rows(phi.app) == (1, 1)
 
 
+async def test_location_follows_each_requests_host(phi: PhiHarness) -> None:
+    for host in ("phi.test", "fhir.example.org:8443", "phi.test"):
+        headers = {**phi.headers(), "Host": host}
+        response = await phi.http.post("/fhir/Patient", json=patient(), headers=headers)
+        assert response.status_code == 201
+        location = f"http://{host}/fhir/Patient/{response.json()['id']}/_history/1"
+        assert response.headers["Location"] == location
+
+
 async def test_read_and_vread(phi: PhiHarness) -> None:
     created = await phi.create(patient())
     read = await phi.http.get(f"/fhir/Patient/{created['id']}", headers=phi.headers())
