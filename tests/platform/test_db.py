@@ -6,8 +6,8 @@ from typing import ClassVar, NamedTuple
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy import Column, Integer, String, Table, bindparam, func, select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy import Column, Integer, String, Table, bindparam, event, func, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
@@ -16,6 +16,7 @@ from medmesh.platform.db import (
     OneRowRead,
     SessionDep,
     UTCDateTime,
+    execute_together,
     new_metadata,
     utcnow,
 )
@@ -255,3 +256,47 @@ async def test_one_row_read_on_sqlite_cannot_write(tmp_path: Path) -> None:
             reader.execute("INSERT INTO notes (code) VALUES ('x')")
     finally:
         await database.dispose()
+
+
+async def test_execute_together_runs_inserts_with_their_types_and_errors(database_url: str) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    stored = datetime(2024, 3, 1, 14, 30, tzinfo=plus_two)
+    database = Database(database_url)
+    seen: list[str] = []
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await execute_together(
+                session,
+                [
+                    (notes.insert(), [{"code": "a"}, {"code": "b"}]),
+                    (notes.insert(), {"code": "c"}),
+                    (events.insert(), {"at": stored}),
+                ],
+            )
+        with pytest.raises(IntegrityError):
+            async with database.unit_of_work() as session:
+                await execute_together(
+                    session, [(notes.insert(), {"code": "d"}), (notes.insert(), {"code": "a"})]
+                )
+        with pytest.raises(StatementError, match="naive datetime"):
+            async with database.unit_of_work() as session:
+                await execute_together(session, [(events.insert(), {"at": datetime(2024, 1, 1)})])
+
+        # Something listening to the engine's statements (tracing) sees these inserts too.
+        def listen(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement.split()[0])
+
+        event.listen(database.engine.sync_engine, "before_cursor_execute", listen)
+        async with database.unit_of_work() as session:
+            await execute_together(session, [(notes.insert(), [{"code": "e"}, {"code": "f"}])])
+        codes = await _codes(database)
+        async with database.sessionmaker() as session:
+            at = await session.scalar(select(events.c.at))
+    finally:
+        await database.dispose()
+
+    assert codes == ["a", "b", "c", "e", "f"]
+    assert at == stored
+    assert at.tzinfo == UTC
+    assert "INSERT" in seen
