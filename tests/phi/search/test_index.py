@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from medmesh.phi.migrations import upgrade
 from medmesh.phi.search.repository import SearchRepository, pending_rows
 from tests.phi.conftest import PhiHarness
 from tests.phi.search.support import ids, patient, search
@@ -47,3 +52,22 @@ async def test_deferred_writes_are_searchable_within_and_after_the_block(phi: Ph
     assert ids(await search(phi, "Patient?identifier=D-2")) == []
     assert ids(await search(phi, "Patient?identifier=D-3")) == [second.id]
     assert ids(await search(phi, "Patient?gender=male")) == [third.id]
+
+
+async def test_upgrading_keeps_the_index_and_drops_sqlites_rowid(tmp_path: Path) -> None:
+    path = tmp_path / "phi.db"
+    url = f"sqlite+medmesh:///{path}"
+    await upgrade(url, "0002")  # the index tables as first released
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO search_strings VALUES ('Patient', 'p1', 'family', 'tok')")
+    await upgrade(url)
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT * FROM search_strings").fetchall()
+        tables = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'search_%'"
+        ).fetchall()
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert rows == [("Patient", "p1", "family", "tok")]
+    assert len(tables) == 4
+    assert all(sql.rstrip().endswith("WITHOUT ROWID") for _, sql in tables)
+    assert {"ix_search_strings_lookup", "ix_search_dates_low", "ix_search_dates_high"} <= indexes

@@ -18,6 +18,8 @@ from medmesh.platform.db import UTCDateTime
 
 #: Longest stored token/code/system value; longer values are cut (and so are queries).
 VALUE_LENGTH = 255
+#: On SQLite the primary key is the table (migration 0003): two B-trees a row, not three.
+WITHOUT_ROWID = {"sqlite_with_rowid": False}
 
 
 class StringIndexRow(PhiBase):
@@ -26,6 +28,7 @@ class StringIndexRow(PhiBase):
     __tablename__ = "search_strings"
     __table_args__ = (
         Index("ix_search_strings_lookup", "resource_type", "param", "token", "resource_id"),
+        WITHOUT_ROWID,
     )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -40,6 +43,7 @@ class TokenIndexRow(PhiBase):
     __tablename__ = "search_tokens"
     __table_args__ = (
         Index("ix_search_tokens_lookup", "resource_type", "param", "code", "system", "resource_id"),
+        WITHOUT_ROWID,
     )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -56,6 +60,7 @@ class DateIndexRow(PhiBase):
     __table_args__ = (
         Index("ix_search_dates_low", "resource_type", "param", "low", "resource_id"),
         Index("ix_search_dates_high", "resource_type", "param", "high", "resource_id"),
+        WITHOUT_ROWID,
     )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -78,6 +83,7 @@ class ReferenceIndexRow(PhiBase):
             "target_type",
             "resource_id",
         ),
+        WITHOUT_ROWID,
     )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
