@@ -270,14 +270,19 @@ class RequestSession:
             # Never used (or already finished): it holds no connection and no objects, and
             # closing it would still cost a trip through SQLAlchemy's greenlet bridge.
             return
-        try:
-            if session.in_transaction():
+
+        def end(sync_session: Session) -> None:
+            try:
                 if commit:
-                    await session.commit()
+                    sync_session.commit()
                 else:
-                    await session.rollback()
-        finally:
-            await session.close()
+                    sync_session.rollback()
+            finally:
+                sync_session.close()
+
+        # One trip through SQLAlchemy's greenlet bridge for both (AsyncSession's commit and
+        # close are a trip each, and this runs once per request that used the database).
+        await session.run_sync(end)
 
 
 class SessionMiddleware:
