@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -366,7 +367,7 @@ class _PreparedInsert:
     parameter building, execution context and result set-up (about half of a create's
     inserts' time)."""
 
-    __slots__ = ("binds", "positional", "sql")
+    __slots__ = ("binds", "get", "positional", "processed", "sql")
 
     _cache: dict[tuple[Insert, str, tuple[str, ...]], _PreparedInsert | None] = {}
 
@@ -374,6 +375,11 @@ class _PreparedInsert:
         self.sql = sql
         self.positional = positional
         self.binds = binds
+        names = [name for name, _ in binds]
+        #: A row's values in bind order (``itemgetter`` of one name gives the value, not a tuple).
+        self.get = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        #: The positions whose column type converts the value (dates, booleans...).
+        self.processed = [(i, process) for i, (_, process) in enumerate(binds) if process]
 
     @classmethod
     def of(
@@ -403,17 +409,21 @@ class _PreparedInsert:
         rows = [params] if isinstance(params, dict) else params
         binds = self.binds
         try:
-            values: list[Any] = [
-                tuple(
-                    row[name] if process is None else process(row[name]) for name, process in binds
-                )
-                if self.positional
-                else {
-                    name: row[name] if process is None else process(row[name])
-                    for name, process in binds
-                }
-                for row in rows
-            ]
+            values: list[Any]
+            if not self.positional:
+                values = [
+                    {name: row[name] if p is None else p(row[name]) for name, p in binds}
+                    for row in rows
+                ]
+            elif not self.processed:
+                values = list(map(self.get, rows))
+            else:
+                values = []
+                for row in rows:
+                    value = list(self.get(row))
+                    for i, process in self.processed:
+                        value[i] = process(value[i])
+                    values.append(value)
         except Exception as exc:  # a value its column type refuses, as SQLAlchemy reports it
             raise StatementError(
                 f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
