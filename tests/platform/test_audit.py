@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
+from medmesh.platform import sqlite
 from medmesh.platform.audit import (
     AuditRecord,
     AuditTrail,
@@ -20,10 +21,7 @@ from medmesh.platform.audit import (
 )
 from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
-from medmesh.platform.logging import get_logger
-from tests.platform.write_lock import lock_held_elsewhere
-
-log = get_logger("tests.audit")
+from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
 
 @pytest.fixture
@@ -259,20 +257,21 @@ async def test_list_records_filters_and_pages(trail: AuditTrail, database: Datab
     assert await list_records(database, patient="p-zzz") == []
 
 
-async def test_throughput_with_concurrent_callers(trail: AuditTrail, database: Database) -> None:
+async def test_many_concurrent_callers_make_one_verified_chain(
+    trail: AuditTrail, database: Database
+) -> None:
+    # Records/s is a benchmark figure (bench/), not asserted here: this checks what a burst of
+    # concurrent callers leaves behind.
     callers, per_caller = 100, 50
 
     async def caller(c: int) -> None:
         for i in range(per_caller):
             await trail.record(read(c * per_caller + i))
 
-    started = time.perf_counter()
     await asyncio.gather(*(caller(c) for c in range(callers)))
-    elapsed = time.perf_counter() - started
-    rate = callers * per_caller / elapsed
-    log.info("audit_throughput", records_per_second=round(rate), backend=database.engine.name)
-    assert (await verify_chain(database)).ok
-    assert rate > 1000  # a floor for slow CI machines; the target (5,000/s) is in the bench
+    result = await verify_chain(database)
+    assert result.ok
+    assert result.records == callers * per_caller
 
 
 async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
@@ -292,6 +291,34 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
     assert waited >= 0.2
     assert ticks.count >= 10  # the loop served other work while the record waited for the lock
     assert (await verify_chain(database)).records == 1
+    await database.dispose()
+
+
+async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.05)
+    path = tmp_path / "svc-audit.db"
+    database = Database(f"sqlite+medmesh:///{path}")
+    await ensure_audit_tables(database)
+    audit = AuditTrail(database, "phi")
+    await audit.start()
+    batches = 0
+    try:
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:  # batches without a pause: checkpoints never idle
+            await record_many(audit, 5)
+            batches += 1
+        database_bytes, wal_bytes = file_and_wal_bytes(path)
+    finally:
+        await audit.stop()
+    assert batches > 100
+    # The records reached the database file while the trail's connection stayed open (SQLite's
+    # own checkpoint, inside a commit on the loop, is off) ...
+    assert database_bytes > batches * 5 * 200
+    # ... and the WAL restarted from its beginning instead of holding every commit's pages.
+    assert wal_bytes < batches * 4096
+    assert (await verify_chain(database)).records == batches * 5
     await database.dispose()
 
 

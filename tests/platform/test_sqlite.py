@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from medmesh.platform import sqlite
 from medmesh.platform.db import Database
-from tests.platform.write_lock import lock_held_elsewhere
+from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
 
 @pytest.fixture
@@ -180,11 +180,6 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
         await engine.dispose()
 
 
-def _sizes(path: Path) -> tuple[int, int]:
-    """The sizes of the database file and of its WAL."""
-    return path.stat().st_size, Path(f"{path}-wal").stat().st_size
-
-
 async def test_commits_checkpoint_the_wal_without_letting_it_grow(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,7 +195,7 @@ async def test_commits_checkpoint_the_wal_without_letting_it_grow(
                 text("INSERT INTO items (name) VALUES (:name)"), {"name": f"{commits:08d}" * 100}
             )
         commits += 1
-    database_bytes, wal_bytes = _sizes(path)
+    database_bytes, wal_bytes = file_and_wal_bytes(path)
     await database.dispose()
     assert automatic == 0  # SQLite's own checkpoint (inside a commit, on the loop) is off
     assert commits > 200

@@ -1,5 +1,5 @@
-"""Another process that holds a SQLite file's write lock, for tests of writers that wait for it
-without holding the event loop."""
+"""SQLite files under test: another process that holds a file's write lock (for tests of writers
+that wait for it without holding the event loop), and the sizes of a file and its WAL."""
 
 from __future__ import annotations
 
@@ -67,3 +67,8 @@ async def lock_held_elsewhere(
         process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def file_and_wal_bytes(path: Path) -> tuple[int, int]:
+    """The sizes of the database file and of its WAL."""
+    return path.stat().st_size, Path(f"{path}-wal").stat().st_size

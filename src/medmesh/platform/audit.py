@@ -45,7 +45,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from medmesh.platform.db import Base, Database, UTCDateTime, utcnow
 from medmesh.platform.errors import ServiceUnavailable
 from medmesh.platform.logging import get_logger
-from medmesh.platform.sqlite import BUSY_MS, begin_immediate
+from medmesh.platform.sqlite import (
+    BUSY_MS,
+    begin_immediate,
+    checkpoint_soon,
+    checkpoints_settled,
+    file_key,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -247,7 +253,7 @@ class AuditTrail:
             await self._task
             self._task = None
         if self._sqlite is not None:
-            self._sqlite.close()
+            await self._sqlite.close()
 
     async def record(self, rec: AuditRecord) -> None:
         """Queue ``rec`` and return once it is committed; raise :class:`AuditWriteFailed` if not."""
@@ -313,8 +319,10 @@ class _SqliteAppender:
     With the embedded driver (``sqlite+medmesh``, statements on the event loop) the batch is
     written on the loop too: a WAL commit under ``synchronous=NORMAL`` writes but does not sync,
     so it is cheaper than the hop to a worker thread and back, which on a service pinned to one
-    core cost a fifth of a FHIR read. SQLite's automatic checkpoint (every 1,000 WAL pages,
-    a few thousand records) then runs on the loop too, as it does for the driver's own commits.
+    core cost a fifth of a FHIR read. The WAL is checkpointed off the loop, as the driver's own
+    files are (:func:`~medmesh.platform.sqlite.checkpoint_soon`): SQLite's automatic checkpoint
+    copied 1,000 pages and synced twice inside a commit on the loop, about once a second under
+    read load.
     The write lock held by another process is waited for with asyncio sleeps, as the driver does.
     Other drivers (``sqlite+aiosqlite``) append on a worker thread, one hop per batch.
 
@@ -325,6 +333,8 @@ class _SqliteAppender:
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         self.path = parsed.database or ""
+        #: The name the driver knows the file by (its checkpoints), None for an in-memory one.
+        self.key = file_key(self.path) if self.path not in ("", ":memory:") else None
         self.on_loop = parsed.get_driver_name() == "medmesh"
         self.timeout = 10.0
         self._conn: sqlite3.Connection | None = None
@@ -344,6 +354,10 @@ class _SqliteAppender:
         )
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
+        if self.on_loop and self.key is not None:
+            # Checkpoints off the loop, as the driver's (platform.sqlite.checkpoint_soon): SQLite's
+            # automatic one copied 1,000 pages and synced twice inside a commit on the loop.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
 
     def _connection(self) -> sqlite3.Connection:
@@ -364,6 +378,8 @@ class _SqliteAppender:
         # Another process (or a second trail on this file) may write: wait for it off the loop.
         await begin_immediate(conn, self.timeout)
         self._write(conn, rows)
+        if self.key is not None:
+            checkpoint_soon(self.key)
 
     def _append_blocking(self, rows: list[dict[str, Any]]) -> None:
         conn = self._connection()
@@ -405,7 +421,10 @@ class _SqliteAppender:
             conn.execute("ROLLBACK")
             raise
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Close the connection once no checkpoint runs (the last close copies the WAL home)."""
+        if self.on_loop and self.key is not None:
+            await checkpoints_settled(self.key)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
