@@ -103,6 +103,7 @@ async def _bulk_insert(env: dict[str, str], seconds: float, target: int) -> dict
 
     settings = PhiSettings(
         var_dir=Path(env["MEDMESH_PHI_VAR_DIR"]),
+        database_url=env["MEDMESH_PHI_DATABASE_URL"],
         encryption_keys=env["MEDMESH_PHI_ENCRYPTION_KEYS"],
         blind_index_key=BLIND_KEY,
         issuer=ISSUER,

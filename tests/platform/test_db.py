@@ -1,3 +1,4 @@
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, String, Table, bindparam, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from medmesh.platform.app import create_service_app
@@ -17,6 +19,7 @@ from medmesh.platform.db import (
     SessionDep,
     UTCDateTime,
     execute_together,
+    is_sqlite,
     new_metadata,
     utcnow,
 )
@@ -244,6 +247,77 @@ async def test_one_row_read_sees_each_commit_with_the_columns_types(database_url
     assert first.at.tzinfo == UTC
     # A commit made after the previous read is seen by the next one (nothing is cached).
     assert second == EventAt(1, stored + timedelta(days=1))
+
+
+async def _end_server_connections(database_url: str) -> None:
+    """Make the server end every connection to ``database_url``'s database, as a restart does."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    url = make_url(database_url)
+    admin = await asyncpg.connect(
+        url.set(drivername="postgresql", database="postgres").render_as_string(False)
+    )
+    others = "datname = $1 AND pid <> pg_backend_pid()"
+    try:
+        ended = await admin.fetchval(
+            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {others}",
+            url.database,
+        )
+        for _ in range(100):  # the backends exit after the signal
+            if not await admin.fetchval(
+                f"SELECT count(*) FROM pg_stat_activity WHERE {others}", url.database
+            ):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    assert ended >= 1
+
+
+async def test_pooled_connections_the_server_ended_are_replaced_before_use(
+    database_url: str,
+) -> None:
+    if is_sqlite(database_url):
+        pytest.skip("a server database's pool")
+    database = Database(database_url, pool_size=2)
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await session.execute(events.insert().values(at=utcnow()))
+        assert await _EVENT.first(database, {"id": 1}) is not None
+        await _end_server_connections(database_url)
+        await asyncio.sleep(0.05)  # the loop reads each connection's end
+
+        # Without a check on checkout the next statements would fail on dead connections.
+        read = await _EVENT.first(database, {"id": 1})
+        async with database.unit_of_work() as session:
+            await session.execute(notes.insert().values(code="after-restart"))
+        codes = await _codes(database)
+    finally:
+        await database.dispose()
+
+    assert read is not None
+    assert read.id == 1
+    assert codes == ["after-restart"]
+
+
+async def test_a_service_pools_as_many_server_connections_as_its_setting_says(
+    database_url: str,
+) -> None:
+    if is_sqlite(database_url):
+        pytest.skip("a server database's pool")
+    app = create_service_app(
+        DemoSettings(database_url=database_url, database_pool_size=7),
+        title="demo",
+        version="0",
+        description="demo",
+        routers=[notes_router()],
+        verify_tokens=False,
+    )
+    try:
+        assert app.state.database.engine.pool.size() == 7
+    finally:
+        await app.state.database.dispose()
 
 
 async def test_one_row_read_on_sqlite_cannot_write(tmp_path: Path) -> None:

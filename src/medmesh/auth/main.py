@@ -70,7 +70,7 @@ def load_kek(settings: AuthSettings) -> KeyRing:
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     """Build the auth-service app."""
     settings = settings or AuthSettings()
-    database = Database(settings.effective_database_url)
+    database = Database(settings.effective_database_url, pool_size=settings.database_pool_size)
     keys = SigningKeyService(
         load_kek(settings),
         MAX_TOKEN_TTL_SECONDS,

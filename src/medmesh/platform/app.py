@@ -208,7 +208,9 @@ def create_service_app(
     service = settings.service_name
     configure_logging(service, settings.log_level, settings.log_file)
     configure_tracing(service, settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio)
-    database = database or Database(settings.effective_database_url)
+    database = database or Database(
+        settings.effective_database_url, pool_size=settings.database_pool_size
+    )
     audit_database = audit_database_for(database)
     metrics = ServiceMetrics(service)
     audit = AuditTrail(

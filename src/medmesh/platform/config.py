@@ -43,6 +43,12 @@ class ServiceSettings(BaseSettings):
         default="",
         description="SQLAlchemy async URL; empty means SQLite at <var_dir>/<service>.db",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="connections a worker keeps open to a server database (PostgreSQL); as many "
+        "again open under a burst and close when it passes",
+    )
     log_level: str = "info"
     log_file: Path | None = None
     otlp_endpoint: str = Field(default="", description="OTLP/HTTP endpoint; empty exports nothing")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, Select, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, Row, make_url
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
@@ -118,9 +119,44 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
+    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    _check_liveness_on_checkout(engine.sync_engine)
+    return engine
+
+
+#: A pooled server connection idle at least this long is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _check_liveness_on_checkout(engine: Engine) -> None:
+    """Hand out only live connections, without a round trip for a connection just used.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout; on asyncpg that ping is
+    ``BEGIN``, ``;`` and ``ROLLBACK``: three round trips before a one-statement read. Here a
+    connection the server or the network closed (a restart, ``pg_terminate_backend``, an idle
+    timeout: asyncpg sees the socket close) is discarded without asking, and one idle for
+    :data:`PING_AFTER_IDLE_SECONDS` or longer (where a silent drop hides) is pinged. Raising
+    ``DisconnectionError`` makes the pool drop the connection and check out another (a new one
+    if need be), as with ``pool_pre_ping``.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _live(dbapi_connection: Any, record: ConnectionPoolEntry, _: PoolProxiedConnection) -> None:
+        is_closed = getattr(record.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed the connection")
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the driver's own error for a dead connection
+            raise DisconnectionError("the connection did not answer a ping") from error
 
 
 def create_unpooled_engine(url: str) -> AsyncEngine:
@@ -133,7 +169,7 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
 class Database:
     """A service's engine and session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -207,7 +243,8 @@ class OneRowRead(Generic[R]):
     database's read-only connection, on the loop's thread, with the columns' result processors
     applied as SQLAlchemy would: the pool checkout, execution context and result machinery cost
     several times the indexed statement. Elsewhere it runs through the engine, checkout,
-    statement and return in one trip through the greenlet bridge. Either way the row is built
+    statement (in autocommit: one round trip) and return in one trip through the greenlet
+    bridge. Either way the row is built
     with ``row_type(*columns)``.
     """
 
@@ -234,7 +271,8 @@ class OneRowRead(Generic[R]):
         )
 
     def _first_sync(self, engine: Engine, params: dict[str, Any]) -> Row[Any] | None:
-        with engine.connect() as connection:
+        # Autocommit: one statement needs no BEGIN and ROLLBACK around it (two round trips).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return connection.execute(self.statement, params).first()
 
     def _prepare(self, dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
