@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.config import ServiceSettings
+from medmesh.platform.db import is_sqlite
 
 
 class PhiSettings(ServiceSettings):
@@ -34,12 +35,20 @@ class PhiSettings(ServiceSettings):
     max_bundle_entries: int = 5000
     max_json_depth: int = 64
     concurrent_writes: int = Field(
-        default=4,
-        ge=1,
+        default=0,
+        ge=0,
         description="writes (create, update, delete, Bundles) in progress at once; the rest wait "
-        "their turn before any work, so the one holding the database's write lock is not "
-        "delayed behind the CPU work of many others",
+        "their turn before any work. 0: 4 on SQLite (one writer at a time: the one holding the "
+        "write lock is not delayed behind the CPU work of many others), 16 on a server database "
+        "(concurrent writers; more in flight share audit commits)",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
     )
+
+    @property
+    def effective_concurrent_writes(self) -> int:
+        """:attr:`concurrent_writes`, or its default for the database in use."""
+        if self.concurrent_writes:
+            return self.concurrent_writes
+        return 4 if is_sqlite(self.effective_database_url) else 16

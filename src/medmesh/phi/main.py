@@ -72,7 +72,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
-        writes=asyncio.Semaphore(settings.concurrent_writes),
+        writes=asyncio.Semaphore(settings.effective_concurrent_writes),
     )
     return app
 
