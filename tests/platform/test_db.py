@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, String, Table, bindparam, event, func, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
@@ -318,6 +318,26 @@ async def test_a_service_pools_as_many_server_connections_as_its_setting_says(
         assert app.state.database.engine.pool.size() == 7
     finally:
         await app.state.database.dispose()
+
+
+async def test_one_row_read_on_postgresql_reports_a_refused_value_as_sqlalchemy_does(
+    database_url: str,
+) -> None:
+    if is_sqlite(database_url):
+        pytest.skip("SQLite stores any value")
+    database = Database(database_url)
+    try:
+        await _create_tables(database)
+        with pytest.raises(DBAPIError, match="invalid input for query argument"):
+            await _EVENT.first(database, {"id": 2**70})
+        # The connection went back to the pool usable, outside any transaction.
+        async with database.unit_of_work() as session:
+            await session.execute(events.insert().values(at=utcnow()))
+        found = await _EVENT.first(database, {"id": 1})
+    finally:
+        await database.dispose()
+
+    assert found is not None
 
 
 async def test_one_row_read_on_sqlite_cannot_write(tmp_path: Path) -> None:

@@ -242,9 +242,9 @@ class OneRowRead(Generic[R]):
     On the embedded driver (``sqlite+medmesh`` on a file) it is one :mod:`sqlite3` call on the
     database's read-only connection, on the loop's thread, with the columns' result processors
     applied as SQLAlchemy would: the pool checkout, execution context and result machinery cost
-    several times the indexed statement. Elsewhere it runs through the engine, checkout,
-    statement (in autocommit: one round trip) and return in one trip through the greenlet
-    bridge. Either way the row is built
+    several times the indexed statement. On asyncpg it is the pool's checkout, the statement on
+    the DBAPI cursor in autocommit (one round trip) and the return, in one trip through the
+    greenlet bridge; elsewhere the same through the engine. Either way the row is built
     with ``row_type(*columns)``.
     """
 
@@ -256,16 +256,24 @@ class OneRowRead(Generic[R]):
     async def first(self, database: Database, params: dict[str, Any]) -> R | None:
         """The first row (as last committed), or None."""
         reader = database.committed_reader()
-        if reader is None:
-            row = await greenlet_spawn(self._first_sync, database.engine.sync_engine, params)
+        engine = database.engine
+        if reader is not None:
+            sql, names, processors = self._prepare(engine.dialect)
+            # Every row fetched: the statement runs to its end, so its read transaction ends here
+            # and holds no WAL snapshot (a later read sees later commits; checkpoints can restart
+            # the WAL).
+            rows = reader.execute(sql, [params[name] for name in names]).fetchall()
+            found = rows[0] if rows else None
+        elif engine.dialect.driver == "asyncpg":
+            sql, names, processors = self._prepare(engine.dialect)
+            found = await greenlet_spawn(
+                _fetch_first_asyncpg, engine.sync_engine, sql, [params[name] for name in names]
+            )
+        else:
+            row = await greenlet_spawn(self._first_sync, engine.sync_engine, params)
             return None if row is None else self.row_type(*row)
-        sql, names, processors = self._prepare(database.engine.dialect)
-        # Every row fetched: the statement runs to its end, so its read transaction ends here and
-        # holds no WAL snapshot (a later read sees later commits; checkpoints can restart the WAL).
-        rows = reader.execute(sql, [params[name] for name in names]).fetchall()
-        if not rows:
+        if found is None:
             return None
-        found = rows[0]
         return self.row_type(
             *[v if p is None else p(v) for v, p in zip(found, processors, strict=True)]
         )
@@ -286,6 +294,29 @@ class OneRowRead(Generic[R]):
             prepared = (compiled.string, tuple(compiled.positiontup or ()), processors)
             self._prepared[dialect.name] = prepared
         return prepared
+
+
+def _fetch_first_asyncpg(engine: Engine, sql: str, args: list[Any]) -> Any:
+    """The first row of ``sql`` on a pooled asyncpg connection, in autocommit, through the DBAPI
+    cursor (the driver's prepared-statement cache; errors as SQLAlchemy reports them). The
+    pool's checkout, liveness check and return as for any statement."""
+    pooled = engine.pool.connect()
+    dbapi_connection: Any = pooled.dbapi_connection
+    try:
+        dbapi_connection.autocommit = True  # no BEGIN and ROLLBACK round trips
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, args)
+            return cursor.fetchone()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                sql, args, exc, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
+            ) from exc
+        finally:
+            cursor.close()
+    finally:
+        dbapi_connection.autocommit = False
+        pooled.close()
 
 
 class RequestSession:
