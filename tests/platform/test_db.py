@@ -19,7 +19,6 @@ from medmesh.platform.db import (
     SessionDep,
     UTCDateTime,
     execute_together,
-    is_sqlite,
     new_metadata,
     utcnow,
 )
@@ -275,17 +274,15 @@ async def _end_server_connections(database_url: str) -> None:
 
 
 async def test_pooled_connections_the_server_ended_are_replaced_before_use(
-    database_url: str,
+    postgres_database_url: str,
 ) -> None:
-    if is_sqlite(database_url):
-        pytest.skip("a server database's pool")
-    database = Database(database_url, pool_size=2)
+    database = Database(postgres_database_url, pool_size=2)
     try:
         await _create_tables(database)
         async with database.unit_of_work() as session:
             await session.execute(events.insert().values(at=utcnow()))
         assert await _EVENT.first(database, {"id": 1}) is not None
-        await _end_server_connections(database_url)
+        await _end_server_connections(postgres_database_url)
         await asyncio.sleep(0.05)  # the loop reads each connection's end
 
         # Without a check on checkout the next statements would fail on dead connections.
@@ -302,12 +299,10 @@ async def test_pooled_connections_the_server_ended_are_replaced_before_use(
 
 
 async def test_a_service_pools_as_many_server_connections_as_its_setting_says(
-    database_url: str,
+    postgres_database_url: str,
 ) -> None:
-    if is_sqlite(database_url):
-        pytest.skip("a server database's pool")
     app = create_service_app(
-        DemoSettings(database_url=database_url, database_pool_size=7),
+        DemoSettings(database_url=postgres_database_url, database_pool_size=7),
         title="demo",
         version="0",
         description="demo",
@@ -321,11 +316,9 @@ async def test_a_service_pools_as_many_server_connections_as_its_setting_says(
 
 
 async def test_one_row_read_on_postgresql_reports_a_refused_value_as_sqlalchemy_does(
-    database_url: str,
+    postgres_database_url: str,
 ) -> None:
-    if is_sqlite(database_url):
-        pytest.skip("SQLite stores any value")
-    database = Database(database_url)
+    database = Database(postgres_database_url)
     try:
         await _create_tables(database)
         with pytest.raises(DBAPIError, match="invalid input for query argument"):

@@ -102,6 +102,20 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def postgres_database_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database, for what only a server database has (its pool); skips
+    only when MEDMESH_TEST_POSTGRES_URL is not set."""
+    base = test_environment().postgres_url
+    if not base:
+        pytest.skip("MEDMESH_TEST_POSTGRES_URL is not set")
+    url = await create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(base, url)
+
+
+@pytest.fixture
 def mqtt_url() -> str:
     """The real MQTT broker's URL; skips only when MEDMESH_TEST_MQTT_URL is not set."""
     url = test_environment().mqtt_url
