@@ -29,6 +29,10 @@ SERVICE_PORTS: dict[str, int] = {
 }
 
 
+#: Connections a worker keeps open to a server database unless ``DATABASE_POOL_SIZE`` says.
+DATABASE_POOL_SIZE = 20
+
+
 class ServiceSettings(BaseSettings):
     """Settings every service has. Subclasses add their own fields."""
 
@@ -44,7 +48,7 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL; empty means SQLite at <var_dir>/<service>.db",
     )
     database_pool_size: int = Field(
-        default=20,
+        default=DATABASE_POOL_SIZE,
         ge=1,
         description="connections a worker keeps open to a server database (PostgreSQL); as many "
         "again open under a burst and close when it passes",

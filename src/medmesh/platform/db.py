@@ -38,6 +38,7 @@ from sqlalchemy.util import greenlet_spawn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medmesh.platform import sqlite
+from medmesh.platform.config import DATABASE_POOL_SIZE
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -110,7 +111,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = DATABASE_POOL_SIZE, echo: bool = False
+) -> AsyncEngine:
     """An async engine: SQLite files get WAL and a busy timeout; PostgreSQL a pool."""
     if is_sqlite(url):
         database = make_url(url).database
@@ -169,7 +172,7 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
 class Database:
     """A service's engine and session factory."""
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    def __init__(self, url: str, *, pool_size: int = DATABASE_POOL_SIZE) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
