@@ -325,7 +325,7 @@ async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
 def test_record_timestamps_are_hashed_as_utc_microsecond_text() -> None:
     from datetime import timezone
 
-    from medmesh.platform.audit import _ts_text
+    from medmesh.platform.audit_chain import _ts_text
 
     east = timezone(timedelta(hours=5, minutes=30))
     assert (

@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, literal, select
 
-from medmesh.platform.audit import (
+from medmesh.platform.audit import ChainReport
+from medmesh.platform.audit_chain import (
     _HASHED_FIELDS,
     GENESIS_HASH,
     AuditChainHead,
     AuditEntry,
-    ChainReport,
     record_hash,
 )
 from medmesh.platform.db import Database

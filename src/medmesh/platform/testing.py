@@ -87,18 +87,24 @@ async def drop_postgres_database(base_url: str, url: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def postgres_database(base_url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of ``base_url`` while the block runs (then dropped)."""
+    url = await create_postgres_database(base_url)
+    try:
+        yield url
+    finally:
+        await drop_postgres_database(base_url, url)
+
+
 @pytest.fixture(params=database_backends())
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh database URL (SQLite file, or a new PostgreSQL database)."""
     if request.param == "sqlite":
         yield f"sqlite+medmesh:///{tmp_path / 'test.db'}"
         return
-    base = test_environment().postgres_url
-    url = await create_postgres_database(base)
-    try:
+    async with postgres_database(test_environment().postgres_url) as url:
         yield url
-    finally:
-        await drop_postgres_database(base, url)
 
 
 @pytest.fixture
@@ -108,11 +114,8 @@ async def postgres_database_url() -> AsyncIterator[str]:
     base = test_environment().postgres_url
     if not base:
         pytest.skip("MEDMESH_TEST_POSTGRES_URL is not set")
-    url = await create_postgres_database(base)
-    try:
+    async with postgres_database(base) as url:
         yield url
-    finally:
-        await drop_postgres_database(base, url)
 
 
 @pytest.fixture

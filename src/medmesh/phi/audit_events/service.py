@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from medmesh.phi.audit_events.params import AuditQuery
 from medmesh.phi.audit_events.rendering import audit_event
-from medmesh.platform.audit import AuditEntry
+from medmesh.platform.audit_chain import AuditEntry
 from medmesh.platform.audit_reading import list_records
 from medmesh.platform.db import Database
 

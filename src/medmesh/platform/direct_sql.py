@@ -1,0 +1,223 @@
+"""Statements that skip the ORM session's execution path, for the hot paths of a service.
+
+:class:`OneRowRead` reads one committed row outside any session; :func:`execute_together` runs a
+write's Core statements in one trip through SQLAlchemy's greenlet bridge, plain inserts straight
+on the driver's cursor. Both give what SQLAlchemy would give (column types, error types) for a
+fraction of its per-statement cost; where something listens to the engine's statements (tracing)
+the writes go through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from operator import itemgetter
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Connection, Dialect, Engine, Row
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.util import greenlet_spawn
+
+from medmesh.platform.db import Database
+
+R = TypeVar("R")
+
+
+class OneRowRead(Generic[R]):
+    """A one-row ``SELECT`` prepared once and run against what is committed, outside any session.
+
+    On the embedded driver (``sqlite+medmesh`` on a file) it is one :mod:`sqlite3` call on the
+    database's read-only connection, on the loop's thread, with the columns' result processors
+    applied as SQLAlchemy would: the pool checkout, execution context and result machinery cost
+    several times the indexed statement. On asyncpg it is the pool's checkout, the statement on
+    the DBAPI cursor in autocommit (one round trip) and the return, in one trip through the
+    greenlet bridge; elsewhere the same through the engine. Either way the row is built
+    with ``row_type(*columns)``.
+    """
+
+    def __init__(self, statement: Select[Any], row_type: Callable[..., R]) -> None:
+        self.statement = statement
+        self.row_type = row_type
+        self._prepared: dict[str, tuple[str, tuple[str, ...], list[Any]]] = {}
+
+    async def first(self, database: Database, params: dict[str, Any]) -> R | None:
+        """The first row (as last committed), or None."""
+        reader = database.committed_reader()
+        engine = database.engine
+        if reader is not None:
+            sql, names, processors = self._prepare(engine.dialect)
+            # Every row fetched: the statement runs to its end, so its read transaction ends here
+            # and holds no WAL snapshot (a later read sees later commits; checkpoints can restart
+            # the WAL).
+            rows = reader.execute(sql, [params[name] for name in names]).fetchall()
+            found = rows[0] if rows else None
+        elif engine.dialect.driver == "asyncpg":
+            sql, names, processors = self._prepare(engine.dialect)
+            found = await greenlet_spawn(
+                _fetch_first_asyncpg, engine.sync_engine, sql, [params[name] for name in names]
+            )
+        else:
+            row = await greenlet_spawn(self._first_sync, engine.sync_engine, params)
+            return None if row is None else self.row_type(*row)
+        if found is None:
+            return None
+        return self.row_type(
+            *[v if p is None else p(v) for v, p in zip(found, processors, strict=True)]
+        )
+
+    def _first_sync(self, engine: Engine, params: dict[str, Any]) -> Row[Any] | None:
+        # Autocommit: one statement needs no BEGIN and ROLLBACK around it (two round trips).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return connection.execute(self.statement, params).first()
+
+    def _prepare(self, dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
+        prepared = self._prepared.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            processors = [
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            ]
+            prepared = (compiled.string, tuple(compiled.positiontup or ()), processors)
+            self._prepared[dialect.name] = prepared
+        return prepared
+
+
+def _fetch_first_asyncpg(engine: Engine, sql: str, args: list[Any]) -> Any:
+    """The first row of ``sql`` on a pooled asyncpg connection, in autocommit, through the DBAPI
+    cursor (the driver's prepared-statement cache; errors as SQLAlchemy reports them). The
+    pool's checkout, liveness check and return as for any statement."""
+    pooled = engine.pool.connect()
+    dbapi_connection: Any = pooled.dbapi_connection
+    try:
+        dbapi_connection.autocommit = True  # no BEGIN and ROLLBACK round trips
+        with _cursor(dbapi_connection, engine.dialect, sql, args) as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchone()
+    finally:
+        dbapi_connection.autocommit = False
+        pooled.close()
+
+
+@contextmanager
+def _cursor(dbapi_connection: Any, dialect: Dialect, sql: str, params: Any) -> Iterator[Any]:
+    """A DBAPI cursor of ``dbapi_connection`` whose driver errors come out as SQLAlchemy's
+    :class:`DBAPIError` (as ``Connection.execute`` raises them); closed afterwards."""
+    cursor = dbapi_connection.cursor()
+    try:
+        yield cursor
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
+
+
+#: A Core statement and its parameters (a dict, or a list of dicts for an executemany).
+Statement = tuple[Executable, dict[str, Any] | list[dict[str, Any]]]
+
+
+async def execute_together(session: AsyncSession, statements: Sequence[Statement]) -> None:
+    """Run Core ``statements`` in order in ``session``'s transaction, in one trip through
+    SQLAlchemy's greenlet bridge on the session's connection.
+
+    Each ``AsyncSession.execute`` is a trip of its own through the bridge and the ORM's execution
+    path; for the handful of inserts of a FHIR create that cost more than the inserts. Plain
+    inserts go further, straight to the driver's cursor (:class:`_PreparedInsert`), unless
+    something listens to the engine's statements (tracing): it then sees them as usual.
+    """
+
+    def run(sync_session: Session) -> None:
+        connection = sync_session.connection()
+        direct = not connection.dispatch.before_cursor_execute
+        for statement, params in statements:
+            prepared = None
+            if direct and isinstance(statement, Insert) and params:
+                prepared = _PreparedInsert.of(statement, connection.dialect, params)
+            if prepared is not None:
+                prepared.run(connection, params)
+            else:
+                connection.execute(statement, params)
+
+    if statements:
+        await session.run_sync(run)
+
+
+class _PreparedInsert:
+    """A Core ``INSERT`` compiled once per dialect and column set, run on the DBAPI cursor with
+    the column types' bind processors: what ``Connection.execute`` does, without its per-row
+    parameter building, execution context and result set-up (about half of a create's
+    inserts' time)."""
+
+    __slots__ = ("binds", "get", "positional", "processed", "sql")
+
+    _cache: dict[tuple[Insert, str, tuple[str, ...]], _PreparedInsert | None] = {}
+
+    def __init__(self, sql: str, positional: bool, binds: list[tuple[str, Any]]) -> None:
+        self.sql = sql
+        self.positional = positional
+        self.binds = binds
+        names = [name for name, _ in binds]
+        #: A row's values in bind order (``itemgetter`` of one name gives the value, not a tuple).
+        self.get = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        #: The positions whose column type converts the value (dates, booleans...).
+        self.processed = [(i, process) for i, (_, process) in enumerate(binds) if process]
+
+    @classmethod
+    def of(
+        cls, statement: Insert, dialect: Dialect, params: dict[str, Any] | list[dict[str, Any]]
+    ) -> _PreparedInsert | None:
+        """The prepared form of ``statement`` for rows with the keys of ``params``; None when
+        SQLAlchemy must run it (it fills in column defaults, or returns rows)."""
+        keys = tuple(params if isinstance(params, dict) else params[0])
+        key = (statement, dialect.name, keys)
+        if key in cls._cache:
+            return cls._cache[key]
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+        prepared = None
+        if set(names) == set(keys) and not compiled.effective_returning:
+            columns = statement.table.c
+            binds = [
+                (name, columns[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in names
+            ]
+            prepared = cls(compiled.string, compiled.positional, binds)
+        if len(cls._cache) < 256:  # statements are module constants: a handful of keys
+            cls._cache[key] = prepared
+        return prepared
+
+    def run(self, connection: Connection, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+        rows = [params] if isinstance(params, dict) else params
+        binds = self.binds
+        try:
+            values: list[Any]
+            if not self.positional:
+                values = [
+                    {name: row[name] if p is None else p(row[name]) for name, p in binds}
+                    for row in rows
+                ]
+            elif not self.processed:
+                values = list(map(self.get, rows))
+            else:
+                values = []
+                for row in rows:
+                    value = list(self.get(row))
+                    for i, process in self.processed:
+                        value[i] = process(value[i])
+                    values.append(value)
+        except Exception as exc:  # a value its column type refuses, as SQLAlchemy reports it
+            raise StatementError(
+                f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
+            ) from exc
+        with _cursor(connection.connection, connection.dialect, self.sql, values) as cursor:
+            if len(values) == 1:
+                cursor.execute(self.sql, values[0])
+            else:
+                cursor.executemany(self.sql, values)
