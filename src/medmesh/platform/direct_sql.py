@@ -43,7 +43,8 @@ class OneRowRead(Generic[R]):
     def __init__(self, statement: Select[Any], row_type: Callable[..., R]) -> None:
         self.statement = statement
         self.row_type = row_type
-        self._prepared: dict[str, tuple[str, tuple[str, ...], list[Any]]] = {}
+        #: Per dialect class (``postgresql`` compiles differently for asyncpg and psycopg).
+        self._prepared: dict[type[Dialect], tuple[str, tuple[str, ...], list[Any]]] = {}
 
     async def first(self, database: Database, params: dict[str, Any]) -> R | None:
         """The first row (as last committed), or None."""
@@ -76,7 +77,7 @@ class OneRowRead(Generic[R]):
             return connection.execute(self.statement, params).first()
 
     def _prepare(self, dialect: Dialect) -> tuple[str, tuple[str, ...], list[Any]]:
-        prepared = self._prepared.get(dialect.name)
+        prepared = self._prepared.get(type(dialect))
         if prepared is None:
             compiled = self.statement.compile(dialect=dialect)
             processors = [
@@ -84,7 +85,7 @@ class OneRowRead(Generic[R]):
                 for column in self.statement.selected_columns
             ]
             prepared = (compiled.string, tuple(compiled.positiontup or ()), processors)
-            self._prepared[dialect.name] = prepared
+            self._prepared[type(dialect)] = prepared
         return prepared
 
 
@@ -157,7 +158,7 @@ class _PreparedInsert:
 
     __slots__ = ("binds", "get", "positional", "processed", "sql")
 
-    _cache: dict[tuple[Insert, str, tuple[str, ...]], _PreparedInsert | None] = {}
+    _cache: dict[tuple[Insert, type[Dialect], tuple[str, ...]], _PreparedInsert | None] = {}
 
     def __init__(self, sql: str, positional: bool, binds: list[tuple[str, Any]]) -> None:
         self.sql = sql
@@ -176,7 +177,7 @@ class _PreparedInsert:
         """The prepared form of ``statement`` for rows with the keys of ``params``; None when
         SQLAlchemy must run it (it fills in column defaults, or returns rows)."""
         keys = tuple(params if isinstance(params, dict) else params[0])
-        key = (statement, dialect.name, keys)
+        key = (statement, type(dialect), keys)
         if key in cls._cache:
             return cls._cache[key]
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
