@@ -175,7 +175,8 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
             with pytest.raises(OperationalError, match="database is locked"):
                 async with engine.begin() as conn:
                     await conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
-            assert 0.4 <= time.monotonic() - started < 2.5
+            # It gave up before the holder (3 s) let go, and not before its own timeout.
+            assert time.monotonic() - started >= 0.4
     finally:
         await engine.dispose()
 
@@ -183,26 +184,33 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
 async def test_commits_checkpoint_the_wal_without_letting_it_grow(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "driver.db"
     async with database.engine.connect() as conn:
         automatic = await conn.scalar(text("PRAGMA wal_autocheckpoint"))
+    rounds, per_round = 30, 20
     commits = 0
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:  # commits without a pause: checkpoints never idle
-        async with database.unit_of_work() as session:
-            await session.execute(
-                text("INSERT INTO items (name) VALUES (:name)"), {"name": f"{commits:08d}" * 100}
-            )
-        commits += 1
-    database_bytes, wal_bytes = file_and_wal_bytes(path)
+    for _ in range(rounds):
+        # Commits without a pause (checkpoints run beside them), then the round's checkpoint
+        # settles: whatever the machine's speed, the WAL is wholly copied at each round's end,
+        # so the next commit restarts it from its beginning.
+        for _ in range(per_round):
+            async with database.unit_of_work() as session:
+                await session.execute(
+                    text("INSERT INTO items (name) VALUES (:name)"),
+                    {"name": f"{commits:08d}" * 100},
+                )
+            commits += 1
+        await sqlite.checkpoints_settled(str(path))
+    _database_bytes, wal_bytes = file_and_wal_bytes(path)
+    # The rows reached the database file while every connection stayed open.
+    copy = _copy_without_wal(path, tmp_path / "copy.db")
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == commits
     await database.dispose()
     assert automatic == 0  # SQLite's own checkpoint (inside a commit, on the loop) is off
-    assert commits > 200
-    # The rows reached the database file while every connection stayed open ...
-    assert database_bytes > commits * 400
-    # ... and the WAL was restarted from its beginning: without, it would hold a page or more
-    # of every commit.
+    # The WAL was restarted from its beginning: without, it would hold a page or more of every
+    # commit; with, at most the pages of one round.
     assert wal_bytes < commits * 4096 / 4
 
 
