@@ -77,6 +77,25 @@ class ServiceSettings(BaseSettings):
         default=0.0,
         description="extra group-commit window; 0 batches whatever queued while the last commit ran",
     )
+    audit_keys: str = Field(
+        default="",
+        description="HMAC keys of the audit chain, kid:base64url,... (first links new records, "
+        "the others only verify); empty: development generates <var_dir>/<service>-audit.key, "
+        "production refuses to start",
+    )
+    audit_checkpoint_file: str = Field(
+        default="",
+        description="where signed checkpoints of the audit chain are appended (outside the "
+        "database); empty means <var_dir>/<service>-audit-checkpoints.jsonl",
+    )
+    audit_checkpoint_records: int = Field(
+        default=1000, ge=1, description="a checkpoint after at most this many new audit records"
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a checkpoint at most this long after an audit record it does not cover",
+    )
     rate_limit_per_minute: int = 600
 
     @property
