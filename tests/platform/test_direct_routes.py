@@ -1,10 +1,11 @@
 """Direct routes answer exactly as the router would: body, errors, headers, metrics, OpenAPI."""
 
+import importlib
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic_settings import SettingsConfigDict
@@ -165,3 +166,49 @@ def test_a_fixed_direct_path_claimed_by_an_earlier_route_is_refused(tmp_path: Pa
             routers=[router],
             verify_tokens=False,
         )
+
+
+def _guard() -> None:
+    """A dependency that would refuse the request (a RequireScopes, say)."""
+
+
+@pytest.mark.parametrize("level", ["route", "router", "app"])
+def test_a_direct_route_under_declared_dependencies_is_refused(level: str) -> None:
+    router = APIRouter(prefix="/fhir", dependencies=[Depends(_guard)] if level == "router" else [])
+
+    @router.get("/{name}", dependencies=[Depends(_guard)] if level == "route" else [])
+    @direct
+    async def read(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    app = FastAPI(dependencies=[Depends(_guard)] if level == "app" else [])
+    app.include_router(router)
+    with pytest.raises(TypeError, match=r"/fhir/\{name\}: a direct route skips dependency solving"):
+        direct_routes(app)
+
+
+def test_a_direct_route_without_dependencies_is_accepted() -> None:
+    router = APIRouter(prefix="/fhir")
+
+    @router.get("/{name}")
+    @direct
+    async def read(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    app = FastAPI()
+    app.include_router(router)
+    assert direct_routes(app).keys() == {("GET", "/fhir/{name}")}
+
+
+def test_a_fastapi_without_route_contexts_fails_the_import_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fastapi.routing
+
+    import medmesh.platform.direct_routes as module
+
+    monkeypatch.delattr(fastapi.routing, "iter_route_contexts")
+    with pytest.raises(ImportError, match=r"need FastAPI >= 0\.137\.2"):
+        importlib.reload(module)
+    monkeypatch.undo()
+    importlib.reload(module)

@@ -22,12 +22,23 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.routing import APIRoute
 from starlette.convertors import Convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: The first FastAPI release with the route contexts the precedence check walks.
+FASTAPI_FLOOR = "0.137.2"
+
+try:
+    from fastapi.routing import RouteContext, iter_route_contexts
+except ImportError as missing:  # a test hides them
+    raise ImportError(
+        f"medmesh's direct routes need FastAPI >= {FASTAPI_FLOOR} (fastapi.routing.RouteContext "
+        "and iter_route_contexts); install the version pinned in uv.lock"
+    ) from missing
 
 DirectEndpoint = Callable[[Request], Awaitable[Response]]
 ExceptionHandler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -110,7 +121,9 @@ def direct_routes(app: FastAPI) -> DirectRoutes:
     """The app's direct routes, checked to answer exactly the requests the router would give them.
 
     A fixed path must not be claimed by a route the router tries first (an error at start-up);
-    a path template is served directly only when no earlier route matches the request."""
+    a path template is served directly only when no earlier route matches the request. A direct
+    route skips dependency solving, so one whose route, router or app declares ``dependencies``
+    (a ``RequireScopes`` guard, say) is refused at start-up rather than served unguarded."""
     table = DirectRoutes()
     seen: list[tuple[re.Pattern[str], frozenset[str] | None]] = []
     for context in iter_route_contexts(app.routes):
@@ -120,6 +133,13 @@ def direct_routes(app: FastAPI) -> DirectRoutes:
             path = context.path
             if path is None or path != route.path:
                 raise TypeError(f"{route.path}: a direct route needs a path of its own")
+            declared = [*app.router.dependencies, *route.dependencies]
+            if declared:
+                names = ", ".join(sorted({_dependency_name(d) for d in declared}))
+                raise TypeError(
+                    f"{path}: a direct route skips dependency solving, yet its route, router or "
+                    f"app declares dependencies ({names}); check them in the endpoint instead"
+                )
             regex, convertors = pattern[0], compile_path(path)[2]
             for method in sorted(route.methods or ()):
                 earlier = tuple((r, m) for r, m in seen if m is None or method in m)
@@ -132,6 +152,11 @@ def direct_routes(app: FastAPI) -> DirectRoutes:
                     table.templates.setdefault(method, []).append(template)
         seen.append(pattern)
     return table
+
+
+def _dependency_name(dependency: Any) -> str:
+    call = getattr(dependency, "dependency", None)
+    return getattr(call, "__name__", None) or type(call).__name__
 
 
 class DirectRouteMiddleware:
