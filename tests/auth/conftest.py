@@ -201,7 +201,7 @@ class AuthHarness:
             return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
 
     async def counts(self) -> dict[str, int]:
-        tables = ("users", "clients", "refresh_tokens", "roles", "revoked_access_tokens")
+        tables = ("users", "clients", "refresh_tokens", "roles", "revocations")
         return {t: await self.count(t) for t in tables}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medmesh.platform.db import UTCDateTime, new_metadata, utcnow
@@ -102,15 +102,28 @@ class RefreshToken(AuthBase):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class RevokedAccessToken(AuthBase):
-    """An access token revoked before its expiry, kept until it would have expired."""
+class Revocation(AuthBase):
+    """Tokens matching ``kind``/``value`` issued at or before ``revoked_at`` are refused.
 
-    __tablename__ = "revoked_access_tokens"
-    __table_args__ = (Index("ix_revoked_access_tokens_revoked_at", "revoked_at"),)
+    ``kind`` is ``jti`` (one access token), ``sid`` (a refresh family and the access tokens
+    issued from it), ``sub`` (a user disabled or deleted) or ``client`` (a client disabled or
+    deleted). A row is kept until ``keep_until``: no token it refuses outlives that.
+    """
 
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __tablename__ = "revocations"
+    __table_args__ = (
+        Index("ix_revocations_revoked_at", "revoked_at"),
+        Index("ix_revocations_keep_until", "keep_until"),
+        Index("ix_revocations_kind_value", "kind", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    keep_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LoginAttempts(AuthBase):

@@ -38,7 +38,7 @@ async def test_revoking_an_access_token(auth: AuthHarness) -> None:
     assert refused.status_code == 401
     assert refused.json()["code"] == "invalid_token"
     assert "invalid_token" in refused.headers["www-authenticate"]
-    assert await auth.count("revoked_access_tokens") == 1
+    assert await auth.count("revocations") == 1
     events = await auth.audit_events(action="auth.token_revoked")
     assert events[-1]["details"] == {"token_type": "access_token", "jti": claims_of(access)["jti"]}
 
@@ -54,7 +54,7 @@ async def test_a_client_cannot_revoke_another_clients_tokens(auth: AuthHarness) 
 async def test_unknown_token_is_200(auth: AuthHarness) -> None:
     assert await _revoke(auth, "never-issued", DEMO_SERVICE_CLIENT_ID) == 200
     assert await _revoke(auth, "mmrt_never-issued", DEMO_SERVICE_CLIENT_ID) == 200
-    assert await auth.count("revoked_access_tokens") == 0
+    assert await auth.count("revocations") == 0
 
 
 async def test_bad_token_type_hint(auth: AuthHarness) -> None:
@@ -81,9 +81,9 @@ async def test_cleanup_deletes_expired_revocations_and_refresh_tokens(auth: Auth
 
     async with auth.database.engine.begin() as conn:
         await conn.execute(
-            text("UPDATE revoked_access_tokens SET expires_at = '2000-01-01 00:00:00'")
+            text("UPDATE revocations SET keep_until = '2000-01-01 00:00:00'")
         )
         await conn.execute(text("UPDATE refresh_tokens SET expires_at = '2000-01-01 00:00:00'"))
     assert await auth.app.state.auth.tokens.cleanup() == (1, 1)
-    assert await auth.count("revoked_access_tokens") == 0
+    assert await auth.count("revocations") == 0
     assert await auth.count("refresh_tokens") == 0

@@ -1,14 +1,14 @@
-"""Queries of the token domain: refresh tokens and revoked access tokens."""
+"""Queries of the token domain: refresh tokens and revocations."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.auth.models import RefreshToken, RevokedAccessToken
+from medmesh.auth.models import RefreshToken, Revocation
 
 
 def _rowcount(result: object) -> int:
@@ -74,22 +74,24 @@ class RefreshTokenRepository:
 
 
 class RevocationRepository:
+    """The ``revocations`` rows (see ``models.Revocation``)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, jti: str, expires_at: datetime, now: datetime) -> None:
-        if await self.session.get(RevokedAccessToken, jti) is None:
-            self.session.add(RevokedAccessToken(jti=jti, expires_at=expires_at, revoked_at=now))
-            await self.session.flush()
+    async def add(self, kind: str, value: str, revoked_at: datetime, keep_until: datetime) -> None:
+        self.session.add(
+            Revocation(kind=kind, value=value, revoked_at=revoked_at, keep_until=keep_until)
+        )
+        await self.session.flush()
 
-    async def since(self, after: datetime | None, now: datetime) -> Sequence[RevokedAccessToken]:
-        stmt = select(RevokedAccessToken).where(RevokedAccessToken.expires_at > now)
+    async def since(self, after: datetime | None, now: datetime) -> Sequence[Revocation]:
+        """The rows still kept, revoked at or after ``after`` (all of them without it)."""
+        stmt = select(Revocation).where(Revocation.keep_until > now)
         if after is not None:
-            stmt = stmt.where(or_(RevokedAccessToken.revoked_at >= after))
-        return (await self.session.scalars(stmt.order_by(RevokedAccessToken.revoked_at))).all()
+            stmt = stmt.where(Revocation.revoked_at >= after)
+        return (await self.session.scalars(stmt.order_by(Revocation.revoked_at))).all()
 
     async def delete_expired(self, now: datetime) -> int:
-        result = await self.session.execute(
-            delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < now)
-        )
+        result = await self.session.execute(delete(Revocation).where(Revocation.keep_until < now))
         return _rowcount(result)

@@ -47,7 +47,8 @@ class RevocationCache:
         async with self.database.sessionmaker() as session:
             rows = await RevocationRepository(session).since(after, now)
         for row in rows:
-            self._revoked[row.jti] = row.expires_at
+            if row.kind == "jti":
+                self._revoked[row.value] = row.keep_until
             if self._high_water is None or row.revoked_at > self._high_water:
                 self._high_water = row.revoked_at
         if self._high_water is None:

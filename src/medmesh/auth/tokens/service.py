@@ -424,7 +424,7 @@ class TokenService:
         if claims is None or claims.get("client_id") != caller.client_id:
             return
         expires = datetime.fromtimestamp(float(claims["exp"]) + LEEWAY_SECONDS, UTC)
-        await RevocationRepository(session).add(claims["jti"], expires, now)
+        await RevocationRepository(session).add("jti", claims["jti"], now, expires)
         self.revocations.add(claims["jti"], expires)
         await self._audit(
             ctx,
