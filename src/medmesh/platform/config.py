@@ -73,6 +73,24 @@ class ServiceSettings(BaseSettings):
     jwks_cache_seconds: float = 300.0
     max_body_bytes: int = 1_048_576
     drain_seconds: float = 5.0
+    header_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="seconds a connection has to send a request's line and headers (from its "
+        "first byte, or from connecting); then 408 and the connection is closed",
+    )
+    body_read_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="seconds a request has to send its whole body; then 408 in the API's error "
+        "format and the connection is closed",
+    )
+    max_header_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        description="largest request line and headers accepted; larger ones get 431 and the "
+        "connection is closed",
+    )
     audit_flush_ms: float = Field(
         default=0.0,
         description="extra group-commit window; 0 batches whatever queued while the last commit ran",
