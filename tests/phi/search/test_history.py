@@ -79,9 +79,10 @@ async def test_patient_token_history_is_its_compartment_only(phi: PhiHarness) ->
     system = await history(phi, "_history", scope, **claims)
     urls = {e["fullUrl"].split("/fhir/")[1] for e in system["entry"]}
     assert urls == {f"Patient/{mine['id']}", f"Observation/{my_obs['id']}"}
-    assert (await history(phi, f"Observation/{their_obs['id']}/_history", scope, **claims))[
-        "entry"
-    ] == []
+    refused = await phi.http.get(
+        f"/fhir/Observation/{their_obs['id']}/_history", headers=phi.headers(scope, **claims)
+    )
+    assert refused.status_code == 403
     assert len((await history(phi, "Observation/_history", scope, **claims))["entry"]) == 1
     records = await audit_records(phi.app, action="fhir.history")
     assert records[-1].patient_ids == [mine["id"]]

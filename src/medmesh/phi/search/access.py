@@ -2,10 +2,14 @@
 
 The policy decides (``visible_patients``, ``excluded_patients``, ``category_limits``); this
 module turns its answer into the conditions every search, include and history query carries.
+A chained parameter reads the target type's data, so the caller needs search on every type a
+chain traverses (:func:`chain_reach`), and the chain's inner query carries that type's
+conditions too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_
@@ -14,7 +18,8 @@ from medmesh.phi.access.policy import AccessDenied
 from medmesh.phi.context import FhirContext
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.search.definitions import parameters_of
-from medmesh.phi.search.filters import ClauseCompiler, compartment_condition
+from medmesh.phi.search.filters import ChainReach, ClauseCompiler, compartment_condition
+from medmesh.phi.search.query import Clause
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +54,36 @@ def reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach | 
     )
 
 
+def search_refused(resource_type: str) -> AccessDenied:
+    """The 403 of a search (or a chain, or a conditional operation) the token does not allow."""
+    return AccessDenied(
+        f"the access token does not allow searching {resource_type} "
+        f"(needs user/{resource_type}.s or patient/{resource_type}.s)"
+    )
+
+
 def require_reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach:
     found = reach(ctx, resource_type, letters)
     if found is None:
-        raise AccessDenied(f"the access token does not allow searching {resource_type}")
+        raise search_refused(resource_type)
+    return found
+
+
+def chain_reach(
+    ctx: FhirContext, compiler: ClauseCompiler, clauses: Iterable[Clause]
+) -> ChainReach:
+    """The caller's reach into every type the chains of ``clauses`` traverse, or 403.
+
+    Every target type of a chain must be searchable, not only one of them: a chain
+    through a type the caller cannot search would answer from that type's data.
+    """
+    found: dict[str, ColumnElement[bool]] = {}
+    for clause in clauses:
+        if clause.chain is None:
+            continue
+        for target, _ in clause.chain.targets:
+            if target not in found:
+                found[target] = reach_conditions(compiler, require_reach(ctx, target))
     return found
 
 

@@ -2,11 +2,15 @@
 
 Every condition is ``resources.id IN (ids of this type that match)``, so clauses compose
 by AND, chains nest one level, and the index tables are read through their lookup indexes.
+
+A chain (``subject:Patient.name=...``) reads another type's data, so its inner query is
+confined by the caller's reach into that type (``ChainReach``, built by
+:func:`medmesh.phi.search.access.chain_reach`); a target type without one matches nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -74,12 +78,23 @@ def point_condition(moment: SQLColumnExpression[datetime], v: DateValue) -> Colu
     return conditions[v.prefix]
 
 
+#: Chained target type -> the rows of that type the caller may search (a condition on ResourceRow).
+ChainReach = Mapping[str, ColumnElement[bool]]
+NO_CHAINS: ChainReach = {}
+
+
 class ClauseCompiler:
     def __init__(self, blind: BlindIndex) -> None:
         self.blind = blind
 
-    def condition(self, resource_type: str, clause: Clause) -> ColumnElement[bool]:
-        """The condition on :class:`ResourceRow` that a resource of ``resource_type`` matches ``clause``."""
+    def condition(
+        self, resource_type: str, clause: Clause, chained: ChainReach = NO_CHAINS
+    ) -> ColumnElement[bool]:
+        """The condition on :class:`ResourceRow` that a resource of ``resource_type`` matches ``clause``.
+
+        ``chained`` confines a chain's inner query to what the caller may search of each
+        target type; a target missing from it matches nothing (fail closed).
+        """
         r = ResourceRow
         definition = clause.definition
         if definition.name == "_id" and clause.missing is None:
@@ -92,10 +107,12 @@ class ClauseCompiler:
         if clause.missing is not None:
             present = r.id.in_(self._present(resource_type, definition, clause))
             return not_(present) if clause.missing else present
-        matching = r.id.in_(self.matching_ids(resource_type, clause))
+        matching = r.id.in_(self.matching_ids(resource_type, clause, chained))
         return not_(matching) if clause.modifier == "not" else matching
 
-    def matching_ids(self, resource_type: str, clause: Clause) -> Select[tuple[str]]:
+    def matching_ids(
+        self, resource_type: str, clause: Clause, chained: ChainReach = NO_CHAINS
+    ) -> Select[tuple[str]]:
         """Ids of resources of ``resource_type`` that have a value matching ``clause``."""
         definition = clause.definition
         key = definition.index_key
@@ -145,7 +162,7 @@ class ClauseCompiler:
                         *(
                             and_(
                                 ref.target_type == target,
-                                ref.target_id.in_(self.matching_ids(target, inner)),
+                                ref.target_id.in_(self._chained_ids(target, inner, chained)),
                             )
                             for target, inner in clause.chain.targets
                         )
@@ -154,6 +171,23 @@ class ClauseCompiler:
             return stmt.where(or_(*(self._reference(v) for v in clause.values)))
         raise SearchError(
             f"the search parameter {definition.name} cannot be searched", issue_code="not-supported"
+        )
+
+    def _chained_ids(self, target: str, inner: Clause, chained: ChainReach) -> Select[tuple[str]]:
+        """Ids of live ``target`` resources matching ``inner`` within the caller's reach into ``target``."""
+        r = ResourceRow
+        narrowing = chained.get(target, false())
+        # The outer query reads ResourceRow too: without correlate(None) SQLAlchemy would
+        # correlate this subquery to it and drop its own FROM.
+        return (
+            select(r.id)
+            .where(
+                r.resource_type == target,
+                r.deleted.is_(False),
+                self.condition(target, inner),
+                narrowing,
+            )
+            .correlate(None)
         )
 
     def _present(

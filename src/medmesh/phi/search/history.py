@@ -2,7 +2,9 @@
 
 Narrowed like search: a version is listed only within the caller's reach into its type (a
 patient-bound token sees its own compartment's versions), then checked against the policy
-once decrypted. Pages follow a keyset cursor over ``(lastUpdated, type, id, version)``.
+once decrypted. The history of one resource is refused (403) exactly as its read is, so that
+it never answers an empty Bundle where read answers 403. Pages follow a keyset cursor over
+``(lastUpdated, type, id, version)``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class HistoryReader:
         if resource_id is not None:
             check_id(resource_id)
         count, since, cursor = self._params(params)
+        repo = ResourceRepository(session)
+        if resource_type is not None and resource_id is not None:
+            await self._require_read(ctx, repo, resource_type, resource_id)
         reaches = self._reaches(ctx, resource_type)
         if not reaches:
             await self.auditor.record(
@@ -66,13 +71,6 @@ class HistoryReader:
                 reason="forbidden",
             )
             raise AccessDenied("the access token does not allow reading history")
-        repo = ResourceRepository(session)
-        if (
-            resource_type is not None
-            and resource_id is not None
-            and await repo.get(resource_type, resource_id) is None
-        ):
-            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
         before = None
         if cursor is not None:
             values, _ = decode_cursor(cursor, 4)
@@ -119,6 +117,38 @@ class HistoryReader:
             "link": links,
             "entry": entries,
         }
+
+    async def _require_read(
+        self, ctx: FhirContext, repo: ResourceRepository, resource_type: str, resource_id: str
+    ) -> None:
+        """404 for an unknown resource, 403 (read's OperationOutcome) for one the caller may not read.
+
+        A deleted resource is judged by its last version with a body (what a read saw last).
+        """
+        row = await repo.get(resource_type, resource_id)
+        if row is None:
+            raise ResourceNotFound(f"{resource_type}/{resource_id} is not known")
+        patient_id: str | None = row.patient_id
+        resource: dict[str, Any] | None = None
+        if not row.deleted:
+            resource = self.resources.open_row(row).resource
+        elif row.version > 1:
+            last = await repo.get_version(resource_type, resource_id, row.version - 1)
+            if last is not None and last.body is not None:
+                patient_id = last.patient_id
+                resource = self.resources.open_row(last).resource
+        if ctx.policy.allows("r", resource_type, patient_id, resource):
+            return
+        await self.auditor.record(
+            ctx,
+            "fhir.history",
+            resource_type=resource_type,
+            resource_id=resource_id,
+            patients=[patient_id],
+            outcome="failure",
+            reason="forbidden",
+        )
+        ctx.policy.require("r", resource_type, patient_id, resource)
 
     def _params(self, params: Sequence[tuple[str, str]]) -> tuple[int, datetime | None, str | None]:
         count, since, cursor = self.default_count, None, None

@@ -208,6 +208,18 @@ class SearchRepository:
         )
         return list((await self.session.scalars(stmt.limit(limit))).all())
 
+    async def rows(
+        self, resource_type: str, conditions: Sequence[ColumnElement[bool]], limit: int
+    ) -> Sequence[ResourceRow]:
+        """Up to ``limit`` matching rows, by id."""
+        await self.flush_pending()
+        stmt = (
+            select(ResourceRow)
+            .where(self._where(resource_type, conditions))
+            .order_by(ResourceRow.id)
+        )
+        return (await self.session.scalars(stmt.limit(limit))).all()
+
     async def references_of(
         self,
         resource_type: str,

@@ -1,9 +1,12 @@
 """FHIR search: searchset Bundles with keyset paging, ``_include``/``_revinclude``, and history.
 
 Every query is narrowed in the repository by the caller's reach (patient compartments,
-Consent denials, ``?category=`` limits), includes too; decrypted rows are checked against
-the policy once more before they are returned; every search is audited with the patients
-whose data it returned.
+Consent denials, ``?category=`` limits), includes and chains too (a chain needs search on
+every type it traverses); decrypted rows are checked against the policy once more before
+they are returned; every search is audited with the patients whose data it returned.
+Conditional operations (``If-None-Exist``, conditional update and delete, conditional
+references) go through :meth:`SearchService.match`: a search by the caller, under the same
+permissions, so that a match the caller could not find cannot change their outcome.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ from medmesh.phi.models import ResourceRow
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored, check_type
-from medmesh.phi.search.access import Reach, reach, reach_conditions, require_reach
-from medmesh.phi.search.filters import ClauseCompiler
+from medmesh.phi.search.access import (
+    Reach,
+    chain_reach,
+    reach,
+    reach_conditions,
+    require_reach,
+)
+from medmesh.phi.search.filters import ChainReach, ClauseCompiler
 from medmesh.phi.search.history import HistoryReader
 from medmesh.phi.search.paging import decode_cursor, encode_cursor, page_url
 from medmesh.phi.search.query import IncludeSpec, QueryParser, SearchError, SearchQuery
@@ -67,7 +76,8 @@ class SearchService:
         check_type(resource_type)
         found = await self._reach(ctx, resource_type, "fhir.search")
         query = self.parser.parse(resource_type, params, lenient=lenient)
-        conditions = [self.compiler.condition(resource_type, c) for c in query.clauses]
+        chained = await self._chain_reach(ctx, resource_type, query, "fhir.search")
+        conditions = [self.compiler.condition(resource_type, c, chained) for c in query.clauses]
         conditions.append(reach_conditions(self.compiler, found))
         repo = SearchRepository(session)
         bundle: dict[str, Any] = {
@@ -159,19 +169,24 @@ class SearchService:
     async def match(
         self, session: AsyncSession, ctx: FhirContext, resource_type: str, query: str
     ) -> list[str]:
-        """Ids of ``resource_type`` matching a query string (conditional create/update/reference)."""
+        """Ids of ``resource_type`` matching a query string (conditional create/update/delete/reference).
+
+        Evaluated as a search by the caller: it needs search on the type and on every type a
+        chain traverses (403 before anything is evaluated), and it finds only what that
+        search would return, so a resource the caller may not see never decides the outcome.
+        """
         check_type(resource_type)
+        found = await self._reach(ctx, resource_type, "fhir.search")
         text = query.split("?", 1)[1] if "?" in query else query
         params = parse_qsl(text, keep_blank_values=True)
         parsed = self.parser.parse(resource_type, params, lenient=False)
         if not parsed.clauses:
             raise SearchError("a conditional request needs search criteria", issue_code="invalid")
-        found = reach(ctx, resource_type, "srcu")
-        if found is None:
-            raise AccessDenied(f"the access token does not allow searching {resource_type}")
-        conditions = [self.compiler.condition(resource_type, c) for c in parsed.clauses]
+        chained = await self._chain_reach(ctx, resource_type, parsed, "fhir.search")
+        conditions = [self.compiler.condition(resource_type, c, chained) for c in parsed.clauses]
         conditions.append(reach_conditions(self.compiler, found))
-        return await SearchRepository(session).ids(resource_type, conditions, MATCH_LIMIT)
+        rows = await SearchRepository(session).rows(resource_type, conditions, MATCH_LIMIT)
+        return [stored.id for stored in self._open(ctx, found, list(rows))]
 
     async def history(
         self,
@@ -189,6 +204,17 @@ class SearchService:
     async def _reach(self, ctx: FhirContext, resource_type: str, action: str) -> Reach:
         try:
             return require_reach(ctx, resource_type)
+        except AccessDenied:
+            await self.auditor.record(
+                ctx, action, resource_type=resource_type, outcome="failure", reason="forbidden"
+            )
+            raise
+
+    async def _chain_reach(
+        self, ctx: FhirContext, resource_type: str, query: SearchQuery, action: str
+    ) -> ChainReach:
+        try:
+            return chain_reach(ctx, self.compiler, query.clauses)
         except AccessDenied:
             await self.auditor.record(
                 ctx, action, resource_type=resource_type, outcome="failure", reason="forbidden"
