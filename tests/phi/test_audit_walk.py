@@ -118,12 +118,12 @@ async def test_audit_verify_passes_then_catches_an_edited_record(phi: PhiHarness
     for _ in range(3):
         await phi.http.get(f"/fhir/Patient/{patient_id}", headers=phi.headers())
     database = phi.app.state.audit.database
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=phi.app.state.audit.keys)
     assert report.ok
     assert report.records == 4
 
     async with database.engine.begin() as conn:
         await conn.execute(text("UPDATE audit_log SET actor = 'somebody-else' WHERE seq = 2"))
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=phi.app.state.audit.keys)
     assert not report.ok
     assert report.first_bad_seq == 2

@@ -61,6 +61,7 @@ def admin_rotate_keys() -> None:
         audit_database_for,
         ensure_audit_tables,
     )
+    from medmesh.platform.audit_keys import audit_sealing
 
     settings = AuthSettings()
 
@@ -69,7 +70,7 @@ def admin_rotate_keys() -> None:
         audit_db = audit_database_for(database)
         if audit_db is not database:
             await ensure_audit_tables(audit_db)
-        trail = AuditTrail(audit_db, "auth")
+        trail = AuditTrail(audit_db, "auth", sealing=audit_sealing(settings))
         await trail.start()
         try:
             keys = SigningKeyService(load_kek(settings), MAX_TOKEN_TTL_SECONDS)

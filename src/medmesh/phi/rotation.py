@@ -30,6 +30,7 @@ from medmesh.platform.audit import (
     audit_database_for,
     ensure_audit_tables,
 )
+from medmesh.platform.audit_keys import audit_sealing
 from medmesh.platform.db import Database
 
 #: ``(resource_type, id, version)`` of a stored version: the walk's cursor.
@@ -171,7 +172,7 @@ async def rotate_stored_keys(
     audit_db = audit_database_for(database)
     if audit_db is not database:
         await ensure_audit_tables(audit_db)
-    trail = AuditTrail(audit_db, settings.service_name)
+    trail = AuditTrail(audit_db, settings.service_name, sealing=audit_sealing(settings))
     await trail.start()
     report = RotationReport(active_kid=protection.keys.active_kid)
     outcome = "failure"

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medmesh.platform.audit import AuditTrail, audit_database_for, ensure_audit_tables
+from medmesh.platform.audit_keys import audit_sealing
 from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import Database, SessionMiddleware
@@ -220,6 +221,7 @@ def create_service_app(
         records_counter=metrics.audit_records.labels(service),
         failures_counter=metrics.audit_failures.labels(service),
         batch_histogram=metrics.audit_batch.labels(service),
+        sealing=audit_sealing(settings),
     )
     verifier = (
         TokenVerifier(

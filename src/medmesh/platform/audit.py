@@ -1,10 +1,12 @@
 """Append-only, hash-chained audit trail with group commit.
 
 Every audited action becomes one row of ``audit_log``. Row ``seq`` carries
-``hash = sha256(prev_hash + canonical_json(row without hashes))`` and the
-``prev_hash`` of row ``seq - 1``, so changing, removing or reordering a record
-breaks the chain; ``audit_chain_head`` holds the last ``seq`` and hash so that
-removing the newest rows is detected too. The head row is locked
+``hash = HMAC-SHA256(key, prev_hash + canonical_json(row without hashes))`` under a key the
+database does not hold (its ``key_id`` names it) and the ``prev_hash`` of row ``seq - 1``, so
+changing, removing or reordering a record breaks the chain and cannot be re-linked without the
+key; ``audit_chain_head`` holds the last ``seq`` and hash. Removing the newest rows and moving
+the head is caught by the signed checkpoints the writer appends outside the database
+(:mod:`medmesh.platform.audit_keys`). The head row is locked
 (``SELECT ... FOR UPDATE`` on PostgreSQL) in every write transaction, which keeps
 one chain when several replicas write the same database.
 
@@ -19,6 +21,7 @@ unaudited PHI. The tables and how a batch is chained and committed are in
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,15 +30,18 @@ from typing import Any
 
 import orjson
 from prometheus_client import Counter, Histogram
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from medmesh.platform.audit_chain import SqliteAppender, append_batch
+from medmesh.platform.audit_keys import AuditSealing
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.errors import ServiceUnavailable
 from medmesh.platform.logging import get_logger
 
 __all__ = [
     "AuditRecord",
+    "AuditSealing",
     "AuditTrail",
     "AuditWriteFailed",
     "ChainReport",
@@ -76,6 +82,11 @@ class ChainReport:
     records: int
     first_bad_seq: int | None = None
     problem: str = ""
+    #: The line of the checkpoint the problem is about (None: a record, or no problem).
+    checkpoint_line: int | None = None
+    #: Checkpoints checked, and the newest record they cover.
+    checkpoints: int = 0
+    anchored_seq: int = 0
 
 
 class AuditWriteFailed(ServiceUnavailable):
@@ -127,10 +138,15 @@ class AuditTrail:
         records_counter: Counter | None = None,
         failures_counter: Counter | None = None,
         batch_histogram: Histogram | None = None,
+        sealing: AuditSealing | None = None,
     ) -> None:
         """Metrics are optional: ``records_counter`` counts records written,
         ``failures_counter`` (``medmesh_audit_write_failures_total``) counts batches
         that could not be written, ``batch_histogram`` observes records per commit.
+
+        ``sealing`` (:func:`~medmesh.platform.audit_keys.audit_sealing`) gives the key that
+        links records and the log the writer appends checkpoints to; without it records get
+        the plain SHA-256 links of the first trails (tests of the chain's mechanics only).
         """
         self.database = database
         self.service = service
@@ -140,6 +156,14 @@ class AuditTrail:
         self._failures = failures_counter
         self._batch_sizes = batch_histogram
         self._sqlite = SqliteAppender(database.url) if database.is_sqlite else None
+        self.keys = sealing.keys if sealing is not None else None
+        self._link_key = self.keys.active if self.keys is not None else None
+        self._checkpoints = sealing.checkpoints if sealing is not None else None
+        #: The newest committed record (seq, hash), the newest checkpointed seq, and since
+        #: when (monotonic) a committed record has waited for a checkpoint.
+        self._head: tuple[int, str] | None = None
+        self._anchored_seq = 0
+        self._unanchored_since: float | None = None
         self._pending: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -158,6 +182,7 @@ class AuditTrail:
         if self._task is not None:
             await self._task
             self._task = None
+        await self._checkpoint()
         if self._sqlite is not None:
             await self._sqlite.close()
 
@@ -180,7 +205,7 @@ class AuditTrail:
             if not self._pending:
                 if self._closing:
                     return
-                await self._wakeup.wait()
+                await self._idle()
                 self._wakeup.clear()
                 if self.flush_interval > 0 and not self._closing:
                     # The group-commit window: let concurrent callers join this batch.
@@ -188,6 +213,44 @@ class AuditTrail:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
             if batch:
                 await self._write_batch(batch)
+
+    async def _idle(self) -> None:
+        """Wait for records; write the checkpoint that falls due meanwhile."""
+        if self._checkpoints is None or self._unanchored_since is None:
+            await self._wakeup.wait()
+            return
+        due = self._unanchored_since + self._checkpoints.every_seconds - time.monotonic()
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), max(0.0, due))
+        except TimeoutError:
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Append a signed checkpoint of the newest committed record, if one is not covered."""
+        if self._checkpoints is None or self._head is None or self._unanchored_since is None:
+            return
+        seq, head = self._head
+        try:
+            await self._checkpoints.write(self.service, seq, head)
+        except OSError as exc:
+            # The records are committed; the next checkpoint will cover them.
+            log.error("audit_checkpoint_failed", seq=seq, error=type(exc).__name__)
+            self._count_failure()
+            return
+        self._anchored_seq, self._unanchored_since = seq, None
+
+    async def _after_commit(self, rows: list[dict[str, Any]]) -> None:
+        if self._checkpoints is None:
+            return
+        self._head = (int(rows[-1]["seq"]), str(rows[-1]["hash"]))
+        now = time.monotonic()
+        if self._unanchored_since is None:
+            self._unanchored_since = now
+        if (
+            self._head[0] - self._anchored_seq >= self._checkpoints.every_records
+            or now - self._unanchored_since >= self._checkpoints.every_seconds
+        ):
+            await self._checkpoint()
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         # Not under ``database.write_lock``: callers may hold it while they await
@@ -210,13 +273,14 @@ class AuditTrail:
         for _, future in batch:
             if not future.done():
                 future.set_result(None)
+        await self._after_commit([row for row, _ in batch])
 
     async def _commit(self, rows: list[dict[str, Any]]) -> None:
         if self._sqlite is not None:
-            await self._sqlite.append(rows)
+            await self._sqlite.append(rows, self._link_key)
             return
         async with self.database.engine.begin() as conn:
-            await conn.run_sync(append_batch, rows)
+            await conn.run_sync(append_batch, rows, self._link_key)
 
 
 def audit_database_url(url: str) -> str:
@@ -251,9 +315,15 @@ def audit_database_for(database: Database) -> Database:
 
 
 async def ensure_audit_tables(database: Database) -> None:
-    """Create the audit tables in a separate SQLite audit file (idempotent)."""
+    """Create the audit tables in a separate SQLite audit file, or add the columns a file
+    created by an older release lacks (``key_id``); idempotent."""
     tables = [Base.metadata.tables[name] for name in ("audit_log", "audit_chain_head")]
     async with database.engine.begin() as conn:
         await conn.run_sync(
             lambda sync: Base.metadata.create_all(sync, tables=tables, checkfirst=True)
         )
+        columns = await conn.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("audit_log")}
+        )
+        if "key_id" not in columns:
+            await conn.execute(text("ALTER TABLE audit_log ADD COLUMN key_id VARCHAR(64)"))

@@ -1,5 +1,9 @@
 """The audit trail's tables and hash chain: how a batch of records is linked and committed.
 
+A record's link is ``HMAC-SHA256(link key, prev_hash || canonical fields)`` under the key its
+``key_id`` names (:mod:`medmesh.platform.audit_keys`); records written before keys existed
+(``key_id`` NULL) carry a plain SHA-256 link and are accepted only as the chain's prefix.
+
 :func:`append_batch` appends on any database inside the caller's transaction (the head row
 locked, ``SELECT ... FOR UPDATE`` on PostgreSQL); :class:`SqliteAppender` does the same on a
 SQLite audit file with a handful of C calls. :mod:`medmesh.platform.audit` queues and
@@ -20,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
+from medmesh.platform.audit_keys import LinkKey
 from medmesh.platform.db import Base, UTCDateTime
 from medmesh.platform.sqlite import (
     BUSY_MS,
@@ -56,6 +61,8 @@ class AuditEntry(Base):
     purpose: Mapped[str | None] = mapped_column(String(1024))
     request_id: Mapped[str | None] = mapped_column(String(128))
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: The id of the key whose HMAC links this record; None: a plain SHA-256 link (legacy).
+    key_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
@@ -93,22 +100,31 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def record_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """The hex SHA-256 of ``prev_hash`` and the canonical JSON of ``row``'s hashed fields."""
+def record_hash(prev_hash: str, row: dict[str, Any], key: LinkKey | None = None) -> str:
+    """The link of a record: the hex HMAC-SHA256 under ``key`` of ``prev_hash`` and the
+    canonical JSON of ``row``'s linked fields (its ``key_id`` included), or without a key the
+    plain SHA-256 of records written before keys existed."""
     body = {name: row[name] for name in _HASHED_FIELDS}
     body["ts"] = _ts_text(body["ts"])
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+    if key is None:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
+    body["key_id"] = key.kid
+    return key.mac(prev_hash.encode() + orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
 
 
-def link(rows: list[dict[str, Any]], last_seq: int, last_hash: str) -> tuple[int, str]:
-    """Give ``rows`` their ``seq``, ``prev_hash`` and ``hash`` after the chain's head; return
-    the new head."""
+def link(
+    rows: list[dict[str, Any]], last_seq: int, last_hash: str, key: LinkKey | None = None
+) -> tuple[int, str]:
+    """Give ``rows`` their ``seq``, ``key_id``, ``prev_hash`` and ``hash`` after the chain's
+    head (linked under ``key``); return the new head."""
+    kid = key.kid if key is not None else None
     for row in rows:
         last_seq += 1
         row["seq"] = last_seq
+        row["key_id"] = kid
         row["prev_hash"] = last_hash
-        row["hash"] = last_hash = record_hash(last_hash, row)
+        row["hash"] = last_hash = record_hash(last_hash, row, key)
     return last_seq, last_hash
 
 
@@ -168,24 +184,26 @@ class SqliteAppender:
                 self._conn = self._connect(int(self.timeout * 1000))
         return self._conn
 
-    async def append(self, rows: list[dict[str, Any]]) -> None:
-        """Chain and commit ``rows``."""
+    async def append(self, rows: list[dict[str, Any]], key: LinkKey | None = None) -> None:
+        """Chain (under ``key``) and commit ``rows``."""
         if not self.on_loop:
-            await asyncio.to_thread(self._append_blocking, rows)
+            await asyncio.to_thread(self._append_blocking, rows, key)
             return
         conn = self._connection()
         # Another process (or a second trail on this file) may write: wait for it off the loop.
         await begin_immediate(conn, self.timeout)
-        self._write(conn, rows)
+        self._write(conn, rows, key)
         if self.key is not None:
             checkpoint_soon(self.key)
 
-    def _append_blocking(self, rows: list[dict[str, Any]]) -> None:
+    def _append_blocking(self, rows: list[dict[str, Any]], key: LinkKey | None) -> None:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
-        self._write(conn, rows)
+        self._write(conn, rows, key)
 
-    def _write(self, conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+    def _write(
+        self, conn: sqlite3.Connection, rows: list[dict[str, Any]], key: LinkKey | None
+    ) -> None:
         """The batch's statements and commit, in the transaction ``conn`` has begun."""
         try:
             found = conn.execute(
@@ -197,7 +215,7 @@ class SqliteAppender:
                     (GENESIS_HASH,),
                 )
                 found = (0, GENESIS_HASH)
-            last_seq, last_hash = link(rows, int(found[0]), str(found[1]))
+            last_seq, last_hash = link(rows, int(found[0]), str(found[1]), key)
             values = [
                 [
                     proc(row[name]) if proc is not None else row[name]
@@ -224,9 +242,10 @@ class SqliteAppender:
             self._conn = None
 
 
-def append_batch(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Chain ``rows`` after the locked head and insert them, in ``conn``'s transaction."""
-    last_seq, last_hash = link(rows, *_lock_head(conn))
+def append_batch(conn: Connection, rows: list[dict[str, Any]], key: LinkKey | None = None) -> None:
+    """Chain ``rows`` (under ``key``) after the locked head and insert them, in ``conn``'s
+    transaction."""
+    last_seq, last_hash = link(rows, *_lock_head(conn), key)
     conn.execute(insert(AuditEntry), rows)
     conn.execute(
         update(AuditChainHead)
