@@ -71,6 +71,22 @@ class ServiceSettings(BaseSettings):
     )
     jwks_refresh_min_seconds: float = 10.0
     jwks_cache_seconds: float = 300.0
+    revocation_url: str = Field(
+        default="",
+        description="auth-service's revocation list; empty means the JWKS URL with "
+        "/.well-known/jwks.json replaced by /oauth/revocations",
+    )
+    revocation_poll_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="how often the revocation list is pulled; 0 checks no revocations (refused "
+        "in production)",
+    )
+    revocation_max_staleness_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="bearer tokens are refused (503) once the revocation list is this old",
+    )
     max_body_bytes: int = 1_048_576
     drain_seconds: float = 5.0
     header_read_timeout: float = Field(
