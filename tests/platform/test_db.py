@@ -380,3 +380,63 @@ async def test_execute_together_runs_inserts_with_their_types_and_errors(databas
     assert at == stored
     assert at.tzinfo == UTC
     assert "INSERT" in seen
+
+
+def _end_server_connections_unseen(database_url: str) -> None:
+    """End every server connection while this event loop is blocked, so the pool's connections
+    still look open (their sockets' end is not read yet) when the next statement takes one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _end_server_connections(database_url)).result()
+
+
+async def test_a_connection_found_dead_at_its_first_statement_is_replaced_once(
+    postgres_database_url: str,
+) -> None:
+    database = Database(postgres_database_url, pool_size=2)
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await session.execute(events.insert().values(at=utcnow()))
+
+        _end_server_connections_unseen(postgres_database_url)
+        async with database.unit_of_work() as session:
+            await session.execute(notes.insert().values(code="first-statement"))
+
+        _end_server_connections_unseen(postgres_database_url)
+        async with database.unit_of_work() as session:
+            await execute_together(session, [(notes.insert(), {"code": "together"})])
+
+        _end_server_connections_unseen(postgres_database_url)
+        read = await _EVENT.first(database, {"id": 1})
+        codes = await _codes(database)
+    finally:
+        await database.dispose()
+
+    assert read is not None
+    assert read.id == 1
+    assert codes == ["first-statement", "together"]
+
+
+async def test_a_connection_lost_after_a_statement_ran_is_not_retried(
+    postgres_database_url: str,
+) -> None:
+    database = Database(postgres_database_url, pool_size=2)
+    try:
+        await _create_tables(database)
+
+        async def insert_twice_losing_the_connection_between() -> None:
+            async with database.unit_of_work() as session:
+                await session.execute(notes.insert().values(code="lost"))
+                _end_server_connections_unseen(postgres_database_url)
+                await session.execute(notes.insert().values(code="after"))
+
+        with pytest.raises(DBAPIError) as raised:
+            await insert_twice_losing_the_connection_between()
+        codes = await _codes(database)
+    finally:
+        await database.dispose()
+
+    assert raised.value.connection_invalidated is True
+    assert codes == []

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -158,6 +158,29 @@ def _check_liveness_on_checkout(engine: Engine) -> None:
             raise DisconnectionError("the connection did not answer a ping") from error
 
 
+class FreshConnectionSession(Session):
+    """A session whose transaction's first statement gets a second, fresh connection when the
+    first one turns out dead.
+
+    The liveness check on checkout sees a connection the server ended only once the event loop
+    has read the socket's end; a checkout in between gets a connection that fails at
+    ``BEGIN`` (asyncpg sends it with the first statement). Nothing of the transaction ran, so
+    the statement is run once more on another connection. A failure after a statement of the
+    transaction ran is never retried: what ran is lost with the connection.
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_transaction():
+            return super().execute(*args, **kwargs)
+        try:
+            return super().execute(*args, **kwargs)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            self.rollback()  # gives the dead connection back to be discarded
+            return super().execute(*args, **kwargs)
+
+
 def create_unpooled_engine(url: str) -> AsyncEngine:
     """An engine without a pool, for one-off commands (migrations, CLI)."""
     if is_sqlite(url):
@@ -171,7 +194,9 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = DATABASE_POOL_SIZE) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=FreshConnectionSession
+        )
         self.is_sqlite = is_sqlite(url)
         # SQLite allows one writer; serialising writers in process avoids busy errors.
         self.write_lock = asyncio.Lock()

@@ -92,7 +92,18 @@ class OneRowRead(Generic[R]):
 def _fetch_first_asyncpg(engine: Engine, sql: str, args: list[Any]) -> Any:
     """The first row of ``sql`` on a pooled asyncpg connection, in autocommit, through the DBAPI
     cursor (the driver's prepared-statement cache; errors as SQLAlchemy reports them). The
-    pool's checkout, liveness check and return as for any statement."""
+    pool's checkout, liveness check and return as for any statement. A connection found dead
+    (the server ended it and the loop has not read that yet) is discarded and the read made
+    once more on another: a read changes nothing, so it is safe to repeat."""
+    try:
+        return _fetch_first_on_pooled(engine, sql, args)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        return _fetch_first_on_pooled(engine, sql, args)
+
+
+def _fetch_first_on_pooled(engine: Engine, sql: str, args: list[Any]) -> Any:
     pooled = engine.pool.connect()
     dbapi_connection: Any = pooled.dbapi_connection
     try:
@@ -100,6 +111,12 @@ def _fetch_first_asyncpg(engine: Engine, sql: str, args: list[Any]) -> Any:
         with _cursor(dbapi_connection, engine.dialect, sql, args) as cursor:
             cursor.execute(sql, args)
             return cursor.fetchone()
+    except DBAPIError as error:
+        driver_error: Any = error.orig
+        if engine.dialect.is_disconnect(driver_error, dbapi_connection, None):
+            error.connection_invalidated = True
+            pooled.invalidate(error.orig)
+        raise
     finally:
         dbapi_connection.autocommit = False
         pooled.close()
@@ -135,6 +152,20 @@ async def execute_together(session: AsyncSession, statements: Sequence[Statement
     """
 
     def run(sync_session: Session) -> None:
+        if sync_session.in_transaction():
+            run_on(sync_session)
+            return
+        try:
+            run_on(sync_session)
+        except DBAPIError as error:
+            # The transaction's first statements: a connection found dead at BEGIN is replaced
+            # once (as FreshConnectionSession does); nothing of the transaction ran.
+            if not error.connection_invalidated:
+                raise
+            sync_session.rollback()
+            run_on(sync_session)
+
+    def run_on(sync_session: Session) -> None:
         connection = sync_session.connection()
         direct = not connection.dispatch.before_cursor_execute
         for statement, params in statements:
