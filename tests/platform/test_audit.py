@@ -19,9 +19,13 @@ from medmesh.platform.audit import (
     AuditWriteFailed,
     ensure_audit_tables,
 )
+from medmesh.platform.audit_keys import AuditKeys, AuditSealing
 from medmesh.platform.audit_reading import list_records, verify_chain
 from medmesh.platform.db import Base, Database, utcnow
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
+
+KEYS = AuditKeys.generate("t1")
+SEALING = AuditSealing(KEYS)
 
 
 @pytest.fixture
@@ -37,7 +41,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def trail(database: Database) -> AsyncIterator[AuditTrail]:
-    audit = AuditTrail(database, "phi", flush_interval_ms=1.0)
+    audit = AuditTrail(database, "phi", flush_interval_ms=1.0, sealing=SEALING)
     await audit.start()
     try:
         yield audit
@@ -72,7 +76,7 @@ async def test_records_are_committed_and_chain_verifies(
         AuditRecord(action="auth.login", outcome="failure", details={"reason": "bad password"})
     )
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert report.ok, report.problem
     assert report.records == 2
     stored = await list_records(database)
@@ -84,7 +88,7 @@ async def test_records_are_committed_and_chain_verifies(
 
 
 async def test_empty_chain_verifies(database: Database) -> None:
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert report.ok
     assert report.records == 0
 
@@ -97,7 +101,7 @@ async def test_concurrent_records_get_contiguous_seqs(
     stored = await list_records(database, limit=1000)
     assert [r.seq for r in stored] == list(range(1, 201))
     assert sorted(r.resource_id or "" for r in stored) == sorted(f"obs-{i}" for i in range(200))
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert report.ok, report.problem
     assert report.records == 200
 
@@ -106,12 +110,12 @@ async def test_two_trails_on_one_database_keep_one_chain(database_url: str) -> N
     first, second = Database(database_url), Database(database_url)
     async with first.engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
-    trails = [AuditTrail(first, "phi"), AuditTrail(second, "phi")]
+    trails = [AuditTrail(first, "phi", sealing=SEALING), AuditTrail(second, "phi", sealing=SEALING)]
     try:
         for t in trails:
             await t.start()
         await asyncio.gather(*(trails[i % 2].record(read(i)) for i in range(100)))
-        report = await verify_chain(first)
+        report = await verify_chain(first, keys=KEYS)
         assert report.ok, report.problem
         assert report.records == 100
     finally:
@@ -126,10 +130,10 @@ async def test_edited_record_is_detected(trail: AuditTrail, database: Database) 
     async with database.engine.begin() as conn:
         await conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 4"))
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert not report.ok
     assert report.first_bad_seq == 4
-    assert "hash" in report.problem
+    assert report.problem == "record 4 does not match its HMAC link (changed or re-linked)"
 
 
 async def test_edited_hash_is_detected(trail: AuditTrail, database: Database) -> None:
@@ -137,7 +141,7 @@ async def test_edited_hash_is_detected(trail: AuditTrail, database: Database) ->
     async with database.engine.begin() as conn:
         await conn.execute(text("UPDATE audit_log SET hash = :h WHERE seq = 2"), {"h": "f" * 64})
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert (report.ok, report.first_bad_seq) == (False, 2)
 
 
@@ -146,7 +150,7 @@ async def test_removed_middle_record_is_detected(trail: AuditTrail, database: Da
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM audit_log WHERE seq = 6"))
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert not report.ok
     assert report.first_bad_seq == 6
     assert "missing" in report.problem
@@ -157,7 +161,7 @@ async def test_removed_last_records_are_detected(trail: AuditTrail, database: Da
     async with database.engine.begin() as conn:
         await conn.execute(text("DELETE FROM audit_log WHERE seq >= 9"))
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert not report.ok
     assert report.records == 8
     assert report.first_bad_seq == 9
@@ -182,7 +186,7 @@ async def test_swapped_records_are_detected(trail: AuditTrail, database: Databas
         ).all()
     assert sorted(r[0] for r in swapped) == ["obs-2", "obs-4"]
 
-    report = await verify_chain(database)
+    report = await verify_chain(database, keys=KEYS)
     assert not report.ok
     assert report.first_bad_seq == 3
 
@@ -218,7 +222,7 @@ async def test_write_failure_raises_and_is_counted(database: Database) -> None:
 
 async def test_unreachable_database_raises_audit_write_failed() -> None:
     database = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
-    audit = AuditTrail(database, "phi")
+    audit = AuditTrail(database, "phi", sealing=SEALING)
     await audit.start()
     try:
         with pytest.raises(AuditWriteFailed):
@@ -229,7 +233,7 @@ async def test_unreachable_database_raises_audit_write_failed() -> None:
 
 
 async def test_record_after_stop_raises(database: Database) -> None:
-    audit = AuditTrail(database, "phi")
+    audit = AuditTrail(database, "phi", sealing=SEALING)
     await audit.start()
     pending = asyncio.create_task(audit.record(read(0)))
     await asyncio.sleep(0)
@@ -237,7 +241,7 @@ async def test_record_after_stop_raises(database: Database) -> None:
     await pending  # queued before stop: written, not dropped
     with pytest.raises(AuditWriteFailed):
         await audit.record(read(1))
-    assert (await verify_chain(database)).records == 1
+    assert (await verify_chain(database, keys=KEYS)).records == 1
 
 
 async def test_list_records_filters_and_pages(trail: AuditTrail, database: Database) -> None:
@@ -269,7 +273,7 @@ async def test_many_concurrent_callers_make_one_verified_chain(
             await trail.record(read(c * per_caller + i))
 
     await asyncio.gather(*(caller(c) for c in range(callers)))
-    result = await verify_chain(database)
+    result = await verify_chain(database, keys=KEYS)
     assert result.ok
     assert result.records == callers * per_caller
 
@@ -279,7 +283,7 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
 ) -> None:
     database = Database(f"sqlite+medmesh:///{tmp_path / 'svc-audit.db'}")
     await ensure_audit_tables(database)
-    audit = AuditTrail(database, "phi")
+    audit = AuditTrail(database, "phi", sealing=SEALING)
     await audit.start()
     try:
         async with lock_held_elsewhere(tmp_path / "svc-audit.db", 0.5) as ticks:
@@ -290,7 +294,7 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
         await audit.stop()
     assert waited >= 0.2
     assert ticks.count >= 10  # the loop served other work while the record waited for the lock
-    assert (await verify_chain(database)).records == 1
+    assert (await verify_chain(database, keys=KEYS)).records == 1
     await database.dispose()
 
 
@@ -301,7 +305,7 @@ async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
     path = tmp_path / "svc-audit.db"
     database = Database(f"sqlite+medmesh:///{path}")
     await ensure_audit_tables(database)
-    audit = AuditTrail(database, "phi")
+    audit = AuditTrail(database, "phi", sealing=SEALING)
     await audit.start()
     batches = 0
     try:
@@ -318,7 +322,7 @@ async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
     assert database_bytes > batches * 5 * 200
     # ... and the WAL restarted from its beginning instead of holding every commit's pages.
     assert wal_bytes < batches * 4096
-    assert (await verify_chain(database)).records == batches * 5
+    assert (await verify_chain(database, keys=KEYS)).records == batches * 5
     await database.dispose()
 
 

@@ -79,13 +79,14 @@ class LinkKey:
 class AuditKeys:
     """The audit chain's keys by id; the first one is active (it links new records)."""
 
-    __slots__ = ("_checkpoint", "_links", "active_kid")
+    __slots__ = ("_checkpoint", "_links", "_raw", "active_kid")
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
         if not keys:
             raise ValueError("the audit trail needs at least one key")
         self._links: dict[str, LinkKey] = {}
         self._checkpoint: dict[str, bytes] = {}
+        self._raw: dict[str, bytes] = {}
         for kid, key in keys:
             if not _KID.fullmatch(kid):
                 raise ValueError("audit key ids are 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -93,6 +94,7 @@ class AuditKeys:
                 raise ValueError(f"audit key {kid!r} is shorter than {KEY_BYTES} bytes")
             if kid in self._links:
                 raise ValueError(f"audit key id {kid!r} appears twice")
+            self._raw[kid] = bytes(key)
             self._links[kid] = LinkKey(kid, key)
             self._checkpoint[kid] = _derive(key, _CHECKPOINT_LABEL)
         self.active_kid: str = keys[0][0]
@@ -118,6 +120,13 @@ class AuditKeys:
     def generate(cls, kid: str | None = None) -> AuditKeys:
         """One new random key (``kid`` defaults to a random id)."""
         return cls([(kid or "a" + secrets.token_hex(4), secrets.token_bytes(KEY_BYTES))])
+
+    def to_setting(self) -> str:
+        """The keys as a setting for :meth:`parse` (it holds the keys: a secret)."""
+        return ",".join(
+            f"{kid}:{base64.urlsafe_b64encode(key).rstrip(b'=').decode()}"
+            for kid, key in self._raw.items()
+        )
 
     @property
     def kids(self) -> tuple[str, ...]:
@@ -162,11 +171,11 @@ def load_audit_keys(settings: ServiceSettings, *, create: bool = True) -> AuditK
         return AuditKeys.parse(path.read_text().strip())
     if not create:
         return None
-    kid, key = "dev1", secrets.token_bytes(KEY_BYTES)
+    keys = AuditKeys.generate("dev1")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
-    path.write_text(f"{kid}:{base64.urlsafe_b64encode(key).rstrip(b'=').decode()}")
-    return AuditKeys([(kid, key)])
+    path.write_text(keys.to_setting())
+    return keys
 
 
 def checkpoint_path(settings: ServiceSettings) -> Path:
