@@ -13,6 +13,7 @@ from medmesh.phi.access.break_glass import register_policy
 from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.context import FhirContext
+from medmesh.phi.fhir.references import LocalBases
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.search.index import SearchIndex
@@ -75,6 +76,12 @@ def base_url(request: Request) -> str:
 _base_urls: dict[tuple[Any, ...], str] = {}
 
 
+def local_bases(request: Request) -> LocalBases:
+    """The configured base and the base of this request (its scheme, Host and root path)."""
+    own = str(request.base_url).rstrip("/") + "/fhir"
+    return LocalBases(request.app.state.settings.base_url, own)
+
+
 async def fhir_context(
     request: Request, principal: CurrentPrincipal, components: Components
 ) -> FhirContext:
@@ -103,6 +110,7 @@ async def _context(
         ip=client_ip(request),
         request_id=request_id_var.get(),
         base_url_of=partial(base_url, request),
+        local_bases_of=partial(local_bases, request),
     )
 
 

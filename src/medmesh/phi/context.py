@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from medmesh.phi.access.policy import AccessPolicy
+from medmesh.phi.fhir.references import LocalBases
 from medmesh.platform.auth import Principal
 
 
@@ -24,3 +25,15 @@ class FhirContext:
         """The public base of ``/fhir``, worked out on first use (a read never needs it, and
         building it from the request's URL costs a twentieth of a read)."""
         return self.base_url_of()
+
+    #: Gives every base this server is reached under (see :attr:`local_bases`); None: only
+    #: :attr:`base_url`.
+    local_bases_of: Callable[[], LocalBases] | None = field(default=None, repr=False)
+
+    @cached_property
+    def local_bases(self) -> LocalBases:
+        """The configured base and the request's own: absolute references under either are
+        references to this server (worked out only when an absolute reference is met)."""
+        if self.local_bases_of is None:
+            return LocalBases(self.base_url)
+        return self.local_bases_of()

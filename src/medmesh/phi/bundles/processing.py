@@ -208,7 +208,7 @@ class BundleRun:
             reference: str = holder["reference"]
             if reference in self.targets:
                 continue
-            target = conditional_target(reference, self.ctx.base_url)
+            target = conditional_target(reference, lambda: self.ctx.local_bases)
             if target is None:
                 continue
             ids = self.matches.get(reference)

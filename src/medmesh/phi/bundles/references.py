@@ -4,15 +4,19 @@ references (``Organization?identifier=sys|val``) rewritten to the ``Type/id`` th
 One walk per resource finds every ``reference`` string (also inside extensions and
 contained resources); the Bundle's conditional references are resolved once each,
 then every holder is rewritten in place. References to ``#contained`` resources,
-to resources outside the Bundle and identifier-only references stay as they are.
+to resources outside the Bundle and identifier-only references stay as they are here;
+every entry's resource then goes through the same checks as a single write, which brings
+its references to their canonical form (:mod:`medmesh.phi.fhir.references`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from medmesh.phi.bundles.requests import relative_url
 from medmesh.phi.fhir.errors import InvalidResource
+from medmesh.phi.fhir.references import LocalBases
 from medmesh.phi.fhir.types import SUPPORTED_TYPES
 
 PLACEHOLDER_PREFIXES = ("urn:uuid:", "urn:oid:")
@@ -45,11 +49,19 @@ def is_placeholder(reference: str) -> bool:
     return reference.startswith(PLACEHOLDER_PREFIXES)
 
 
-def conditional_target(reference: str, base_url: str) -> tuple[str, str] | None:
-    """``(type, query)`` of a conditional reference such as ``Practitioner?identifier=...``."""
+def conditional_target(
+    reference: str, bases: Callable[[], LocalBases]
+) -> tuple[str, str] | None:
+    """``(type, query)`` of a conditional reference such as ``Practitioner?identifier=...``
+    (relative, or absolute under one of this server's bases; another server's is external)."""
     if "?" not in reference or reference.startswith(("#", *PLACEHOLDER_PREFIXES)):
         return None
-    path, _, query = relative_url(reference, base_url).partition("?")
+    path, _, query = reference.partition("?")
+    if "://" in path:
+        local = bases().local_path(path)
+        if not local:
+            return None
+        path = local
     if path in SUPPORTED_TYPES and query:
         return path, query
     return None

@@ -5,11 +5,20 @@ points at (FHIR R4 CompartmentDefinition "Patient", reduced to the primary link 
 each type: ``subject``, ``patient``, ``beneficiary`` ...). A Patient is in its own
 compartment. Resources with no patient (Practitioner, Organization, Location)
 belong to none.
+
+Writers bring every reference to its canonical form first
+(:func:`medmesh.phi.fhir.references.canonicalize_references`), so a write only ever hands
+this module ``Patient/id`` (or ``Patient/id/_history/v``), an external URL, a placeholder or
+``#contained``. A stored version written before that rule (``Patient/B/``, ``patient/B``)
+is read leniently, into the compartment its spelling evidently means: a rule that holds
+for ``Patient/B`` then holds for it too, never less.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from medmesh.phi.fhir.references import is_non_local, lenient_target, parse_canonical
 
 #: Elements, in order of preference, that link a resource to its patient.
 PATIENT_LINKS: dict[str, tuple[str, ...]] = {
@@ -41,11 +50,16 @@ PATIENT_LINKS: dict[str, tuple[str, ...]] = {
 
 
 def _patient_of(reference: Any) -> str | None:
-    if isinstance(reference, dict):
-        ref = reference.get("reference")
-        if isinstance(ref, str) and ref.startswith("Patient/"):
-            patient = ref.removeprefix("Patient/").split("/_history/")[0]
-            return patient or None
+    if not isinstance(reference, dict):
+        return None
+    ref = reference.get("reference")
+    if not isinstance(ref, str):
+        return None  # identifier-only: no local patient
+    target = parse_canonical(ref)
+    if target is None and not is_non_local(ref):
+        target = lenient_target(ref)
+    if target is not None and target.resource_type == "Patient":
+        return target.id
     return None
 
 

@@ -23,6 +23,7 @@ from medmesh.phi.fhir.errors import (
     ResourceNotFound,
     VersionConflict,
 )
+from medmesh.phi.fhir.references import canonicalize_references
 from medmesh.phi.fhir.types import fhir_instant
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
@@ -233,9 +234,11 @@ class ResourceService:
             raise
 
     async def check_create(self, ctx: FhirContext, resource: Any, resource_type: str) -> None:
-        """Validate ``resource`` and check the caller may create it (a refusal is audited)."""
+        """Validate ``resource``, bring its references to their canonical form (in place) and
+        check the caller may create it (a refusal is audited)."""
         check_type(resource_type)
         validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
+        canonicalize_references(resource, resource_type, lambda: ctx.local_bases)
         patient = compartment_patient(resource) if resource_type != "Patient" else None
         await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
 
@@ -324,6 +327,7 @@ class ResourceService:
         check_type(resource_type)
         check_id(resource_id)
         validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
+        canonicalize_references(resource, resource_type, lambda: ctx.local_bases)
         if resource.get("id") != resource_id:
             raise InvalidResource(
                 "the resource id must match the id in the URL",

@@ -2,27 +2,38 @@
 
 Blind parameters become keyed tokens here (``PhiProtection.blind_index``), so a
 name, identifier, phone number, e-mail or postal code never reaches the index tables.
+
+References are indexed only in their canonical local form ``Type/id`` (writers bring them
+to it first, :mod:`medmesh.phi.fhir.references`); external URLs, ``#contained`` references
+and placeholders are not indexed, so a reference to another server's ``Patient/B`` is never
+found as this server's. Reference search values get the same treatment
+(:func:`canonical_search_params`).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from medmesh.phi.fhir.references import LocalBases, canonical_search_value, parse_canonical
 from medmesh.phi.search.dates import MAX_DATE, MIN_DATE, date_range
-from medmesh.phi.search.definitions import DATE, INDEXED, REFERENCE, STRING, TOKEN, SearchParamDef
+from medmesh.phi.search.definitions import (
+    DATE,
+    INDEXED,
+    REFERENCE,
+    STRING,
+    TOKEN,
+    SearchParamDef,
+    parameters_of,
+)
 from medmesh.phi.search.models import VALUE_LENGTH
 from medmesh.phi.search.params import ADDRESS_PARTS, NAME_PARTS
 from medmesh.platform.crypto import BlindIndex
 
 #: Starts-with search reads prefixes of at most this many characters.
 MAX_PREFIX = 48
-_REFERENCE = re.compile(
-    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
-)
 
 
 @dataclass
@@ -57,9 +68,38 @@ def walk(value: Any, path: str) -> Iterator[Any]:
 
 
 def parse_reference(text: str) -> tuple[str, str] | None:
-    """``(type, id)`` of a literal reference (relative, absolute or versioned)."""
-    match = _REFERENCE.search(text)
-    return (match["type"], match["id"]) if match else None
+    """``(type, id)`` of a canonical local reference (``Type/id``, ``Type/id/_history/v``);
+    None for anything else (an absolute URL is local only once made canonical)."""
+    target = parse_canonical(text)
+    return (target.resource_type, target.id) if target is not None else None
+
+
+def canonical_search_params(
+    resource_type: str, params: list[tuple[str, str]], bases: Callable[[], LocalBases]
+) -> list[tuple[str, str]]:
+    """``params`` with the values of reference parameters in canonical form: an absolute URL
+    under one of this server's bases becomes ``Type/id`` (``subject=http://host/fhir/Patient/B``
+    finds what ``subject=Patient/B`` finds); other values are left as they are."""
+    known = parameters_of(resource_type)
+    out = params
+    for i, (name, value) in enumerate(params):
+        pname, _, modifier = name.partition(":")
+        definition = known.get(pname)
+        if (
+            definition is None
+            or definition.type != REFERENCE
+            or modifier == "missing"
+            or "." in name
+            or "://" not in value
+            or "\\" in value
+        ):
+            continue
+        fixed = ",".join(canonical_search_value(v, bases) for v in value.split(","))
+        if fixed != value:
+            if out is params:
+                out = list(params)
+            out[i] = (name, fixed)
+    return out
 
 
 def phone_digits(value: str) -> str:
@@ -148,9 +188,9 @@ def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) 
         elif definition.type == REFERENCE:
             for value in values:
                 ref = value.get("reference") if isinstance(value, dict) else None
-                target = parse_reference(ref) if isinstance(ref, str) else None
+                target = parse_canonical(ref) if isinstance(ref, str) else None
                 if target is not None:
-                    rows.references.add((key, *target))
+                    rows.references.add((key, target.resource_type, target.id))
     return rows
 
 
@@ -158,6 +198,7 @@ __all__ = [
     "TOKEN",
     "IndexRows",
     "blind_code",
+    "canonical_search_params",
     "index_rows",
     "parse_reference",
     "phone_digits",

@@ -34,6 +34,7 @@ from medmesh.phi.search.access import (
     reach_conditions,
     require_reach,
 )
+from medmesh.phi.search.extract import canonical_search_params
 from medmesh.phi.search.filters import ChainReach, ClauseCompiler
 from medmesh.phi.search.history import HistoryReader
 from medmesh.phi.search.paging import decode_cursor, encode_cursor, page_url
@@ -75,6 +76,7 @@ class SearchService:
         """The searchset Bundle of ``resource_type`` for ``params`` (one page)."""
         check_type(resource_type)
         found = await self._reach(ctx, resource_type, "fhir.search")
+        params = canonical_search_params(resource_type, params, lambda: ctx.local_bases)
         query = self.parser.parse(resource_type, params, lenient=lenient)
         chained = await self._chain_reach(ctx, resource_type, query, "fhir.search")
         conditions = [self.compiler.condition(resource_type, c, chained) for c in query.clauses]
@@ -179,6 +181,7 @@ class SearchService:
         found = await self._reach(ctx, resource_type, "fhir.search")
         text = query.split("?", 1)[1] if "?" in query else query
         params = parse_qsl(text, keep_blank_values=True)
+        params = canonical_search_params(resource_type, params, lambda: ctx.local_bases)
         parsed = self.parser.parse(resource_type, params, lenient=False)
         if not parsed.clauses:
             raise SearchError("a conditional request needs search criteria", issue_code="invalid")
