@@ -24,6 +24,7 @@ from medmesh.platform.auth import (
 )
 from medmesh.platform.errors import MedmeshError, Unauthorized, render_problem
 from medmesh.platform.jwt import SigningKey
+from medmesh.platform.revocation_feed import RevocationSet, revocation_key
 
 ISSUER = "http://auth.test"
 AUDIENCE = "medmesh-phi"
@@ -328,18 +329,57 @@ async def test_set_jwks_follows_an_issuers_key_ring(signing_key: SigningKey) -> 
     await verifier.aclose()
 
 
+class Revoked:
+    """A revocation check over a set the test fills (as a feed or auth's cache would)."""
+
+    def __init__(self) -> None:
+        self.entries = RevocationSet()
+
+    def add(self, kind: str, value: str, revoked_at: int | None = None) -> None:
+        at = int(time.time()) if revoked_at is None else revoked_at
+        self.entries.add(revocation_key(kind, value), at, time.time() + 3600)
+
+    async def refuses(
+        self, *, jti: str | None, sid: str | None, sub: str, client_id: str, issued_at: float
+    ) -> bool:
+        return self.entries.refuses(
+            jti=jti, sid=sid, sub=sub, client_id=client_id, issued_at=issued_at
+        )
+
+
 async def test_revocation_hook(signing_key: SigningKey) -> None:
-    revoked = {"jti-bad"}
-
-    async def is_revoked(jti: str) -> bool:
-        return jti in revoked
-
+    revoked = Revoked()
+    revoked.add("jti", "jti-bad")
     verifier = TokenVerifier(
-        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, is_revoked=is_revoked
+        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, revocations=revoked
     )
     await verifier.verify(signing_key.sign(claims()))
     await refused(verifier, signing_key.sign(claims(jti="jti-bad")), "revoked")
     await refused(verifier, signing_key.sign(claims(jti=None)), "no jti")
+
+
+async def test_a_revoked_session_user_or_client_refuses_the_tokens_issued_before(
+    signing_key: SigningKey,
+) -> None:
+    now = int(time.time())
+    revoked = Revoked()
+    revoked.add("sid", "session-1")
+    revoked.add("sub", "user-9", revoked_at=now - 100)
+    revoked.add("client", "old-app", revoked_at=now - 100)
+    verifier = TokenVerifier(
+        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, revocations=revoked
+    )
+    await refused(verifier, signing_key.sign(claims(sid="session-1")), "revoked")
+    assert (await verifier.verify(signing_key.sign(claims(sid="session-2")))).sid == "session-2"
+    # issued up to the second of the revocation: refused; issued after it: accepted
+    for iat in (now - 200, now - 100):
+        await refused(verifier, signing_key.sign(claims(sub="user-9", iat=iat)), "revoked")
+        await refused(verifier, signing_key.sign(claims(client_id="old-app", iat=iat)), "revoked")
+    assert (await verifier.verify(signing_key.sign(claims(sub="user-9", iat=now - 99)))).sub == (
+        "user-9"
+    )
+    fresh = await verifier.verify(signing_key.sign(claims(client_id="old-app", iat=now - 99)))
+    assert fresh.client_id == "old-app"
 
 
 # --- FastAPI dependencies ---------------------------------------------------------------------
@@ -428,17 +468,13 @@ async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn(
 
 
 async def test_a_remembered_token_is_refused_once_revoked(signing_key: SigningKey) -> None:
-    revoked: set[str] = set()
-
-    async def is_revoked(jti: str) -> bool:
-        return jti in revoked
-
+    revoked = Revoked()
     verifier = TokenVerifier(
-        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, is_revoked=is_revoked
+        ISSUER, AUDIENCE, jwks={"keys": [signing_key.public_jwk()]}, revocations=revoked
     )
-    token = signing_key.sign(claims())
+    token = signing_key.sign(claims(sid="session-1"))
     await verifier.verify(token)
-    revoked.add("jti-1")
+    revoked.add("sid", "session-1")
     await refused(verifier, token, "revoked")
 
 

@@ -138,7 +138,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         settings.audience,
         jwks={"keys": []},
         hs256_secret=settings.jwt_hs256_secret,
-        is_revoked=revocations.is_revoked,
+        revocations=revocations,
     )
 
     def follow_ring(state: KeyRingState) -> None:

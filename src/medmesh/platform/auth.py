@@ -6,7 +6,10 @@ once per ``refresh_min_seconds``, so forged kids cannot make it hammer the auth
 server), or HS256 with a shared secret. Then the claims: ``exp`` (required),
 ``nbf``, ``iat``, ``iss``, ``aud`` and ``sub``. Every failure is a 401
 ``invalid_token`` with an RFC 6750 ``WWW-Authenticate`` header; messages never
-echo the token.
+echo the token. With ``revocations`` (a :class:`RevocationCheck`: auth's own
+cache, or a resource server's ``RevocationFeed``) every request, remembered
+tokens included, is also refused when its token, session (``sid``), user or
+client was revoked.
 
 Routes declare their needs with a typed alias::
 
@@ -18,10 +21,10 @@ Routes declare their needs with a typed alias::
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, Request
@@ -52,6 +55,8 @@ class Principal:
     jti: str | None
     issued_at: datetime
     expires_at: datetime
+    #: The session (refresh-token family) the token was issued in, for user tokens.
+    sid: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         """True when the token holds ``scope`` (SMART scopes: when one covers it)."""
@@ -69,7 +74,16 @@ def invalid_token(description: str) -> Unauthorized:
     return Unauthorized(description, code="invalid_token", headers={"WWW-Authenticate": challenge})
 
 
-RevocationCheck = Callable[[str], Awaitable[bool]]
+class RevocationCheck(Protocol):
+    """What the verifier asks about each request's token (kept in memory, no I/O per request)."""
+
+    async def refuses(
+        self, *, jti: str | None, sid: str | None, sub: str, client_id: str, issued_at: float
+    ) -> bool:
+        """True when the token, its session, its user or its client was revoked.
+
+        May raise (a 503 when the revocation state is unknown): the request is then refused."""
+        ...
 
 
 def _number(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
@@ -105,7 +119,7 @@ class TokenVerifier:
         refresh_min_seconds: float = 10,
         cache_seconds: float = 300,
         http: httpx.AsyncClient | None = None,
-        is_revoked: RevocationCheck | None = None,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         if not (jwks_url or hs256_secret or jwks is not None):
             raise ValueError("TokenVerifier needs jwks_url, jwks or hs256_secret")
@@ -115,7 +129,7 @@ class TokenVerifier:
         self.leeway = leeway
         self.refresh_min_seconds = refresh_min_seconds
         self.cache_seconds = cache_seconds
-        self.is_revoked = is_revoked
+        self.revocations = revocations
         self._http = http
         self._hs_key = jwt.VerificationKey.hs256(hs256_secret) if hs256_secret else None
         self._static_keys = jwt.keys_from_jwks(jwks) if jwks is not None else {}
@@ -136,7 +150,8 @@ class TokenVerifier:
 
         A client reuses its access token for many requests: a token verified once is
         remembered (by its exact string) until it expires, so later requests skip the
-        signature check. The memory is dropped whenever the key set changes.
+        signature check. The memory is dropped whenever the key set changes; revocation is
+        checked on every call, remembered or not.
         """
         remembered = self._verified.get(token)
         if (
@@ -169,16 +184,22 @@ class TokenVerifier:
         return principal
 
     async def _check_revoked(self, principal: Principal) -> None:
-        if self.is_revoked is not None:
+        if self.revocations is not None:
             if principal.jti is None:
                 raise invalid_token("token has no jti claim")
-            if await self.is_revoked(principal.jti):
+            if await self.revocations.refuses(
+                jti=principal.jti,
+                sid=principal.sid,
+                sub=principal.sub,
+                client_id=principal.client_id,
+                issued_at=principal.issued_at.timestamp(),
+            ):
                 raise invalid_token("token has been revoked")
 
     def verify_cached(self, token: str) -> Principal:
         """Verify ``token`` with the keys already cached, without I/O.
 
-        Does not fetch the JWKS and does not consult ``is_revoked``: request
+        Does not fetch the JWKS and does not consult ``revocations``: request
         paths use :meth:`verify`; this exists for benchmarks and sync callers.
         """
         decoded = self._decode(token)
@@ -299,6 +320,7 @@ class TokenVerifier:
             jti=_optional_str(claims, "jti"),
             issued_at=datetime.fromtimestamp(iat, UTC),
             expires_at=datetime.fromtimestamp(exp, UTC),
+            sid=_optional_str(claims, "sid"),
         )
 
 

@@ -113,3 +113,40 @@ async def test_client_admin_requires_auth_admin(auth: AuthHarness) -> None:
     assert (await auth.http.post("/admin/clients", json={}, headers=service)).status_code == 403
     assert (await auth.http.delete(f"/admin/clients/{DEMO_SERVICE_CLIENT_ID}")).status_code == 401
     assert (await auth.token()).status_code == 200
+
+
+NOT_NULL = ("name", "grant_types", "scope", "roles", "audiences", "disabled")
+
+
+async def test_patch_with_null_is_a_400_except_for_the_token_lifetime(auth: AuthHarness) -> None:
+    admin = await auth.admin_headers()
+    await auth.create_client(
+        client_id="lab-system",
+        name="Lab",
+        scope="system/Observation.rs",
+        access_token_ttl_seconds=600,
+    )
+    before = (await auth.http.get("/admin/clients/lab-system", headers=admin)).json()
+    for field in NOT_NULL:
+        response = await auth.http.patch(
+            "/admin/clients/lab-system", json={field: None}, headers=admin
+        )
+        assert response.status_code == 400, (field, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json() == {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "code": "invalid_request",
+            "detail": f"{field}: Value error, may not be null (leave the field out to keep its value)",
+        }
+    assert (await auth.http.get("/admin/clients/lab-system", headers=admin)).json() == before
+
+    # null lifetime: back to the server's default (900 s in these settings)
+    reset = await auth.http.patch(
+        "/admin/clients/lab-system", json={"access_token_ttl_seconds": None}, headers=admin
+    )
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["access_token_ttl_seconds"] is None
+    issued = await auth.token("lab-system")
+    assert issued.json()["expires_in"] == auth.settings.access_token_ttl_seconds

@@ -73,8 +73,13 @@ async def update_client(
     components: Components,
     ctx: Context,
 ) -> ClientOut:
-    """Changes grants, scopes, roles, audiences, token lifetime or the disabled flag."""
+    """Changes grants, scopes, roles, audiences, token lifetime or the disabled flag. Disabling a
+    client revokes every token issued to it so far (at every service within seconds). A field left
+    out keeps its value; `access_token_ttl_seconds: null` restores the server's default lifetime,
+    null for any other field is a 400."""
     client = await components.clients.update(session, client_id, data)
+    if data.disabled:
+        await components.tokens.revoke_client(session, client_id)
     await audit_admin_change(
         components,
         ctx,
@@ -105,7 +110,8 @@ async def rotate_secret(
 async def delete_client(
     client_id: str, admin: Admin, session: SessionDep, components: Components, ctx: Context
 ) -> Response:
-    """Deletes the client and its refresh tokens."""
+    """Deletes the client and its refresh tokens; its access tokens are refused from now on."""
     await components.clients.delete(session, client_id)
+    await components.tokens.revoke_client(session, client_id)
     await audit_admin_change(components, ctx, admin, "auth.client_deleted", "Client", client_id)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 GrantType = Literal["client_credentials", "password", "refresh_token"]
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
@@ -36,8 +36,19 @@ class ClientUpdate(BaseModel):
     scope: str | None = Field(default=None, max_length=4000, pattern=SCOPE_STRING)
     roles: list[str] | None = Field(default=None, max_length=32)
     audiences: list[str] | None = Field(default=None, max_length=16)
-    access_token_ttl_seconds: int | None = Field(default=None, ge=60, le=86_400)
+    access_token_ttl_seconds: int | None = Field(
+        default=None, ge=60, le=86_400, description="null: the server's default lifetime"
+    )
     disabled: bool | None = None
+
+    # Left out, a field keeps its value; only the token lifetime has a meaning for null (the
+    # server's default). For the others null is refused rather than guessed at.
+    @field_validator("name", "grant_types", "scope", "roles", "audiences", "disabled")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null (leave the field out to keep its value)")
+        return value
 
 
 class ClientOut(BaseModel):

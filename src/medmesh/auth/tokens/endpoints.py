@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from medmesh.auth.components import Components, Context, components_of, context_of
 from medmesh.auth.oauth import InvalidRequest, SlowDown, UnsupportedGrantType, UnsupportedTokenType
 from medmesh.auth.tokens.forms import client_credentials, read_form
+from medmesh.auth.tokens.revocation_list import revocation_page
 from medmesh.auth.tokens.schemas import (
     INTROSPECT_FORM,
     REVOKE_FORM,
     TOKEN_FORM,
     IntrospectionResponse,
+    RevocationList,
     TokenResponse,
     UserInfo,
 )
@@ -147,6 +149,23 @@ async def revoke(
         raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
     await components.tokens.revoke(session, ctx, caller, token_value)
     return JSONResponse({}, headers=NO_STORE)
+
+
+@router.get(
+    "/revocations",
+    response_model=RevocationList,
+    responses={400: {"description": "invalid_request: `after` is not a cursor of this server"}},
+    summary="Revoked tokens, sessions, users and clients (for resource servers)",
+)
+async def revocations(
+    session: SessionDep,
+    after: str | None = Query(default=None, max_length=40, description="a cursor from a page"),
+) -> JSONResponse:
+    """What every resource server must refuse besides expired tokens, published like the JWKS:
+    tokens (`jti`), sessions (`sid`, a refresh family), users (`sub`) and clients revoked, each
+    keyed by a SHA-256 so that the list names nobody. Pull it from the start, then every second
+    with `after` set to the last page's cursor; entries may come again and are merged."""
+    return OAuthJSONResponse(await revocation_page(session, after), headers=NO_STORE)
 
 
 async def _userinfo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.auth.models import RefreshToken, Revocation
@@ -79,11 +79,13 @@ class RevocationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, kind: str, value: str, revoked_at: datetime, keep_until: datetime) -> None:
-        self.session.add(
-            Revocation(kind=kind, value=value, revoked_at=revoked_at, keep_until=keep_until)
-        )
+    async def add(
+        self, kind: str, value: str, revoked_at: datetime, keep_until: datetime
+    ) -> Revocation:
+        row = Revocation(kind=kind, value=value, revoked_at=revoked_at, keep_until=keep_until)
+        self.session.add(row)
         await self.session.flush()
+        return row
 
     async def since(self, after: datetime | None, now: datetime) -> Sequence[Revocation]:
         """The rows still kept, revoked at or after ``after`` (all of them without it)."""
@@ -91,6 +93,22 @@ class RevocationRepository:
         if after is not None:
             stmt = stmt.where(Revocation.revoked_at >= after)
         return (await self.session.scalars(stmt.order_by(Revocation.revoked_at))).all()
+
+    async def page(
+        self, after: tuple[datetime, int] | None, now: datetime, limit: int
+    ) -> Sequence[Revocation]:
+        """Up to ``limit`` rows still kept, in (revoked_at, id) order after ``after``."""
+        stmt = select(Revocation).where(Revocation.keep_until > now)
+        if after is not None:
+            at, row_id = after
+            stmt = stmt.where(
+                or_(
+                    Revocation.revoked_at > at,
+                    and_(Revocation.revoked_at == at, Revocation.id > row_id),
+                )
+            )
+        stmt = stmt.order_by(Revocation.revoked_at, Revocation.id).limit(limit)
+        return (await self.session.scalars(stmt)).all()
 
     async def delete_expired(self, now: datetime) -> int:
         result = await self.session.execute(delete(Revocation).where(Revocation.keep_until < now))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TokenResponse(BaseModel):
@@ -30,6 +30,21 @@ class IntrospectionResponse(BaseModel):
     aud: list[str] | str | None = None
     iss: str | None = None
     jti: str | None = None
+
+
+class RevocationEntry(BaseModel):
+    key: str = Field(description="hex SHA-256 of `<kind>:<value>`, kind jti, sid, sub or client")
+    revoked_at: int = Field(
+        description="second of the revocation: a sub or client entry refuses tokens issued "
+        "(iat) up to this second; a jti or sid entry refuses every token that carries it"
+    )
+    keep_until: int = Field(description="after this second no token the entry refuses is alive")
+
+
+class RevocationList(BaseModel):
+    revocations: list[RevocationEntry]
+    cursor: str = Field(description="pass as `after` to read what was revoked since")
+    complete: bool = Field(description="false: more entries follow, ask again with the cursor")
 
 
 class UserInfo(BaseModel):

@@ -38,6 +38,9 @@ from medmesh.platform.db import Database, SessionSource, utcnow
 from medmesh.platform.scopes import InvalidScope, ScopeSet, narrow
 
 REFRESH_PREFIX = "mmrt_"
+#: No access token lives longer (the settings and client lifetimes are capped at a day): a
+#: session, user or client revocation is kept this long after it was made.
+LONGEST_ACCESS_TOKEN_SECONDS = 86_400
 
 
 def hash_refresh_token(token: str) -> str:
@@ -133,6 +136,7 @@ class TokenService:
         audiences: list[str],
         patient: str | None = None,
         fhir_user: str | None = None,
+        sid: str | None = None,
     ) -> tuple[str, int]:
         """Sign an access token (ARCHITECTURE §4 claims); returns it and its lifetime."""
         ttl = client.access_token_ttl_seconds or self.settings.access_token_ttl_seconds
@@ -153,6 +157,9 @@ class TokenService:
             claims["patient"] = patient
         if fhir_user is not None:
             claims["fhirUser"] = fhir_user
+        if sid is not None:
+            # The session (refresh family): revoking it refuses its access tokens too.
+            claims["sid"] = sid
         return self.keys.signer.sign(claims), ttl
 
     def _id_token(self, client: ClientView, user: User) -> str:
@@ -222,6 +229,7 @@ class TokenService:
         audiences: list[str],
         family_id: str | None,
     ) -> IssuedTokens:
+        family_id = family_id or uuid.uuid4().hex
         access, ttl = self.issue_access_token(
             client,
             sub=user.id,
@@ -230,6 +238,7 @@ class TokenService:
             audiences=audiences,
             patient=user.patient_id,
             fhir_user=user.fhir_user,
+            sid=family_id,
         )
         issued = IssuedTokens(access, ttl, scope)
         if "refresh_token" in client.grant_types:
@@ -239,7 +248,7 @@ class TokenService:
                 RefreshToken(
                     id=uuid.uuid4().hex,
                     token_hash=hash_refresh_token(raw),
-                    family_id=family_id or uuid.uuid4().hex,
+                    family_id=family_id,
                     client_id=client.client_id,
                     user_id=user.id,
                     scope=scope,
@@ -359,6 +368,7 @@ class TokenService:
         await session.rollback()
         async with self.database.write_lock, self.database.unit_of_work() as own:
             await RefreshTokenRepository(own).revoke_family(family, utcnow())
+            await self.record_revocation(own, "sid", family)
         await self._audit(
             ctx,
             "auth.refresh_reuse",
@@ -397,7 +407,7 @@ class TokenService:
                 "iat": int(stored.created_at.timestamp()),
             }
         claims = self.validator.claims(token)
-        if claims is None or await self.revocations.is_revoked(claims["jti"]):
+        if claims is None or await self.revocations.refuses_claims(claims):
             return {"active": False}
         return {"active": True, "token_type": "Bearer", **claims}
 
@@ -412,6 +422,7 @@ class TokenService:
             if stored is None or stored.client_id != caller.client_id:
                 return
             await repo.revoke_family(stored.family_id, now)
+            await self.record_revocation(session, "sid", stored.family_id)
             await self._audit(
                 ctx,
                 "auth.token_revoked",
@@ -424,8 +435,7 @@ class TokenService:
         if claims is None or claims.get("client_id") != caller.client_id:
             return
         expires = datetime.fromtimestamp(float(claims["exp"]) + LEEWAY_SECONDS, UTC)
-        await RevocationRepository(session).add("jti", claims["jti"], now, expires)
-        self.revocations.add(claims["jti"], expires)
+        await self.record_revocation(session, "jti", claims["jti"], expires)
         await self._audit(
             ctx,
             "auth.token_revoked",
@@ -434,8 +444,31 @@ class TokenService:
             details={"token_type": "access_token", "jti": claims["jti"]},
         )
 
+    async def record_revocation(
+        self, session: AsyncSession, kind: str, value: str, keep_until: datetime | None = None
+    ) -> None:
+        """Record a revocation (kept until no token it refuses can be alive) and apply it here.
+
+        Other replicas and the resource servers see it within their sync interval."""
+        now = utcnow()
+        if keep_until is None:
+            keep_until = now + timedelta(seconds=LONGEST_ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS)
+        row = await RevocationRepository(session).add(kind, value, now, keep_until)
+        self.revocations.add(row)
+
     async def revoke_user_sessions(self, session: AsyncSession, user_id: str) -> int:
+        """Revoke the user's refresh tokens (their access tokens live on: a password change)."""
         return await RefreshTokenRepository(session).revoke_for_user(user_id, utcnow())
+
+    async def revoke_user(self, session: AsyncSession, user_id: str) -> None:
+        """A user disabled or deleted: every token issued to them so far is refused."""
+        await RefreshTokenRepository(session).revoke_for_user(user_id, utcnow())
+        await self.record_revocation(session, "sub", user_id)
+
+    async def revoke_client(self, session: AsyncSession, client_id: str) -> None:
+        """A client disabled or deleted: every token issued to it so far is refused."""
+        await RefreshTokenRepository(session).revoke_for_client(client_id, utcnow())
+        await self.record_revocation(session, "client", client_id)
 
     async def cleanup(self) -> tuple[int, int]:
         """Delete expired refresh tokens and revocation entries (the cleanup job)."""

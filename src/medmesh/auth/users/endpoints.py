@@ -54,10 +54,13 @@ async def update_user(
     components: Components,
     ctx: Context,
 ) -> UserOut:
-    """Changes roles, password, patient binding or the disabled flag. Disabling a user or changing
-    their password revokes their refresh tokens."""
+    """Changes roles, password, patient binding or the disabled flag. Disabling a user revokes every
+    token issued to them so far (access tokens too, at every service within seconds; enabling
+    them again does not bring those back); changing the password revokes their refresh tokens."""
     user = await components.users.update(session, user_id, data)
-    if data.disabled or data.password is not None:
+    if data.disabled:
+        await components.tokens.revoke_user(session, user_id)
+    elif data.password is not None:
         await components.tokens.revoke_user_sessions(session, user_id)
     await audit_admin_change(
         components,
@@ -86,7 +89,8 @@ async def unlock_user(
 async def delete_user(
     user_id: str, admin: Admin, session: SessionDep, components: Components, ctx: Context
 ) -> Response:
-    """Deletes the user and their refresh tokens."""
+    """Deletes the user and their refresh tokens; their access tokens are refused from now on."""
     await components.users.delete(session, user_id)
+    await components.tokens.revoke_user(session, user_id)
     await audit_admin_change(components, ctx, admin, "auth.user_deleted", "User", user_id)
     return Response(status_code=204)
