@@ -4,7 +4,15 @@ On SIGTERM (or SIGINT) the service first turns not-ready (``/readyz`` answers
 503) and keeps serving for ``drain_seconds`` so load balancers stop sending it
 traffic; then uvicorn stops accepting connections, lets in-flight requests
 finish, and the lifespan shuts the workers down (the audit trail is flushed).
-A second signal stops at once.
+A second signal stops at once. Once the drain starts every response says
+``Connection: close`` and idle keep-alive connections are closed while the service still
+accepts new ones, so no client sends a request on a connection the stop then closes.
+
+The HTTP protocol is h11's (:class:`GuardedH11Protocol`), pinned whatever else is installed:
+a request's line and headers must arrive within ``header_read_timeout`` (a slow-header client
+gets 408 and the connection is closed; uvicorn has no such timeout) and be at most
+``max_header_bytes`` long (431). The body's deadline is
+:class:`~medmesh.platform.security.BodyLimitMiddleware`'s, answered in the API's own format.
 """
 
 from __future__ import annotations
@@ -16,12 +24,140 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import CLOSE_HEADER
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import ServerState
 
 from medmesh.platform.logging import get_logger
 
 log = get_logger("medmesh.platform.server")
+
+
+#: Written straight to the socket: h11 cannot answer a request it has not parsed.
+_HEAD_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: 44\r\n\r\n"
+    b"the request line and headers came too slowly"
+)
+_HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8"
+    b"\r\nconnection: close\r\ncontent-length: 37\r\n\r\nthe request line and headers are too large"
+)
+#: How long a refused connection's further bytes are read and dropped before it is closed: a
+#: close with unread bytes sends a reset, which can discard the answer before the client reads it.
+LINGER_SECONDS = 2.0
+
+
+class GuardedConfig(Config):
+    """uvicorn's settings plus the header deadline :class:`GuardedH11Protocol` enforces."""
+
+    def __init__(self, app: FastAPI, *, header_read_timeout: float, **kwargs: object) -> None:
+        super().__init__(app, http=GuardedH11Protocol, **kwargs)  # type: ignore[arg-type]
+        self.header_read_timeout = header_read_timeout
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline and a size limit on a request's line and headers.
+
+    The deadline runs from the connection's start, or from the first byte of a request that
+    follows a response, to the request's last header line; the size counts the line and
+    headers however they arrive (h11 checks only a head still incomplete, so a 200 KB head
+    in one read would pass it).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, object],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.header_read_timeout: float = getattr(config, "header_read_timeout", 10.0)
+        self.max_header_bytes: int = config.h11_max_incomplete_event_size or 65_536
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # read and dropped until the linger ends
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            self._refuse(_HEAD_TOO_LARGE)
+            return
+        super().data_received(data)
+        self._follow_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_head()
+
+    def eof_received(self) -> None:
+        if self._refused:
+            self.transport.close()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        buffered = self.conn.trailing_data[0]
+        pending = buffered + data if buffered else data
+        limit = self.max_header_bytes
+        end = _head_end(pending, limit)
+        return (end < 0 and len(pending) > limit) or end > limit
+
+    def _follow_head(self) -> None:
+        """Arm the header deadline while part of a request head waits; drop it once it is in."""
+        if self.transport.is_closing():
+            self._cancel_head_timer()
+        elif self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+            if self._head_timer is None:
+                self._arm_head_timer()
+        else:
+            self._cancel_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.header_read_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._refuse(_HEAD_TIMEOUT)
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer a request h11 never parsed, then close once the client has had it."""
+        self._refused = True
+        self._cancel_head_timer()
+        self._unset_keepalive_if_required()
+        self.transport.write(response)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+def _head_end(data: bytes, limit: int) -> int:
+    """Where the blank line ending a request head starts (h11 accepts LF or CRLF), or -1."""
+    stop = limit + 4
+    ends = [
+        found
+        for found in (data.find(b"\n\r\n", 0, stop), data.find(b"\n\n", 0, stop))
+        if found >= 0
+    ]
+    return min(ends) if ends else -1
 
 
 class DrainingServer(uvicorn.Server):
@@ -33,6 +169,32 @@ class DrainingServer(uvicorn.Server):
         self.drain_seconds = drain_seconds
         self._draining = False
 
+    async def on_tick(self, counter: int) -> bool:
+        should_exit = await super().on_tick(counter)
+        if self._draining:
+            self._say_close()  # on_tick rebuilds the default headers every second
+        return should_exit
+
+    def start_drain(self) -> None:
+        """Tell every client to close: the next response on each connection says
+        ``Connection: close``, and idle keep-alive connections are closed now, while the
+        service still accepts new connections (a request racing the close can be sent again)."""
+        self._say_close()
+        for connection in list(self.server_state.connections):
+            if not isinstance(connection, H11Protocol):
+                continue
+            cycle = connection.cycle
+            if cycle is None or cycle.response_complete:
+                if not connection.conn.trailing_data[0]:
+                    connection.shutdown()
+            elif not cycle.response_started and CLOSE_HEADER not in cycle.default_headers:
+                cycle.default_headers = [*cycle.default_headers, CLOSE_HEADER]
+
+    def _say_close(self) -> None:
+        headers = self.server_state.default_headers
+        if CLOSE_HEADER not in headers:
+            self.server_state.default_headers = [*headers, CLOSE_HEADER]
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self.drain_seconds <= 0:
             super().handle_exit(sig, frame)
@@ -43,6 +205,7 @@ class DrainingServer(uvicorn.Server):
         # A signal handler may run while the loop sleeps in select(): the thread-safe call
         # wakes it so the timer is armed at once.
         loop = asyncio.get_running_loop()
+        loop.call_soon_threadsafe(self.start_drain)
         loop.call_soon_threadsafe(
             loop.call_later, self.drain_seconds, super().handle_exit, sig, frame
         )
@@ -67,18 +230,49 @@ class DrainingServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def run_app(
-    app: FastAPI, host: str, port: int, *, drain_seconds: float = 5.0, request_timeout: float = 30.0
-) -> None:
-    """Serve ``app`` until SIGTERM/SIGINT, draining first."""
-    config = uvicorn.Config(
+def server_config(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    request_timeout: float = 30.0,
+    header_read_timeout: float = 10.0,
+    max_header_bytes: int = 65_536,
+    lifespan: str = "on",
+) -> GuardedConfig:
+    """The uvicorn settings of a service: h11 with the header deadline and size limit."""
+    return GuardedConfig(
         app,
+        header_read_timeout=header_read_timeout,
         host=host,
         port=port,
         log_config=None,
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=int(request_timeout),
-        lifespan="on",
+        h11_max_incomplete_event_size=max_header_bytes,
+        lifespan=lifespan,
+        ws="none",
+    )
+
+
+def run_app(
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    drain_seconds: float = 5.0,
+    request_timeout: float = 30.0,
+    header_read_timeout: float = 10.0,
+    max_header_bytes: int = 65_536,
+) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT, draining first."""
+    config = server_config(
+        app,
+        host,
+        port,
+        request_timeout=request_timeout,
+        header_read_timeout=header_read_timeout,
+        max_header_bytes=max_header_bytes,
     )
     DrainingServer(config, app, drain_seconds).run()
