@@ -128,3 +128,32 @@ def admin_rotate_phi_keys(
     )
     if report.remaining:
         raise typer.Exit(1)
+
+
+@admin_app.command("repair-phi-references")
+def admin_repair_phi_references(
+    base_url: list[str] = typer.Option(
+        [],
+        "--base-url",
+        help="another base the service was reached under (http://127.0.0.1:8002/fhir); "
+        "MEDMESH_PHI_BASE_URL is always one",
+    ),
+    page_size: int = typer.Option(500, min=1, help="rows repaired per transaction"),
+) -> None:
+    """Re-derive the compartment and reference index rows of stored phi resources written
+    before references were canonical (migration 0005 does it itself when the phi keys are
+    set where it runs). Rerunnable; audited as phi.references_repaired."""
+    from medmesh.phi.config import PhiSettings
+    from medmesh.phi.reference_repair import repair_stored_references
+
+    report = asyncio.run(
+        repair_stored_references(PhiSettings(), base_urls=base_url, page_size=page_size)
+    )
+    _echo(
+        f"phi: {report.resources} resources and {report.versions} versions read; "
+        f"{report.compartments_fixed} compartments, {report.versions_fixed} version "
+        f"compartments and {report.indexes_fixed} reference indexes fixed; "
+        f"{report.unreadable} unreadable"
+    )
+    if report.unreadable:
+        raise typer.Exit(1)
