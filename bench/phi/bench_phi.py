@@ -70,6 +70,7 @@ def _env(var_dir: Path) -> dict[str, str]:
         "MEDMESH_PHI_VAR_DIR": str(var_dir),
         "MEDMESH_PHI_ISSUER": ISSUER,
         "MEDMESH_PHI_JWT_HS256_SECRET": SECRET,
+        "MEDMESH_PHI_REVOCATION_POLL_SECONDS": "0",  # no auth-service publishes revocations
         "MEDMESH_PHI_ENCRYPTION_KEYS": keys.read_text(),
         "MEDMESH_PHI_BLIND_INDEX_KEY": BLIND_KEY,
         "MEDMESH_PHI_DRAIN_SECONDS": "0",

@@ -59,7 +59,14 @@ def running_service(service: str, var_dir: Path) -> Iterator[str]:
         }
     )
     if service != "auth":
-        env.update({prefix + "ISSUER": ISSUER, prefix + "JWT_HS256_SECRET": SECRET})
+        # No auth-service runs here to publish revocations: the check is switched off.
+        env.update(
+            {
+                prefix + "ISSUER": ISSUER,
+                prefix + "JWT_HS256_SECRET": SECRET,
+                prefix + "REVOCATION_POLL_SECONDS": "0",
+            }
+        )
     port = free_port()
     log_path = var_dir / f"{service}.log"
     with log_path.open("w") as log:

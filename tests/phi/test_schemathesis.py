@@ -45,6 +45,7 @@ def phi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "MEDMESH_PHI_VAR_DIR": str(var_dir),
             "MEDMESH_PHI_ISSUER": ISSUER,
             "MEDMESH_PHI_JWT_HS256_SECRET": SECRET,
+            "MEDMESH_PHI_REVOCATION_POLL_SECONDS": "0",  # no auth-service publishes revocations
             "MEDMESH_PHI_DRAIN_SECONDS": "0",
             "MEDMESH_PHI_RATE_LIMIT_PER_MINUTE": "1000000",
             "MEDMESH_PHI_LOG_FILE": str(var_dir / "phi.log"),

@@ -41,6 +41,7 @@ from medmesh.platform.errors import (
 )
 from medmesh.platform.logging import configure_logging, get_logger, request_id_var
 from medmesh.platform.metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
+from medmesh.platform.revocation_feed import RevocationFeed, revocation_feed_for
 from medmesh.platform.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
 from medmesh.platform.tracing import ServerTracingMiddleware, configure_tracing, instrument_engine
 
@@ -231,10 +232,16 @@ def create_service_app(
             hs256_secret=settings.jwt_hs256_secret,
             refresh_min_seconds=settings.jwks_refresh_min_seconds,
             cache_seconds=settings.jwks_cache_seconds,
+            revocations=revocation_feed_for(settings),
         )
         if verify_tokens
         else None
     )
+    if verifier is not None:
+        metrics.gauge(
+            "medmesh_revocation_list_age_seconds",
+            "Seconds since auth's revocation list was last pulled whole (+Inf before the first).",
+        ).set_function(lambda: _revocation_list_age(app))
     limiter = RateLimiter(settings.rate_limit_per_minute, 60, redis_url=settings.redis_url)
 
     @asynccontextmanager
@@ -244,6 +251,11 @@ def create_service_app(
                 await ensure_audit_tables(audit_database)
                 stack.push_async_callback(audit_database.dispose)
             await audit.start()
+            # The verifier on app.state at start (a test may have put its own there).
+            feed = getattr(app.state.verifier, "revocations", None)
+            if isinstance(feed, RevocationFeed):
+                await feed.start()
+                stack.push_async_callback(feed.aclose)
             stack.push_async_callback(database.dispose)
             stack.push_async_callback(limiter.aclose)
             if verifier is not None:
@@ -277,7 +289,7 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
-    _add_operational_routes(app, readiness_checks)
+    _add_operational_routes(app, [*readiness_checks, revocations])
     _add_error_handlers(app, renderers)
 
     instrument_engine(database.engine.sync_engine)
@@ -294,6 +306,18 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(ServerTracingMiddleware)
     return app
+
+
+def _revocation_list_age(app: FastAPI) -> float:
+    feed = getattr(app.state.verifier, "revocations", None)
+    return feed.age_seconds if isinstance(feed, RevocationFeed) else 0.0
+
+
+async def revocations(app: FastAPI) -> None:
+    """Ready only while auth's revocation list is fresh (bearer tokens get 503 otherwise)."""
+    feed = getattr(app.state.verifier, "revocations", None)
+    if isinstance(feed, RevocationFeed):
+        feed.check_fresh()
 
 
 def _add_operational_routes(app: FastAPI, checks: Sequence[ReadinessCheck]) -> None:

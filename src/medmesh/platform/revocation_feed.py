@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -121,8 +121,10 @@ class RevocationFeed:
         max_staleness_seconds: float = 60.0,
         timeout_seconds: float = 5.0,
         http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
+        self.clock = clock
         self.poll_seconds = poll_seconds
         self.max_staleness_seconds = max_staleness_seconds
         self.timeout_seconds = timeout_seconds
@@ -140,7 +142,7 @@ class RevocationFeed:
     @property
     def age_seconds(self) -> float:
         """Seconds since the last complete pull (infinite before the first)."""
-        return time.monotonic() - self._synced_at
+        return self.clock() - self._synced_at
 
     @property
     def fresh(self) -> bool:
@@ -187,7 +189,7 @@ class RevocationFeed:
 
     async def poll(self) -> bool:
         """Pull every page changed since the cursor; False (and the old list kept) on failure."""
-        started = time.monotonic()
+        started = self.clock()
         try:
             while True:
                 page = await self._fetch()

@@ -45,7 +45,7 @@ async def test_userinfo_without_a_token_is_401(auth: AuthHarness) -> None:
     assert garbage.json()["error"] == "invalid_token"
 
 
-async def test_userinfo_of_a_deleted_user_is_404(auth: AuthHarness) -> None:
+async def test_userinfo_refuses_the_token_of_a_deleted_user(auth: AuthHarness) -> None:
     user = await auth.create_user("gone.soon", roles=["auditor"])
     token = (await auth.login("gone.soon", "a long enough password")).json()["access_token"]
     deleted = await auth.http.delete(
@@ -53,4 +53,8 @@ async def test_userinfo_of_a_deleted_user_is_404(auth: AuthHarness) -> None:
     )
     assert deleted.status_code == 204
     response = await auth.http.get("/oauth/userinfo", headers=bearer(token))
-    assert response.status_code == 404
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "invalid_token",
+        "error_description": "token has been revoked",
+    }

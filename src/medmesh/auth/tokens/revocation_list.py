@@ -44,9 +44,10 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 
 
 async def revocation_page(
-    session: AsyncSession, after: str | None, limit: int = PAGE_SIZE
+    session: AsyncSession, after: str | None, limit: int | None = None
 ) -> dict[str, Any]:
     """One page of the list after the cursor ``after`` (from the start without it)."""
+    limit = limit or PAGE_SIZE
     position = _decode(after) if after is not None else None
     now = utcnow()
     rows = await RevocationRepository(session).page(position, now, limit)

@@ -24,6 +24,7 @@ _ISSUE_CODES = {
     404: "not-found",
     405: "not-supported",
     406: "not-supported",
+    408: "timeout",
     409: "conflict",
     410: "deleted",
     412: "conflict",
