@@ -77,9 +77,18 @@ _base_urls: dict[tuple[Any, ...], str] = {}
 
 
 def local_bases(request: Request) -> LocalBases:
-    """The configured base and the base of this request (its scheme, Host and root path)."""
+    """The configured base, the base of this request (its scheme, Host and root path) and the
+    address the request arrived at (which the client does not choose)."""
     own = str(request.base_url).rstrip("/") + "/fhir"
-    return LocalBases(request.app.state.settings.base_url, own)
+    bases = [request.app.state.settings.base_url, own]
+    server = request.scope.get("server")
+    if server and server[0]:
+        host = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
+        port = "" if server[1] is None else f":{server[1]}"
+        root = request.scope.get("root_path", "").rstrip("/")
+        scheme = request.scope.get("scheme", "http")
+        bases.append(f"{scheme}://{host}{port}{root}/fhir")
+    return LocalBases(*bases)
 
 
 async def fhir_context(

@@ -467,3 +467,15 @@ async def test_the_configured_base_and_the_requests_own_are_both_local(
     assert await _ids(phi, {"subject": f"{base}/Patient/{denied}"}, phi.headers()) == {
         created["id"]
     }
+
+
+async def test_the_address_the_request_arrived_at_is_local_whatever_the_host_header(
+    phi: PhiHarness,
+) -> None:
+    denied = await _denied_patient(phi)
+    headers = {**phi.headers(**CLINICIAN), "Host": "elsewhere.example"}
+    refused = await phi.http.post(
+        "/fhir/Observation", json=_observation(f"{BASE}/fhir/Patient/{denied}"), headers=headers
+    )
+    assert refused.status_code == 403
+    assert refused.json()["issue"][0]["code"] == "forbidden"
