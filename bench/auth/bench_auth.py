@@ -145,6 +145,45 @@ def bench_verification(results: dict[str, Any]) -> None:
     results["verification_overhead_us"] = round((1 / prot_rps - 1 / open_rps) * 1e6, 1)
 
 
+def bench_revocation_check(results: dict[str, Any]) -> None:
+    """µs per ``verify`` of a remembered token: no revocation check, and a resource server's check
+    against an empty list and against 10,000 revocations (in process; no server needed)."""
+    from medmesh.platform.auth import TokenVerifier
+    from medmesh.platform.revocation_feed import RevocationFeed, revocation_key
+    from medmesh.platform.testing import TokenFactory
+
+    tokens = TokenFactory("http://auth.bench")
+    token = tokens.token("system/*.rs", audience="medmesh-phi")
+    n = 20_000
+
+    def feed(entries: int) -> RevocationFeed:
+        revocations = RevocationFeed("http://auth.bench/oauth/revocations")
+        revocations._synced_at = revocations.clock()  # as after a pull
+        for i in range(entries):
+            revocations.entries.add(revocation_key("jti", f"jti-{i}"), 0, time.time() + 3600)
+        return revocations
+
+    async def per_verify(verifier: TokenVerifier) -> float:
+        await verifier.verify(token)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(n):
+                await verifier.verify(token)
+            best = min(best, (time.perf_counter() - start) / n)
+        return round(best * 1e6, 2)
+
+    for name, revocations in (
+        ("none", None),
+        ("empty_list", feed(0)),
+        ("10k_list", feed(10_000)),
+    ):
+        verifier = TokenVerifier(
+            tokens.issuer, "medmesh-phi", jwks=tokens.jwks(), revocations=revocations
+        )
+        results[f"verify_remembered_revocations_{name}_us"] = asyncio.run(per_verify(verifier))
+
+
 def _grant_figures(name: str, measured: dict[str, Any], control: float) -> dict[str, Any]:
     return {
         f"{name}_tokens_per_s": measured["rps"],
@@ -160,6 +199,7 @@ def main() -> dict[str, Any]:
     bench_auth_service(results)
     bench_auth_service(results, "ES256")
     bench_verification(results)
+    bench_revocation_check(results)
     control = results["control_form"]["rps"]
     report = {
         "control_bare_fastapi_form_rps": control,
@@ -177,6 +217,7 @@ def main() -> dict[str, Any]:
         "resource_route_open_rps": results["resource_open"]["rps"],
         "resource_route_protected_rps": results["resource_protected"]["rps"],
         "verification_overhead_per_request_us": results["verification_overhead_us"],
+        **{k: v for k, v in results.items() if k.startswith("verify_remembered_revocations_")},
         "errors": {
             k: v["errors"] for k, v in results.items() if isinstance(v, dict) and "errors" in v
         },
@@ -190,4 +231,10 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    if "--quick" in sys.argv:
+        # In process only (no servers): what the per-request revocation check costs.
+        quick: dict[str, Any] = {}
+        bench_revocation_check(quick)
+        print(json.dumps(quick, indent=2))
+    else:
+        print(json.dumps(main(), indent=2))

@@ -162,7 +162,8 @@ class TokenVerifier:
             and (not remembered[2] or time.monotonic() - self._fetched_at <= self.cache_seconds)
         ):
             principal = remembered[0]
-            await self._check_revoked(principal)
+            if self.revocations is not None:
+                await self._check_revoked(principal)
             return principal
         decoded = self._decode(token)
         key = self._select_key(decoded)

@@ -41,6 +41,21 @@ def revocation_key(kind: str, value: str) -> str:
     return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
+#: Keys of the claims seen lately: a SHA-256 costs microseconds, a client reuses its token (and
+#: a user or client id recurs) for many requests. Bounded: emptied when full.
+_KEYS: dict[tuple[str, str], str] = {}
+_KEYS_CAPACITY = 100_000
+
+
+def _key(kind: str, value: str) -> str:
+    key = _KEYS.get((kind, value))
+    if key is None:
+        if len(_KEYS) >= _KEYS_CAPACITY:
+            _KEYS.clear()
+        key = _KEYS[(kind, value)] = revocation_key(kind, value)
+    return key
+
+
 def revocation_list_url(settings: ServiceSettings) -> str:
     """Where auth publishes the list: ``REVOCATION_URL``, else next to the JWKS it serves."""
     if settings.revocation_url:
@@ -92,16 +107,15 @@ class RevocationSet:
         entries = self._entries
         if not entries:
             return False
-        if jti is not None and revocation_key("jti", jti) in entries:
+        if jti is not None and _key("jti", jti) in entries:
             return True
-        if sid is not None and revocation_key("sid", sid) in entries:
+        if sid is not None and _key("sid", sid) in entries:
             return True
-        for kind, value in (("sub", sub), ("client", client_id)):
-            if value:
-                hit = entries.get(revocation_key(kind, value))
-                if hit is not None and issued_at < hit[0] + 1:
-                    return True
-        return False
+        hit = entries.get(_key("sub", sub)) if sub else None
+        if hit is not None and issued_at < hit[0] + 1:
+            return True
+        hit = entries.get(_key("client", client_id)) if client_id else None
+        return hit is not None and issued_at < hit[0] + 1
 
 
 class RevocationsUnavailable(ServiceUnavailable):
@@ -160,7 +174,8 @@ class RevocationFeed:
         self, *, jti: str | None, sid: str | None, sub: str, client_id: str, issued_at: float
     ) -> bool:
         """True when the token is revoked; 503 :class:`RevocationsUnavailable` when unknown."""
-        self.check_fresh()
+        if self.clock() - self._synced_at > self.max_staleness_seconds:
+            self.check_fresh()
         return self.entries.refuses(
             jti=jti, sid=sid, sub=sub, client_id=client_id, issued_at=issued_at
         )
