@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,6 +10,7 @@ from fastapi import Depends, Request
 
 from medmesh.phi.access.break_glass import register_policy
 from medmesh.phi.access.policy import AccessPolicy
+from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.references import LocalBases
@@ -38,8 +38,8 @@ class PhiComponents:
     search: SearchService
     bundles: BundleService
     consents: ConsentRegistry
-    #: Admission of writes (``PhiSettings.concurrent_writes``).
-    writes: asyncio.Semaphore
+    #: Admission of writes (``PhiSettings.concurrent_writes``, ``writes_per_client``).
+    writes: WriteAdmission
     base_path: str = "/fhir"
 
 

@@ -38,9 +38,16 @@ class PhiSettings(ServiceSettings):
         default=0,
         ge=0,
         description="writes (create, update, delete, Bundles) in progress at once; the rest wait "
-        "their turn before any work. 0: 4 on SQLite (one writer at a time: the one holding the "
+        "their turn (after their body is read and parsed). 0: 4 on SQLite (one writer at a time: the one holding the "
         "write lock is not delayed behind the CPU work of many others), 16 on a server database "
         "(concurrent writers; more in flight share audit commits)",
+    )
+    writes_per_client: int = Field(
+        default=0,
+        ge=0,
+        description="writes of one OAuth client in progress at once; its further writes wait for "
+        "one of its own (their bodies already read, holding no slot). 0: three quarters of "
+        "concurrent_writes (at least 1), so one client cannot take every slot",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
@@ -52,3 +59,11 @@ class PhiSettings(ServiceSettings):
         if self.concurrent_writes:
             return self.concurrent_writes
         return 4 if is_sqlite(self.effective_database_url) else 16
+
+    @property
+    def effective_writes_per_client(self) -> int:
+        """:attr:`writes_per_client`, or three quarters of the write slots (at least 1)."""
+        slots = self.effective_concurrent_writes
+        if self.writes_per_client:
+            return min(self.writes_per_client, slots)
+        return max(1, slots * 3 // 4)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import FastAPI
 
 from medmesh.phi.access.break_glass import BreakGlassHeaderMiddleware
 from medmesh.phi.access.consent import ConsentRegistry
+from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.audit_events.endpoints import router as audit_events_router
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bundles.endpoints import router as bundles_router
@@ -72,7 +71,9 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
-        writes=asyncio.Semaphore(settings.effective_concurrent_writes),
+        writes=WriteAdmission(
+            settings.effective_concurrent_writes, settings.effective_writes_per_client
+        ),
     )
     return app
 

@@ -48,8 +48,10 @@ async def process_bundle(
     at the existing match instead of creating. A failing transaction answers with the failing entry's
     OperationOutcome and stores nothing. `Prefer: return=representation` puts the resources in the answer.
     """
-    async with components.writes:  # admission: see PhiSettings.concurrent_writes
-        body = await read_json_body(request)
+    body = await read_json_body(request)
+    # Admission once the body is in (see medmesh.phi.admission); a token that can write
+    # nothing (a batch of reads) takes no slot.
+    async with components.writes.slot(ctx.principal, None, "cud"):
         result = await components.bundles.process(session, ctx, body, prefer=_prefer(request))
     return fhir_response(result, 200)
 

@@ -72,11 +72,12 @@ _IF_MATCH = _header("if-match", "If-Match", 'W/"<version>": refuse (412) if the 
 async def create(request: Request) -> Response:
     """Creates a resource with a server-assigned id. With `If-None-Exist`, returns the existing
     match (200) instead when exactly one resource matches, and 412 when several do."""
-    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
-        resource_type: str = request.path_params["resource_type"]
-        ctx, components = await request_context(request)
+    resource_type: str = request.path_params["resource_type"]
+    ctx, components = await request_context(request)
+    body = await read_json_body(request)
+    # Admission once the body is in (see medmesh.phi.admission): a slow body holds no slot.
+    async with components.writes.slot(ctx.principal, resource_type, "c"):
         session = session_for(request)
-        body = await read_json_body(request)
         if_none_exist = request.headers.get("if-none-exist")
         if if_none_exist:
             matches = await components.search.match(session, ctx, resource_type, if_none_exist)
@@ -156,11 +157,11 @@ async def vread(request: Request) -> Response:
 @direct
 async def update(request: Request) -> Response:
     """Replaces a resource (a new version); creates it with the client's id when it does not exist (201)."""
-    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
-        resource_type: str = request.path_params["resource_type"]
-        resource_id: str = request.path_params["resource_id"]
-        ctx, components = await request_context(request)
-        body = await read_json_body(request)
+    resource_type: str = request.path_params["resource_type"]
+    resource_id: str = request.path_params["resource_id"]
+    ctx, components = await request_context(request)
+    body = await read_json_body(request)
+    async with components.writes.slot(ctx.principal, resource_type, "cu"):
         stored, created = await components.resources.update(
             session_for(request),
             ctx,
@@ -191,9 +192,9 @@ async def update(request: Request) -> Response:
 @direct
 async def delete(request: Request) -> Response:
     """Deletes a resource (its history stays); later reads answer 410."""
-    async with request.app.state.phi.writes:  # admission: see PhiSettings.concurrent_writes
-        params = request.path_params
-        ctx, components = await request_context(request)
+    params = request.path_params
+    ctx, components = await request_context(request)
+    async with components.writes.slot(ctx.principal, params["resource_type"], "d"):
         await components.resources.delete(
             session_for(request), ctx, params["resource_type"], params["resource_id"]
         )
