@@ -16,7 +16,8 @@ ACCEPTED_TYPES = ("application/fhir+json", "application/json", "application/json
 
 
 async def read_json_body(request: Request) -> Any:
-    """The parsed JSON body; 415 for other media types, 400 for invalid JSON."""
+    """The parsed JSON body; 415 for other media types, 400 for invalid JSON or a string holding
+    U+0000."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_TYPES:
         raise FhirError("send application/fhir+json", status=415, issue_code="not-supported")
@@ -24,9 +25,35 @@ async def read_json_body(request: Request) -> Any:
     if not body:
         raise InvalidResource("the request has no body", issue_code="required")
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidResource("the body is not valid JSON", issue_code="structure") from None
+    # JSON can carry NUL only escaped, so a body without the escape needs no walk.
+    if _NUL_ESCAPE in body and _holds_nul(parsed):
+        raise InvalidResource(
+            "strings may not contain the NUL character (\\u0000)", issue_code="value"
+        )
+    return parsed
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _holds_nul(value: Any) -> bool:
+    """True when a string (or an object key) anywhere in ``value`` contains U+0000, which a
+    FHIR string may not (FHIR R4 "string": no characters below U+0020 but tab, CR and LF)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
