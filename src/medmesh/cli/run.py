@@ -44,7 +44,12 @@ def serve(
     module = importlib.import_module(entry.module)
     fastapi_app = module.create_app(settings)
     run_app(
-        fastapi_app, settings.host, settings.effective_port, drain_seconds=settings.drain_seconds
+        fastapi_app,
+        settings.host,
+        settings.effective_port,
+        drain_seconds=settings.drain_seconds,
+        header_read_timeout=settings.header_read_timeout,
+        max_header_bytes=settings.max_header_bytes,
     )
 
 
