@@ -409,6 +409,10 @@ async def test_a_connection_found_dead_at_its_first_statement_is_replaced_once(
             await execute_together(session, [(notes.insert(), {"code": "together"})])
 
         _end_server_connections_unseen(postgres_database_url)
+        async with database.unit_of_work() as session:
+            counted = await session.scalar(select(func.count()).select_from(events))
+
+        _end_server_connections_unseen(postgres_database_url)
         read = await _EVENT.first(database, {"id": 1})
         codes = await _codes(database)
     finally:
@@ -417,6 +421,7 @@ async def test_a_connection_found_dead_at_its_first_statement_is_replaced_once(
     assert read is not None
     assert read.id == 1
     assert codes == ["first-statement", "together"]
+    assert counted == 1
 
 
 async def test_a_connection_lost_after_a_statement_ran_is_not_retried(

@@ -170,15 +170,24 @@ class FreshConnectionSession(Session):
     """
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
+        # Also the path of scalars() and get().
+        return self._first_statement_retried(super().execute, args, kwargs)
+
+    def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return self._first_statement_retried(super().scalar, args, kwargs)
+
+    def _first_statement_retried(
+        self, run: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if self.in_transaction():
-            return super().execute(*args, **kwargs)
+            return run(*args, **kwargs)
         try:
-            return super().execute(*args, **kwargs)
+            return run(*args, **kwargs)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
             self.rollback()  # gives the dead connection back to be discarded
-            return super().execute(*args, **kwargs)
+            return run(*args, **kwargs)
 
 
 def create_unpooled_engine(url: str) -> AsyncEngine:
