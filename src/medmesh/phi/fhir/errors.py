@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from medmesh.platform.errors import MedmeshError
 
@@ -59,9 +60,27 @@ def render_operation_outcome(request: Request, error: MedmeshError) -> Response:
     issues = error.extra.get("issues")
     if isinstance(issues, list) and issues:
         body["issue"] = issues
-    return Response(
-        orjson.dumps(body), status_code=error.status, headers=error.headers, media_type=FHIR_JSON
-    )
+    return AuditedOutcome(orjson.dumps(body), request, error, code)
+
+
+class AuditedOutcome(Response):
+    """An OperationOutcome that, before it is sent, has the failure of an authenticated request
+    whose operation wrote no audit record recorded (a read answering 404 or 410, a create
+    refused with 400): every request that reached PHI checks leaves a record."""
+
+    def __init__(self, content: bytes, request: Request, error: MedmeshError, issue: str) -> None:
+        super().__init__(
+            content, status_code=error.status, headers=error.headers, media_type=FHIR_JSON
+        )
+        self.request = request
+        self.error = error
+        self.issue = issue
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        components = getattr(self.request.app.state, "phi", None)
+        if components is not None:
+            await components.auditor.record_failure(self.request, self.error, self.issue)
+        await super().__call__(scope, receive, send)
 
 
 class FhirError(MedmeshError):
