@@ -20,8 +20,7 @@ _STARTED = datetime.now(UTC)
 async def metadata(request: Request) -> Response:
     """The server's CapabilityStatement: the resource types, interactions, search parameters,
     `_include`/`_revinclude` targets and operations this server really supports, and how to get a
-    token (SMART-on-FHIR, pointing at the auth-service). Public: no token needed; each answer is
-    audited (`fhir.capabilities`, the caller when a valid token came)."""
+    token (SMART-on-FHIR, pointing at the auth-service). Public: no token needed."""
     base = base_url(request)
     cache: dict[str, bytes] = request.app.state.__dict__.setdefault("_phi_capability", {})
     body = cache.get(base)
@@ -34,6 +33,7 @@ async def metadata(request: Request) -> Response:
             published=_STARTED,
         )
         body = cache[base] = orjson.dumps(statement)
+    # Audited like every FHIR interaction (fhir.capabilities; the caller when a token came).
     await request.app.state.phi.auditor.record_capabilities(request)
     return Response(body, media_type="application/fhir+json")
 
