@@ -391,28 +391,53 @@ def _end_server_connections_unseen(database_url: str) -> None:
         pool.submit(asyncio.run, _end_server_connections(database_url)).result()
 
 
-async def test_a_connection_found_dead_at_its_first_statement_is_replaced_once(
-    postgres_database_url: str,
+class ConnectionsEnded:
+    """Ends every server connection of a database, unseen by the pool's liveness check: while
+    they sit idle in the pool (the loop has not read their end: the check's ``poll`` sees it),
+    or just after the next checkout (the check passed: the first statement fails at ``BEGIN``)."""
+
+    def __init__(self, database: Database, url: str, when: str) -> None:
+        self.url = url
+        self.when = when
+        self.armed = False
+        event.listen(database.engine.sync_engine, "checkout", self._after_checkout)
+
+    def __call__(self) -> None:
+        if self.when == "idle":
+            _end_server_connections_unseen(self.url)
+        else:
+            self.armed = True
+
+    def _after_checkout(self, *_: object) -> None:
+        if self.armed:
+            self.armed = False
+            _end_server_connections_unseen(self.url)
+
+
+@pytest.mark.parametrize("when", ["idle", "after-checkout"])
+async def test_a_connection_the_server_ended_unseen_costs_no_statement_an_error(
+    postgres_database_url: str, when: str
 ) -> None:
     database = Database(postgres_database_url, pool_size=2)
+    end_connections = ConnectionsEnded(database, postgres_database_url, when)
     try:
         await _create_tables(database)
         async with database.unit_of_work() as session:
             await session.execute(events.insert().values(at=utcnow()))
 
-        _end_server_connections_unseen(postgres_database_url)
+        end_connections()
         async with database.unit_of_work() as session:
             await session.execute(notes.insert().values(code="first-statement"))
 
-        _end_server_connections_unseen(postgres_database_url)
+        end_connections()
         async with database.unit_of_work() as session:
             await execute_together(session, [(notes.insert(), {"code": "together"})])
 
-        _end_server_connections_unseen(postgres_database_url)
+        end_connections()
         async with database.unit_of_work() as session:
             counted = await session.scalar(select(func.count()).select_from(events))
 
-        _end_server_connections_unseen(postgres_database_url)
+        end_connections()
         read = await _EVENT.first(database, {"id": 1})
         codes = await _codes(database)
     finally:
@@ -422,6 +447,7 @@ async def test_a_connection_found_dead_at_its_first_statement_is_replaced_once(
     assert read.id == 1
     assert codes == ["first-statement", "together"]
     assert counted == 1
+    assert end_connections.armed is False
 
 
 async def test_a_connection_lost_after_a_statement_ran_is_not_retried(

@@ -10,6 +10,7 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
+import select
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -149,6 +150,8 @@ def _check_liveness_on_checkout(engine: Engine) -> None:
         is_closed = getattr(record.driver_connection, "is_closed", None)
         if is_closed is not None and is_closed():
             raise DisconnectionError("the server closed the connection")
+        if _sent_unasked(record.driver_connection):
+            raise DisconnectionError("the server is ending the connection")
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
             return
@@ -188,6 +191,20 @@ class FreshConnectionSession(Session):
                 raise
             self.rollback()  # gives the dead connection back to be discarded
             return run(*args, **kwargs)
+
+
+def _sent_unasked(driver_connection: Any) -> bool:
+    """True when an idle connection's socket has bytes (or its end) the event loop has not read
+    yet: a server ending a connection (``pg_terminate_backend``, a restart) sends an error and
+    closes, and ``is_closed()`` turns true only once the loop reads that. One ``poll`` call;
+    nothing is read."""
+    transport = getattr(driver_connection, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def create_unpooled_engine(url: str) -> AsyncEngine:
