@@ -220,10 +220,15 @@ class AuditTrail:
             await self._wakeup.wait()
             return
         due = self._unanchored_since + self._checkpoints.every_seconds - time.monotonic()
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), max(0.0, due))
-        except TimeoutError:
+        if due <= 0:
             await self._checkpoint()
+            return
+        # A timer rather than wait_for: no task per idle wait on the writer's hot loop.
+        timer = asyncio.get_running_loop().call_later(due, self._wakeup.set)
+        try:
+            await self._wakeup.wait()
+        finally:
+            timer.cancel()
 
     async def _checkpoint(self) -> None:
         """Append a signed checkpoint of the newest committed record, if one is not covered."""
