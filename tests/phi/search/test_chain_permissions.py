@@ -132,3 +132,36 @@ async def test_a_chain_respects_consent_and_category_limits(phi: PhiHarness) -> 
     assert ids(await search(phi, chained, limited)) == []
     assert (await search(phi, f"{chained}&_summary=count", limited))["total"] == 0
     assert ids(await search(phi, chained)) == [vitals["id"]]
+
+
+async def test_counts_chains_and_matches_answer_only_what_one_scope_grants(
+    phi: PhiHarness,
+) -> None:
+    # A system scope limited to a category the row lacks, beside a user scope that the
+    # patient's Consent shuts out: neither grants C's data, so no query may count or match it.
+    private = (await phi.create(patient("Cole", mrn="C-1")))["id"]
+    await phi.create(consent(private))
+    lab = (await phi.create(observation(private, "2345-7", category="laboratory")))["id"]
+    other = (await phi.create(patient("Open")))["id"]
+    await phi.create({**observation(other), "performer": [{"reference": f"Patient/{private}"}]})
+    vitals = f"?category={CATEGORY}|vital-signs"
+    scope = f"system/Patient.rs{vitals} system/Observation.rs{vitals} user/*.crs"
+    clinician: dict[str, Any] = {"roles": ["clinician"]}
+    headers = phi.headers(scope, **clinician)
+    for path in (f"Patient/{private}", f"Observation/{lab}"):
+        assert (await phi.http.get(f"/fhir/{path}", headers=headers)).status_code == 403, path
+
+    for query in (
+        "Patient?name=Cole&_summary=count",
+        "Patient?identifier=C-1&_total=accurate",
+        f"Observation?patient={private}&_summary=count",
+        "Observation?performer:Patient.name=Cole&_total=accurate",
+        "Observation?patient.identifier=C-1&_summary=count",
+    ):
+        body = await search(phi, query, scope, **clinician)
+        assert body["total"] == 0, query
+        assert ids(body) == [], query
+    probe = {**phi.headers(scope, **clinician), "If-None-Exist": f"identifier={MRN}|C-1"}
+    created = await phi.http.post("/fhir/Patient", json=patient("Cole", mrn="C-1"), headers=probe)
+    assert created.status_code == 201
+    assert created.json()["id"] != private

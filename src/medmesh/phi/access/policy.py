@@ -52,6 +52,20 @@ SHARED_TYPES: frozenset[str] = SUPPORTED_TYPES - PATIENT_LINKS.keys() - {"Patien
 _BROAD = ("user", "system")
 
 
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """The rows one scope lets a query of a type return.
+
+    Within the ``visible`` compartments (None: any, including none), outside the ``excluded``
+    ones, and carrying one of ``categories`` (None: any). A query returns the union of its
+    grants, which is exactly what :meth:`AccessPolicy.allows` lets a read see.
+    """
+
+    visible: tuple[str, ...] | None
+    excluded: frozenset[str]
+    categories: tuple[str, ...] | None
+
+
 class AccessDenied(Forbidden):
     """403 ``forbidden``: the token does not allow this access."""
 
@@ -190,6 +204,36 @@ class AccessPolicy:
         return False
 
     # --- searches and other queries ----------------------------------------------------------
+
+    def grants(self, resource_type: str, permission: str = "s") -> tuple[Grant, ...]:
+        """What each scope lets a query of ``resource_type`` return (their union; none: nothing).
+
+        Scope by scope, as :meth:`allows` decides a single resource: a query that combined
+        the compartments, Consent exclusions and category limits of different scopes
+        separately could return a row no single scope grants (a count, a chain's inner query
+        or a conditional match has no per-row check behind it). A clinician's break-glass
+        grants every row (flagged by the per-row :meth:`allows` check of what is returned).
+        """
+        if self.may_break_glass(permission, resource_type):
+            return (Grant(None, frozenset(), None),)
+        found: list[Grant] = []
+        for scope in self._scopes(resource_type, permission):
+            wanted = scope.param("category")
+            categories = tuple(sorted(wanted)) if wanted else None
+            if scope.context == "patient":
+                if resource_type in SHARED_TYPES and permission in "rs":
+                    grant = Grant(None, frozenset(), categories)
+                elif self.patient is not None:
+                    grant = Grant((self.patient,), frozenset(), categories)
+                else:
+                    continue
+            elif scope.context == "user":
+                grant = Grant(None, self.denied_patients, categories)
+            else:
+                grant = Grant(None, frozenset(), categories)
+            if grant not in found:
+                found.append(grant)
+        return tuple(found)
 
     def visible_patients(self, resource_type: str, permission: str = "s") -> tuple[str, ...] | None:
         """The compartments a query of ``resource_type`` is confined to; None = no confinement.

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, false, or_
 
-from medmesh.phi.access.policy import AccessDenied
+from medmesh.phi.access.policy import AccessDenied, Grant
 from medmesh.phi.context import FhirContext
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.search.definitions import parameters_of
@@ -31,6 +31,8 @@ class Reach:
     visible: tuple[str, ...] | None
     excluded: frozenset[str]
     categories: tuple[str, ...] | None
+    #: Scope by scope, what the caller may see (what search, count, chains and matches return).
+    grants: tuple[Grant, ...] = ()
 
 
 def permission_for(ctx: FhirContext, resource_type: str, letters: str = "sr") -> str | None:
@@ -50,7 +52,12 @@ def reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach | 
     excluded = ctx.policy.excluded_patients(resource_type, permission)
     limits = ctx.policy.category_limits(resource_type, permission)
     return Reach(
-        resource_type, permission, visible, excluded, tuple(limits) if limits is not None else None
+        resource_type,
+        permission,
+        visible,
+        excluded,
+        tuple(limits) if limits is not None else None,
+        ctx.policy.grants(resource_type, permission),
     )
 
 
@@ -88,9 +95,15 @@ def chain_reach(
 
 
 def reach_conditions(compiler: ClauseCompiler, found: Reach) -> ColumnElement[bool]:
-    """Rows of ``found.resource_type`` the caller may see (compartments, Consent, categories)."""
-    conditions = [compartment_condition(ResourceRow.patient_id, found.visible, found.excluded)]
-    if found.categories is not None:
-        definition = parameters_of(found.resource_type).get("category")
-        conditions.append(compiler.category(found.resource_type, definition, found.categories))
-    return and_(*conditions)
+    """Rows of ``found.resource_type`` the caller may see: the union of what each scope grants
+    (its compartments, Consent exclusions and categories together)."""
+    if not found.grants:
+        return false()
+    definition = parameters_of(found.resource_type).get("category")
+    alternatives = []
+    for grant in found.grants:
+        conditions = [compartment_condition(ResourceRow.patient_id, grant.visible, grant.excluded)]
+        if grant.categories is not None:
+            conditions.append(compiler.category(found.resource_type, definition, grant.categories))
+        alternatives.append(and_(*conditions))
+    return alternatives[0] if len(alternatives) == 1 else or_(*alternatives)
