@@ -117,7 +117,7 @@ async def test_metadata_is_audited_with_the_caller_when_a_token_came(phi: PhiHar
     ]
 
 
-async def test_refusals_already_audited_and_401s_get_no_failure_record(phi: PhiHarness) -> None:
+async def test_only_requests_without_a_record_of_their_own_get_one(phi: PhiHarness) -> None:
     patient_id = (await phi.create(patient("Walker")))["id"]
     outsider = phi.headers("patient/*.rs", patient="someone-else", sub="outsider")
     before = len(await audit_records(phi.app))
@@ -128,6 +128,11 @@ async def test_refusals_already_audited_and_401s_get_no_failure_record(phi: PhiH
     assert unauthenticated.status_code == 401
     missing = await phi.http.get("/fhir/Patient/missing", headers=outsider)
     assert missing.status_code == 404
+    # Reading the trail is not audited (it would append to what it pages through), failed or not.
+    auditor = phi.headers("audit:read", roles=["auditor"], sub="auditor-1")
+    bad = await phi.http.get("/fhir/AuditEvent", params={"date": "yesterday"}, headers=auditor)
+    assert bad.status_code == 400
+    assert (await phi.http.get("/fhir/AuditEvent/999999", headers=auditor)).status_code == 404
 
     records = await _new_records(phi, before)
     assert [(r.action, r.outcome, r.actor, r.resource_id) for r in records] == [
