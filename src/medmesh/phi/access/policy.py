@@ -3,9 +3,10 @@
 
 One :class:`AccessPolicy` per request, built from the caller's :class:`Principal`.
 Every route asks it before touching data (``allows``/``require``) and every query is
-narrowed by it (``visible_patients``, ``excluded_patients``, ``category_limits``), so a
-patient-bound token sees only its compartment through read, search, ``_include``,
-history, ``$everything`` and transactions.
+narrowed by it (``grants``: scope by scope, the same decision as ``allows``; history by
+``visible_patients`` and ``excluded_patients``), so a patient-bound token sees only its
+compartment through read, search (chains, counts and conditional matches included),
+``_include``, history, ``$everything`` and transactions.
 
 The rules:
 

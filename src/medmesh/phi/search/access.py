@@ -1,7 +1,8 @@
 """What a caller's policy lets a search or history read, as SQL conditions on the stored rows.
 
-The policy decides (``visible_patients``, ``excluded_patients``, ``category_limits``); this
-module turns its answer into the conditions every search, include and history query carries.
+The policy decides (``grants``, and for history ``visible_patients``/``excluded_patients``);
+this module turns its answer into the conditions every search, count, include, conditional
+match and history query carries.
 A chained parameter reads the target type's data, so the caller needs search on every type a
 chain traverses (:func:`chain_reach`), and the chain's inner query carries that type's
 conditions too.
