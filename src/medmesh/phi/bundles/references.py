@@ -49,9 +49,7 @@ def is_placeholder(reference: str) -> bool:
     return reference.startswith(PLACEHOLDER_PREFIXES)
 
 
-def conditional_target(
-    reference: str, bases: Callable[[], LocalBases]
-) -> tuple[str, str] | None:
+def conditional_target(reference: str, bases: Callable[[], LocalBases]) -> tuple[str, str] | None:
     """``(type, query)`` of a conditional reference such as ``Practitioner?identifier=...``
     (relative, or absolute under one of this server's bases; another server's is external)."""
     if "?" not in reference or reference.startswith(("#", *PLACEHOLDER_PREFIXES)):
