@@ -240,19 +240,42 @@ def reference_holders(resource: dict[str, Any], root: str) -> Iterator[tuple[dic
                     stack.append((value, f"{path}[{i}]"))
 
 
+def _holders(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every dict under ``resource`` with a ``reference`` key (no paths: the common case)."""
+    found: list[dict[str, Any]] = []
+    stack: list[Any] = [resource]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            if "reference" in node:
+                found.append(node)
+            for value in node.values():
+                kind = type(value)
+                if kind is dict or kind is list:
+                    push(value)
+        else:
+            for value in node:
+                kind = type(value)
+                if kind is dict or kind is list:
+                    push(value)
+    return found
+
+
 def canonicalize_references(
     resource: dict[str, Any], resource_type: str, bases: Callable[[], LocalBases]
 ) -> None:
     """Bring every reference of ``resource`` to its stored form, in place; the first one that
     cannot be is refused (400, ``expression`` the element's path)."""
-    for holder, path in reference_holders(resource, resource_type):
+    for holder in _holders(resource):
         value = holder["reference"]
-        if not isinstance(value, str):
+        if type(value) is not str:
             continue  # not a Reference (the resource was validated against its model)
-        where = f"{path}.reference"
         try:
             holder["reference"] = canonical_reference(value, bases)
         except InvalidReference as exc:
+            path = next(p for h, p in reference_holders(resource, resource_type) if h is holder)
+            where = f"{path}.reference"
             raise InvalidReference(
                 f"{where} {exc.message}", issue_code="value", expression=[where]
             ) from None
