@@ -206,16 +206,19 @@ class AccessPolicy:
 
     # --- searches and other queries ----------------------------------------------------------
 
-    def grants(self, resource_type: str, permission: str = "s") -> tuple[Grant, ...]:
+    def grants(
+        self, resource_type: str, permission: str = "s", *, break_glass: bool = True
+    ) -> tuple[Grant, ...]:
         """What each scope lets a query of ``resource_type`` return (their union; none: nothing).
 
         Scope by scope, as :meth:`allows` decides a single resource: a query that combined
         the compartments, Consent exclusions and category limits of different scopes
         separately could return a row no single scope grants (a count, a chain's inner query
         or a conditional match has no per-row check behind it). A clinician's break-glass
-        grants every row (flagged by the per-row :meth:`allows` check of what is returned).
+        grants every row (flagged by the per-row :meth:`allows` check of what is returned);
+        ``break_glass=False`` gives the grants without it.
         """
-        if self.may_break_glass(permission, resource_type):
+        if break_glass and self.may_break_glass(permission, resource_type):
             return (Grant(None, frozenset(), None),)
         found: list[Grant] = []
         for scope in self._scopes(resource_type, permission):

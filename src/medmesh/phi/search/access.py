@@ -34,6 +34,13 @@ class Reach:
     categories: tuple[str, ...] | None
     #: Scope by scope, what the caller may see (what search, count, chains and matches return).
     grants: tuple[Grant, ...] = ()
+    #: The same without break-glass (differs only when a clinician's reason lifts something).
+    unbroken: tuple[Grant, ...] = ()
+
+    @property
+    def breaks_glass(self) -> bool:
+        """Whether break-glass widens what this reach returns."""
+        return self.grants != self.unbroken
 
 
 def permission_for(ctx: FhirContext, resource_type: str, letters: str = "sr") -> str | None:
@@ -59,6 +66,7 @@ def reach(ctx: FhirContext, resource_type: str, letters: str = "sr") -> Reach | 
         excluded,
         tuple(limits) if limits is not None else None,
         ctx.policy.grants(resource_type, permission),
+        ctx.policy.grants(resource_type, permission, break_glass=False),
     )
 
 
@@ -83,7 +91,9 @@ def chain_reach(
     """The caller's reach into every type the chains of ``clauses`` traverse, or 403.
 
     Every target type of a chain must be searchable, not only one of them: a chain
-    through a type the caller cannot search would answer from that type's data.
+    through a type the caller cannot search would answer from that type's data. A chain
+    never breaks the glass: it is a search criterion, and nothing would flag a match that
+    only a lifted Consent or category made (what a search returns may still need it).
     """
     found: dict[str, ColumnElement[bool]] = {}
     for clause in clauses:
@@ -91,18 +101,22 @@ def chain_reach(
             continue
         for target, _ in clause.chain.targets:
             if target not in found:
-                found[target] = reach_conditions(compiler, require_reach(ctx, target))
+                target_reach = require_reach(ctx, target)
+                found[target] = reach_conditions(compiler, target_reach, break_glass=False)
     return found
 
 
-def reach_conditions(compiler: ClauseCompiler, found: Reach) -> ColumnElement[bool]:
+def reach_conditions(
+    compiler: ClauseCompiler, found: Reach, *, break_glass: bool = True
+) -> ColumnElement[bool]:
     """Rows of ``found.resource_type`` the caller may see: the union of what each scope grants
     (its compartments, Consent exclusions and categories together)."""
-    if not found.grants:
+    grants = found.grants if break_glass else found.unbroken
+    if not grants:
         return false()
     definition = parameters_of(found.resource_type).get("category")
     alternatives = []
-    for grant in found.grants:
+    for grant in grants:
         conditions = [compartment_condition(ResourceRow.patient_id, grant.visible, grant.excluded)]
         if grant.categories is not None:
             conditions.append(compiler.category(found.resource_type, definition, grant.categories))

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.access.policy import AccessDenied
@@ -79,8 +80,8 @@ class SearchService:
         params = canonical_search_params(resource_type, params, lambda: ctx.local_bases)
         query = self.parser.parse(resource_type, params, lenient=lenient)
         chained = await self._chain_reach(ctx, resource_type, query, "fhir.search")
-        conditions = [self.compiler.condition(resource_type, c, chained) for c in query.clauses]
-        conditions.append(reach_conditions(self.compiler, found))
+        criteria = [self.compiler.condition(resource_type, c, chained) for c in query.clauses]
+        conditions = [*criteria, reach_conditions(self.compiler, found)]
         repo = SearchRepository(session)
         bundle: dict[str, Any] = {
             "resourceType": "Bundle",
@@ -93,7 +94,7 @@ class SearchService:
             "url": page_url(ctx.base_url, resource_type, query.echo, query.cursor),
         }
         if query.summary_count or query.count == 0:
-            bundle["total"] = await repo.count(resource_type, conditions)
+            bundle["total"] = await self._total(repo, ctx, found, criteria, conditions)
             bundle["link"] = [self_link]
             self._outcome(bundle, query)
             await self.auditor.record(
@@ -120,7 +121,7 @@ class SearchService:
         # The total is given when asked (_total=accurate) or free (everything fits this page);
         # counting every match of a broad search would cost more than the page itself.
         if query.total == "accurate":
-            bundle["total"] = await repo.count(resource_type, conditions)
+            bundle["total"] = await self._total(repo, ctx, found, criteria, conditions)
         elif query.total != "none" and query.cursor is None and not more:
             bundle["total"] = len(page)
         links = [self_link]
@@ -223,6 +224,23 @@ class SearchService:
                 ctx, action, resource_type=resource_type, outcome="failure", reason="forbidden"
             )
             raise
+
+    async def _total(
+        self,
+        repo: SearchRepository,
+        ctx: FhirContext,
+        found: Reach,
+        criteria: list[ColumnElement[bool]],
+        conditions: list[ColumnElement[bool]],
+    ) -> int:
+        """The number of matches; break-glass is flagged when it changed the number (a count
+        has no per-row check to flag it)."""
+        total = await repo.count(found.resource_type, conditions)
+        if found.breaks_glass and not ctx.policy.break_glass_used:
+            unbroken = reach_conditions(self.compiler, found, break_glass=False)
+            if await repo.count(found.resource_type, [*criteria, unbroken]) != total:
+                ctx.policy.break_glass_used = True
+        return total
 
     def _open(self, ctx: FhirContext, found: Reach, rows: list[ResourceRow]) -> list[Stored]:
         """Decrypted rows the policy allows (the SQL narrowing already did; this is the backstop)."""
