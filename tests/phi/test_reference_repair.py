@@ -3,6 +3,7 @@ it runs) or ``medmesh admin repair-phi-references`` re-derive compartments and r
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
+from medmesh.cli import app
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
@@ -234,5 +237,33 @@ async def test_migration_0005_without_keys_leaves_rows_for_the_cli_step(
     database = Database(url)
     try:
         assert await _stored(database) == _repaired("pat-2")
+    finally:
+        await database.dispose()
+
+
+async def test_the_cli_command_repairs_with_the_services_settings(
+    phi_settings: PhiSettings,
+) -> None:
+    url = phi_settings.effective_database_url
+    await upgrade(url)
+    database = Database(url)
+    try:
+        await _old_rows(database, phi_settings, "pat-3")
+    finally:
+        await database.dispose()
+    env = {
+        "MEDMESH_PHI_DATABASE_URL": url,
+        "MEDMESH_PHI_VAR_DIR": str(phi_settings.var_dir),
+        "MEDMESH_PHI_ENCRYPTION_KEYS": phi_settings.encryption_keys,
+        "MEDMESH_PHI_BLIND_INDEX_KEY": phi_settings.blind_index_key,
+    }
+    args = ["admin", "repair-phi-references", "--base-url", OWN_BASE, "--page-size", "2"]
+    # The command runs its own event loop (asyncio.run), so it runs off this test's loop.
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 compartments, 3 version compartments and 3 reference indexes fixed" in result.output
+    database = Database(url)
+    try:
+        assert await _stored(database) == _repaired("pat-3")
     finally:
         await database.dispose()
