@@ -105,7 +105,7 @@ def bench_control(results: dict[str, Any]) -> None:
 
 
 def bench_verification(results: dict[str, Any]) -> None:
-    from medmesh.platform.auth import TokenVerifier
+    from medmesh.platform.tokens import TokenVerifier
 
     verifier = TokenVerifier(results["issuer"], "medmesh-phi", jwks=results["jwks"])
     token = results["sample_token"]
@@ -148,9 +148,8 @@ def bench_verification(results: dict[str, Any]) -> None:
 def bench_revocation_check(results: dict[str, Any]) -> None:
     """µs per ``verify`` of a remembered token: no revocation check, and a resource server's check
     against an empty list and against 10,000 revocations (in process; no server needed)."""
-    from medmesh.platform.auth import TokenVerifier
-    from medmesh.platform.revocation_feed import RevocationFeed, revocation_key
     from medmesh.platform.testing import TokenFactory
+    from medmesh.platform.tokens import RevocationFeed, TokenVerifier, revocation_key
 
     tokens = TokenFactory("http://auth.bench")
     token = tokens.token("system/*.rs", audience="medmesh-phi")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI
 
-from medmesh.platform.auth import Principal, RequireScopes, TokenVerifier
+from medmesh.platform.tokens import Principal, RequireScopes, TokenVerifier
 
 app = FastAPI()
 app.state.verifier = TokenVerifier(

@@ -51,8 +51,8 @@ FHIR_JSON = "application/fhir+json"
 
 
 def _token() -> str:
-    from medmesh.platform.jwt import SigningKey
     from medmesh.platform.testing import TokenFactory
+    from medmesh.platform.tokens import SigningKey
 
     tokens = TokenFactory(ISSUER)
     tokens.key = SigningKey.hs256(SECRET)

@@ -22,7 +22,7 @@ from medmesh.auth.main import create_app
 from medmesh.auth.migrations import upgrade
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database, utcnow
-from medmesh.platform.jwt import SigningKey
+from medmesh.platform.tokens import SigningKey
 
 ISSUER = "http://auth.test"
 ADMIN_PASSWORD = "correct horse battery staple"

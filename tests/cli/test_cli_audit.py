@@ -10,9 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from medmesh.platform.audit import audit_database_for
-from medmesh.platform.audit_chain import AuditEntry, record_hash
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import AuditEntry, audit_database_for, list_records, record_hash
 from tests.auth.conftest import AuthHarness, light_settings, run_auth
 from tests.cli.test_cli import invoke
 

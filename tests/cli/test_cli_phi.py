@@ -20,12 +20,11 @@ from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
 from medmesh.phi.models import ResourceVersionRow
 from medmesh.phi.protection import PhiProtection, load_protection
-from medmesh.platform.audit import audit_database_for
-from medmesh.platform.audit_reading import list_records
-from medmesh.platform.auth import TokenVerifier
+from medmesh.platform.audit import audit_database_for, list_records
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import TokenVerifier
 from tests.phi.conftest import AUDIENCE, BLIND_KEY
 
 FHIR = {"Content-Type": "application/fhir+json"}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from medmesh.platform.jwt import SigningKey
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import SigningKey
 from tests.deploy.emitted_metrics import base_name, owning_service
 from tests.deploy.test_observability import used_metric_names
 from tests.deploy.tools import ROOT

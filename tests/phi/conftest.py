@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import TokenVerifier
 
 BASE = "http://phi.test"
 AUDIENCE = "medmesh-phi"

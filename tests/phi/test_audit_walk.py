@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from medmesh.platform.audit_reading import verify_chain
+from medmesh.platform.audit import verify_chain
 from tests.phi.conftest import PhiHarness
 from tests.phi.resources.support import audit_records, observation, patient
 

@@ -23,9 +23,9 @@ from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.protection import load_protection
 from medmesh.phi.reference_repair import repair_stored_references
 from medmesh.phi.search.models import ReferenceIndexRow
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import TokenVerifier
 from tests.phi.conftest import AUDIENCE, BASE, PhiHarness
 from tests.phi.resources.support import audit_records, consent, observation, patient
 

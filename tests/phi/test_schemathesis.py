@@ -21,8 +21,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from medmesh.platform.jwt import SigningKey
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import SigningKey
 
 pytestmark = pytest.mark.e2e
 

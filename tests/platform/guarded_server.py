@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from medmesh.platform.server import DrainingServer, server_config
+from medmesh.platform.web import DrainingServer, server_config
 
 #: Only keeps a broken test from hanging; no assertion depends on it.
 HANG_GUARD = 60.0

@@ -12,16 +12,17 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
 
-from medmesh.platform import sqlite
 from medmesh.platform.audit import (
+    AuditKeys,
     AuditRecord,
+    AuditSealing,
     AuditTrail,
     AuditWriteFailed,
     ensure_audit_tables,
+    list_records,
+    verify_chain,
 )
-from medmesh.platform.audit_keys import AuditKeys, AuditSealing
-from medmesh.platform.audit_reading import list_records, verify_chain
-from medmesh.platform.db import Base, Database, utcnow
+from medmesh.platform.db import Base, Database, sqlite, utcnow
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
 KEYS = AuditKeys.generate("t1")
@@ -301,7 +302,7 @@ async def test_sqlite_trail_waits_for_another_process_without_blocking_the_loop(
 async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite.checkpoints, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "svc-audit.db"
     database = Database(f"sqlite+medmesh:///{path}")
     await ensure_audit_tables(database)
@@ -331,7 +332,7 @@ async def test_sqlite_trail_checkpoints_its_wal_off_the_commit(
 def test_record_timestamps_are_hashed_as_utc_microsecond_text() -> None:
     from datetime import timezone
 
-    from medmesh.platform.audit_chain import _ts_text
+    from medmesh.platform.audit.chain import _ts_text
 
     east = timezone(timedelta(hours=5, minutes=30))
     assert (

@@ -17,22 +17,22 @@ import orjson
 import pytest
 from sqlalchemy import select, text, update
 
-from medmesh.platform.audit import AuditRecord, AuditTrail, ensure_audit_tables
-from medmesh.platform.audit_chain import (
+from medmesh.platform.audit import (
     AuditChainHead,
     AuditEntry,
+    AuditKeys,
+    AuditRecord,
+    AuditSealing,
+    AuditTrail,
+    CheckpointLog,
     SqliteAppender,
     append_batch,
-    record_hash,
-)
-from medmesh.platform.audit_keys import (
-    AuditKeys,
-    AuditSealing,
-    CheckpointLog,
+    ensure_audit_tables,
     load_audit_keys,
     read_checkpoints,
+    record_hash,
+    verify_chain,
 )
-from medmesh.platform.audit_reading import verify_chain
 from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.logging import configure_logging
@@ -375,7 +375,7 @@ def test_a_link_is_an_hmac_not_a_hash() -> None:
 
 
 def _canonical(row: dict[str, Any]) -> bytes:
-    from medmesh.platform.audit_chain import _HASHED_FIELDS, _ts_text
+    from medmesh.platform.audit.chain import _HASHED_FIELDS, _ts_text
 
     body = {name: row[name] for name in _HASHED_FIELDS}
     body["ts"] = _ts_text(body["ts"])

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from medmesh.platform.app import create_service_app
-from medmesh.platform.audit import AuditRecord, ensure_audit_tables
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import AuditRecord, ensure_audit_tables, list_records
 from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import Database, SessionDep
 from medmesh.platform.testing import app_client

@@ -16,15 +16,16 @@ from fastapi import Depends, FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medmesh.platform.auth import (
+from medmesh.platform.errors import MedmeshError, Unauthorized, render_problem
+from medmesh.platform.tokens import (
     CurrentPrincipal,
     Principal,
     RequireScopes,
+    RevocationSet,
+    SigningKey,
     TokenVerifier,
+    revocation_key,
 )
-from medmesh.platform.errors import MedmeshError, Unauthorized, render_problem
-from medmesh.platform.jwt import SigningKey
-from medmesh.platform.revocation_feed import RevocationSet, revocation_key
 
 ISSUER = "http://auth.test"
 AUDIENCE = "medmesh-phi"
@@ -245,7 +246,7 @@ async def test_unknown_kid_is_refused_and_refetches_at_most_once(
     jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeMonotonic()
-    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
+    monkeypatch.setattr("medmesh.platform.tokens.verifier.time.monotonic", clock)
     verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=10)
     await verifier.verify(signing_key.sign(claims()))
     assert jwks_server.hits == 1
@@ -266,7 +267,7 @@ async def test_rotated_key_is_picked_up_after_the_refresh_interval(
     jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeMonotonic()
-    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
+    monkeypatch.setattr("medmesh.platform.tokens.verifier.time.monotonic", clock)
     verifier = TokenVerifier(ISSUER, AUDIENCE, jwks_url=jwks_server.url, refresh_min_seconds=10)
     await verifier.verify(signing_key.sign(claims()))
     new_key = SigningKey.generate_rsa(kid="2025-02")
@@ -287,7 +288,7 @@ async def test_cached_jwks_expires_after_cache_seconds(
     jwks_server: JWKSServer, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeMonotonic()
-    monkeypatch.setattr("medmesh.platform.auth.time.monotonic", clock)
+    monkeypatch.setattr("medmesh.platform.tokens.verifier.time.monotonic", clock)
     verifier = TokenVerifier(
         ISSUER, AUDIENCE, jwks_url=jwks_server.url, cache_seconds=60, refresh_min_seconds=0
     )
@@ -492,6 +493,6 @@ async def test_a_shared_secret_token_is_remembered_beside_a_jwks_url(
     def no_second_check(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the signature was checked again")
 
-    monkeypatch.setattr("medmesh.platform.jwt.verify_decoded", no_second_check)
+    monkeypatch.setattr("medmesh.platform.tokens.jws.verify_decoded", no_second_check)
     assert (await verifier.verify(token)).sub == "svc"
     await verifier.aclose()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from medmesh.platform.clients import PeerUnavailable, ServiceClient
+from medmesh.platform.service_client import PeerUnavailable, ServiceClient
 from medmesh.platform.testing import serve_app
 
 CLIENT_ID, CLIENT_SECRET = "synthetic-service", "s3cret:with/odd+chars"

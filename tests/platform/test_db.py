@@ -13,8 +13,15 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.db import Database, SessionDep, UTCDateTime, new_metadata, utcnow
-from medmesh.platform.direct_sql import OneRowRead, execute_together
+from medmesh.platform.db import (
+    Database,
+    OneRowRead,
+    SessionDep,
+    UTCDateTime,
+    execute_together,
+    new_metadata,
+    utcnow,
+)
 from medmesh.platform.errors import Conflict
 from medmesh.platform.testing import app_client
 

@@ -12,9 +12,9 @@ from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.direct_routes import direct, direct_routes
 from medmesh.platform.errors import BadRequest, render_oauth_error
 from medmesh.platform.testing import app_client
+from medmesh.platform.web import direct, direct_routes
 
 
 class DirectSettings(ServiceSettings):
@@ -205,7 +205,7 @@ def test_a_fastapi_without_route_contexts_fails_the_import_loudly(
 ) -> None:
     import fastapi.routing
 
-    import medmesh.platform.direct_routes as module
+    import medmesh.platform.web.direct_routing as module
 
     monkeypatch.delattr(fastapi.routing, "iter_route_contexts")
     with pytest.raises(ImportError, match=r"need FastAPI >= 0\.137\.2"):

@@ -7,12 +7,12 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from medmesh.platform import jwt
-from medmesh.platform.jwt import (
+from medmesh.platform.tokens import (
     InvalidJWS,
     SigningKey,
     UnknownKeyId,
     VerificationKey,
+    jws,
     keys_from_jwks,
     verify_compact,
 )
@@ -61,7 +61,7 @@ def test_rfc7638_example_thumbprint() -> None:
         "4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
     )
     assert (
-        jwt.jwk_thumbprint({"kty": "RSA", "n": n, "e": "AQAB"})
+        jws.jwk_thumbprint({"kty": "RSA", "n": n, "e": "AQAB"})
         == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
     )
 
@@ -199,7 +199,7 @@ def test_es256_round_trip_through_the_public_jwk(ec_key: SigningKey) -> None:
     # Coordinates are the full 32 bytes even when they have leading zeros (RFC 7518 §6.2.1.2).
     assert len(jwk["x"]) == len(jwk["y"]) == 43
     # The signature is R || S (64 bytes), not DER.
-    assert len(jwt.b64url_decode(token.split(".")[2])) == 64
+    assert len(jws.b64url_decode(token.split(".")[2])) == 64
 
 
 def test_es256_kid_is_the_rfc7638_thumbprint(ec_key: SigningKey) -> None:
@@ -231,7 +231,7 @@ def test_es256_tampered_payload_and_signature_are_refused(ec_key: SigningKey) ->
     forged_payload = _b64(orjson.dumps({**_claims(), "sub": "admin"}))
     with pytest.raises(InvalidJWS, match="does not verify"):
         verify_compact(f"{head}.{forged_payload}.{signature}", ec_key.verification_key())
-    raw = bytearray(jwt.b64url_decode(signature))
+    raw = bytearray(jws.b64url_decode(signature))
     raw[10] ^= 1
     with pytest.raises(InvalidJWS, match="does not verify"):
         verify_compact(f"{head}.{payload}.{_b64(bytes(raw))}", ec_key.verification_key())
@@ -284,9 +284,9 @@ def test_ec_jwks_that_cannot_be_used_are_refused(ec_key: SigningKey) -> None:
     jwk = ec_key.public_jwk()
     off_curve = {
         **jwk,
-        "y": _b64((int.from_bytes(jwt.b64url_decode(jwk["y"]), "big") ^ 1).to_bytes(32, "big")),
+        "y": _b64((int.from_bytes(jws.b64url_decode(jwk["y"]), "big") ^ 1).to_bytes(32, "big")),
     }
-    short = {**jwk, "x": _b64(jwt.b64url_decode(jwk["x"])[1:])}
+    short = {**jwk, "x": _b64(jws.b64url_decode(jwk["x"])[1:])}
     p384 = {**jwk, "crv": "P-384"}
     wrong_alg = {**jwk, "alg": "RS256"}
     for bad, reason in [

@@ -1,4 +1,4 @@
-"""A resource server's copy of auth's revocation list (platform.revocation_feed).
+"""A resource server's copy of auth's revocation list (platform.tokens.revocation).
 
 The list comes from a real auth-service app (in process, or over real HTTP for the service
 wiring); tokens are hashed and looked up, pulls go on from their cursor, and a list that auth
@@ -23,14 +23,14 @@ from pydantic_settings import SettingsConfigDict
 
 from medmesh.auth.bootstrap import CLI_CLIENT_ID, DEMO_SERVICE_CLIENT_ID
 from medmesh.platform.app import create_service_app
-from medmesh.platform.auth import CurrentPrincipal
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.revocation_feed import (
+from medmesh.platform.testing import LogLines, app_client
+from medmesh.platform.tokens import (
+    CurrentPrincipal,
     RevocationFeed,
     RevocationsUnavailable,
     revocation_list_url,
 )
-from medmesh.platform.testing import LogLines, app_client
 from tests.auth.conftest import AuthHarness, claims_of, light_settings, run_auth
 
 LIST_PATH = "/oauth/revocations"

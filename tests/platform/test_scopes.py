@@ -1,7 +1,7 @@
 import pytest
 
 from medmesh.platform.errors import MedmeshError
-from medmesh.platform.scopes import InvalidScope, ScopeSet, SmartScope, narrow
+from medmesh.platform.tokens import InvalidScope, ScopeSet, SmartScope, narrow
 
 VITALS = "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"
 

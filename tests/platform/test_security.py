@@ -11,8 +11,8 @@ from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.security import API_CSP, DOCS_CSP, RateLimiter
 from medmesh.platform.testing import app_client
+from medmesh.platform.web import API_CSP, DOCS_CSP, RateLimiter
 
 LIMIT = 1024
 

@@ -21,7 +21,7 @@ from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.app import create_service_app
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.server import run_app
+from medmesh.platform.web.server import run_app
 
 
 class DemoSettings(ServiceSettings):

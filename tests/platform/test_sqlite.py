@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from medmesh.platform import sqlite
-from medmesh.platform.db import Database
+from medmesh.platform.db import Database, sqlite
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
 
@@ -184,7 +183,7 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
 async def test_commits_checkpoint_the_wal_without_letting_it_grow(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite.checkpoints, "CHECKPOINT_SECONDS", 0.0)
     path = tmp_path / "driver.db"
     async with database.engine.connect() as conn:
         automatic = await conn.scalar(text("PRAGMA wal_autocheckpoint"))
@@ -217,7 +216,7 @@ async def test_commits_checkpoint_the_wal_without_letting_it_grow(
 async def test_a_disposed_database_leaves_its_file_whole(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite.checkpoints, "CHECKPOINT_SECONDS", 0.0)
     for n in range(20):  # commits that start checkpoints on a worker thread
         async with database.unit_of_work() as session:
             await session.execute(text("INSERT INTO items (name) VALUES (:n)"), {"n": str(n)})

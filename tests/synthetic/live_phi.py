@@ -10,9 +10,9 @@ import pytest
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app as create_phi
 from medmesh.phi.migrations import upgrade as upgrade_phi
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.testing import TokenFactory, serve_app
+from medmesh.platform.tokens import TokenVerifier
 
 ISSUER = "http://auth.test"
 BLIND_KEY = "bWVkbWVzaC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMmJ5dGVz"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from medmesh.platform.auth import Principal, RequireScopes
+from medmesh.platform.tokens import Principal, RequireScopes
 
 Admin = Annotated[Principal, Depends(RequireScopes("auth:admin"))]
 Auditor = Annotated[Principal, Depends(RequireScopes("audit:read"))]

@@ -15,9 +15,9 @@ from medmesh.auth.tokens.revocations import RevocationCache
 from medmesh.auth.tokens.service import RequestContext, TokenService
 from medmesh.auth.users.service import UserService
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.auth import Principal
 from medmesh.platform.logging import request_id_var
-from medmesh.platform.security import RateLimiter, client_ip
+from medmesh.platform.tokens import Principal
+from medmesh.platform.web import RateLimiter, client_ip
 
 
 @dataclass

@@ -30,12 +30,12 @@ from medmesh.auth.users.endpoints import router as users_router
 from medmesh.auth.users.passwords import PasswordHasher
 from medmesh.auth.users.service import UserService
 from medmesh.platform.app import create_service_app
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database
 from medmesh.platform.errors import MedmeshError, render_oauth_error
 from medmesh.platform.logging import get_logger
-from medmesh.platform.security import RateLimiter
+from medmesh.platform.tokens import TokenVerifier
+from medmesh.platform.web import RateLimiter
 
 VERSION = "0.1.0"
 MAX_TOKEN_TTL_SECONDS = 86_400

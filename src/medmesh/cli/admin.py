@@ -59,9 +59,9 @@ def admin_rotate_keys() -> None:
         AuditRecord,
         AuditTrail,
         audit_database_for,
+        audit_sealing,
         ensure_audit_tables,
     )
-    from medmesh.platform.audit_keys import audit_sealing
 
     settings = AuthSettings()
 

@@ -29,14 +29,14 @@ def audit_verify(
     Exits 1 naming the record (changed, removed, reordered or re-linked without the key) or the
     checkpoint (forged, no longer matching its record, or beyond the last record: a deleted tail).
     """
-    from medmesh.platform.audit import audit_database_for
-    from medmesh.platform.audit_keys import (
+    from medmesh.platform.audit import (
         CheckpointFileError,
+        audit_database_for,
         checkpoint_path,
         load_audit_keys,
         read_checkpoints,
+        verify_chain,
     )
-    from medmesh.platform.audit_reading import verify_chain
     from medmesh.platform.db import Database
 
     entry = _entry(service)

@@ -30,7 +30,7 @@ def serve(
     migrate_first: bool = typer.Option(False, "--migrate", help="apply migrations before serving"),
 ) -> None:
     """Run one service in this process (SIGTERM drains, then stops)."""
-    from medmesh.platform.server import run_app
+    from medmesh.platform.web import run_app
 
     entry = _entry(service)
     overrides: dict[str, Any] = {}

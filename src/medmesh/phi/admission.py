@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-from medmesh.platform.auth import Principal
+from medmesh.platform.tokens import Principal
 
 
 class _NoSlot:

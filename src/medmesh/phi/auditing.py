@@ -19,10 +19,10 @@ from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.types import ID_PATTERN, SUPPORTED_TYPES
 from medmesh.platform.audit import AuditRecord, AuditTrail, AuditWriteFailed
-from medmesh.platform.auth import Principal, get_principal
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.logging import get_logger, request_id_var
-from medmesh.platform.security import client_ip
+from medmesh.platform.tokens import Principal, get_principal
+from medmesh.platform.web import client_ip
 
 log = get_logger("medmesh.phi.auditing")
 

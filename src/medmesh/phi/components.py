@@ -17,9 +17,9 @@ from medmesh.phi.fhir.references import LocalBases
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.search.index import SearchIndex
-from medmesh.platform.auth import CurrentPrincipal, Principal, get_principal
 from medmesh.platform.logging import request_id_var
-from medmesh.platform.security import client_ip
+from medmesh.platform.tokens import CurrentPrincipal, Principal, get_principal
+from medmesh.platform.web import client_ip
 
 if TYPE_CHECKING:
     from medmesh.phi.access.consent import ConsentRegistry

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.fhir.references import LocalBases
-from medmesh.platform.auth import Principal
+from medmesh.platform.tokens import Principal
 
 
 @dataclass

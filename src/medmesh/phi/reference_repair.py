@@ -45,9 +45,9 @@ from medmesh.platform.audit import (
     AuditRecord,
     AuditTrail,
     audit_database_for,
+    audit_sealing,
     ensure_audit_tables,
 )
-from medmesh.platform.audit_keys import audit_sealing
 from medmesh.platform.crypto import DecryptionFailed
 from medmesh.platform.db import Database
 

@@ -28,9 +28,9 @@ from medmesh.platform.audit import (
     AuditRecord,
     AuditTrail,
     audit_database_for,
+    audit_sealing,
     ensure_audit_tables,
 )
-from medmesh.platform.audit_keys import audit_sealing
 from medmesh.platform.db import Database
 
 #: ``(resource_type, id, version)`` of a stored version: the walk's cursor.

@@ -27,12 +27,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medmesh.platform.audit import AuditTrail, audit_database_for, ensure_audit_tables
-from medmesh.platform.audit_keys import audit_sealing
-from medmesh.platform.auth import TokenVerifier
+from medmesh.platform.audit import (
+    AuditTrail,
+    audit_database_for,
+    audit_sealing,
+    ensure_audit_tables,
+)
 from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import Database, SessionMiddleware
-from medmesh.platform.direct_routes import DirectRouteMiddleware, direct_routes
 from medmesh.platform.errors import (
     BadRequest,
     ErrorRenderer,
@@ -41,9 +43,15 @@ from medmesh.platform.errors import (
 )
 from medmesh.platform.logging import configure_logging, get_logger, request_id_var
 from medmesh.platform.metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
-from medmesh.platform.revocation_feed import RevocationFeed, revocation_feed_for
-from medmesh.platform.security import BodyLimitMiddleware, RateLimiter, SecurityHeadersMiddleware
+from medmesh.platform.tokens import RevocationFeed, TokenVerifier, revocation_feed_for
 from medmesh.platform.tracing import ServerTracingMiddleware, configure_tracing, instrument_engine
+from medmesh.platform.web import (
+    BodyLimitMiddleware,
+    DirectRouteMiddleware,
+    RateLimiter,
+    SecurityHeadersMiddleware,
+    direct_routes,
+)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[FastAPI], Awaitable[None]]

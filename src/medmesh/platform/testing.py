@@ -226,7 +226,7 @@ class TokenFactory:
     """
 
     def __init__(self, issuer: str = "http://auth.test") -> None:
-        from medmesh.platform.jwt import SigningKey
+        from medmesh.platform.tokens import SigningKey
 
         self.issuer = issuer
         self.key = SigningKey.generate_rsa()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.auth import Principal
+from medmesh.platform.tokens import Principal
 
 #: The audited object: a generation job (synchronous runs have no id).
 JOB = "SyntheticJob"

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from medmesh.platform.auth import Principal, RequireScopes
 from medmesh.platform.logging import request_id_var
-from medmesh.platform.security import client_ip
+from medmesh.platform.tokens import Principal, RequireScopes
+from medmesh.platform.web import client_ip
 from medmesh.synthetic.auditing import Caller
 from medmesh.synthetic.generate.service import GenerationService
 from medmesh.synthetic.jobs.service import JobService

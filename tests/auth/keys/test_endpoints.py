@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt as pyjwt
 
 from medmesh.auth.bootstrap import DEMO_SERVICE_CLIENT_ID
-from medmesh.platform.auth import TokenVerifier
+from medmesh.platform.tokens import TokenVerifier
 from tests.auth.conftest import ISSUER, AuthFactory, AuthHarness, bearer, header_of
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.errors import MedmeshError
+from medmesh.platform.tokens import TokenVerifier
 from tests.auth.conftest import ISSUER, AuthFactory, bearer, header_of
 
 SECRET = "an-hs256-shared-secret-of-32-bytes-or-more"

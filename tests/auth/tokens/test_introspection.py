@@ -7,7 +7,7 @@ import base64
 import time
 
 from medmesh.auth.bootstrap import CLI_CLIENT_ID, DEMO_SERVICE_CLIENT_ID
-from medmesh.platform.jwt import SigningKey
+from medmesh.platform.tokens import SigningKey
 from tests.auth.conftest import ISSUER, AuthFactory, AuthHarness, basic_header, claims_of
 
 

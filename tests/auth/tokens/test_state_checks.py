@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from medmesh.auth.bootstrap import CLI_CLIENT_ID, DEMO_SERVICE_CLIENT_ID
-from medmesh.platform.revocation_feed import revocation_key
+from medmesh.platform.tokens import revocation_key
 from tests.auth.conftest import AuthFactory, AuthHarness, bearer, claims_of
 
 PASSWORD = "a long enough password"

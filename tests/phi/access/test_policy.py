@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from medmesh.phi.access.policy import SHARED_TYPES, AccessDenied, AccessPolicy
-from medmesh.platform.auth import Principal
-from medmesh.platform.scopes import ScopeSet
+from medmesh.platform.tokens import Principal, ScopeSet
 from tests.phi.resources.support import VITAL_SIGNS, observation
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)

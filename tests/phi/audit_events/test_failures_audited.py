@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medmesh.platform.audit_chain import AuditEntry
+from medmesh.platform.audit import AuditEntry
 from tests.phi.conftest import PhiHarness
 from tests.phi.resources.support import audit_records, patient
 

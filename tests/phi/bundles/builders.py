@@ -6,8 +6,7 @@ import uuid
 from typing import Any
 
 from medmesh.phi.main import create_app  # noqa: F401 - the app module must import before the tests run
-from medmesh.platform.audit_chain import AuditEntry
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import AuditEntry, list_records
 from tests.phi.conftest import PhiHarness
 
 SYNTHEA = "https://github.com/synthetichealth/synthea"

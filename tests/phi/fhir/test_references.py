@@ -16,8 +16,8 @@ import pytest
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
-from medmesh.platform.auth import TokenVerifier
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import TokenVerifier
 from tests.phi.conftest import AUDIENCE, BASE, PhiHarness
 from tests.phi.resources.support import consent, observation, patient, stored_rows
 

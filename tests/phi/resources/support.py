@@ -8,8 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
-from medmesh.platform.audit_chain import AuditEntry
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import AuditEntry, list_records
 
 VITAL_SIGNS = "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"
 

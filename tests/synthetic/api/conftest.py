@@ -12,11 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from medmesh.platform.audit import audit_database_for
-from medmesh.platform.audit_reading import list_records
-from medmesh.platform.auth import TokenVerifier
+from medmesh.platform.audit import audit_database_for, list_records
 from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
+from medmesh.platform.tokens import TokenVerifier
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.main import create_app
 from medmesh.synthetic.migrations import upgrade

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from medmesh.auth.admin import Auditor
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import list_records
 
 router = APIRouter(prefix="/admin/audit-events", tags=["admin: audit"])
 

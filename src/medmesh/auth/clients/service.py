@@ -24,7 +24,7 @@ from medmesh.auth.models import Client
 from medmesh.auth.oauth import InvalidClient
 from medmesh.platform.db import SessionSource
 from medmesh.platform.errors import Conflict, NotFound
-from medmesh.platform.scopes import ScopeSet
+from medmesh.platform.tokens import ScopeSet
 
 SECRET_PREFIX = "mmcs_"
 

@@ -25,7 +25,7 @@ from medmesh.auth.keys.repository import SigningKeyRepository
 from medmesh.auth.models import SigningKeyRecord
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import utcnow
-from medmesh.platform.jwt import (
+from medmesh.platform.tokens import (
     HS256,
     PUBLIC_KEY_ALGORITHMS,
     RS256,

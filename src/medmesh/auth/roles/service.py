@@ -11,7 +11,7 @@ from medmesh.auth.roles.defaults import BUILTIN_ROLES
 from medmesh.auth.roles.repository import RoleRepository
 from medmesh.auth.roles.schemas import RolePut
 from medmesh.platform.errors import BadRequest, Conflict, NotFound
-from medmesh.platform.scopes import ScopeSet
+from medmesh.platform.tokens import ScopeSet
 
 
 class RoleService:

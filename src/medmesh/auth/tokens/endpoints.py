@@ -22,13 +22,13 @@ from medmesh.auth.tokens.schemas import (
     UserInfo,
 )
 from medmesh.auth.users.service import UserService
-from medmesh.platform.auth import CurrentPrincipal
 from medmesh.platform.db import SessionDep, session_source
-from medmesh.platform.direct_routes import direct
 from medmesh.platform.errors import Forbidden, NotFound
+from medmesh.platform.tokens import CurrentPrincipal
+from medmesh.platform.web import direct
 
 # The token and introspection endpoints are the hottest paths of the platform: they take only the
-# Request, reach the services directly and are served as direct routes (platform.direct_routes),
+# Request, reach the services directly and are served as direct routes (platform.web.direct_routing),
 # because FastAPI's routing and dependency solving cost more than their bodies (bench/auth).
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

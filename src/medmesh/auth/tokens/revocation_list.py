@@ -1,6 +1,6 @@
 """The published revocation list (``GET /oauth/revocations``), which resource servers pull.
 
-Every entry is keyed by :func:`~medmesh.platform.revocation_feed.revocation_key` (a SHA-256 of
+Every entry is keyed by :func:`~medmesh.platform.tokens.revocation.revocation_key` (a SHA-256 of
 kind and value), so the public list names no user, client or token; ``revoked_at`` is the
 second of the revocation (tokens of a revoked user or client issued up to that second are
 refused) and ``keep_until`` when the entry can be forgotten.
@@ -23,7 +23,7 @@ from medmesh.auth.oauth import InvalidRequest
 from medmesh.auth.tokens.repository import RevocationRepository
 from medmesh.auth.tokens.revocations import SYNC_OVERLAP
 from medmesh.platform.db import utcnow
-from medmesh.platform.revocation_feed import revocation_key
+from medmesh.platform.tokens import revocation_key
 
 PAGE_SIZE = 5_000
 CURSOR_OVERLAP = SYNC_OVERLAP

@@ -2,7 +2,7 @@
 
 Introspection and the admin API must answer from memory to stay fast, yet a revocation made
 by another replica must be seen quickly. Each process keeps the ``revocations`` rows that are
-still kept (as a :class:`~medmesh.platform.revocation_feed.RevocationSet`, the same lookup the
+still kept (as a :class:`~medmesh.platform.tokens.revocation.RevocationSet`, the same lookup the
 resource servers run) and pulls what was revoked since its last sync every ``sync_seconds``
 (1 s by default); revocations made by this process apply at once.
 
@@ -22,7 +22,7 @@ from typing import Any
 from medmesh.auth.models import Revocation
 from medmesh.auth.tokens.repository import RevocationRepository
 from medmesh.platform.db import Database, utcnow
-from medmesh.platform.revocation_feed import RevocationSet, revocation_key
+from medmesh.platform.tokens import RevocationSet, revocation_key
 
 #: Rows committed this much after their timestamp are still picked up by the next sync.
 SYNC_OVERLAP = timedelta(seconds=5)

@@ -35,7 +35,7 @@ from medmesh.auth.users.repository import UserRepository
 from medmesh.auth.users.service import UserService
 from medmesh.platform.audit import AuditRecord, AuditTrail
 from medmesh.platform.db import Database, SessionSource, utcnow
-from medmesh.platform.scopes import InvalidScope, ScopeSet, narrow
+from medmesh.platform.tokens import InvalidScope, ScopeSet, narrow
 
 REFRESH_PREFIX = "mmrt_"
 #: No access token lives longer (the settings and client lifetimes are capped at a day): a

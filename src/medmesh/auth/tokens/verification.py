@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from medmesh.auth.keys.service import SigningKeyService
-from medmesh.platform import jwt
+from medmesh.platform.tokens import jws
 
 LEEWAY_SECONDS = 30
 
@@ -46,10 +46,10 @@ class IssuedTokenValidator:
             return None
         return claims
 
-    def _verify(self, token: str, ring: dict[str, jwt.VerificationKey]) -> dict[str, Any] | None:
+    def _verify(self, token: str, ring: dict[str, jws.VerificationKey]) -> dict[str, Any] | None:
         try:
-            _, claims = jwt.verify_compact(token, ring)
-        except jwt.InvalidJWS:
+            _, claims = jws.verify_compact(token, ring)
+        except jws.InvalidJWS:
             return None
         exp, nbf = claims.get("exp"), claims.get("nbf", 0)
         if not isinstance(exp, int | float) or not isinstance(nbf, int | float):

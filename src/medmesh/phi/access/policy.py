@@ -11,7 +11,7 @@ compartment through read, search (chains, counts and conditional matches include
 The rules:
 
 - Scopes are SMART v2 ``<context>/<Type|*>.<cruds>`` (v1 ``.read``/``.write`` too,
-  parsed by :mod:`medmesh.platform.scopes`); a permission is one letter: ``c`` create,
+  parsed by :mod:`medmesh.platform.tokens.scopes`); a permission is one letter: ``c`` create,
   ``r`` read/vread/history, ``u`` update, ``d`` delete, ``s`` search.
 - ``system/`` and ``user/`` scopes reach every patient, except that a ``user/`` scope
   does not reach a patient whose active Consent denies access (see
@@ -41,9 +41,8 @@ from typing import Any
 
 from medmesh.phi.fhir.compartment import PATIENT_LINKS
 from medmesh.phi.fhir.types import SUPPORTED_TYPES
-from medmesh.platform.auth import Principal
 from medmesh.platform.errors import Forbidden
-from medmesh.platform.scopes import SmartScope
+from medmesh.platform.tokens import Principal, SmartScope
 
 CLINICIAN_ROLE = "clinician"
 #: What break-glass may do: read (read, vread, history) and search; never write.

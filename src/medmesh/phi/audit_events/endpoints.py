@@ -13,7 +13,7 @@ from medmesh.phi.audit_events.service import find_record, find_records, searchse
 from medmesh.phi.components import base_url
 from medmesh.phi.fhir.errors import ResourceNotFound
 from medmesh.phi.fhir.http import fhir_response, prefer_lenient
-from medmesh.platform.auth import Principal, RequireScopes
+from medmesh.platform.tokens import Principal, RequireScopes
 
 router = APIRouter(prefix="/fhir", tags=["fhir: AuditEvent"])
 AuditReader = Annotated[Principal, Depends(RequireScopes("audit:read"))]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from medmesh.phi.fhir.types import fhir_instant
-from medmesh.platform.audit_chain import AuditEntry
+from medmesh.platform.audit import AuditEntry
 
 ACTION_SYSTEM = "urn:medmesh:audit-action"
 SUB_SYSTEM = "urn:medmesh:sub"

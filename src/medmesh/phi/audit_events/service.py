@@ -1,7 +1,7 @@
 """Searching the phi-service audit trail and shaping it as FHIR AuditEvents.
 
 The trail is the platform's hash-chained ``audit_log`` (on SQLite a sibling
-``<db>-audit.db``), read through :func:`medmesh.platform.audit_reading.list_records`.
+``<db>-audit.db``), read through :func:`medmesh.platform.audit.reading.list_records`.
 Results come oldest first and page by keyset on the record's ``seq`` (``_cursor``),
 so a page link stays right while new records are appended.
 
@@ -18,8 +18,7 @@ from urllib.parse import urlencode
 
 from medmesh.phi.audit_events.params import AuditQuery
 from medmesh.phi.audit_events.rendering import audit_event
-from medmesh.platform.audit_chain import AuditEntry
-from medmesh.platform.audit_reading import list_records
+from medmesh.platform.audit import AuditEntry, list_records
 from medmesh.platform.db import Database
 
 

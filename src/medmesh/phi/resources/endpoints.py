@@ -1,6 +1,6 @@
 """FHIR RESTful interactions on single resources: create, read, vread, update, delete.
 
-These are the hottest routes of the store, so they are direct routes (platform.direct_routes):
+These are the hottest routes of the store, so they are direct routes (platform.web.direct_routing):
 each takes only the Request and builds its context itself, and its parameters are documented
 through ``openapi_extra`` exactly as FastAPI would document them from a signature.
 """
@@ -16,7 +16,7 @@ from medmesh.phi.components import request_context
 from medmesh.phi.fhir.errors import VersionConflict
 from medmesh.phi.fhir.http import fhir_response, read_json_body, resource_headers, write_response
 from medmesh.platform.db import session_for
-from medmesh.platform.direct_routes import direct
+from medmesh.platform.web import direct
 
 router = APIRouter(prefix="/fhir", tags=["fhir: resources"])
 _OO = {"description": "OperationOutcome", "content": {"application/fhir+json": {}}}

@@ -21,8 +21,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
-from medmesh.platform.db import Database
-from medmesh.platform.direct_sql import OneRowRead, Statement
+from medmesh.platform.db import Database, OneRowRead, Statement
 
 
 def _rowcount(result: object) -> int:

@@ -32,8 +32,7 @@ from medmesh.phi.resources.repository import CurrentRow, ResourceRepository, get
 from medmesh.phi.resources.stored import Stored, check_id, check_type, parse_etag
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
-from medmesh.platform.db import Database, utcnow
-from medmesh.platform.direct_sql import execute_together
+from medmesh.platform.db import Database, execute_together, utcnow
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
 
@@ -254,7 +253,7 @@ class ResourceService:
         self, database: Database, ctx: FhirContext, resource_type: str, resource_id: str
     ) -> Stored:
         """:meth:`read` for a request that writes nothing (the read route): the row as last
-        committed, read outside any session (:class:`~medmesh.platform.direct_sql.OneRowRead`), so the
+        committed, read outside any session (:class:`~medmesh.platform.db.fast.OneRowRead`), so the
         request opens none and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)

@@ -26,7 +26,7 @@ from medmesh.phi.search.repository import (
     insert_statements,
     pending_rows,
 )
-from medmesh.platform.direct_sql import Statement
+from medmesh.platform.db import Statement
 
 
 class SearchIndex:

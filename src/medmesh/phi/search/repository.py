@@ -32,8 +32,7 @@ from medmesh.phi.search.models import (
     StringIndexRow,
     TokenIndexRow,
 )
-from medmesh.platform.db import UTCDateTime
-from medmesh.platform.direct_sql import Statement, execute_together
+from medmesh.platform.db import Statement, UTCDateTime, execute_together
 
 #: ``session.info`` key of the index rows a deferred block holds (see ``SearchIndex.deferred``).
 PENDING = "medmesh.phi.search.pending"

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.platform.auth import Principal
+from medmesh.platform.tokens import Principal
 from medmesh.synthetic.models import JobRow
 
 QUEUED, RUNNING = "queued", "running"

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.platform.auth import Principal
 from medmesh.platform.db import utcnow
 from medmesh.platform.errors import BadRequest, ServiceUnavailable
+from medmesh.platform.tokens import Principal
 from medmesh.synthetic.auditing import Caller, SyntheticAuditor
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.errors import JobAlreadyFinished, JobNotFound, OutputNotReady

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
-from medmesh.platform.clients import PeerUnavailable, ServiceClient
 from medmesh.platform.logging import get_logger
+from medmesh.platform.service_client import PeerUnavailable, ServiceClient
 from medmesh.synthetic.loading.batches import (
     PackedBundle,
     medical_record_number,

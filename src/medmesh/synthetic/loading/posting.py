@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from medmesh.platform.clients import PeerUnavailable, ServiceClient
+from medmesh.platform.service_client import PeerUnavailable, ServiceClient
 
 FHIR_JSON = "application/fhir+json"
 POST_HEADERS = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Prefer": "return=minimal"}

@@ -11,7 +11,7 @@ class PhiTarget:
 
     Either an ``access_token`` to send as is, or OAuth client credentials (``token_url``,
     ``client_id``, ``client_secret``, ``scope``): the token is then fetched, cached and renewed
-    by :class:`medmesh.platform.clients.ServiceClient`. phi-service needs create, read, update
+    by :class:`medmesh.platform.service_client.ServiceClient`. phi-service needs create, read, update
     and search rights (``system/*.crus``): creates for the patients, updates for the directory
     (PUT with its ids), reads and searches to find what an interrupted attempt already stored.
     """

@@ -26,7 +26,7 @@ from medmesh.platform.logging import get_logger
 
 __all__ = ["PeerUnavailable", "ServiceClient"]
 
-log = get_logger("medmesh.platform.clients")
+log = get_logger("medmesh.platform.service_client")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 

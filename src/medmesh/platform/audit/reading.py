@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, literal, select
 
-from medmesh.platform.audit import ChainReport
-from medmesh.platform.audit_chain import (
+from medmesh.platform.audit.chain import (
     _HASHED_FIELDS,
     GENESIS_HASH,
     AuditChainHead,
     AuditEntry,
     record_hash,
 )
-from medmesh.platform.audit_keys import AuditKeys, Checkpoint
+from medmesh.platform.audit.keys import AuditKeys, Checkpoint
+from medmesh.platform.audit.trail import ChainReport
 from medmesh.platform.db import Database
 
 

@@ -1,13 +1,13 @@
 """The audit trail's tables and hash chain: how a batch of records is linked and committed.
 
 A record's link is ``HMAC-SHA256(link key, prev_hash || canonical fields)`` under the key its
-``key_id`` names (:mod:`medmesh.platform.audit_keys`); records written before keys existed
+``key_id`` names (:mod:`medmesh.platform.audit.keys`); records written before keys existed
 (``key_id`` NULL) carry a plain SHA-256 link and are accepted only as the chain's prefix.
 
 :func:`append_batch` appends on any database inside the caller's transaction (the head row
 locked, ``SELECT ... FOR UPDATE`` on PostgreSQL); :class:`SqliteAppender` does the same on a
 SQLite audit file with a handful of C calls. :mod:`medmesh.platform.audit` queues and
-group-commits the records, :mod:`medmesh.platform.audit_reading` verifies the chain.
+group-commits the records, :mod:`medmesh.platform.audit.reading` verifies the chain.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medmesh.platform.audit_keys import LinkKey
+from medmesh.platform.audit.keys import LinkKey
 from medmesh.platform.db import Base, UTCDateTime
-from medmesh.platform.sqlite import (
+from medmesh.platform.db.sqlite import (
     BUSY_MS,
     begin_immediate,
     checkpoint_soon,
@@ -135,7 +135,7 @@ class SqliteAppender:
     written on the loop too: a WAL commit under ``synchronous=NORMAL`` writes but does not sync,
     so it is cheaper than the hop to a worker thread and back, which on a service pinned to one
     core cost a fifth of a FHIR read. The WAL is checkpointed off the loop, as the driver's own
-    files are (:func:`~medmesh.platform.sqlite.checkpoint_soon`): SQLite's automatic checkpoint
+    files are (:func:`~medmesh.platform.db.sqlite.checkpoint_soon`): SQLite's automatic checkpoint
     copied 1,000 pages and synced twice inside a commit on the loop, about once a second under
     read load.
     The write lock held by another process is waited for with asyncio sleeps, as the driver does.
@@ -170,7 +170,7 @@ class SqliteAppender:
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL"):
             conn.execute(f"PRAGMA {pragma}")
         if self.on_loop and self.key is not None:
-            # Checkpoints off the loop, as the driver's (platform.sqlite.checkpoint_soon): SQLite's
+            # Checkpoints off the loop, as the driver's (platform.db.sqlite.checkpoint_soon): SQLite's
             # automatic one copied 1,000 pages and synced twice inside a commit on the loop.
             conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn

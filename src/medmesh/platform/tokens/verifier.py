@@ -29,10 +29,10 @@ from typing import Annotated, Any, Protocol
 import httpx
 from fastapi import Depends, Request
 
-from medmesh.platform import jwt
 from medmesh.platform.errors import Forbidden, Unauthorized
 from medmesh.platform.logging import get_logger
-from medmesh.platform.scopes import InvalidScope, ScopeSet, SmartScope, is_smart_scope
+from medmesh.platform.tokens import jws
+from medmesh.platform.tokens.scopes import InvalidScope, ScopeSet, SmartScope, is_smart_scope
 
 REALM = "medmesh"
 #: How many verified tokens a verifier remembers (then it starts over).
@@ -131,17 +131,17 @@ class TokenVerifier:
         self.cache_seconds = cache_seconds
         self.revocations = revocations
         self._http = http
-        self._hs_key = jwt.VerificationKey.hs256(hs256_secret) if hs256_secret else None
-        self._static_keys = jwt.keys_from_jwks(jwks) if jwks is not None else {}
-        self._fetched_keys: dict[str, jwt.VerificationKey] = {}
+        self._hs_key = jws.VerificationKey.hs256(hs256_secret) if hs256_secret else None
+        self._static_keys = jws.keys_from_jwks(jwks) if jwks is not None else {}
+        self._fetched_keys: dict[str, jws.VerificationKey] = {}
         self._jwks_keys = dict(self._static_keys)
         self._verified: dict[str, tuple[Principal, float, bool]] = {}
         self._fetched_at = float("-inf")
         self._last_attempt = float("-inf")
         self._lock = asyncio.Lock()
-        allowed = {jwt.HS256} if self._hs_key else set()
+        allowed = {jws.HS256} if self._hs_key else set()
         if jwks_url or jwks is not None:
-            allowed |= jwt.PUBLIC_KEY_ALGORITHMS
+            allowed |= jws.PUBLIC_KEY_ALGORITHMS
         self.algorithms: frozenset[str] = frozenset(allowed)
         self.jwks_fetches = 0
 
@@ -167,7 +167,7 @@ class TokenVerifier:
             return principal
         decoded = self._decode(token)
         key = self._select_key(decoded)
-        if decoded.alg in jwt.PUBLIC_KEY_ALGORITHMS and decoded.kid is not None and self.jwks_url:
+        if decoded.alg in jws.PUBLIC_KEY_ALGORITHMS and decoded.kid is not None and self.jwks_url:
             stale = time.monotonic() - self._fetched_at > self.cache_seconds
             if key is None or stale:
                 await self.refresh_jwks(force=key is None)
@@ -235,7 +235,7 @@ class TokenVerifier:
 
     def set_jwks(self, jwks: Mapping[str, Any]) -> None:
         """Replace the static JWK Set (an issuer verifying its own tokens follows its key ring)."""
-        self._static_keys = jwt.keys_from_jwks(jwks)
+        self._static_keys = jws.keys_from_jwks(jwks)
         self._jwks_keys = {**self._static_keys, **self._fetched_keys}
         self._verified.clear()
 
@@ -243,7 +243,7 @@ class TokenVerifier:
         """Release resources. Each JWKS fetch uses a short-lived client (or the caller's
         ``http``, which the caller closes), so there is nothing to close today."""
 
-    async def _fetch_jwks(self) -> dict[str, jwt.VerificationKey]:
+    async def _fetch_jwks(self) -> dict[str, jws.VerificationKey]:
         if self._http is not None:
             response = await self._http.get(self.jwks_url)
         else:
@@ -253,29 +253,29 @@ class TokenVerifier:
         body = response.json()
         if not isinstance(body, dict):
             raise ValueError("JWKS is not a JSON object")
-        return jwt.keys_from_jwks(body)
+        return jws.keys_from_jwks(body)
 
-    def _decode(self, token: str) -> jwt.DecodedJWS:
+    def _decode(self, token: str) -> jws.DecodedJWS:
         try:
-            decoded = jwt.decode_unverified(token)
-        except jwt.InvalidJWS as exc:
+            decoded = jws.decode_unverified(token)
+        except jws.InvalidJWS as exc:
             raise invalid_token(exc.message) from None
         if decoded.alg not in self.algorithms:
             raise invalid_token("token algorithm is not allowed")
         return decoded
 
-    def _select_key(self, decoded: jwt.DecodedJWS) -> jwt.VerificationKey | None:
-        if decoded.alg == jwt.HS256:
+    def _select_key(self, decoded: jws.DecodedJWS) -> jws.VerificationKey | None:
+        if decoded.alg == jws.HS256:
             return self._hs_key
         kid = decoded.kid
         return self._jwks_keys.get(kid) if kid is not None else None
 
-    def _check(self, decoded: jwt.DecodedJWS, key: jwt.VerificationKey | None) -> Principal:
+    def _check(self, decoded: jws.DecodedJWS, key: jws.VerificationKey | None) -> Principal:
         if key is None:
             raise invalid_token("token is signed with an unknown key")
         try:
-            jwt.verify_decoded(decoded, key, self.algorithms)
-        except jwt.InvalidJWS as exc:
+            jws.verify_decoded(decoded, key, self.algorithms)
+        except jws.InvalidJWS as exc:
             raise invalid_token(exc.message) from None
         return self._principal(decoded.claims)
 

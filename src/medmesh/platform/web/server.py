@@ -12,7 +12,7 @@ The HTTP protocol is h11's (:class:`GuardedH11Protocol`), pinned whatever else i
 a request's line and headers must arrive within ``header_read_timeout`` (a slow-header client
 gets 408 and the connection is closed; uvicorn has no such timeout) and be at most
 ``max_header_bytes`` long (431). The body's deadline is
-:class:`~medmesh.platform.security.BodyLimitMiddleware`'s, answered in the API's own format.
+:class:`~medmesh.platform.web.BodyLimitMiddleware`'s, answered in the API's own format.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from uvicorn.server import ServerState
 
 from medmesh.platform.logging import get_logger
 
-log = get_logger("medmesh.platform.server")
+log = get_logger("medmesh.platform.web.server")
 
 
 #: Written straight to the socket: h11 cannot answer a request it has not parsed.

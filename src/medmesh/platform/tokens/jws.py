@@ -9,7 +9,7 @@ forgery fail by construction: an RSA or EC key never verifies an HMAC, and an
 EC key never an RSA signature.
 
 This module checks signatures only; the claims (``exp``, ``iss``, ``aud``...)
-are checked by :mod:`medmesh.platform.auth`. It uses ``cryptography`` and
+are checked by :mod:`medmesh.platform.tokens.verifier`. It uses ``cryptography`` and
 ``orjson`` directly because the request path verifies a token on every call.
 """
 

@@ -6,7 +6,7 @@ database does not hold (its ``key_id`` names it) and the ``prev_hash`` of row ``
 changing, removing or reordering a record breaks the chain and cannot be re-linked without the
 key; ``audit_chain_head`` holds the last ``seq`` and hash. Removing the newest rows and moving
 the head is caught by the signed checkpoints the writer appends outside the database
-(:mod:`medmesh.platform.audit_keys`). The head row is locked
+(:mod:`medmesh.platform.audit.keys`). The head row is locked
 (``SELECT ... FOR UPDATE`` on PostgreSQL) in every write transaction, which keeps
 one chain when several replicas write the same database.
 
@@ -15,7 +15,7 @@ everything queued since its last transaction and commits it as one batch;
 :meth:`AuditTrail.record` returns only once its record is durable, and raises
 :class:`AuditWriteFailed` (503) when it is not, so the caller refuses to serve
 unaudited PHI. The tables and how a batch is chained and committed are in
-:mod:`medmesh.platform.audit_chain`; verifying and listing in :mod:`medmesh.platform.audit_reading`.
+:mod:`medmesh.platform.audit.chain`; verifying and listing in :mod:`medmesh.platform.audit.reading`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from medmesh.platform.audit_chain import SqliteAppender, append_batch
-from medmesh.platform.audit_keys import AuditSealing
+from medmesh.platform.audit.chain import SqliteAppender, append_batch
+from medmesh.platform.audit.keys import AuditSealing
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.errors import ServiceUnavailable
 from medmesh.platform.logging import get_logger
@@ -144,7 +144,7 @@ class AuditTrail:
         ``failures_counter`` (``medmesh_audit_write_failures_total``) counts batches
         that could not be written, ``batch_histogram`` observes records per commit.
 
-        ``sealing`` (:func:`~medmesh.platform.audit_keys.audit_sealing`) gives the key that
+        ``sealing`` (:func:`~medmesh.platform.audit.keys.audit_sealing`) gives the key that
         links records and the log the writer appends checkpoints to; without it records get
         the plain SHA-256 links of the first trails (tests of the chain's mechanics only).
         """

@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
-from medmesh.platform.db import Database
+from medmesh.platform.db.engine import Database
 
 R = TypeVar("R")
 

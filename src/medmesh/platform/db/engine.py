@@ -15,13 +15,11 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,56 +27,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
-from sqlalchemy.types import TypeDecorator
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from medmesh.platform import sqlite
 from medmesh.platform.config import DATABASE_POOL_SIZE
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the platform's own tables (audit log, outbox)."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def new_metadata() -> MetaData:
-    """A MetaData with the project's constraint naming convention, for a service's tables."""
-    return MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on both SQLite (which drops the zone) and PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: medmesh stores timezone-aware UTC only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+from medmesh.platform.db import sqlite
 
 
 def is_sqlite(url: str) -> bool:
@@ -95,14 +48,14 @@ SQLITE_CHECKPOINT_PAGES = 10_000
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     if isinstance(dbapi_connection, sqlite.Connection):
-        return  # the default driver sets its connections up itself (platform.sqlite.PRAGMAS)
+        return  # the default driver sets its connections up itself (platform.db.sqlite.PRAGMAS)
     cursor = dbapi_connection.cursor()
     for pragma in sqlite.PRAGMAS:
         cursor.execute(pragma)
     # A driver with a thread per connection may block in SQLite's busy handler; the default
     # driver queues its writers instead and keeps that handler short.
     cursor.execute("PRAGMA busy_timeout=10000")
-    # The default driver checkpoints off the loop (platform.sqlite.checkpoint_soon); others
+    # The default driver checkpoints off the loop (platform.db.sqlite.checkpoint_soon); others
     # checkpoint in their commits, less often than SQLite's default.
     cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
@@ -281,171 +234,3 @@ async def dispose_engine(engine: AsyncEngine) -> None:
     await engine.dispose()
     if isinstance(engine.dialect.dbapi, sqlite.DBAPI):
         engine.dialect.dbapi.close_writers()
-
-
-class RequestSession:
-    """The session of one request, created on first use (requests that touch no table pay nothing)."""
-
-    __slots__ = ("database", "session")
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self.session: AsyncSession | None = None
-
-    def get(self) -> AsyncSession:
-        if self.session is None:
-            self.session = self.database.sessionmaker()
-        return self.session
-
-    async def finish(self, *, commit: bool) -> None:
-        """Commit (or roll back) and close; idempotent."""
-        session, self.session = self.session, None
-        if session is None or not session.in_transaction():
-            # Never used (or already finished): it holds no connection and no objects, and
-            # closing it would still cost a trip through SQLAlchemy's greenlet bridge.
-            return
-
-        def end(sync_session: Session) -> None:
-            try:
-                if commit:
-                    sync_session.commit()
-                else:
-                    sync_session.rollback()
-            finally:
-                sync_session.close()
-
-        # One trip through SQLAlchemy's greenlet bridge for both (AsyncSession's commit and
-        # close are a trip each, and this runs once per request that used the database).
-        await session.run_sync(end)
-
-
-class SessionMiddleware:
-    """Commits the request's session just before the response starts, or rolls it back.
-
-    A response below 400 commits; a 4xx/5xx (an expected failure rendered by an error handler)
-    or an exception rolls back. The commit happens before the first byte is sent, so a commit
-    that fails becomes an error response (the outer error middleware renders it), never a
-    success the client believes. A pure ASGI middleware rather than a ``yield`` dependency:
-    FastAPI's generator dependencies cost about 150 us per request (measured), more than the
-    rest of a typical endpoint.
-    """
-
-    def __init__(self, app: ASGIApp, database: Database) -> None:
-        self.app = app
-        self.database = database
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        holder = RequestSession(self.database)
-        scope.setdefault("state", {})[_STATE_KEY] = holder
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start" and holder.session is not None:
-                await holder.finish(commit=message["status"] < 400)
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            await holder.finish(commit=False)
-
-
-_STATE_KEY = "medmesh_session"
-
-
-def session_for(request: Request) -> AsyncSession:
-    """The request's session: committed before a successful response is sent, rolled back on an
-    error response or exception (see :class:`SessionMiddleware`)."""
-    holder: RequestSession | None = request.scope.get("state", {}).get(_STATE_KEY)
-    if holder is None:
-        raise RuntimeError("SessionMiddleware is not installed on this app")
-    return holder.get()
-
-
-#: Opens (on first call) and returns the request's session; for hot paths that may not need one.
-SessionSource = Callable[[], AsyncSession]
-
-
-def session_source(request: Request) -> SessionSource:
-    """A callable giving the request's session, opened only if it is called (see
-    :func:`session_for`): a request served from caches then pays nothing for the database."""
-    holder: RequestSession | None = request.scope.get("state", {}).get(_STATE_KEY)
-    if holder is None:
-        raise RuntimeError("SessionMiddleware is not installed on this app")
-    return holder.get
-
-
-async def get_session(request: Request) -> AsyncSession:
-    """:func:`session_for` as a FastAPI dependency (use :data:`SessionDep`)."""
-    return session_for(request)
-
-
-#: The session of the request.
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-# --- Alembic -------------------------------------------------------------------------------
-
-
-def alembic_config(script_location: str, url: str) -> Any:
-    """An Alembic Config for a service's migrations folder and database URL."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", script_location)
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    config.attributes["medmesh_url"] = url
-    return config
-
-
-def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
-    """The body of a service's ``migrations/env.py``: upgrade with an async engine."""
-    from alembic import context
-
-    config = context.config
-    url: str = (
-        config.attributes.get("medmesh_url") or config.get_main_option("sqlalchemy.url") or ""
-    )
-
-    def do_run(connection: Connection) -> None:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-
-    connection: Connection | None = config.attributes.get("connection")
-    if connection is not None:
-        do_run(connection)
-        return
-
-    async def run_async() -> None:
-        engine = create_unpooled_engine(url)
-        async with engine.begin() as conn:
-            await conn.run_sync(do_run)
-        await dispose_engine(engine)
-
-    asyncio.run(run_async())
-
-
-async def upgrade_database(script_location: str, url: str, revision: str = "head") -> None:
-    """Apply a service's migrations up to ``revision`` (from async code)."""
-    from alembic import command
-
-    engine = create_unpooled_engine(url)
-    try:
-        async with engine.begin() as conn:
-
-            def run(connection: Connection) -> None:
-                config = alembic_config(script_location, url)
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
-
-            await conn.run_sync(run)
-    finally:
-        await dispose_engine(engine)

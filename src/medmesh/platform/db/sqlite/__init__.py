@@ -1,0 +1,60 @@
+"""The embedded default driver, ``sqlite+medmesh``: SQLite for asyncio on the event loop's own
+thread (:mod:`.driver`), with an in-process writer queue (:mod:`.writer`), WAL checkpoints off the
+loop (:mod:`.checkpoints`) and read-only connections (:mod:`.reader`).
+"""
+
+from medmesh.platform.db.sqlite.checkpoints import (
+    CHECKPOINT_SECONDS,
+    LAST_PASS_FRAMES,
+    checkpoint,
+    checkpoint_soon,
+    checkpoints_settled,
+)
+from medmesh.platform.db.sqlite.driver import (
+    DBAPI,
+    Connection,
+    Cursor,
+    SQLiteDialect_medmesh,
+)
+from medmesh.platform.db.sqlite.files import (
+    BUSY_MS,
+    CACHE_KIB,
+    MMAP_BYTES,
+    PRAGMAS,
+    connect,
+    file_identity,
+    file_key,
+)
+from medmesh.platform.db.sqlite.reader import (
+    open_reader,
+)
+from medmesh.platform.db.sqlite.writer import (
+    Writer,
+    begin_immediate,
+    is_write,
+    write_queue,
+)
+
+__all__ = [
+    "BUSY_MS",
+    "CACHE_KIB",
+    "CHECKPOINT_SECONDS",
+    "DBAPI",
+    "LAST_PASS_FRAMES",
+    "MMAP_BYTES",
+    "PRAGMAS",
+    "Connection",
+    "Cursor",
+    "SQLiteDialect_medmesh",
+    "Writer",
+    "begin_immediate",
+    "checkpoint",
+    "checkpoint_soon",
+    "checkpoints_settled",
+    "connect",
+    "file_identity",
+    "file_key",
+    "is_write",
+    "open_reader",
+    "write_queue",
+]

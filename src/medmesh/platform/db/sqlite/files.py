@@ -1,0 +1,47 @@
+"""Opening a SQLite file: every connection's settings, the bounded busy handler, a file's identity."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+#: SQLite's own busy handler (ms): bounded, because it runs on the event loop.
+BUSY_MS = 20
+#: Page cache per connection (SQLite's default is 2 MiB): index B-trees of a large store (blind
+#: index tokens are random, so inserts touch pages all over them) stay in memory.
+CACHE_KIB = 16 * 1024
+#: Reads go through a shared memory map instead of a read() per page.
+MMAP_BYTES = 256 * 1024 * 1024
+#: Every connection's settings, whatever the driver (WAL is a setting of the file).
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA cache_size=-{CACHE_KIB}",
+    f"PRAGMA mmap_size={MMAP_BYTES}",
+)
+
+
+def file_key(database: str) -> str:
+    """The name under which this driver knows the database file ``database``."""
+    return str(Path(database).resolve())
+
+
+def file_identity(database: str, uri: bool) -> str | None:
+    """The identity of a database file, or None for private in-memory databases."""
+    if database in ("", ":memory:") or (uri and "mode=memory" in database):
+        return None
+    if uri:
+        return database
+    return file_key(database)
+
+
+def connect(database: str, kw: dict[str, Any], *, checkpoints: bool) -> sqlite3.Connection:
+    connection: sqlite3.Connection = sqlite3.connect(database, timeout=BUSY_MS / 1000, **kw)
+    for pragma in PRAGMAS:
+        connection.execute(pragma)
+    if checkpoints:
+        # Commits never checkpoint on the loop: see checkpoint_soon.
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+    return connection

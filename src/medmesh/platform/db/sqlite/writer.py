@@ -1,0 +1,82 @@
+"""The writer queue: one write transaction at a time per file in this process, all on one connection."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import weakref
+from typing import Any
+
+from medmesh.platform.db.sqlite.files import connect
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "SAVEPOINT")
+_kind_cache: dict[str, bool] = {}
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def is_write(statement: str) -> bool:
+    kind = _kind_cache.get(statement)
+    if kind is None:
+        kind = statement.lstrip().upper().startswith(_WRITES)
+        if len(_kind_cache) < 4096:
+            _kind_cache[statement] = kind
+    return kind
+
+
+def write_queue(path: str) -> asyncio.Lock:
+    """The writer queue of ``path`` for the running loop (each loop gets its own lock)."""
+    per_loop = _gates.setdefault(asyncio.get_running_loop(), {})
+    lock = per_loop.get(path)
+    if lock is None:
+        lock = per_loop[path] = asyncio.Lock()
+    return lock
+
+
+async def begin_immediate(conn: sqlite3.Connection, wait_seconds: float) -> None:
+    """``BEGIN IMMEDIATE`` on ``conn``; while another process holds the file's write lock, wait
+    for it with asyncio sleeps (1 ms doubling to 50 ms), never holding the loop, up to
+    ``wait_seconds``, then raise SQLite's ``database is locked``."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Writer:
+    """The one connection that runs the write transactions of an engine's connections to a file.
+
+    SQLite keeps a page cache per connection and empties it when the connection begins a
+    transaction after another connection committed. With writes spread over the pool's
+    connections, every write transaction thus began cold: each B-tree page it walked came back
+    from the WAL through a ``pread``. Writers take turns anyway (the writer queue), so their
+    transactions all run on this connection, whose cache stays valid from one to the next; a
+    pooled connection switches to it when it joins the queue and back when it leaves.
+    """
+
+    __slots__ = ("_checkpoints", "_conn", "_database", "_kw")
+
+    def __init__(self, database: str, kw: dict[str, Any], *, checkpoints: bool) -> None:
+        self._database = database
+        self._kw = dict(kw)
+        self._checkpoints = checkpoints
+        self._conn: sqlite3.Connection | None = None
+
+    def connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self._database, self._kw, checkpoints=self._checkpoints)
+        return self._conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
