@@ -5,7 +5,9 @@ Figures, each with a ratio against a control measured in the same run:
   with ES256 keys (``MEDMESH_AUTH_SIGNING_ALG=ES256``);
 - introspections/s vs the same control;
 - token verification in a resource server: µs per TokenVerifier.verify_cached call, and the
-  per-request cost of RequireScopes on a FastAPI route vs the same route without it.
+  per-request cost of RequireScopes on a FastAPI route vs the same route without it;
+- medmesh's own JWS vs joserfc and PyJWT (``bench_jws.py``, in process): first-sight verification
+  and token issue per second for RS256 and ES256, each library with its ratio to medmesh's code.
 
 One worker per server (pinned to core 0), the load generator on core 1.
 """
@@ -26,6 +28,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.auth import bench_jws
 from bench.servers import BIN, ROOT, free_port, load, medmesh_service, uvicorn_app
 
 
@@ -192,8 +195,18 @@ def _grant_figures(name: str, measured: dict[str, Any], control: float) -> dict[
     }
 
 
+def bench_jws_libraries(results: dict[str, Any], rounds: int) -> None:
+    """The JWS rows (``bench_jws``) and, per library, whether it is within 10 % on every row."""
+    figures = bench_jws.measure(rounds)
+    results.update(figures)
+    results["jws_library_within_10_percent"] = {
+        library: bench_jws.within(figures, library) for library in ("joserfc", "pyjwt")
+    }
+
+
 def main() -> dict[str, Any]:
     results: dict[str, Any] = {}
+    bench_jws_libraries(results, rounds=7)
     bench_control(results)
     bench_auth_service(results)
     bench_auth_service(results, "ES256")
@@ -217,6 +230,7 @@ def main() -> dict[str, Any]:
         "resource_route_protected_rps": results["resource_protected"]["rps"],
         "verification_overhead_per_request_us": results["verification_overhead_us"],
         **{k: v for k, v in results.items() if k.startswith("verify_remembered_revocations_")},
+        **{k: v for k, v in results.items() if k.startswith("jws_")},
         "errors": {
             k: v["errors"] for k, v in results.items() if isinstance(v, dict) and "errors" in v
         },
@@ -231,9 +245,11 @@ def main() -> dict[str, Any]:
 
 if __name__ == "__main__":
     if "--quick" in sys.argv:
-        # In process only (no servers): what the per-request revocation check costs.
+        # In process only (no servers): what the per-request revocation check costs, and the JWS
+        # implementations compared (fewer rounds).
         quick: dict[str, Any] = {}
         bench_revocation_check(quick)
+        bench_jws_libraries(quick, rounds=3)
         print(json.dumps(quick, indent=2))
     else:
         print(json.dumps(main(), indent=2))
