@@ -34,12 +34,13 @@ test: $(STAMP) tools ## Run the whole test suite with coverage
 	@mkdir -p var
 	@$(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import contracts, OpenAPI up to date
+lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import contracts, OpenAPI and settings reference up to date
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/ruff format --check src tests bench
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports
 	@$(BIN)/medmesh openapi --check
+	@$(BIN)/medmesh settings-doc --check
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	@$(BIN)/ruff check --fix src tests bench

@@ -24,36 +24,70 @@ class AuthSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MEDMESH_AUTH_", extra="ignore")
     service_name: ClassVar[str] = "auth"
 
-    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
-    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
-    id_token_ttl_seconds: int = Field(default=900, ge=60)
+    access_token_ttl_seconds: int = Field(
+        default=900,
+        ge=60,
+        le=86_400,
+        description="lifetime of an access token (a client may override it)",
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 86_400,
+        ge=300,
+        description="lifetime of a refresh token, renewed at each rotation",
+    )
+    id_token_ttl_seconds: int = Field(default=900, ge=60, description="lifetime of an ID token")
     key_encryption_keys: str = Field(
         default="",
         description="kid:base64url AES-256 keys that encrypt signing keys at rest (first is active); "
         "empty in development creates var/auth-kek.key",
     )
-    key_rotation_days: int = Field(default=90, ge=1)
+    key_rotation_days: int = Field(
+        default=90,
+        ge=1,
+        description="intended age limit of the signing key; nothing reads it yet (the alert "
+        "MedmeshAuthSigningKeyRotationOverdue fires at 90 days on its own)",
+    )
     signing_alg: Literal["RS256", "ES256"] = Field(
         default="RS256",
         description="algorithm of new signing keys: RS256 (RSA 2048) or ES256 (ECDSA P-256, about "
         "ten times cheaper to sign); a change rotates the key ring at the next start",
     )
-    argon2_memory_kib: int = 19_456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
+    argon2_memory_kib: int = Field(default=19_456, description="argon2id memory cost (KiB)")
+    argon2_time_cost: int = Field(default=2, description="argon2id iterations")
+    argon2_parallelism: int = Field(default=1, description="argon2id lanes")
     max_concurrent_hashes: int = Field(default=4, ge=1, description="bound on argon2 work at once")
-    login_delay_after_failures: int = 3
-    login_lockout_after_failures: int = 10
-    login_lockout_seconds: int = 900
-    login_max_delay_seconds: int = 60
-    ip_lockout_after_failures: int = 50
+    login_delay_after_failures: int = Field(
+        default=3, description="failed sign-ins of an account before it waits 1, 2, 4 ... s"
+    )
+    login_lockout_after_failures: int = Field(
+        default=10, description="failed sign-ins of an account before it is locked"
+    )
+    login_lockout_seconds: int = Field(
+        default=900, description="how long an account or source IP stays locked"
+    )
+    login_max_delay_seconds: int = Field(
+        default=60, description="longest wait between two sign-in attempts of an account"
+    )
+    ip_lockout_after_failures: int = Field(
+        default=50, description="failed sign-ins from one source IP before it is locked"
+    )
     token_rate_limit_per_minute: int = Field(
         default=1200, description="token requests per source IP"
     )
     client_cache_seconds: float = Field(
         default=5.0, description="how long a client record is cached"
     )
-    revocation_sync_seconds: float = 1.0
-    cleanup_interval_seconds: float = 600.0
-    bootstrap_admin_username: str = "admin"
-    bootstrap_admin_password: str = ""
+    revocation_sync_seconds: float = Field(
+        default=1.0, description="how often a replica reads the revocations other replicas made"
+    )
+    cleanup_interval_seconds: float = Field(
+        default=600.0,
+        description="how often expired refresh tokens, revocations and stale login counters "
+        "are deleted",
+    )
+    bootstrap_admin_username: str = Field(
+        default="admin", description="the first admin user `medmesh admin bootstrap` creates"
+    )
+    bootstrap_admin_password: str = Field(
+        default="", description="its password; empty generates one and prints it once"
+    )

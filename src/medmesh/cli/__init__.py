@@ -1,4 +1,4 @@
-"""The ``medmesh`` command: up, serve, migrate, admin, audit, openapi."""
+"""The ``medmesh`` command: up, serve, migrate, admin, audit, openapi, settings-doc."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from medmesh.cli.audit import audit_app
 from medmesh.cli.openapi import openapi, openapi_document
 from medmesh.cli.run import migrate, serve, up
 from medmesh.cli.services import SERVICES, ServiceEntry
+from medmesh.cli.settings_doc import settings_doc
 from medmesh.cli.synth import synth
 
 app = typer.Typer(help="medmesh: run, migrate and administer the services.", no_args_is_help=True)
@@ -16,6 +17,7 @@ app.command()(serve)
 app.command()(migrate)
 app.command()(up)
 app.command()(openapi)
+app.command("settings-doc")(settings_doc)
 app.command("synth")(synth)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")

@@ -17,7 +17,11 @@ class PhiSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MEDMESH_PHI_", extra="ignore")
     service_name: ClassVar[str] = "phi"
 
-    max_body_bytes: int = 16 * 1_048_576
+    max_body_bytes: int = Field(
+        default=16 * 1_048_576,
+        description="larger request bodies are refused with 413 (transaction Bundles are the "
+        "large ones)",
+    )
     encryption_keys: str = Field(
         default="",
         description="kid:base64url AES-256 keys that encrypt stored resources (first is active); "
@@ -27,13 +31,15 @@ class PhiSettings(ServiceSettings):
         default="",
         description="base64url HMAC key of the blind indexes; empty in development uses var/phi-keys.key",
     )
-    default_count: int = 50
-    max_count: int = 1000
+    default_count: int = Field(default=50, description="search results per page without _count")
+    max_count: int = Field(default=1000, description="largest _count accepted")
     max_include: int = Field(
         default=1000, description="cap on _include/_revinclude results per page"
     )
-    max_bundle_entries: int = 5000
-    max_json_depth: int = 64
+    max_bundle_entries: int = Field(
+        default=5000, description="entries a transaction or batch Bundle may hold"
+    )
+    max_json_depth: int = Field(default=64, description="deeper JSON is refused with 400")
     concurrent_writes: int = Field(
         default=0,
         ge=0,

@@ -39,10 +39,19 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=False)
     service_name: ClassVar[str] = "service"
 
-    host: str = "127.0.0.1"
-    port: int = 0
-    environment: str = Field(default="development", description="development | production")
-    var_dir: Path = Path("var")
+    host: str = Field(default="127.0.0.1", description="address the server listens on")
+    port: int = Field(
+        default=0, description="port the server listens on; 0 means the service's own (8001-8005)"
+    )
+    environment: str = Field(
+        default="development",
+        description="development | production; production refuses to start without the keys "
+        "development generates (audit, encryption) and with the revocation check off",
+    )
+    var_dir: Path = Field(
+        default=Path("var"),
+        description="folder of SQLite files, development keys and audit checkpoints",
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async URL; empty means SQLite at <var_dir>/<service>.db",
@@ -53,8 +62,10 @@ class ServiceSettings(BaseSettings):
         description="connections a worker keeps open to a server database (PostgreSQL); as many "
         "again open under a burst and close when it passes",
     )
-    log_level: str = "info"
-    log_file: Path | None = None
+    log_level: str = Field(default="info", description="debug | info | warning | error")
+    log_file: Path | None = Field(
+        default=None, description="append JSON log lines to this file; empty writes to stderr"
+    )
     otlp_endpoint: str = Field(default="", description="OTLP/HTTP endpoint; empty exports nothing")
     trace_sample_ratio: float = Field(
         default=1.0, ge=0.0, le=1.0, description="share of traces recorded when exporting"
@@ -67,10 +78,16 @@ class ServiceSettings(BaseSettings):
         default="", description="JWKS URL; empty means <issuer>/.well-known/jwks.json"
     )
     jwt_hs256_secret: str = Field(
-        default="", description="verify HS256 tokens with this shared secret"
+        default="",
+        description="HS256 tokens with this shared secret instead of the key ring (auth signs, "
+        "the others verify); for tests and benchmarks",
     )
-    jwks_refresh_min_seconds: float = 10.0
-    jwks_cache_seconds: float = 300.0
+    jwks_refresh_min_seconds: float = Field(
+        default=10.0, description="least time between two JWKS fetches for an unknown key id"
+    )
+    jwks_cache_seconds: float = Field(
+        default=300.0, description="how long a fetched JWKS is used before it is fetched again"
+    )
     revocation_url: str = Field(
         default="",
         description="auth-service's revocation list; empty means the JWKS URL with "
@@ -87,8 +104,14 @@ class ServiceSettings(BaseSettings):
         gt=0.0,
         description="bearer tokens are refused (503) once the revocation list is this old",
     )
-    max_body_bytes: int = 1_048_576
-    drain_seconds: float = 5.0
+    max_body_bytes: int = Field(
+        default=1_048_576, description="larger request bodies are refused with 413"
+    )
+    drain_seconds: float = Field(
+        default=5.0,
+        description="after SIGTERM, seconds /readyz answers 503 (requests still served) before "
+        "the server stops accepting connections",
+    )
     header_read_timeout: float = Field(
         default=10.0,
         gt=0,
@@ -130,7 +153,11 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="a checkpoint at most this long after an audit record it does not cover",
     )
-    rate_limit_per_minute: int = 600
+    rate_limit_per_minute: int = Field(
+        default=600,
+        description="requests a minute of the limiter every app has (app.state.limiter); no "
+        "route uses it yet (auth's token endpoint has its own limit)",
+    )
 
     @property
     def audience(self) -> str:
