@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
-import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from medmesh.auth.main import create_app
 from medmesh.auth.migrations import upgrade
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database, utcnow
+from medmesh.platform.testing import DatabaseTemplates
 from medmesh.platform.tokens import SigningKey
 
 ISSUER = "http://auth.test"
@@ -56,27 +56,6 @@ def _rsa_key_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "medmesh.auth.keys.service.SigningKey.generate_rsa", lambda *a, **k: next(keys)
     )
-
-
-_SQLITE_TEMPLATE: list[Path] = []
-
-
-async def migrate(url: str, tmp_root: Path) -> None:
-    """Upgrade the test database; SQLite databases are copied from one migrated template."""
-    prefix = "sqlite+medmesh:///"
-    if not url.startswith(prefix) or Path(url.removeprefix(prefix)).exists():  # noqa: ASYNC240
-        await upgrade(url)
-        return
-    if not _SQLITE_TEMPLATE:
-        template = tmp_root / "template.db"
-        await upgrade(prefix + str(template))
-        _SQLITE_TEMPLATE.append(template)
-    shutil.copyfile(_SQLITE_TEMPLATE[0], url.removeprefix(prefix))
-
-
-@pytest.fixture(scope="session")
-def template_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("auth-template")
 
 
 @pytest.fixture
@@ -212,11 +191,12 @@ async def run_auth(
     client_ip: str = CLIENT_IP,
     raise_app_exceptions: bool = True,
     known_secrets: dict[str, str] | None = None,
-    template_dir: Path | None = None,
+    templates: DatabaseTemplates | None = None,
 ) -> AsyncIterator[AuthHarness]:
-    """Migrate, bootstrap and start an auth-service app; an httpx client talks to it in-process."""
-    if template_dir is not None:
-        await migrate(settings.effective_database_url, template_dir)
+    """Migrate (from ``templates`` when given), bootstrap and start an auth-service app; an httpx
+    client talks to it in-process."""
+    if templates is not None:
+        await templates.migrate(settings.effective_database_url, upgrade)
     else:
         await upgrade(settings.effective_database_url)
     app = create_app(settings)
@@ -232,8 +212,10 @@ async def run_auth(
 
 
 @pytest.fixture
-async def auth(auth_settings: AuthSettings, template_dir: Path) -> AsyncIterator[AuthHarness]:
-    async with run_auth(auth_settings, template_dir=template_dir) as harness:
+async def auth(
+    auth_settings: AuthSettings, database_templates: DatabaseTemplates
+) -> AsyncIterator[AuthHarness]:
+    async with run_auth(auth_settings, templates=database_templates) as harness:
         yield harness
 
 
@@ -241,7 +223,9 @@ AuthFactory = Callable[..., contextlib.AbstractAsyncContextManager[AuthHarness]]
 
 
 @pytest.fixture
-def auth_factory(database_url: str, tmp_path: Path, template_dir: Path) -> AuthFactory:
+def auth_factory(
+    database_url: str, tmp_path: Path, database_templates: DatabaseTemplates
+) -> AuthFactory:
     """Start an app with other settings on this test's database: ``async with auth_factory(x=1)``."""
     kek = KeyRing.generate().to_setting()
 
@@ -260,7 +244,7 @@ def auth_factory(database_url: str, tmp_path: Path, template_dir: Path) -> AuthF
             client_ip=client_ip,
             raise_app_exceptions=raise_app_exceptions,
             known_secrets=known_secrets,
-            template_dir=template_dir,
+            templates=database_templates,
         )
 
     return start

@@ -13,7 +13,7 @@ from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
 from medmesh.platform.crypto import KeyRing
-from medmesh.platform.testing import TokenFactory
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from medmesh.platform.tokens import TokenVerifier
 
 BASE = "http://phi.test"
@@ -57,8 +57,10 @@ class PhiHarness:
 
 
 @pytest.fixture
-async def phi(phi_settings: PhiSettings, token_factory: TokenFactory) -> AsyncIterator[PhiHarness]:
-    await upgrade(phi_settings.effective_database_url)
+async def phi(
+    phi_settings: PhiSettings, token_factory: TokenFactory, database_templates: DatabaseTemplates
+) -> AsyncIterator[PhiHarness]:
+    await database_templates.migrate(phi_settings.effective_database_url, upgrade)
     app = create_app(phi_settings)
     app.state.verifier = TokenVerifier("http://auth.test", AUDIENCE, jwks=token_factory.jwks())
     async with app.router.lifespan_context(app):

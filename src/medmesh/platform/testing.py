@@ -6,6 +6,8 @@ Enable it with ``pytest_plugins = ["medmesh.platform.testing"]`` in ``conftest.p
   real PostgreSQL too when ``MEDMESH_TEST_POSTGRES_URL`` is set (the fixture is
   parametrized, so every database test runs on both). When the variable is set
   and the server cannot be reached the test fails; it is never skipped.
+- ``database_templates``: a service's schema migrated once per test session and
+  copied into each test's empty database (:class:`DatabaseTemplates`).
 - ``mqtt_url``: the broker of ``MEDMESH_TEST_MQTT_URL`` (tests that need it fail
   when it is set and unreachable, and are skipped only when it is not set).
 - ``redis_url``: the server of ``MEDMESH_TEST_REDIS_URL``, on the same rule: the
@@ -17,9 +19,11 @@ Enable it with ``pytest_plugins = ["medmesh.platform.testing"]`` in ``conftest.p
 
 from __future__ import annotations
 
+import asyncio
 import io
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -95,6 +99,90 @@ async def postgres_database(base_url: str) -> AsyncIterator[str]:
         yield url
     finally:
         await drop_postgres_database(base_url, url)
+
+
+Upgrade = Callable[[str], Awaitable[None]]
+
+
+class DatabaseTemplates:
+    """A service's schema migrated once per test session, copied into each test's database.
+
+    Running a service's migrations costs more than copying their result: an empty SQLite
+    test database becomes a copy of a migrated file, an empty PostgreSQL one is created
+    again with ``CREATE DATABASE … TEMPLATE`` from a database migrated once. A database
+    that already holds tables (a second app started on it) is upgraded in place.
+    """
+
+    def __init__(self, directory: Path, postgres_url: str) -> None:
+        self.directory = directory
+        self.postgres_url = postgres_url
+        self._sqlite: dict[str, Path] = {}
+        self._postgres: dict[str, str] = {}
+
+    async def migrate(self, url: str, upgrade: Upgrade) -> None:
+        """Bring the database at ``url`` to what ``upgrade(url)`` makes of it."""
+        key = f"{upgrade.__module__}.{upgrade.__qualname__}"
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            await self._migrate_sqlite(url, key, upgrade)
+        else:
+            await self._migrate_postgres(url, key, upgrade)
+
+    async def _migrate_sqlite(self, url: str, key: str, upgrade: Upgrade) -> None:
+        parsed = make_url(url)
+        path = Path(parsed.database or "")
+        if path.exists() and path.stat().st_size > 0:  # noqa: ASYNC240
+            await upgrade(url)
+            return
+        template = self._sqlite.get(key)
+        if template is None:
+            template = self.directory / f"{key}.db"
+            await upgrade(parsed.set(database=str(template)).render_as_string())
+            self._sqlite[key] = template
+        shutil.copyfile(template, path)
+
+    async def _migrate_postgres(self, url: str, key: str, upgrade: Upgrade) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
+        try:
+            has_tables = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public')"
+            )
+        finally:
+            await conn.close()
+        if has_tables:
+            await upgrade(url)
+            return
+        template = self._postgres.get(key)
+        if template is None:
+            template_url = await create_postgres_database(self.postgres_url)
+            await upgrade(template_url)
+            template = self._postgres[key] = template_url
+        conn = await asyncpg.connect(_asyncpg_dsn(self.postgres_url), timeout=10)
+        try:
+            name, source = make_url(url).database, make_url(template).database
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        finally:
+            await conn.close()
+
+    async def drop(self) -> None:
+        """Drop the PostgreSQL templates (the SQLite ones go with the session's temporary files)."""
+        for template in self._postgres.values():
+            await drop_postgres_database(self.postgres_url, template)
+        self._postgres.clear()
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
+    """Migrated schemas for this test session: ``await database_templates.migrate(url, upgrade)``."""
+    templates = DatabaseTemplates(
+        tmp_path_factory.mktemp("templates"), test_environment().postgres_url
+    )
+    yield templates
+    if templates.postgres_url:
+        asyncio.run(templates.drop())
 
 
 @pytest.fixture(params=database_backends())

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from medmesh.platform.audit import audit_database_for, list_records
 from medmesh.platform.db import Database
-from medmesh.platform.testing import TokenFactory
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from medmesh.platform.tokens import TokenVerifier
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.main import create_app
@@ -97,10 +97,15 @@ class SyntheticHarness:
 
 @contextlib.asynccontextmanager
 async def run_synthetic(
-    settings: SyntheticSettings, tokens: TokenFactory
+    settings: SyntheticSettings,
+    tokens: TokenFactory,
+    templates: DatabaseTemplates | None = None,
 ) -> AsyncIterator[SyntheticHarness]:
-    """Migrate and start the app; an httpx client talks to it in process."""
-    await upgrade(settings.effective_database_url)
+    """Migrate (from ``templates`` when given) and start the app; an httpx client talks to it."""
+    if templates is None:
+        await upgrade(settings.effective_database_url)
+    else:
+        await templates.migrate(settings.effective_database_url, upgrade)
     app = create_app(settings)
     app.state.verifier = TokenVerifier(ISSUER, AUDIENCE, jwks=tokens.jwks())
     async with app.router.lifespan_context(app):
@@ -113,7 +118,9 @@ async def run_synthetic(
 
 @pytest.fixture
 async def synthetic(
-    synthetic_settings: SyntheticSettings, token_factory: TokenFactory
+    synthetic_settings: SyntheticSettings,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
 ) -> AsyncIterator[SyntheticHarness]:
-    async with run_synthetic(synthetic_settings, token_factory) as harness:
+    async with run_synthetic(synthetic_settings, token_factory, database_templates) as harness:
         yield harness
