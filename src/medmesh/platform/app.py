@@ -4,8 +4,9 @@
 (the instrumentation wraps the whole stack), request context (request id, log
 context), RED metrics, security headers, the body-size limit, the last-resort
 error responder (a 500 that logs the exception's type, never its message), then
-the service's routers. It adds ``/healthz``, ``/readyz`` and
-``/metrics``, installs one error handler per API style, and owns the lifespan:
+the service's routers. It adds ``/healthz``, ``/readyz``, ``/metrics`` and the API docs
+(``/docs``, ``/redoc``: :mod:`medmesh.platform.api_docs`), installs one error handler per
+API style, and owns the lifespan:
 database, audit trail, token verifier and the service's own workers start with
 the app and stop, in reverse order, after in-flight requests have finished.
 """
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from medmesh.platform.api_docs import add_api_docs
 from medmesh.platform.audit import (
     AuditTrail,
     audit_database_for,
@@ -281,6 +283,10 @@ def create_service_app(
         description=description,
         lifespan=lifespan,
         openapi_tags=openapi_tags,
+        # The docs pages are add_api_docs's: their files come from the service, not a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         # Tracing is the platform's (FastAPIInstrumentor, PHI-safe attributes); FastAPI's own
         # telemetry would trace every request twice and record raw query strings and inputs.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -298,6 +304,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     _add_operational_routes(app, [*readiness_checks, revocations])
+    add_api_docs(app, issuer=settings.issuer)
     _add_error_handlers(app, renderers)
 
     instrument_engine(database.engine.sync_engine)

@@ -22,6 +22,7 @@ from medmesh.platform.web.headers import (
     DOCS_PATHS,
     SECURITY_HEADERS,
     SecurityHeadersMiddleware,
+    docs_csp,
 )
 from medmesh.platform.web.rate_limit import (
     RateDecision,
@@ -60,6 +61,7 @@ __all__ = [
     "client_ip",
     "direct",
     "direct_routes",
+    "docs_csp",
     "run_app",
     "server_config",
 ]
