@@ -49,8 +49,9 @@ class AuthSettings(ServiceSettings):
     )
     signing_alg: Literal["RS256", "ES256"] = Field(
         default="RS256",
-        description="algorithm of new signing keys: RS256 (RSA 2048) or ES256 (ECDSA P-256, about "
-        "ten times cheaper to sign); a change rotates the key ring at the next start",
+        description="algorithm of new signing keys: RS256 (RSA 2048) or ES256 (ECDSA P-256, much "
+        "cheaper to sign: docs/decisions/0020-rs256-default-es256-option.md); a change rotates "
+        "the key ring at the next start",
     )
     argon2_memory_kib: int = Field(default=19_456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(default=2, description="argon2id iterations")

@@ -219,8 +219,9 @@ class BlindIndex:
             raise ValueError(f"blind index keys must be at least {KEY_BYTES} bytes")
         self.normalize = normalize
         base = hmac.new(key, b"medmesh-blind-index:" + context.encode(), hashlib.sha256).digest()
-        # Keyed once: each token copies the keyed state instead of deriving the pads again
-        # (a new Patient needs some 30 tokens; copying costs 1.3 us a token, keying 1.8 us).
+        # Keyed once: each token copies the keyed state instead of deriving the pads again, which
+        # costs less (a new Patient needs some 30 tokens; see
+        # docs/decisions/0008-phi-envelope-encryption-and-blind-indexes.md).
         self._exact_key = hmac.new(
             hmac.new(base, b"exact", hashlib.sha256).digest(), None, "sha256"
         )

@@ -4,8 +4,8 @@ A random id (UUID version 4) lands at a random place in every B-tree that starts
 SQLite, each insert of a resource and of its search-index rows then dirties a page of its own,
 and every dirtied page is written to the WAL and again at the checkpoint. An id whose first 48
 bits are the creation time in milliseconds is appended at the right edge of those B-trees
-instead, where consecutive inserts share pages (a FHIR transaction import writes a quarter fewer
-pages). The other 74 bits are random, so ids stay unguessable; the creation time they reveal is
+instead, where consecutive inserts share pages (see docs/decisions/0014-time-ordered-ids.md).
+The other 74 bits are random, so ids stay unguessable; the creation time they reveal is
 the one ``meta.lastUpdated`` of a first version shows anyway.
 """
 

@@ -110,8 +110,9 @@ UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _unrecorded_span(parent: Context | None) -> trace.Span:
-    """What the SDK makes of a span its sampler drops, without the SDK's cost per request (a
-    fifth of the middleware stack of a token request): new ids, the caller's trace id kept."""
+    """What the SDK makes of a span its sampler drops, without the SDK's cost per request (see
+    docs/decisions/0018-tracing-records-only-when-exporting.md): new ids, the caller's trace id
+    kept."""
     caller = trace.get_current_span(parent).get_span_context() if parent is not None else None
     trace_id = caller.trace_id if caller is not None and caller.is_valid else 0
     while not trace_id:
@@ -194,9 +195,9 @@ def instrument_engine(engine: Any) -> None:
     """Trace SQL statements (without their parameters) of a SQLAlchemy engine, when this process
     exports spans (an exporter or OTLP endpoint is configured before the app is built).
 
-    Statement spans that nobody records still cost their creation on every statement (13 % of a
-    FHIR read, measured) and carry nothing a log line needs: the request's server span already
-    gives it a trace id.
+    Statement spans that nobody records still cost their creation on every statement (see
+    docs/decisions/0018-tracing-records-only-when-exporting.md) and carry nothing a log line
+    needs: the request's server span already gives it a trace id.
     """
     if not _sampler.exporting:
         return

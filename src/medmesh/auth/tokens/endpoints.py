@@ -29,7 +29,8 @@ from medmesh.platform.web import direct
 
 # The token and introspection endpoints are the hottest paths of the platform: they take only the
 # Request, reach the services directly and are served as direct routes (platform.web.direct_routing),
-# because FastAPI's routing and dependency solving cost more than their bodies (bench/auth).
+# because FastAPI's routing and dependency solving cost more than their bodies
+# (see docs/decisions/0005-direct-routes.md).
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 GRANTS = ("client_credentials", "password", "refresh_token")

@@ -86,7 +86,8 @@ class ResourceRepository:
 
     async def get(self, resource_type: str, resource_id: str) -> Row[Any] | None:
         # One prepared Core statement (its compiled form is cached) instead of Session.get, which
-        # rebuilds and re-annotates a composite-key query on every call (a third of a read).
+        # rebuilds and re-annotates a composite-key query on every call (a large share of a read;
+        # see docs/decisions/0016-hot-path-statements.md).
         result = await self.session.execute(_GET_CURRENT, {"rt": resource_type, "rid": resource_id})
         return result.first()
 

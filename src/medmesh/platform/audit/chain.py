@@ -133,8 +133,8 @@ class SqliteAppender:
 
     With the embedded driver (``sqlite+medmesh``, statements on the event loop) the batch is
     written on the loop too: a WAL commit under ``synchronous=NORMAL`` writes but does not sync,
-    so it is cheaper than the hop to a worker thread and back, which on a service pinned to one
-    core cost a fifth of a FHIR read. The WAL is checkpointed off the loop, as the driver's own
+    so it is cheaper than the hop to a worker thread and back (see
+    docs/decisions/0009-audit-group-commit.md). The WAL is checkpointed off the loop, as the driver's own
     files are (:func:`~medmesh.platform.db.sqlite.checkpoint_soon`): SQLite's automatic checkpoint
     copied 1,000 pages and synced twice inside a commit on the loop, about once a second under
     read load.

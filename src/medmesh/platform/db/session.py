@@ -59,8 +59,8 @@ class SessionMiddleware:
     or an exception rolls back. The commit happens before the first byte is sent, so a commit
     that fails becomes an error response (the outer error middleware renders it), never a
     success the client believes. A pure ASGI middleware rather than a ``yield`` dependency:
-    FastAPI's generator dependencies cost about 150 us per request (measured), more than the
-    rest of a typical endpoint.
+    FastAPI's generator dependencies cost more than the rest of a typical endpoint (see
+    docs/decisions/0006-request-session-middleware.md).
     """
 
     def __init__(self, app: ASGIApp, database: Database) -> None:

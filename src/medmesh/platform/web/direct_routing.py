@@ -4,7 +4,8 @@ A route marked with :func:`direct` is an ordinary FastAPI route (documented in O
 through the router) whose endpoint takes only the :class:`~starlette.requests.Request`. The
 innermost platform middleware looks such routes up by exact method and path and calls the
 endpoint itself: the router's matching over every route, its sub-app layers and the dependency
-solver cost more than the whole body of a token or introspection endpoint (measured: bench/auth).
+solver cost more than the whole body of a token or introspection endpoint (see
+docs/decisions/0005-direct-routes.md).
 Paths may have parameters (``/fhir/{resource_type}/{resource_id}``): the endpoint reads them from
 ``request.path_params``, and a request goes to the direct route only when no route the router
 tries first would match it, so precedence is the router's.

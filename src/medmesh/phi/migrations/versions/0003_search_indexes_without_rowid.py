@@ -6,7 +6,7 @@ Create Date: 2026-11-26 17:00:00
 
 On SQLite a table with a composite primary key is a rowid B-tree plus an index for the key: each
 index row was written three times (table, key, lookup index). ``WITHOUT ROWID`` makes the key the
-table itself: two B-trees a row (a create's inserts measured 4-7 % faster, the file smaller).
+table itself: two B-trees a row (see docs/decisions/0015-search-index-rows-once-without-rowid.md).
 PostgreSQL has no rowid tables: nothing changes there.
 """
 

@@ -15,7 +15,7 @@ from medmesh.platform.logging import get_logger
 _log = get_logger("medmesh.platform.db.sqlite")
 
 #: Least time between two checkpoints of a file (see :func:`checkpoint_soon`): a page that many
-#: commits wrote meanwhile is copied once (0.1 s gave 310-320 FHIR creates/s, 0.5 s 370-440).
+#: commits wrote meanwhile is copied once (see docs/decisions/0004-wal-checkpoints-off-the-loop.md).
 CHECKPOINT_SECONDS = 0.5
 
 
@@ -38,8 +38,8 @@ def checkpoint_soon(path: str) -> None:
 
     SQLite's own automatic checkpoint (off on this driver's connections) runs inside the commit
     that crosses 1,000 WAL pages: it copies them into the database file and syncs twice, on the
-    loop's thread. Measured on FHIR creates: one commit in twelve took 10 ms on average (66 ms at
-    worst), 40 % of the loop's time. Here the bulk of the copy runs on a worker thread (a
+    loop's thread, stalling it under writes (see docs/decisions/0004-wal-checkpoints-off-the-loop.md).
+    Here the bulk of the copy runs on a worker thread (a
     ``PASSIVE`` checkpoint blocks neither readers nor writers), then a last pass on the loop,
     between two of this process's write transactions, copies what was committed meanwhile: the
     WAL is then wholly copied, so the next writer restarts it from its beginning (a checkpoint

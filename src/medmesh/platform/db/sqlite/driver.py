@@ -1,9 +1,9 @@
 """SQLite for asyncio on the event loop's own thread, with an in-process writer queue.
 
 SQLAlchemy's ``aiosqlite`` driver gives every connection a thread and crosses to it four
-times per statement (cursor, execute, fetch, close): about 250 us each on a small VM, far
-more than the statement (a primary-key read takes about 20 us). This driver, ``sqlite+medmesh``
-and the embedded default, runs each statement directly on the loop instead:
+times per statement (cursor, execute, fetch, close), each crossing far more costly than an
+indexed statement (see docs/decisions/0001-sqlite-on-the-event-loop.md). This driver,
+``sqlite+medmesh`` and the embedded default, runs each statement directly on the loop instead:
 
 - Reads never wait: in WAL mode readers see the last commit and never take a lock.
 - Writers queue in process. A connection's first write of a transaction (``INSERT``,
