@@ -178,7 +178,7 @@ async def test_body_at_the_limit_is_accepted(
 async def test_invalid_content_length_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/raw", content=b"abc", headers={"content-length": "-1"})
 
-    assert response.status_code in (400, 413)
+    assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 
 
