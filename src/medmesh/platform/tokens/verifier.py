@@ -1,7 +1,7 @@
 """Access-token verification on the resource-server side, and FastAPI dependencies.
 
-:class:`TokenVerifier` checks a bearer token locally: RS256 or ES256 against the
-auth-service JWKS (cached, re-fetched when an unknown ``kid`` arrives but at most
+:class:`TokenVerifier` checks a bearer token locally: RS256, RS384, ES256 or ES384
+against the auth-service JWKS (cached, re-fetched when an unknown ``kid`` arrives but at most
 once per ``refresh_min_seconds``, so forged kids cannot make it hammer the auth
 server), or HS256 with a shared secret. Then the claims: ``exp`` (required),
 ``nbf``, ``iat``, ``iss``, ``aud`` and ``sub``. Every failure is a 401

@@ -6,6 +6,7 @@ import time
 import orjson
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from medmesh.platform.tokens import (
     InvalidJWS,
@@ -222,6 +223,7 @@ def test_es256_interoperates_with_pyjwt(ec_key: SigningKey) -> None:
     assert pyjwt.decode(ec_key.sign(_claims()), public, algorithms=["ES256"])["sub"] == "u1"
 
     private = serialization.load_pem_private_key(ec_key.private_pem(), password=None)
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
     theirs = pyjwt.encode(_claims(), private, algorithm="ES256", headers={"kid": ec_key.kid})
     assert verify_compact(theirs, keys_from_jwks({"keys": [ec_key.public_jwk()]}))[1]["sub"] == "u1"
 
@@ -308,7 +310,12 @@ def test_other_curves_cannot_sign_or_verify() -> None:
     p384 = ec.generate_private_key(ec.SECP384R1())
     with pytest.raises(ValueError, match="P-256"):
         SigningKey("ES256", None, private_key=p384)
+    p521 = ec.generate_private_key(ec.SECP521R1())
     with pytest.raises(ValueError, match="P-256"):
-        VerificationKey.from_public_key(p384.public_key())
+        VerificationKey.from_public_key(p521.public_key())
+    with pytest.raises(ValueError, match="P-384"):
+        SigningKey("ES384", None, private_key=p521)
     with pytest.raises(ValueError, match="cannot generate"):
         SigningKey.generate("HS256")
+    with pytest.raises(ValueError, match="cannot generate"):
+        SigningKey.generate("ES512")
