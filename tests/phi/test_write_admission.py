@@ -58,9 +58,10 @@ async def test_fifty_trickling_bodies_leave_creates_answering(phi: PhiHarness) -
 
 
 async def test_a_read_only_token_never_waits_for_a_write_slot(phi: PhiHarness) -> None:
-    admission: WriteAdmission = phi.app.state.phi.writes
+    resources = phi.app.state.phi.resources
+    admission: WriteAdmission = resources.writes
     hog = WriteAdmission(admission.slots, admission.slots)
-    phi.app.state.phi.writes = hog
+    resources.writes = hog
     for _ in range(hog.slots):  # every slot taken by another client's writes
         await hog.acquire("another-client")
     try:

@@ -20,9 +20,9 @@ from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.types import ID_PATTERN, SUPPORTED_TYPES
 from medmesh.platform.audit import AuditRecord, AuditTrail, AuditWriteFailed
 from medmesh.platform.errors import MedmeshError
-from medmesh.platform.logging import get_logger, request_id_var
+from medmesh.platform.logging import get_logger
+from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.tokens import Principal, get_principal
-from medmesh.platform.web import client_ip
 
 log = get_logger("medmesh.phi.auditing")
 
@@ -80,23 +80,18 @@ class PhiAuditor:
         **details: Any,
     ) -> None:
         """Write one record (``fhir.read``, ``fhir.search`` ...) and wait until it is durable."""
-        principal = ctx.principal
         if ctx.policy.break_glass_used:
             details["break_glass"] = True
         self._audited[id(ctx.policy)] = ctx.policy
         await self.trail.record(
-            AuditRecord(
-                action=action,
+            AuditRecord.for_origin(
+                ctx.origin,
+                action,
                 outcome=outcome,
-                actor=principal.sub,
-                client_id=principal.client_id,
-                roles=sorted(principal.roles),
                 patient_ids=sorted({p for p in patients if p}),
                 resource_type=resource_type,
                 resource_id=resource_id,
-                source_ip=ctx.ip,
                 purpose=ctx.policy.break_glass_reason if ctx.policy.break_glass_used else None,
-                request_id=ctx.request_id,
                 details=details,
             )
         )
@@ -170,17 +165,13 @@ class PhiAuditor:
         purpose: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditRecord:
-        return AuditRecord(
-            action=action,
+        return AuditRecord.for_origin(
+            RequestOrigin.of(request, principal),
+            action,
             outcome=outcome,
-            actor=principal.sub if principal is not None else None,
-            client_id=principal.client_id if principal is not None else None,
-            roles=sorted(principal.roles) if principal is not None else (),
             patient_ids=patient_ids or [],
             resource_type=resource_type,
             resource_id=resource_id,
-            source_ip=client_ip(request),
             purpose=purpose,
-            request_id=request_id_var.get(),
-            details=details or {},
+            details=details,
         )

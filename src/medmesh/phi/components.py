@@ -1,4 +1,5 @@
-"""phi-service's domain services (built once per app) and the per-request FHIR context."""
+"""phi-service's domain services (built once per app), its typed app state, and
+:class:`PhiCall`: what every FHIR endpoint, direct or routed, starts from."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.access.break_glass import register_policy
 from medmesh.phi.access.policy import AccessPolicy
-from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.references import LocalBases
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.search.index import SearchIndex
-from medmesh.platform.logging import request_id_var
+from medmesh.platform.db import Database, session_for
+from medmesh.platform.origin import RequestOrigin
+from medmesh.platform.state import PlatformState
 from medmesh.platform.tokens import CurrentPrincipal, Principal, get_principal
-from medmesh.platform.web import client_ip
 
 if TYPE_CHECKING:
     from medmesh.phi.access.consent import ConsentRegistry
@@ -34,25 +37,79 @@ class PhiComponents:
     protection: PhiProtection
     index: SearchIndex
     auditor: PhiAuditor
+    #: Also admits writes (``PhiSettings.concurrent_writes``, ``writes_per_client``).
     resources: ResourceService
     search: SearchService
     bundles: BundleService
     consents: ConsentRegistry
-    #: Admission of writes (``PhiSettings.concurrent_writes``, ``writes_per_client``).
-    writes: WriteAdmission
     base_path: str = "/fhir"
 
 
-async def get_components(request: Request) -> PhiComponents:
-    components: PhiComponents = request.app.state.phi
-    return components
+class PhiState(PlatformState):
+    """``app.state`` of the phi-service."""
+
+    settings: PhiSettings
+    phi: PhiComponents
+    #: The serialized CapabilityStatement for each base URL it was asked under.
+    capability_statements: dict[str, bytes]
 
 
-Components = Annotated[PhiComponents, Depends(get_components)]
+@dataclass(frozen=True, slots=True)
+class PhiCall:
+    """One FHIR request as an endpoint sees it: the caller's context, the services, the
+    request's session and the database."""
+
+    request: Request
+    ctx: FhirContext
+    services: PhiComponents
+
+    @classmethod
+    async def of(cls, request: Request) -> PhiCall:
+        """The call of a direct route (the token is verified here: no dependency solving)."""
+        return await cls.for_principal(request, await get_principal(request))
+
+    @classmethod
+    async def for_principal(cls, request: Request, principal: Principal) -> PhiCall:
+        """The call of ``principal``: its access policy (break-glass reason if any, Consent
+        denials), where it came from, and the bases of ``/fhir``."""
+        state = PhiState.of(request.app)
+        services = state.phi
+        reason = request.headers.get("x-break-glass-reason")
+        if reason is not None:
+            reason = reason.strip()[:MAX_REASON] or None
+        policy = AccessPolicy(principal, break_glass_reason=reason)
+        policy.denied_patients = await services.consents.denied_patients(state.database)
+        register_policy(request, policy)
+        ctx = FhirContext(
+            origin=RequestOrigin.of(request, principal),
+            policy=policy,
+            base_url_of=partial(base_url, request),
+            local_bases_of=partial(local_bases, request),
+        )
+        return cls(request, ctx, services)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The request's session (opened on first use; committed or rolled back by the
+        platform's session middleware)."""
+        return session_for(self.request)
+
+    @property
+    def database(self) -> Database:
+        """The database, for reads outside the request's session."""
+        return PhiState.of(self.request.app).database
+
+
+async def _routed_call(request: Request, principal: CurrentPrincipal) -> PhiCall:
+    return await PhiCall.for_principal(request, principal)
+
+
+Call = Annotated[PhiCall, Depends(_routed_call)]
+"""The :class:`PhiCall` of a routed endpoint."""
 
 
 def base_url(request: Request) -> str:
-    configured: str = request.app.state.settings.base_url
+    configured = PhiState.of(request.app).settings.base_url
     if configured:
         return configured.rstrip("/")
     # Starlette rebuilds the URL from the scope on every call (a fiftieth of a create); the base
@@ -80,7 +137,7 @@ def local_bases(request: Request) -> LocalBases:
     """The configured base, the base of this request (its scheme, Host and root path) and the
     address the request arrived at (which the client does not choose)."""
     own = str(request.base_url).rstrip("/") + "/fhir"
-    bases = [request.app.state.settings.base_url, own]
+    bases = [PhiState.of(request.app).settings.base_url, own]
     server = request.scope.get("server")
     if server and server[0]:
         host = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])
@@ -89,38 +146,3 @@ def local_bases(request: Request) -> LocalBases:
         scheme = request.scope.get("scheme", "http")
         bases.append(f"{scheme}://{host}{port}{root}/fhir")
     return LocalBases(*bases)
-
-
-async def fhir_context(
-    request: Request, principal: CurrentPrincipal, components: Components
-) -> FhirContext:
-    """Who is asking (verified token), with which rights, from where; break-glass reason if any."""
-    return await _context(request, principal, components)
-
-
-async def request_context(request: Request) -> tuple[FhirContext, PhiComponents]:
-    """:func:`fhir_context` and the components for a direct route (no dependency solving)."""
-    components: PhiComponents = request.app.state.phi
-    return await _context(request, await get_principal(request), components), components
-
-
-async def _context(
-    request: Request, principal: Principal, components: PhiComponents
-) -> FhirContext:
-    reason = request.headers.get("x-break-glass-reason")
-    if reason is not None:
-        reason = reason.strip()[:MAX_REASON] or None
-    policy = AccessPolicy(principal, break_glass_reason=reason)
-    policy.denied_patients = await components.consents.denied_patients(request.app.state.database)
-    register_policy(request, policy)
-    return FhirContext(
-        principal=principal,
-        policy=policy,
-        ip=client_ip(request),
-        request_id=request_id_var.get(),
-        base_url_of=partial(base_url, request),
-        local_bases_of=partial(local_bases, request),
-    )
-
-
-Ctx = Annotated[FhirContext, Depends(fhir_context)]

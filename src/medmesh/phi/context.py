@@ -8,17 +8,24 @@ from functools import cached_property
 
 from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.fhir.references import LocalBases
+from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.tokens import Principal
 
 
 @dataclass
 class FhirContext:
-    principal: Principal
+    """Who is asking and from where (:attr:`origin`), with which rights (:attr:`policy`), and
+    the bases this server is reached under."""
+
+    origin: RequestOrigin
     policy: AccessPolicy
-    ip: str
-    request_id: str | None
     #: Gives the public base of ``/fhir`` (see :attr:`base_url`).
     base_url_of: Callable[[], str] = field(repr=False)
+
+    @property
+    def principal(self) -> Principal:
+        """The verified caller."""
+        return self.policy.principal
 
     @cached_property
     def base_url(self) -> str:

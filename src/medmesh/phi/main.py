@@ -12,7 +12,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bundles.endpoints import router as bundles_router
 from medmesh.phi.bundles.service import BundleService
 from medmesh.phi.capability.endpoints import router as capability_router
-from medmesh.phi.components import PhiComponents
+from medmesh.phi.components import PhiComponents, PhiState
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.fhir.errors import render_operation_outcome
 from medmesh.phi.protection import load_protection
@@ -52,18 +52,25 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         routers=routers,
         error_renderers=[("/fhir", render_operation_outcome)],
+        state=PhiState,
     )
+    state = PhiState.of(app)
     app.add_middleware(BreakGlassHeaderMiddleware)
     protection = load_protection(settings)
     index = SearchIndex(protection)
-    auditor = PhiAuditor(app.state.audit)
+    auditor = PhiAuditor(state.audit)
     consents = ConsentRegistry(protection)
+    writes = WriteAdmission(
+        settings.effective_concurrent_writes, settings.effective_writes_per_client
+    )
     resources = ResourceService(
-        protection, index, auditor, settings.max_json_depth, consents=consents
+        protection, index, auditor, settings.max_json_depth, writes=writes, consents=consents
     )
     search = SearchService(settings, protection, resources, auditor)
+    resources.conditions = search
     bundles = BundleService(settings, resources, search, auditor)
-    app.state.phi = PhiComponents(
+    state.capability_statements = {}
+    state.phi = PhiComponents(
         protection=protection,
         index=index,
         auditor=auditor,
@@ -71,9 +78,6 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
-        writes=WriteAdmission(
-            settings.effective_concurrent_writes, settings.effective_writes_per_client
-        ),
     )
     return app
 

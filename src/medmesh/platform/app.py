@@ -45,6 +45,7 @@ from medmesh.platform.errors import (
 )
 from medmesh.platform.logging import configure_logging, get_logger, request_id_var
 from medmesh.platform.metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
+from medmesh.platform.state import PlatformState
 from medmesh.platform.tokens import RevocationFeed, TokenVerifier, revocation_feed_for
 from medmesh.platform.tracing import ServerTracingMiddleware, configure_tracing, instrument_engine
 from medmesh.platform.web import (
@@ -215,8 +216,12 @@ def create_service_app(
     openapi_tags: list[dict[str, Any]] | None = None,
     verify_tokens: bool = True,
     database: Database | None = None,
+    state: type[PlatformState] = PlatformState,
 ) -> FastAPI:
-    """Build a service's FastAPI app with the platform's middleware, routes and lifespan."""
+    """Build a service's FastAPI app with the platform's middleware, routes and lifespan.
+
+    ``state``: the class of ``app.state`` (a :class:`PlatformState`, or a service's subclass
+    declaring its own typed attributes), read back with ``state.of(app)``."""
     service = settings.service_name
     configure_logging(service, settings.log_level, settings.log_file)
     configure_tracing(service, settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio)
@@ -262,7 +267,7 @@ def create_service_app(
                 stack.push_async_callback(audit_database.dispose)
             await audit.start()
             # The verifier on app.state at start (a test may have put its own there).
-            feed = getattr(app.state.verifier, "revocations", None)
+            feed = getattr(PlatformState.of(app).verifier, "revocations", None)
             if isinstance(feed, RevocationFeed):
                 await feed.start()
                 stack.push_async_callback(feed.aclose)
@@ -291,15 +296,17 @@ def create_service_app(
         # telemetry would trace every request twice and record raw query strings and inputs.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.database = database
-    app.state.metrics = metrics
-    app.state.audit = audit
-    app.state.verifier = verifier
-    app.state.limiter = limiter
-    app.state.draining = False
     renderers = ErrorRenderers(error_renderers)
-    app.state.error_renderers = renderers
+    platform = state()
+    platform.settings = settings
+    platform.database = database
+    platform.metrics = metrics
+    platform.audit = audit
+    platform.verifier = verifier
+    platform.limiter = limiter
+    platform.draining = False
+    platform.error_renderers = renderers
+    app.state = platform
 
     for router in routers:
         app.include_router(router)
@@ -324,13 +331,13 @@ def create_service_app(
 
 
 def _revocation_list_age(app: FastAPI) -> float:
-    feed = getattr(app.state.verifier, "revocations", None)
+    feed = getattr(PlatformState.of(app).verifier, "revocations", None)
     return feed.age_seconds if isinstance(feed, RevocationFeed) else 0.0
 
 
 async def revocations(app: FastAPI) -> None:
     """Ready only while auth's revocation list is fresh (bearer tokens get 503 otherwise)."""
-    feed = getattr(app.state.verifier, "revocations", None)
+    feed = getattr(PlatformState.of(app).verifier, "revocations", None)
     if isinstance(feed, RevocationFeed):
         feed.check_fresh()
 
@@ -346,11 +353,12 @@ def _add_operational_routes(app: FastAPI, checks: Sequence[ReadinessCheck]) -> N
     @ops.get("/readyz", summary="Readiness: database and required peers answer")
     async def readyz(request: Request) -> Response:
         """200 when the database (and the peers this service needs) answer; 503 while draining."""
-        if request.app.state.draining:
+        platform = PlatformState.of(request.app)
+        if platform.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
         problems: list[str] = []
         try:
-            await request.app.state.database.ping()
+            await platform.database.ping()
         except Exception as exc:
             problems.append(f"database: {type(exc).__name__}")
         for check in checks:
@@ -365,7 +373,8 @@ def _add_operational_routes(app: FastAPI, checks: Sequence[ReadinessCheck]) -> N
     @ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
     async def metrics(request: Request) -> Response:
         """The service's metrics in the Prometheus text exposition format."""
-        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        metrics = PlatformState.of(request.app).metrics
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(ops)
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from medmesh.phi.audit_events.params import parse_query
 from medmesh.phi.audit_events.rendering import audit_event
 from medmesh.phi.audit_events.service import find_record, find_records, searchset
-from medmesh.phi.components import base_url
+from medmesh.phi.components import PhiState, base_url
 from medmesh.phi.fhir.errors import ResourceNotFound
 from medmesh.phi.fhir.http import fhir_response, prefer_lenient
 from medmesh.platform.tokens import Principal, RequireScopes
@@ -48,7 +48,7 @@ async def search_audit_events(
     # The declared parameters document the API; the query string is parsed as a whole so that
     # repeated and unknown parameters are handled the FHIR way.
     query = parse_query(list(request.query_params.multi_items()), lenient=prefer_lenient(request))
-    entries = await find_records(request.app.state.audit.database, query)
+    entries = await find_records(PhiState.of(request.app).audit.database, query)
     return fhir_response(searchset(entries, query, base_url(request)))
 
 
@@ -57,7 +57,7 @@ async def read_audit_event(event_id: str, request: Request, _: AuditReader) -> R
     """One audit record as an AuditEvent; its id is the record's position in the hash chain."""
     if not (event_id.isascii() and event_id.isdigit()) or len(event_id) > 18:
         raise ResourceNotFound("AuditEvent ids are record numbers")
-    entry = await find_record(request.app.state.audit.database, int(event_id))
+    entry = await find_record(PhiState.of(request.app).audit.database, int(event_id))
     if entry is None:
         raise ResourceNotFound(f"AuditEvent/{event_id} is not known")
     return fhir_response(audit_event(entry))

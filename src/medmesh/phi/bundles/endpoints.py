@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.phi.components import Components, Ctx
+from medmesh.phi.components import Call
 from medmesh.phi.fhir.http import fhir_response, prefer_lenient, read_json_body
-from medmesh.platform.db import SessionDep
 
 router = APIRouter(prefix="/fhir", tags=["fhir: bundles"])
 _OO: dict[str, object] = {
@@ -37,9 +36,7 @@ def _prefer(request: Request) -> str | None:
 
 
 @router.post("", responses=ERRORS, summary="transaction or batch")
-async def process_bundle(
-    request: Request, session: SessionDep, ctx: Ctx, components: Components
-) -> Response:
+async def process_bundle(request: Request, call: Call) -> Response:
     """Processes a `transaction` (all or nothing) or `batch` (each entry on its own) Bundle and answers
     with the `transaction-response` or `batch-response` Bundle.
 
@@ -49,10 +46,9 @@ async def process_bundle(
     OperationOutcome and stores nothing. `Prefer: return=representation` puts the resources in the answer.
     """
     body = await read_json_body(request)
-    # Admission once the body is in (see medmesh.phi.admission); a token that can write
-    # nothing (a batch of reads) takes no slot.
-    async with components.writes.slot(ctx.principal, None, "cud"):
-        result = await components.bundles.process(session, ctx, body, prefer=_prefer(request))
+    result = await call.services.bundles.process(
+        call.session, call.ctx, body, prefer=_prefer(request)
+    )
     return fhir_response(result, 200)
 
 
@@ -60,14 +56,12 @@ router.add_api_route("/", process_bundle, methods=["POST"], include_in_schema=Fa
 
 
 @router.get("/Patient/{patient_id}/$everything", responses=ERRORS, summary="Patient $everything")
-async def patient_everything(
-    patient_id: str, request: Request, session: SessionDep, ctx: Ctx, components: Components
-) -> Response:
+async def patient_everything(patient_id: str, request: Request, call: Call) -> Response:
     """The patient and every current resource in its compartment, with the practitioners, organizations,
     locations and medications they reference, as pages of a searchset Bundle (`_count`, `_type`,
     `_since`; follow the `next` link). Only resources the caller may read are included."""
     params = list(request.query_params.multi_items())
-    result = await components.bundles.everything(
-        session, ctx, patient_id, params, lenient=prefer_lenient(request)
+    result = await call.services.bundles.everything(
+        call.session, call.ctx, patient_id, params, lenient=prefer_lenient(request)
     )
     return fhir_response(result, 200)

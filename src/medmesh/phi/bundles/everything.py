@@ -131,8 +131,8 @@ class EverythingQuery:
             if ctx.policy.allows("r", stored.resource_type, row.patient_id, stored.resource):
                 matches.append(stored)
         included = await self._included(session, ctx, matches)
-        entries = [self._entry(ctx, s, "match") for s in matches] + [
-            self._entry(ctx, s, "include") for s in included
+        entries = [s.search_entry(ctx.base_url, "match") for s in matches] + [
+            s.search_entry(ctx.base_url, "include") for s in included
         ]
         await auditor.record(
             ctx,
@@ -165,11 +165,3 @@ class EverythingQuery:
         rows = await BundleRepository(session).current_many(list(keys))
         found = [self.resources.open_row(row) for row in rows]
         return [s for s in found if ctx.policy.allows("r", s.resource_type, None, s.resource)]
-
-    @staticmethod
-    def _entry(ctx: FhirContext, stored: Stored, mode: str) -> dict[str, Any]:
-        return {
-            "fullUrl": f"{ctx.base_url}/{stored.resource_type}/{stored.id}",
-            "resource": stored.resource,
-            "search": {"mode": mode},
-        }

@@ -260,7 +260,7 @@ class BundleRun:
             resource = entry.resource
             if resource is not None and entry.query and "id" not in resource:
                 resource = {**resource, "id": entry.resource_id}
-            stored, created = await resources.update(
+            stored, created = await resources.apply_update(
                 session, ctx, entry.resource_type, entry.resource_id, resource, entry.if_match
             )
             self.answer(entry, 201 if created else 200, stored)
@@ -284,7 +284,9 @@ class BundleRun:
                 "the conditional delete matches more than one resource", issue_code="duplicate"
             )
         for resource_id in ids:
-            await self.resources.delete(self.session, self.ctx, entry.resource_type, resource_id)
+            await self.resources.apply_delete(
+                self.session, self.ctx, entry.resource_type, resource_id
+            )
         entry.answer = {"response": {"status": status_line(204)}}
 
     async def get(self, entry: BundleEntry) -> None:

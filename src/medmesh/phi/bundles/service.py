@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bundles.everything import EverythingQuery
 from medmesh.phi.bundles.processing import BundleRun
-from medmesh.phi.bundles.requests import parse_bundle
+from medmesh.phi.bundles.requests import BundleEntry, parse_bundle
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
@@ -53,6 +53,19 @@ class BundleService:
         request's session rolls back); a batch answers every entry with its own status.
         """
         kind, entries = parse_bundle(bundle, self.settings.max_bundle_entries, ctx.base_url)
+        # One write slot for the whole Bundle, taken once it is parsed; a token that can write
+        # nothing (a batch of reads) takes none.
+        async with self.resources.writes.slot(ctx.principal, None, "cud"):
+            return await self._process(session, ctx, kind, entries, prefer)
+
+    async def _process(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        kind: str,
+        entries: list[BundleEntry],
+        prefer: str | None,
+    ) -> dict[str, Any]:
         run = BundleRun(self.resources, self.search, session, ctx, entries, prefer)
         action = f"fhir.{kind}"
         if kind == "transaction":

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from medmesh.phi.capability.smart import smart_configuration
 from medmesh.phi.capability.statement import capability_statement, served_routes
-from medmesh.phi.components import base_url
+from medmesh.phi.components import PhiState, base_url
 
 router = APIRouter(prefix="/fhir", tags=["fhir: capabilities"])
 _STARTED = datetime.now(UTC)
@@ -22,19 +22,20 @@ async def metadata(request: Request) -> Response:
     `_include`/`_revinclude` targets and operations this server really supports, and how to get a
     token (SMART-on-FHIR, pointing at the auth-service). Public: no token needed."""
     base = base_url(request)
-    cache: dict[str, bytes] = request.app.state.__dict__.setdefault("_phi_capability", {})
+    state = PhiState.of(request.app)
+    cache = state.capability_statements
     body = cache.get(base)
     if body is None:
         statement = capability_statement(
             served_routes(request.app.openapi()),
             base_url=base,
-            issuer=request.app.state.settings.issuer,
+            issuer=state.settings.issuer,
             version=request.app.version,
             published=_STARTED,
         )
         body = cache[base] = orjson.dumps(statement)
     # Audited like every FHIR interaction (fhir.capabilities; the caller when a token came).
-    await request.app.state.phi.auditor.record_capabilities(request)
+    await state.phi.auditor.record_capabilities(request)
     return Response(body, media_type="application/fhir+json")
 
 
@@ -43,6 +44,6 @@ async def smart_config(request: Request) -> Response:
     """SMART App Launch configuration: where to get tokens (the auth-service's token endpoint),
     its JWKS, the grant types, client authentication methods, scopes and SMART capabilities this
     deployment supports. Public: no token needed."""
-    settings = request.app.state.settings
+    settings = PhiState.of(request.app).settings
     document = smart_configuration(settings.issuer, settings.effective_jwks_url)
     return Response(orjson.dumps(document), media_type="application/json")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from email.utils import format_datetime
 from typing import Any
 
 import orjson
@@ -58,19 +56,6 @@ def _holds_nul(value: Any) -> bool:
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
-
-
-def resource_headers(
-    resource_type: str, resource_id: str, version: int, last_updated: datetime, base: str | None
-) -> dict[str, str]:
-    """``ETag``, ``Last-Modified`` and, given the base (writes answer with it), ``Location``."""
-    headers = {
-        "ETag": f'W/"{version}"',
-        "Last-Modified": format_datetime(last_updated, usegmt=True),
-    }
-    if base is not None:
-        headers["Location"] = f"{base}/{resource_type}/{resource_id}/_history/{version}"
-    return headers
 
 
 def prefer_return(request: Request) -> str:

@@ -4,15 +4,20 @@ Versions: every write stores a new version (``meta.versionId`` 1, 2, ...) and
 ``meta.lastUpdated``; deletes store a body-less version and later reads answer
 410. Updates take ``If-Match: W/"n"`` (412 when stale) and are safe under
 concurrency: the current row moves from version n to n+1 only if it is still n.
+
+A create, update or delete of a request waits for its write slot
+(:mod:`medmesh.phi.admission`) here, once its body is parsed; the ``apply_*`` forms run inside a
+slot already taken (a Bundle's entries).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.compartment import compartment_patient
@@ -43,6 +48,15 @@ if TYPE_CHECKING:
 _log = get_logger("medmesh.phi.resources")
 
 
+class ConditionalMatch(Protocol):
+    """Finds what a conditional request's query names, as a search by the caller
+    (:meth:`medmesh.phi.search.service.SearchService.match`)."""
+
+    async def match(
+        self, session: AsyncSession, ctx: FhirContext, resource_type: str, query: str
+    ) -> list[str]: ...
+
+
 class ResourceService:
     def __init__(
         self,
@@ -51,13 +65,18 @@ class ResourceService:
         auditor: PhiAuditor,
         max_depth: int = 64,
         *,
+        writes: WriteAdmission,
         consents: ConsentRegistry | None = None,
     ) -> None:
         self.protection = protection
         self.index = index
         self.auditor = auditor
         self.max_depth = max_depth
+        #: Admission of writes (``PhiSettings.concurrent_writes``, ``writes_per_client``).
+        self.writes = writes
         self.consents = consents
+        #: Evaluates ``If-None-Exist`` (the search service, set once it is built).
+        self.conditions: ConditionalMatch | None = None
 
     # --- storage primitives (also used by bundles) ------------------------------------------
 
@@ -170,6 +189,31 @@ class ResourceService:
     # --- the REST interactions ----------------------------------------------------------------
 
     async def create(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        resource: Any,
+        resource_type: str,
+        *,
+        if_none_exist: str | None = None,
+    ) -> tuple[Stored, bool]:
+        """Create ``resource`` with a server-assigned id; returns it and True. With
+        ``if_none_exist`` (a search query), returns the one match (read and audited) and False
+        instead when there is one, and refuses (412) when there are several."""
+        async with self.writes.slot(ctx.principal, resource_type, "c"):
+            if if_none_exist:
+                if self.conditions is None:
+                    raise RuntimeError("ResourceService.conditions is not set")
+                matches = await self.conditions.match(session, ctx, resource_type, if_none_exist)
+                if len(matches) > 1:
+                    raise VersionConflict(
+                        "If-None-Exist matches more than one resource", issue_code="duplicate"
+                    )
+                if matches:
+                    return await self.read(session, ctx, resource_type, matches[0]), False
+            return await self._create(session, ctx, resource, resource_type), True
+
+    async def _create(
         self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
     ) -> Stored:
         await self.check_create(ctx, resource, resource_type)
@@ -242,25 +286,26 @@ class ResourceService:
         await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
 
     async def read(
-        self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
+        self,
+        source: AsyncSession | Database,
+        ctx: FhirContext,
+        resource_type: str,
+        resource_id: str,
     ) -> Stored:
+        """The current version, checked against the caller's policy and audited.
+
+        ``source`` is a session (a read inside a transaction sees its writes), or, for a
+        request that writes nothing (the read route), the database: the row as last
+        committed, read outside any session (:class:`~medmesh.platform.db.fast.OneRowRead`), so
+        the request opens none and has no transaction to end."""
         check_type(resource_type)
         check_id(resource_id)
-        stored = await self.current(session, resource_type, resource_id)
-        return await self._checked_read(ctx, stored)
-
-    async def read_committed(
-        self, database: Database, ctx: FhirContext, resource_type: str, resource_id: str
-    ) -> Stored:
-        """:meth:`read` for a request that writes nothing (the read route): the row as last
-        committed, read outside any session (:class:`~medmesh.platform.db.fast.OneRowRead`), so the
-        request opens none and has no transaction to end."""
-        check_type(resource_type)
-        check_id(resource_id)
-        row = await get_committed(database, resource_type, resource_id)
-        return await self._checked_read(ctx, self._opened(row, resource_type, resource_id))
-
-    async def _checked_read(self, ctx: FhirContext, stored: Stored) -> Stored:
+        row: CurrentRow | None
+        if isinstance(source, Database):
+            row = await get_committed(source, resource_type, resource_id)
+        else:
+            row = await ResourceRepository(source).get(resource_type, resource_id)
+        stored = self._opened(row, resource_type, resource_id)
         await self._require(
             ctx,
             "r",
@@ -323,6 +368,23 @@ class ResourceService:
         resource: Any,
         if_match: str | None,
     ) -> tuple[Stored, bool]:
+        """Replace (or create, with the client's id) a resource; returns it and whether it was
+        created."""
+        async with self.writes.slot(ctx.principal, resource_type, "cu"):
+            return await self.apply_update(
+                session, ctx, resource_type, resource_id, resource, if_match
+            )
+
+    async def apply_update(
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        resource_type: str,
+        resource_id: str,
+        resource: Any,
+        if_match: str | None,
+    ) -> tuple[Stored, bool]:
+        """:meth:`update` inside a write slot already taken."""
         check_type(resource_type)
         check_id(resource_id)
         validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
@@ -360,6 +422,14 @@ class ResourceService:
     async def delete(
         self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
     ) -> None:
+        """Delete a resource (its history stays); deleting what is not there succeeds."""
+        async with self.writes.slot(ctx.principal, resource_type, "d"):
+            await self.apply_delete(session, ctx, resource_type, resource_id)
+
+    async def apply_delete(
+        self, session: AsyncSession, ctx: FhirContext, resource_type: str, resource_id: str
+    ) -> None:
+        """:meth:`delete` inside a write slot already taken."""
         check_type(resource_type)
         check_id(resource_id)
         repo = ResourceRepository(session)

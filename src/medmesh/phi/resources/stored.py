@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from medmesh.phi.fhir.errors import InvalidResource, ResourceNotFound
@@ -25,6 +26,25 @@ class Stored:
     @property
     def etag(self) -> str:
         return f'W/"{self.version}"'
+
+    def headers(self, base: str | None = None) -> dict[str, str]:
+        """The response headers of this version: ``ETag``, ``Last-Modified`` and, given the base
+        of ``/fhir`` (writes answer with it), ``Location`` (its ``_history`` URL)."""
+        headers = {
+            "ETag": self.etag,
+            "Last-Modified": format_datetime(self.last_updated, usegmt=True),
+        }
+        if base is not None:
+            headers["Location"] = f"{base}/{self.resource_type}/{self.id}/_history/{self.version}"
+        return headers
+
+    def search_entry(self, base: str, mode: str) -> dict[str, Any]:
+        """This resource as an entry of a searchset Bundle (``mode``: match or include)."""
+        return {
+            "fullUrl": f"{base}/{self.resource_type}/{self.id}",
+            "resource": self.resource,
+            "search": {"mode": mode},
+        }
 
 
 def check_type(resource_type: str) -> None:

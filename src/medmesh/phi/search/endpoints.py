@@ -7,10 +7,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from medmesh.phi.components import Components, Ctx
+from medmesh.phi.components import Call
 from medmesh.phi.fhir.errors import FhirError
 from medmesh.phi.fhir.http import fhir_response, prefer_lenient
-from medmesh.platform.db import SessionDep
 
 router = APIRouter(prefix="/fhir", tags=["fhir: search"])
 
@@ -74,16 +73,16 @@ Since = Query(default=None, alias="_since", description="only versions at or aft
 )
 async def system_history(
     request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
+    call: Call,
     _count: str | None = Count,
     _since: str | None = Since,
     _page: str | None = Page,
 ) -> Response:
     """Every version of every resource the caller may read, newest first, paged with `next` links."""
     params = list(request.query_params.multi_items())
-    return fhir_response(await components.search.history(session, ctx, None, None, params))
+    return fhir_response(
+        await call.services.search.history(call.session, call.ctx, None, None, params)
+    )
 
 
 @router.get(
@@ -92,9 +91,7 @@ async def system_history(
 async def search(
     resource_type: str,
     request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
+    call: Call,
     _count: str | None = Count,
     _sort: str | None = Sort,
     _include: str | None = Include,
@@ -109,8 +106,8 @@ async def search(
     (with a warning OperationOutcome entry) under `Prefer: handling=lenient`. A patient-bound token
     only finds resources of its own compartment, `_include`d and `_revinclude`d ones too."""
     params = list(request.query_params.multi_items())
-    bundle = await components.search.search(
-        session, ctx, resource_type, params, lenient=prefer_lenient(request)
+    bundle = await call.services.search.search(
+        call.session, call.ctx, resource_type, params, lenient=prefer_lenient(request)
     )
     return fhir_response(bundle)
 
@@ -126,9 +123,7 @@ async def search(
         }
     },
 )
-async def search_post(
-    resource_type: str, request: Request, session: SessionDep, ctx: Ctx, components: Components
-) -> Response:
+async def search_post(resource_type: str, request: Request, call: Call) -> Response:
     """The same search with its parameters in an `application/x-www-form-urlencoded` body (and the
     query string), so that they stay out of URLs and server logs."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -142,8 +137,8 @@ async def search_post(
     except UnicodeDecodeError:
         raise FhirError("the form body is not UTF-8", status=400, issue_code="structure") from None
     params = list(request.query_params.multi_items()) + form
-    bundle = await components.search.search(
-        session, ctx, resource_type, params, lenient=prefer_lenient(request)
+    bundle = await call.services.search.search(
+        call.session, call.ctx, resource_type, params, lenient=prefer_lenient(request)
     )
     return fhir_response(bundle)
 
@@ -157,16 +152,16 @@ async def search_post(
 async def type_history(
     resource_type: str,
     request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
+    call: Call,
     _count: str | None = Count,
     _since: str | None = Since,
     _page: str | None = Page,
 ) -> Response:
     """Every version of the resources of a type the caller may read, newest first."""
     params = list(request.query_params.multi_items())
-    return fhir_response(await components.search.history(session, ctx, resource_type, None, params))
+    return fhir_response(
+        await call.services.search.history(call.session, call.ctx, resource_type, None, params)
+    )
 
 
 @router.get(
@@ -179,9 +174,7 @@ async def instance_history(
     resource_type: str,
     resource_id: str,
     request: Request,
-    session: SessionDep,
-    ctx: Ctx,
-    components: Components,
+    call: Call,
     _count: str | None = Count,
     _since: str | None = Since,
     _page: str | None = Page,
@@ -189,5 +182,7 @@ async def instance_history(
     """Every version of one resource, newest first; deletions are entries without a resource."""
     params = list(request.query_params.multi_items())
     return fhir_response(
-        await components.search.history(session, ctx, resource_type, resource_id, params)
+        await call.services.search.history(
+            call.session, call.ctx, resource_type, resource_id, params
+        )
     )

@@ -150,8 +150,8 @@ class SearchService:
 
         matches = self._open(ctx, found, [row for row, _ in page])
         included, capped = await self._included(session, ctx, query, [s.id for s in matches])
-        bundle["entry"] = [self._entry(ctx, s, "match") for s in matches] + [
-            self._entry(ctx, s, "include") for s in included
+        bundle["entry"] = [s.search_entry(ctx.base_url, "match") for s in matches] + [
+            s.search_entry(ctx.base_url, "include") for s in included
         ]
         self._outcome(bundle, query)
         if capped:
@@ -308,14 +308,6 @@ class SearchService:
                     ),
                 )
         return results, capped[0]
-
-    @staticmethod
-    def _entry(ctx: FhirContext, stored: Stored, mode: str) -> dict[str, Any]:
-        return {
-            "fullUrl": f"{ctx.base_url}/{stored.resource_type}/{stored.id}",
-            "resource": stored.resource,
-            "search": {"mode": mode},
-        }
 
     def _outcome(self, bundle: dict[str, Any], query: SearchQuery) -> None:
         if query.ignored:

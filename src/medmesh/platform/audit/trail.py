@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter, Histogram
@@ -45,6 +45,7 @@ __all__ = [
     "AuditTrail",
     "AuditWriteFailed",
     "ChainReport",
+    "Origin",
     "audit_database_for",
     "audit_database_url",
     "ensure_audit_tables",
@@ -72,6 +73,60 @@ class AuditRecord:
     details: dict[str, Any] = field(default_factory=dict)
     #: When it happened; defaults to the moment :meth:`AuditTrail.record` is called.
     ts: datetime | None = None
+
+    @classmethod
+    def for_origin(
+        cls,
+        origin: Origin,
+        action: str,
+        *,
+        outcome: str = "success",
+        actor: str | None = None,
+        client_id: str | None = None,
+        roles: Sequence[str] | None = None,
+        patient_ids: Sequence[str] = (),
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        purpose: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """The record of ``action`` by the caller of a request: who (the origin's subject,
+        client and roles unless ``actor``, ``client_id`` or ``roles`` name someone else, such
+        as the user a sign-in is for) and from where (its address and request id)."""
+        return cls(
+            action=action,
+            outcome=outcome,
+            actor=actor if actor is not None else origin.subject,
+            client_id=client_id if client_id is not None else origin.client_id,
+            roles=roles if roles is not None else origin.roles,
+            patient_ids=patient_ids,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            source_ip=origin.ip,
+            purpose=purpose,
+            request_id=origin.request_id,
+            details=details if details is not None else {},
+        )
+
+
+class Origin(Protocol):
+    """Who called and from where, as a record needs it
+    (:class:`medmesh.platform.origin.RequestOrigin`)."""
+
+    @property
+    def ip(self) -> str | None: ...
+
+    @property
+    def request_id(self) -> str | None: ...
+
+    @property
+    def subject(self) -> str | None: ...
+
+    @property
+    def client_id(self) -> str | None: ...
+
+    @property
+    def roles(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
