@@ -1,23 +1,26 @@
-"""The auth-service's domain services, built once per app and reached through a dependency."""
+"""The auth-service's domain services, built once per app and reached through a dependency,
+its typed app state, and where a request came from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from medmesh.auth.clients.service import ClientService
+from medmesh.auth.config import AuthSettings
 from medmesh.auth.keys.service import SigningKeyService
 from medmesh.auth.logins.service import LoginThrottle
 from medmesh.auth.roles.service import RoleService
 from medmesh.auth.tokens.revocations import RevocationCache
-from medmesh.auth.tokens.service import RequestContext, TokenService
+from medmesh.auth.tokens.service import TokenService
 from medmesh.auth.users.service import UserService
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.logging import request_id_var
+from medmesh.platform.origin import RequestOrigin
+from medmesh.platform.state import PlatformState
 from medmesh.platform.tokens import Principal
-from medmesh.platform.web import RateLimiter, client_ip
+from medmesh.platform.web import RateLimiter
 
 
 @dataclass
@@ -33,15 +36,21 @@ class AuthComponents:
     token_limiter: RateLimiter
 
 
+class AuthState(PlatformState):
+    """``app.state`` of the auth-service."""
+
+    settings: AuthSettings
+    auth: AuthComponents
+
+
 def components_of(request: Request) -> AuthComponents:
     """The app's domain services (the OAuth endpoints call this directly: see tokens/endpoints)."""
-    components: AuthComponents = request.app.state.auth
-    return components
+    return AuthState.of(request.app).auth
 
 
-def context_of(request: Request) -> RequestContext:
-    """Where the request came from."""
-    return RequestContext(ip=client_ip(request), request_id=request_id_var.get())
+def context_of(request: Request) -> RequestOrigin:
+    """Where the request came from (the caller is not known yet: token requests)."""
+    return RequestOrigin.of(request)
 
 
 async def get_components(request: Request) -> AuthComponents:
@@ -51,16 +60,16 @@ async def get_components(request: Request) -> AuthComponents:
 Components = Annotated[AuthComponents, Depends(get_components)]
 
 
-async def request_context(request: Request) -> RequestContext:
+async def request_context(request: Request) -> RequestOrigin:
     return context_of(request)
 
 
-Context = Annotated[RequestContext, Depends(request_context)]
+Context = Annotated[RequestOrigin, Depends(request_context)]
 
 
 async def audit_admin_change(
     components: AuthComponents,
-    ctx: RequestContext,
+    ctx: RequestOrigin,
     principal: Principal,
     action: str,
     resource_type: str,
@@ -69,15 +78,11 @@ async def audit_admin_change(
 ) -> None:
     """Every admin change is audited: who changed what, from where."""
     await components.audit.record(
-        AuditRecord(
-            action=action,
-            actor=principal.sub,
-            client_id=principal.client_id,
-            roles=sorted(principal.roles),
+        AuditRecord.for_origin(
+            replace(ctx, principal=principal),
+            action,
             resource_type=resource_type,
             resource_id=resource_id,
-            source_ip=ctx.ip,
-            request_id=ctx.request_id,
             details=dict(details),
         )
     )

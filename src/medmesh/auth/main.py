@@ -14,7 +14,7 @@ from starlette.responses import Response
 from medmesh.auth.audit_events.endpoints import router as audit_router
 from medmesh.auth.clients.endpoints import router as clients_router
 from medmesh.auth.clients.service import ClientService
-from medmesh.auth.components import AuthComponents
+from medmesh.auth.components import AuthComponents, AuthState
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.discovery.endpoints import router as discovery_router
 from medmesh.auth.keys.endpoints import router as keys_router
@@ -87,7 +87,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def auth_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        components: AuthComponents = app.state.auth
+        components = AuthState.of(app).auth
         async with database.write_lock, database.unit_of_work() as session:
             await components.roles.ensure_builtin(session)
             await keys.load(session)
@@ -127,8 +127,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         lifespans=[auth_lifespan],
         verify_tokens=False,
         database=database,
+        state=AuthState,
     )
-    auth_metrics = AuthMetrics.register(app.state.metrics)
+    state = AuthState.of(app)
+    auth_metrics = AuthMetrics.register(state.metrics)
     metrics_box.append(auth_metrics)
     auth_metrics.key_age.set_function(keys.active_key_age_seconds)
 
@@ -145,7 +147,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         verifier.set_jwks(state.jwks)
 
     keys.listeners.append(follow_ring)
-    app.state.verifier = verifier
+    state.verifier = verifier
 
     hasher = PasswordHasher(
         settings.argon2_memory_kib,
@@ -166,9 +168,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         ),
     )
     tokens = TokenService(
-        settings, database, keys, users, roles, throttle, revocations, app.state.audit, auth_metrics
+        settings, database, keys, users, roles, throttle, revocations, state.audit, auth_metrics
     )
-    app.state.auth = AuthComponents(
+    state.auth = AuthComponents(
         keys=keys,
         clients=ClientService(settings.client_cache_seconds),
         users=users,
@@ -176,7 +178,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         throttle=throttle,
         revocations=revocations,
         tokens=tokens,
-        audit=app.state.audit,
+        audit=state.audit,
         token_limiter=token_limiter,
     )
     return app

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.tokens import Principal
+from medmesh.platform.origin import RequestOrigin
 
 #: The audited object: a generation job (synchronous runs have no id).
 JOB = "SyntheticJob"
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking and from where (the request's part of an audit record)."""
-
-    principal: Principal
-    ip: str | None
-    request_id: str | None
 
 
 class SyntheticAuditor:
@@ -27,7 +17,7 @@ class SyntheticAuditor:
 
     async def record(
         self,
-        caller: Caller,
+        caller: RequestOrigin,
         action: str,
         *,
         job_id: str | None = None,
@@ -39,18 +29,13 @@ class SyntheticAuditor:
         The data is synthetic, so no patient ids are recorded; details hold sizes, seeds and
         file names only.
         """
-        principal = caller.principal
         await self.trail.record(
-            AuditRecord(
-                action=action,
+            AuditRecord.for_origin(
+                caller,
+                action,
                 outcome=outcome,
-                actor=principal.sub,
-                client_id=principal.client_id,
-                roles=sorted(principal.roles),
                 resource_type=JOB if job_id else None,
                 resource_id=job_id,
-                source_ip=caller.ip,
-                request_id=caller.request_id,
                 details=details,
             )
         )

@@ -1,4 +1,4 @@
-"""The service's domain services (built once per app), and who is calling."""
+"""The service's domain services (built once per app), its typed app state, and who is calling."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from medmesh.platform.logging import request_id_var
+from medmesh.platform.origin import RequestOrigin
+from medmesh.platform.state import PlatformState
 from medmesh.platform.tokens import Principal, RequireScopes
-from medmesh.platform.web import client_ip
-from medmesh.synthetic.auditing import Caller
 from medmesh.synthetic.generate.service import GenerationService
 from medmesh.synthetic.jobs.service import JobService
 from medmesh.synthetic.jobs.supervisor import JobSupervisor
@@ -26,18 +25,23 @@ class SyntheticComponents:
     supervisor: JobSupervisor
 
 
+class SyntheticState(PlatformState):
+    """``app.state`` of the synthetic-phi-service."""
+
+    synthetic: SyntheticComponents
+
+
 async def get_components(request: Request) -> SyntheticComponents:
-    components: SyntheticComponents = request.app.state.synthetic
-    return components
+    return SyntheticState.of(request.app).synthetic
 
 
 Components = Annotated[SyntheticComponents, Depends(get_components)]
 CanGenerate = Annotated[Principal, Depends(RequireScopes(GENERATE_SCOPE))]
 
 
-async def authorized_caller(request: Request, principal: CanGenerate) -> Caller:
+async def authorized_caller(request: Request, principal: CanGenerate) -> RequestOrigin:
     """The verified caller holding ``synthetic:generate``, with where the request came from."""
-    return Caller(principal, client_ip(request), request_id_var.get())
+    return RequestOrigin.of(request, principal)
 
 
-AuthorizedCaller = Annotated[Caller, Depends(authorized_caller)]
+AuthorizedCaller = Annotated[RequestOrigin, Depends(authorized_caller)]

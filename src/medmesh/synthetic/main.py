@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from medmesh.platform.app import create_service_app
 from medmesh.synthetic.auditing import SyntheticAuditor
-from medmesh.synthetic.components import SyntheticComponents
+from medmesh.synthetic.components import SyntheticComponents, SyntheticState
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.generate.endpoints import router as generate_router
 from medmesh.synthetic.generate.service import GenerationService
@@ -37,7 +37,7 @@ def create_app(settings: SyntheticSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def run_jobs(app: FastAPI) -> AsyncIterator[None]:
-        supervisor: JobSupervisor = app.state.synthetic.supervisor
+        supervisor = SyntheticState.of(app).synthetic.supervisor
         await supervisor.start()
         try:
             yield
@@ -51,14 +51,16 @@ def create_app(settings: SyntheticSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         routers=[generate_router, jobs_router],
         lifespans=[run_jobs],
+        state=SyntheticState,
     )
-    metrics = SyntheticMetrics.register(app.state.metrics)
-    auditor = SyntheticAuditor(app.state.audit)
+    state = SyntheticState.of(app)
+    metrics = SyntheticMetrics.register(state.metrics)
+    auditor = SyntheticAuditor(state.audit)
     folders = JobFolders(settings.effective_output_dir)
-    app.state.synthetic = SyntheticComponents(
+    state.synthetic = SyntheticComponents(
         generation=GenerationService(settings, auditor, metrics),
         jobs=JobService(settings, folders, auditor),
-        supervisor=JobSupervisor(app.state.database, settings, metrics, folders),
+        supervisor=JobSupervisor(state.database, settings, metrics, folders),
     )
     return app
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from medmesh.auth.admin import Auditor
+from medmesh.auth.components import AuthState
 from medmesh.platform.audit import list_records
 
 router = APIRouter(prefix="/admin/audit-events", tags=["admin: audit"])
@@ -49,7 +50,7 @@ async def search_audit_events(
     change, oldest first. Records are hash-chained; `medmesh audit verify auth` checks the chain."""
     # The trail's own database: on SQLite that is the sibling ``<db>-audit.db`` file.
     rows = await list_records(
-        request.app.state.audit.database,
+        AuthState.of(request.app).audit.database,
         actor=actor,
         action=action,
         since=since,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from medmesh.auth.components import Components
+from medmesh.auth.components import AuthState, Components
 from medmesh.auth.roles.defaults import BUILTIN_ROLES
 
 router = APIRouter(tags=["discovery"])
@@ -59,7 +59,7 @@ def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
 async def oauth_metadata(request: Request, components: Components) -> JSONResponse:
     """OAuth 2.0 Authorization Server Metadata."""
     return JSONResponse(
-        server_metadata(request.app.state.settings.issuer, components.keys.signing_alg),
+        server_metadata(AuthState.of(request.app).settings.issuer, components.keys.signing_alg),
         headers={"Cache-Control": "public, max-age=3600"},
     )
 
@@ -68,7 +68,7 @@ async def oauth_metadata(request: Request, components: Components) -> JSONRespon
 async def openid_configuration(request: Request, components: Components) -> JSONResponse:
     """OpenID Provider Metadata (the same document as RFC 8414's)."""
     return JSONResponse(
-        server_metadata(request.app.state.settings.issuer, components.keys.signing_alg),
+        server_metadata(AuthState.of(request.app).settings.issuer, components.keys.signing_alg),
         headers={"Cache-Control": "public, max-age=3600"},
     )
 

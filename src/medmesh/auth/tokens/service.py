@@ -35,6 +35,7 @@ from medmesh.auth.users.repository import UserRepository
 from medmesh.auth.users.service import UserService
 from medmesh.platform.audit import AuditRecord, AuditTrail
 from medmesh.platform.db import Database, SessionSource, utcnow
+from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.tokens import InvalidScope, ScopeSet, narrow
 
 REFRESH_PREFIX = "mmrt_"
@@ -45,14 +46,6 @@ LONGEST_ACCESS_TOKEN_SECONDS = 86_400
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """Where a token request came from (for audit and login protection)."""
-
-    ip: str
-    request_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -178,17 +171,9 @@ class TokenService:
         return self.keys.signer.sign(claims)
 
     async def _audit(
-        self, ctx: RequestContext, action: str, outcome: str = "success", **fields: Any
+        self, ctx: RequestOrigin, action: str, outcome: str = "success", **fields: Any
     ) -> None:
-        await self.audit.record(
-            AuditRecord(
-                action=action,
-                outcome=outcome,
-                source_ip=ctx.ip,
-                request_id=ctx.request_id,
-                **fields,
-            )
-        )
+        await self.audit.record(AuditRecord.for_origin(ctx, action, outcome=outcome, **fields))
 
     # --- grants -------------------------------------------------------------------------
 
@@ -198,7 +183,7 @@ class TokenService:
             raise UnauthorizedClient(f"this client may not use the {grant} grant")
 
     async def client_credentials(
-        self, ctx: RequestContext, client: ClientView, scope: str | None, audience: str | None
+        self, ctx: RequestOrigin, client: ClientView, scope: str | None, audience: str | None
     ) -> IssuedTokens:
         self._require_grant(client, "client_credentials")
         granted = narrow(scope or "", client.scopes)
@@ -273,7 +258,7 @@ class TokenService:
     async def password(
         self,
         session: AsyncSession,
-        ctx: RequestContext,
+        ctx: RequestOrigin,
         client: ClientView,
         username: str,
         password: str,
@@ -326,7 +311,7 @@ class TokenService:
     async def refresh(
         self,
         session: AsyncSession,
-        ctx: RequestContext,
+        ctx: RequestOrigin,
         client: ClientView,
         raw: str,
         scope: str | None,
@@ -361,7 +346,7 @@ class TokenService:
         return issued
 
     async def _revoke_family_after_reuse(
-        self, session: AsyncSession, ctx: RequestContext, stored: RefreshToken
+        self, session: AsyncSession, ctx: RequestOrigin, stored: RefreshToken
     ) -> None:
         family, user_id, client_id = stored.family_id, stored.user_id, stored.client_id
         # The request's transaction is about to fail; the revocation must survive it.
@@ -412,7 +397,7 @@ class TokenService:
         return {"active": True, "token_type": "Bearer", **claims}
 
     async def revoke(
-        self, session: AsyncSession, ctx: RequestContext, caller: ClientView, token: str
+        self, session: AsyncSession, ctx: RequestOrigin, caller: ClientView, token: str
     ) -> None:
         """RFC 7009: revoke a refresh token (its family) or an access token (by jti until expiry)."""
         now = utcnow()

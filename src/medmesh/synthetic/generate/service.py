@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from medmesh.synthetic.auditing import Caller, SyntheticAuditor
+from medmesh.platform.origin import RequestOrigin
+from medmesh.synthetic.auditing import SyntheticAuditor
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.engine import GENERATOR_VERSION, GenerationOptions, PatientGenerator
 from medmesh.synthetic.generate.schemas import GenerateRequest, RealismAnswer
@@ -53,7 +54,7 @@ class GenerationService:
         )
 
     async def generate(
-        self, caller: Caller, request: GenerateRequest
+        self, caller: RequestOrigin, request: GenerateRequest
     ) -> tuple[GenerationOptions, bytes | Iterator[bytes]]:
         """The run's options and its body: bytes (bundle) or a stream of NDJSON chunks."""
         options = self._options(
@@ -73,7 +74,7 @@ class GenerationService:
             return options, ndjson_stream(options)
         return options, await asyncio.to_thread(collection_bundle, options)
 
-    async def realism(self, caller: Caller, request: GenerationRequest) -> RealismAnswer:
+    async def realism(self, caller: RequestOrigin, request: GenerationRequest) -> RealismAnswer:
         options = self._options(
             request,
             self.settings.max_realism_size,

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.platform.db import utcnow
 from medmesh.platform.errors import BadRequest, ServiceUnavailable
+from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.tokens import Principal
-from medmesh.synthetic.auditing import Caller, SyntheticAuditor
+from medmesh.synthetic.auditing import SyntheticAuditor
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.errors import JobAlreadyFinished, JobNotFound, OutputNotReady
 from medmesh.synthetic.jobs.outputs import JobFolders, OutputFileRef
@@ -45,7 +46,9 @@ class JobService:
         self.folders = folders
         self.auditor = auditor
 
-    async def create(self, session: AsyncSession, caller: Caller, request: JobCreate) -> JobRow:
+    async def create(
+        self, session: AsyncSession, caller: RequestOrigin, request: JobCreate
+    ) -> JobRow:
         """Queue a job (a worker picks it up once the request has committed)."""
         settings = self.settings
         options = generation_options(
@@ -72,7 +75,7 @@ class JobService:
                 f"workers must be ≤ {settings.max_generation_workers} on this service",
                 code="invalid_request",
             )
-        principal = caller.principal
+        principal = caller.verified
         job = JobRow(
             id=new_job_id(),
             owner=principal.sub,
@@ -124,11 +127,11 @@ class JobService:
         return found[:limit], len(found) > limit
 
     async def cancel(
-        self, session: AsyncSession, caller: Caller, job_id: str
+        self, session: AsyncSession, caller: RequestOrigin, job_id: str
     ) -> tuple[JobRow, bool]:
         """Cancel a queued job now, or ask a running one to stop. Returns the job and whether the
         replica running it must be told (after commit). Cancelling a cancelled job is a no-op."""
-        job = await self.get(session, caller.principal, job_id)
+        job = await self.get(session, caller.verified, job_id)
         jobs = JobRepository(session)
         signal_worker = False
         cancelled_now = job.status == QUEUED and await jobs.cancel_queued(job.id, utcnow())
@@ -143,9 +146,9 @@ class JobService:
         return job, signal_worker
 
     async def open_output(
-        self, session: AsyncSession, caller: Caller, job_id: str, name: str
+        self, session: AsyncSession, caller: RequestOrigin, job_id: str, name: str
     ) -> OutputFileRef:
-        job = await self._succeeded_with_files(session, caller.principal, job_id)
+        job = await self._succeeded_with_files(session, caller.verified, job_id)
         assert job.output is not None
         found = self.folders.resolve(job.id, job.output, name)
         await self.auditor.record(caller, "synthetic.job.download", job_id=job.id, file=name)
