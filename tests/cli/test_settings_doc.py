@@ -35,7 +35,7 @@ def test_the_reference_names_every_setting_with_its_default_and_meaning(tmp_path
                 continue  # a shared setting, listed once under its shared name
             assert f"`{prefix}{name.upper()}`" in rows, name
     assert rows["`MEDMESH_PHI_MAX_BODY_BYTES`"][2] == "`16777216`"
-    assert rows["`MEDMESH_AUTH_SIGNING_ALG`"][1] == "`RS256` \\| `ES256`"
+    assert rows["`MEDMESH_AUTH_SIGNING_ALG`"][1] == "`RS256` \\| `RS384` \\| `ES256` \\| `ES384`"
     assert "`<var_dir>/<service>.db`" in rows["`MEDMESH_DATABASE_URL`"][3]
 
 

@@ -47,11 +47,11 @@ class AuthSettings(ServiceSettings):
         description="intended age limit of the signing key; nothing reads it yet (the alert "
         "MedmeshAuthSigningKeyRotationOverdue fires at 90 days on its own)",
     )
-    signing_alg: Literal["RS256", "ES256"] = Field(
+    signing_alg: Literal["RS256", "RS384", "ES256", "ES384"] = Field(
         default="RS256",
-        description="algorithm of new signing keys: RS256 (RSA 2048) or ES256 (ECDSA P-256, much "
-        "cheaper to sign: docs/decisions/0020-rs256-default-es256-option.md); a change rotates "
-        "the key ring at the next start",
+        description="algorithm of new signing keys: RS256 or RS384 (RSA 2048), ES256 (ECDSA P-256, "
+        "much cheaper to sign: docs/decisions/0020-rs256-default-es256-option.md) or ES384 (ECDSA "
+        "P-384); a change rotates the key ring at the next start",
     )
     argon2_memory_kib: int = Field(default=19_456, description="argon2id memory cost (KiB)")
     argon2_time_cost: int = Field(default=2, description="argon2id iterations")

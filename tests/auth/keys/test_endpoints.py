@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from medmesh.auth.bootstrap import DEMO_SERVICE_CLIENT_ID
-from medmesh.platform.tokens import TokenVerifier
+from medmesh.platform.tokens import SigningKey, TokenVerifier
 from tests.auth.conftest import ISSUER, AuthFactory, AuthHarness, bearer, header_of
 
 
@@ -91,3 +93,32 @@ async def test_changing_the_algorithm_rotates_the_ring_at_start(auth_factory: Au
     verifier = TokenVerifier(ISSUER, "medmesh-phi", jwks=jwks)
     assert (await verifier.verify(rs_token)).client_id == DEMO_SERVICE_CLIENT_ID
     assert (await verifier.verify(es_token)).client_id == DEMO_SERVICE_CLIENT_ID
+
+
+@pytest.mark.parametrize(("alg", "kty", "crv"), [("ES384", "EC", "P-384"), ("RS384", "RSA", None)])
+async def test_sha384_key_rings_sign_and_publish_their_algorithm(
+    auth_factory: AuthFactory, monkeypatch: pytest.MonkeyPatch, alg: str, kty: str, crv: str | None
+) -> None:
+    # The RSA key pool of conftest hands out RS256 keys; this ring needs a key made for RS384.
+    monkeypatch.setattr(
+        "medmesh.auth.keys.service.SigningKey.generate_rsa",
+        lambda kid=None, *, alg="RS256", **_: SigningKey(
+            alg, kid, private_key=rsa.generate_private_key(65537, 2048)
+        ),
+    )
+    async with auth_factory(signing_alg=alg) as auth:
+        token = await auth.access_token(audience="medmesh-phi")
+        jwks = (await auth.http.get("/.well-known/jwks.json")).json()
+        introspected = await auth.introspect(token)
+        await auth.http.post("/admin/keys/rotate", headers=await auth.admin_headers())
+        rotated = await auth.access_token(audience="medmesh-phi")
+
+    assert header_of(token)["alg"] == header_of(rotated)["alg"] == alg
+    (key,) = jwks["keys"]
+    assert (key["kty"], key.get("crv"), key["alg"]) == (kty, crv, alg)
+    assert introspected["active"] is True
+    verifier = TokenVerifier(ISSUER, "medmesh-phi", jwks=jwks)
+    assert (await verifier.verify(token)).client_id == DEMO_SERVICE_CLIENT_ID
+    public = pyjwt.PyJWK.from_dict(key).key
+    claims = pyjwt.decode(token, public, algorithms=[alg], audience="medmesh-phi")
+    assert claims["iss"] == ISSUER

@@ -6,7 +6,7 @@ makes a new key active and keeps every retired public key in the JWKS until the
 last token it signed has expired (access-token lifetime plus leeway), so
 resource servers never meet a token whose key they cannot find.
 
-New keys use the configured algorithm (RS256 or ES256). When the active key has
+New keys use the configured algorithm (RS256, RS384, ES256 or ES384). When the active key has
 another algorithm — the setting changed — loading the ring at start-up rotates
 it, so the change takes effect without an admin call and without breaking
 tokens already issued.
@@ -54,7 +54,9 @@ class SigningKeyService:
         self, kek: KeyRing, max_token_ttl_seconds: int, hs256_secret: str = "", *, alg: str = RS256
     ) -> None:
         if alg not in PUBLIC_KEY_ALGORITHMS:
-            raise ValueError(f"signing keys are RS256 or ES256, not {alg!r}")
+            raise ValueError(
+                f"signing keys are {', '.join(sorted(PUBLIC_KEY_ALGORITHMS))}, not {alg!r}"
+            )
         self.kek = kek
         self.alg = alg
         self.max_token_ttl = timedelta(seconds=max_token_ttl_seconds)
@@ -90,7 +92,7 @@ class SigningKeyService:
         state = KeyRingState()
         if active is not None:
             pem = self.kek.decrypt(active.private_key, aad=active.kid.encode())
-            state.active = SigningKey.from_pem(pem, kid=active.kid)
+            state.active = SigningKey.from_pem(pem, kid=active.kid, alg=active.alg)
             state.active_created_at = active.created_at
         state.jwks = {"keys": [dict(r.public_jwk) for r in records]}
         state.verification = keys_from_jwks(state.jwks)
