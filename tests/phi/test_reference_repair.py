@@ -93,7 +93,7 @@ async def _stored(database: Database) -> dict[str, tuple[str | None, str | None,
     """id -> (current patient_id, version 1 patient_id, reference rows as Type/id)."""
     async with database.sessionmaker() as session:
         current = dict(
-            (await session.execute(select(ResourceRow.id, ResourceRow.patient_id))).all()
+            (await session.execute(select(ResourceRow.id, ResourceRow.patient_id))).tuples().all()
         )
         versions = dict(
             (await session.execute(select(ResourceVersionRow.id, ResourceVersionRow.patient_id)))

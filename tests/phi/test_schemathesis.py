@@ -20,6 +20,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Ok
 
 from medmesh.platform.testing import TokenFactory
 from medmesh.platform.tokens import SigningKey
@@ -95,7 +96,10 @@ def test_no_generated_request_gets_a_server_error(phi_url: str, token: str) -> N
     headers = {"Authorization": f"Bearer {token}"}
     failures: list[str] = []
     statuses: list[int] = []
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
+        operations.append(result.ok())
     assert len(operations) >= 15
 
     for operation in operations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from fastapi import APIRouter
@@ -32,11 +33,13 @@ router = APIRouter()
 
 @router.post("/notes", status_code=201)
 async def add_note(note: Note, session: SessionDep) -> dict[str, int]:
-    result = await session.execute(insert(notes).values(text=note.text))
-    return {"id": int(result.inserted_primary_key[0])}
+    result = await session.execute(insert(notes).values(text=note.text).returning(notes.c.id))
+    return {"id": int(result.scalar_one())}
 
 
-async def test_nul_character_is_a_400_and_nothing_is_stored(database_url: str, tmp_path) -> None:
+async def test_nul_character_is_a_400_and_nothing_is_stored(
+    database_url: str, tmp_path: Path
+) -> None:
     settings = NoteSettings(database_url=database_url, var_dir=tmp_path)
     app = create_service_app(
         settings, title="t", version="1", description="", routers=[router], verify_tokens=False

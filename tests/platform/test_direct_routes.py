@@ -87,7 +87,7 @@ def test_a_direct_endpoint_takes_only_the_request() -> None:
         return JSONResponse({})
 
     with pytest.raises(TypeError, match="takes only the Request"):
-        direct(with_id)  # type: ignore[arg-type]
+        direct(with_id)  # type: ignore[type-var]
 
 
 def _template_app(tmp_path: Path) -> FastAPI:

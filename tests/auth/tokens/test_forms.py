@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
+
+import httpx
 
 from medmesh.auth.bootstrap import CLI_CLIENT_ID, DEMO_SERVICE_CLIENT_ID
 from tests.auth.conftest import AuthHarness
@@ -12,7 +15,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 async def _post_raw(
     auth: AuthHarness, body: bytes, client_id: str = CLI_CLIENT_ID, **headers: str
-) -> object:
+) -> httpx.Response:
     return await auth.http.post(
         "/oauth/token", content=body, headers={**FORM, **auth.basic(client_id), **headers}
     )
@@ -23,8 +26,8 @@ async def test_repeated_parameter(auth: AuthHarness) -> None:
     response = await _post_raw(
         auth, b"grant_type=client_credentials&scope=a&scope=b", DEMO_SERVICE_CLIENT_ID
     )
-    assert response.status_code == 400  # type: ignore[attr-defined]
-    assert response.json()["error"] == "invalid_request"  # type: ignore[attr-defined]
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
     assert await auth.counts() == before
 
 
@@ -95,8 +98,8 @@ async def test_malformed_bodies(auth: AuthHarness) -> None:
     before = await auth.counts()
     for body in MALFORMED_BODIES:
         response = await _post_raw(auth, body)
-        assert response.status_code == 400, (body[:60], response.text)  # type: ignore[attr-defined]
-        assert response.json()["error"] == "invalid_request"  # type: ignore[attr-defined]
+        assert response.status_code == 400, (body[:60], response.text)
+        assert response.json()["error"] == "invalid_request"
     assert await auth.counts() == before
 
 
@@ -108,7 +111,7 @@ async def test_oversized_body_is_413(auth: AuthHarness) -> None:
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
 
-    async def chunks() -> object:
+    async def chunks() -> AsyncIterator[bytes]:
         yield b"grant_type=password&password="
         for _ in range(limit // 65536 + 2):
             yield b"y" * 65536
@@ -116,7 +119,7 @@ async def test_oversized_body_is_413(auth: AuthHarness) -> None:
     streamed = await auth.http.post(
         "/oauth/token",
         content=chunks(),
-        headers={**FORM, **auth.basic(CLI_CLIENT_ID)},  # type: ignore[arg-type]
+        headers={**FORM, **auth.basic(CLI_CLIENT_ID)},
     )
     assert streamed.status_code == 413
     assert await auth.counts() == before

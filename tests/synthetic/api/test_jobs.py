@@ -80,7 +80,7 @@ async def test_a_job_runs_to_succeeded_with_checksummed_downloads(
 
     # Per-patient Bundles: listed by SHA256SUMS, downloadable by index, none past the end.
     sums = (await download(synthetic, f"/v1/jobs/{job['id']}/output/fhir/SHA256SUMS")).decode()
-    expected = dict(reversed(line.split("  ")) for line in sums.splitlines())
+    expected = {name: digest for digest, name in (line.split("  ") for line in sums.splitlines())}
     assert len(expected) == 30
     bundle_url = output["patient_bundle_url"].replace("{index}", "0000007")
     seventh = await download(synthetic, bundle_url)

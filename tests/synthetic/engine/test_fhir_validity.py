@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -191,7 +191,7 @@ def test_every_resource_of_a_1000_patient_sample_is_valid_fhir(chunk: int) -> No
     directory = {f"{r['resourceType']}/{r['id']}" for r in run.directory()}
     step = OPTIONS.size // CHUNKS
     for index in range(chunk * step, (chunk + 1) * step):
-        references = "urn" if index % 2 else "plain"
+        references: Literal["plain", "urn"] = "urn" if index % 2 else "plain"
         patient = run.patient(index, references)
         assert patient.resources[0]["resourceType"] == "Patient"
         assert patient.resources[0]["id"] == patient.patient_id

@@ -63,6 +63,7 @@ def test_vital_signs_carry_loinc_codes_ucum_units_and_the_vital_signs_category()
                 assert category == "vital-signs"
                 quantity = observation.get("valueQuantity")
                 if VITALS[code] is not None:
+                    assert quantity is not None
                     assert quantity["system"] == "http://unitsofmeasure.org"
                     assert quantity["code"] == VITALS[code]
             else:
@@ -172,4 +173,5 @@ def test_every_patient_record_starts_with_the_patient() -> None:
         reference = f"Patient/{patient['id']}"
         for resource in resources[1:]:
             subject = resource.get("subject") or resource.get("patient")
+            assert subject is not None, resource["resourceType"]
             assert subject["reference"] == reference
