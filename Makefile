@@ -34,7 +34,7 @@ test: $(STAMP) tools ## Run the whole test suite with coverage
 	@mkdir -p var
 	@$(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, import contracts, OpenAPI and settings reference up to date
+lint: $(STAMP) ## ruff, ruff format --check, mypy --strict (src and tests), import contracts, OpenAPI and settings reference up to date
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/ruff format --check src tests bench
 	@$(BIN)/mypy
