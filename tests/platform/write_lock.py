@@ -12,21 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _HOLDER = """
-import sqlite3, sys, time
+import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
 conn.execute("BEGIN IMMEDIATE")
-if sys.argv[3]:
-    conn.execute(sys.argv[3])
+if sys.argv[2]:
+    conn.execute(sys.argv[2])
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()
 conn.execute("COMMIT")
+print("committed", flush=True)
 """
 
 
-def _start_holder(path: Path, seconds: float, statement: str) -> subprocess.Popen[str]:
+def _start_holder(path: Path, statement: str) -> subprocess.Popen[str]:
     """Start the holder and return once it holds the lock (before the loop's work begins)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(path), str(seconds), statement],
+        [sys.executable, "-c", _HOLDER, str(path), statement],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -36,37 +38,41 @@ def _start_holder(path: Path, seconds: float, statement: str) -> subprocess.Pope
 
 
 @dataclass
-class LoopTicks:
-    """How many 10 ms ticks the event loop served while the lock was held elsewhere."""
+class LockHolder:
+    """Another process holding a file's write lock until :meth:`release`."""
 
-    count: int = 0
+    process: subprocess.Popen[str]
+
+    async def served_ticks(self, count: int) -> None:
+        """Return after the loop has served ``count`` 10 ms ticks (it never does while a
+        blocking wait holds it)."""
+        for _ in range(count):
+            await asyncio.sleep(0.01)
+
+    async def release(self) -> None:
+        """Commit the holder's transaction and wait until it has."""
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write("commit\n")
+        self.process.stdin.flush()
+        line = await asyncio.to_thread(self.process.stdout.readline)
+        assert line.strip() == "committed"
 
 
 @contextlib.asynccontextmanager
-async def lock_held_elsewhere(
-    path: Path, seconds: float, statement: str = ""
-) -> AsyncIterator[LoopTicks]:
+async def lock_held_elsewhere(path: Path, statement: str = "") -> AsyncIterator[LockHolder]:
     """While the block runs, another process holds ``path``'s write lock (taken before the block
-    starts, with ``statement`` run in its transaction, committed after ``seconds``) and a task
-    counts the loop's ticks. On exit the process is ended (it has committed already when a writer
-    of the block got the lock; otherwise it is killed without committing)."""
-    process = _start_holder(path, seconds, statement)
-    ticks = LoopTicks()
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0.01)
-            ticks.count += 1
-
-    ticker = asyncio.create_task(tick())
+    starts, with ``statement`` run in its transaction) until the block calls ``release()``. On
+    exit the process is ended (killed without committing when the block did not release it)."""
+    holder = LockHolder(_start_holder(path, statement))
     try:
-        yield ticks
+        yield holder
     finally:
-        ticker.cancel()
-        process.kill()
-        process.wait(5)
-        if process.stdout is not None:
-            process.stdout.close()
+        holder.process.kill()
+        holder.process.wait(5)
+        for stream in (holder.process.stdin, holder.process.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def file_and_wal_bytes(path: Path) -> tuple[int, int]:
