@@ -112,12 +112,25 @@ async def test_failures_retry_with_growing_delays_then_deliver_once(database: Da
     assert receiver.bodies == [{"id": "pi_1", "amount": 1250}]
     assert len(receiver.calls) == 4
     gaps = [b - a for a, b in zip(receiver.calls, receiver.calls[1:], strict=False)]
+    # Retry n waits at least 3/4 of base_backoff * 2**(n-1) (jitter only shortens by a quarter);
+    # a busy machine can only lengthen a gap.
     assert gaps[0] >= 0.07
-    assert gaps[0] < gaps[1] < gaps[2]
+    assert gaps[1] >= 0.14
+    assert gaps[2] >= 0.28
     row = await stored(database, message_id)
     assert row.delivered_at is not None
     assert row.attempts == 4
     assert row.last_error is None
+
+
+async def test_backoff_doubles_within_its_jitter_up_to_the_cap(database: Database) -> None:
+    async def deliver(message: OutboxMessage) -> None:
+        return None
+
+    worker = OutboxWorker(database, deliver, base_backoff=1.0, max_backoff=10.0)
+    for attempts, full in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)]:
+        delays = [worker.backoff(attempts) for _ in range(50)]
+        assert all(0.75 * full <= delay <= full for delay in delays), (attempts, delays)
 
 
 async def test_message_is_parked_after_max_attempts(database: Database) -> None:
@@ -149,8 +162,10 @@ async def test_dedup_key_enqueues_once(database: Database) -> None:
 
 async def test_crash_mid_delivery_is_redelivered_after_lease(database: Database) -> None:
     delivered: list[str] = []
+    claimed = asyncio.Event()
 
     async def hang(message: OutboxMessage) -> None:
+        claimed.set()
         await asyncio.sleep(3600)
 
     async def deliver(message: OutboxMessage) -> None:
@@ -159,8 +174,11 @@ async def test_crash_mid_delivery_is_redelivered_after_lease(database: Database)
     crashing = OutboxWorker(database, hang, lease_seconds=0.5)
     survivor = OutboxWorker(database, deliver, lease_seconds=0.5)
     message_id = await add_message(database, "http://x/hooks")
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(crashing.run_once(), timeout=0.1)  # the process "dies"
+    crash = asyncio.create_task(crashing.run_once())
+    await claimed.wait()
+    crash.cancel()  # the process "dies" mid-delivery, holding the lease
+    with pytest.raises(asyncio.CancelledError):
+        await crash
 
     assert await survivor.run_once() == 0  # still leased
     await asyncio.sleep(0.5)
@@ -181,7 +199,7 @@ async def test_wake_delivers_without_waiting_for_the_poll(database: Database) ->
         await asyncio.sleep(0.05)  # the worker is now idle, waiting for its poll
         await add_message(database, "http://x/hooks")
         worker.wake()
-        async with asyncio.timeout(2):
+        async with asyncio.timeout(20):  # well inside the 30 s poll
             await delivered.wait()
     finally:
         await worker.stop()
