@@ -12,7 +12,7 @@ from typing import ClassVar
 import httpx
 import orjson
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from pydantic_settings import SettingsConfigDict
 
@@ -47,7 +47,8 @@ def demo_router() -> APIRouter:
         return {"text": note.text}
 
     @router.get("/slow")
-    async def slow() -> dict[str, bool]:
+    async def slow(request: Request) -> dict[str, bool]:
+        request.app.state.slow_started.set()
         await asyncio.sleep(0.5)
         return {"done": True}
 
@@ -67,6 +68,7 @@ async def demo_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
         routers=[demo_router()],
         verify_tokens=False,
     )
+    app.state.slow_started = asyncio.Event()
     async with app.router.lifespan_context(app):
         yield app
 
@@ -141,10 +143,10 @@ async def test_keep_alive_connections_are_told_to_close_once_the_drain_starts(
         before = await read_response(idle_reader)
         busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
         busy_writer.write(b"GET /slow HTTP/1.1\r\nHost: demo\r\n\r\n")
-        await asyncio.sleep(0.1)  # /slow is in flight
+        await demo_app.state.slow_started.wait()  # /slow is in flight
 
         server.handle_exit(signal.SIGTERM, None)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0)  # the drain starts on the loop's next turn
         fresh_reader, fresh_writer = await asyncio.open_connection("127.0.0.1", port)
         fresh_writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\n\r\n")
         during = await read_response(fresh_reader)
