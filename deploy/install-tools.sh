@@ -9,9 +9,13 @@
 #   promtool             from Debian's `prometheus` package, unpacked with
 #                        `apt-get download` + `dpkg -x`, so no daemon is
 #                        installed or started.
+#   chromium +           Debian's `chromium` and `chromium-driver` packages,
+#   chromedriver         installed system-wide (as root) for the browser test
+#                        of the API docs pages (tests/e2e/test_docs_browser.py).
 #
 # Needs only PyPI and Debian's archive (Debian bookworm, x86_64). Idempotent:
-# a tool already installed at the pinned version is left alone.
+# a tool already installed (at the pinned version, where one is pinned) is left
+# alone.
 #
 #   deploy/install-tools.sh [DIR]
 set -euo pipefail
@@ -89,5 +93,23 @@ else
   )
 fi
 
+# --- chromium + chromedriver -------------------------------------------------
+if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+  log "chromium and chromedriver already installed"
+elif [[ "$(id -u)" != 0 ]]; then
+  log "chromium or chromedriver is missing; as root: apt-get install -y chromium chromium-driver"
+else
+  log "installing Debian's chromium and chromium-driver"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+      >"$work/apt.log" 2>&1; then
+    log "apt-get update, then retrying"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >"$work/apt.log"
+  fi
+fi
+
 "$BIN/kustomize" version | sed -n 's/^/install-tools: /p' >&2
 "$BIN/promtool" --version 2>&1 | head -1 | sed 's/^/install-tools: /' >&2
+if command -v chromedriver >/dev/null; then
+  chromedriver --version | sed 's/^/install-tools: /' >&2
+fi
