@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from medmesh.phi.components import PhiCall
 from medmesh.phi.fhir.http import fhir_response, read_json_body, write_response
+from medmesh.platform.api_docs import token_required
 from medmesh.platform.web import direct
 
 PREFIX = "/fhir"
@@ -52,7 +53,8 @@ def _documented(path: str, *headers: str) -> dict[str, Any]:
         }
         for header in headers
     ]
-    return {"parameters": parameters}
+    # Each verifies its token in the endpoint, so the document says it needs one.
+    return {"parameters": parameters, **token_required()}
 
 
 _TYPE = "/{resource_type}"
