@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import literal, select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.config import PhiSettings
@@ -32,6 +32,7 @@ from medmesh.platform.audit import (
     ensure_audit_tables,
 )
 from medmesh.platform.db import Database
+from medmesh.platform.paging import keyset_page
 
 #: ``(resource_type, id, version)`` of a stored version: the walk's cursor.
 VersionKey = tuple[str, str, int]
@@ -61,16 +62,12 @@ class RotationRepository:
     ) -> Sequence[tuple[str, str, int, bytes]]:
         """Keys and bodies of stored (not deleted) versions after ``after``, in key order."""
         v = ResourceVersionRow
-        stmt = (
-            select(v.resource_type, v.id, v.version, v.body)
-            .where(v.body.is_not(None))
-            .order_by(v.resource_type, v.id, v.version)
-            .limit(limit)
+        stmt = keyset_page(
+            select(v.resource_type, v.id, v.version, v.body).where(v.body.is_not(None)),
+            [v.resource_type, v.id, v.version],
+            after,
+            limit,
         )
-        if after is not None:
-            stmt = stmt.where(
-                tuple_(v.resource_type, v.id, v.version) > tuple_(*map(literal, after))
-            )
         rows = (await self.session.execute(stmt)).all()
         return [(r[0], r[1], r[2], r[3]) for r in rows if r[3] is not None]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from medmesh.auth.admin import Admin
 from medmesh.auth.clients.schemas import (
@@ -14,6 +14,7 @@ from medmesh.auth.clients.schemas import (
 )
 from medmesh.auth.components import Components, Context, audit_admin_change
 from medmesh.platform.db import SessionDep
+from medmesh.platform.paging import KeysetQuery, next_after
 
 router = APIRouter(prefix="/admin/clients", tags=["admin: clients"])
 
@@ -47,13 +48,12 @@ async def list_clients(
     _: Admin,
     session: SessionDep,
     components: Components,
-    after: str | None = Query(default=None, max_length=64),
-    limit: int = Query(default=50, ge=1, le=500),
+    page: KeysetQuery,
 ) -> ClientPage:
     """Clients ordered by id; pass `next_after` as `after` for the next page."""
-    page = await components.clients.page(session, after, limit)
-    data = [ClientOut.model_validate(c) for c in page]
-    return ClientPage(data=data, next_after=data[-1].client_id if len(data) == limit else None)
+    clients = await components.clients.page(session, page.after, page.limit)
+    data = [ClientOut.model_validate(c) for c in clients]
+    return ClientPage(data=data, next_after=next_after(data, page.limit, lambda c: c.client_id))
 
 
 @router.get("/{client_id}", response_model=ClientOut, summary="Get a client")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.auth.models import Client
+from medmesh.platform.paging import keyset_page
 
 
 class ClientRepository:
@@ -18,9 +19,7 @@ class ClientRepository:
         return await self.session.get(Client, client_id)
 
     async def page(self, *, after: str | None, limit: int) -> Sequence[Client]:
-        stmt = select(Client).order_by(Client.client_id).limit(limit)
-        if after:
-            stmt = stmt.where(Client.client_id > after)
+        stmt = keyset_page(select(Client), [Client.client_id], (after,) if after else None, limit)
         return (await self.session.scalars(stmt)).all()
 
     async def add(self, client: Client) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.auth.models import RefreshToken, Revocation
+from medmesh.platform.paging import keyset_page
 
 
 def _rowcount(result: object) -> int:
@@ -98,16 +99,12 @@ class RevocationRepository:
         self, after: tuple[datetime, int] | None, now: datetime, limit: int
     ) -> Sequence[Revocation]:
         """Up to ``limit`` rows still kept, in (revoked_at, id) order after ``after``."""
-        stmt = select(Revocation).where(Revocation.keep_until > now)
-        if after is not None:
-            at, row_id = after
-            stmt = stmt.where(
-                or_(
-                    Revocation.revoked_at > at,
-                    and_(Revocation.revoked_at == at, Revocation.id > row_id),
-                )
-            )
-        stmt = stmt.order_by(Revocation.revoked_at, Revocation.id).limit(limit)
+        stmt = keyset_page(
+            select(Revocation).where(Revocation.keep_until > now),
+            [Revocation.revoked_at, Revocation.id],
+            after,
+            limit,
+        )
         return (await self.session.scalars(stmt)).all()
 
     async def delete_expired(self, now: datetime) -> int:

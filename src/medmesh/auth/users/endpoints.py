@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from medmesh.auth.admin import Admin
 from medmesh.auth.components import Components, Context, audit_admin_change
 from medmesh.auth.users.schemas import UserCreate, UserOut, UserPage, UserUpdate
 from medmesh.platform.db import SessionDep
+from medmesh.platform.paging import KeysetQuery, next_after
 
 router = APIRouter(prefix="/admin/users", tags=["admin: users"])
 
@@ -30,13 +31,12 @@ async def list_users(
     _: Admin,
     session: SessionDep,
     components: Components,
-    after: str | None = Query(default=None, max_length=64),
-    limit: int = Query(default=50, ge=1, le=500),
+    page: KeysetQuery,
 ) -> UserPage:
     """Users ordered by username; pass `next_after` as `after` for the next page."""
-    page = await components.users.page(session, after, limit)
-    data = [UserOut.model_validate(u) for u in page]
-    return UserPage(data=data, next_after=data[-1].username if len(data) == limit else None)
+    users = await components.users.page(session, page.after, page.limit)
+    data = [UserOut.model_validate(u) for u in users]
+    return UserPage(data=data, next_after=next_after(data, page.limit, lambda u: u.username))
 
 
 @router.get("/{user_id}", response_model=UserOut, summary="Get a user")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.auth.models import User
+from medmesh.platform.paging import keyset_page
 
 
 class UserRepository:
@@ -22,9 +23,7 @@ class UserRepository:
         return user
 
     async def page(self, *, after: str | None, limit: int) -> Sequence[User]:
-        stmt = select(User).order_by(User.username).limit(limit)
-        if after:
-            stmt = stmt.where(User.username > after)
+        stmt = keyset_page(select(User), [User.username], (after,) if after else None, limit)
         return (await self.session.scalars(stmt)).all()
 
     async def add(self, user: User) -> None:

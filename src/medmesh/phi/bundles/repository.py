@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.platform.paging import keyset_page
 
 
 class BundleRepository:
@@ -40,15 +41,9 @@ class BundleRepository:
             conditions.append(r.resource_type.in_(list(types)))
         if since is not None:
             conditions.append(r.last_updated >= since)
-        if after is not None:
-            after_type, after_id = after
-            conditions.append(
-                or_(
-                    r.resource_type > after_type,
-                    and_(r.resource_type == after_type, r.id > after_id),
-                )
-            )
-        stmt = select(r).where(and_(*conditions)).order_by(r.resource_type, r.id).limit(limit)
+        stmt = keyset_page(
+            select(r).where(and_(*conditions)), [r.resource_type, r.id], after, limit
+        )
         return (await self.session.scalars(stmt)).all()
 
     async def current_many(self, keys: Sequence[tuple[str, str]]) -> Sequence[ResourceRow]:

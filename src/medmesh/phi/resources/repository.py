@@ -12,7 +12,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     insert,
-    literal,
     select,
     tuple_,
     update,
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.platform.db import Database, OneRowRead, Statement
+from medmesh.platform.paging import keyset_page
 
 
 def _rowcount(result: object) -> int:
@@ -161,19 +161,11 @@ class ResourceRepository:
             conditions.append(v.id == resource_id)
         if since is not None:
             conditions.append(v.last_updated >= since)
-        if before is not None:
-            conditions.append(
-                tuple_(v.last_updated, v.resource_type, v.id, v.version)
-                < tuple_(*map(literal, before))
-            )
         if visible is not None:
             conditions.append(visible)
-        stmt = (
-            select(v)
-            .where(and_(True, *conditions))
-            .order_by(v.last_updated.desc(), v.resource_type.desc(), v.id.desc(), v.version.desc())
-            .limit(limit)
-        )
+        keys = [v.last_updated, v.resource_type, v.id, v.version]
+        stmt = select(v).where(and_(True, *conditions))
+        stmt = keyset_page(stmt, keys, before, limit, descending=True)
         return (await self.session.scalars(stmt)).all()
 
     async def current_for_patient(
@@ -185,21 +177,4 @@ class ResourceRepository:
         if types:
             stmt = stmt.where(ResourceRow.resource_type.in_(list(types)))
         stmt = stmt.order_by(ResourceRow.resource_type, ResourceRow.id).limit(limit)
-        return (await self.session.scalars(stmt)).all()
-
-    async def all_blobs(
-        self, after: tuple[str, str, int] | None, limit: int
-    ) -> Sequence[ResourceVersionRow]:
-        """Versions in key order (key rotation walks them in pages)."""
-        v = ResourceVersionRow
-        stmt = (
-            select(v)
-            .where(v.body.is_not(None))
-            .order_by(v.resource_type, v.id, v.version)
-            .limit(limit)
-        )
-        if after is not None:
-            stmt = stmt.where(
-                tuple_(v.resource_type, v.id, v.version) > tuple_(*map(literal, after))
-            )
         return (await self.session.scalars(stmt)).all()

@@ -23,6 +23,7 @@ from medmesh.platform.audit.chain import (
 from medmesh.platform.audit.keys import AuditKeys, Checkpoint
 from medmesh.platform.audit.trail import ChainReport
 from medmesh.platform.db import Database
+from medmesh.platform.paging import keyset_page
 
 
 def _entry_dict(entry: AuditEntry) -> dict[str, Any]:
@@ -169,13 +170,11 @@ async def list_records(
         conditions.append(AuditEntry.ts >= since)
     if until is not None:
         conditions.append(AuditEntry.ts < until)
-    if after_seq is not None:
-        conditions.append(AuditEntry.seq > after_seq)
-    query = (
-        select(AuditEntry)
-        .where(and_(True, *conditions))
-        .order_by(AuditEntry.seq)
-        .limit(max(1, min(limit, 1000)))
+    query = keyset_page(
+        select(AuditEntry).where(and_(True, *conditions)),
+        [AuditEntry.seq],
+        None if after_seq is None else (after_seq,),
+        max(1, min(limit, 1000)),
     )
     async with database.sessionmaker() as session:
         return list((await session.scalars(query)).all())
