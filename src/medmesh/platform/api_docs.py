@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import os
 import re
 from collections.abc import Iterator, Sequence
 from importlib.resources import files
@@ -70,13 +71,13 @@ class DocsAssets(StaticFiles):
 
     def file_response(
         self,
-        full_path: str | Any,
-        stat_result: Any,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
         scope: Scope,
         status_code: int = 200,
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
-        media_type = _ASSET_TYPES.get(Path(str(full_path)).suffix)
+        media_type = _ASSET_TYPES.get(Path(full_path).suffix)
         if media_type is not None:
             response.headers["content-type"] = media_type
         response.headers["cache-control"] = "no-cache"
@@ -120,10 +121,9 @@ def add_api_docs(app: FastAPI, *, issuer: str) -> None:
     app.add_api_route("/redoc", redoc, methods=["GET"], include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = FastAPI.openapi(app)
-            declare_security(document, app.routes, token_url=token_url)
-        return app.openapi_schema  # type: ignore[return-value]  # set by FastAPI.openapi
+        if app.openapi_schema is None:  # FastAPI builds the document once, then keeps it
+            declare_security(FastAPI.openapi(app), app.routes, token_url=token_url)
+        return FastAPI.openapi(app)
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
