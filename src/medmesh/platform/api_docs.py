@@ -12,6 +12,8 @@ An operation requires them when its dependencies verify the caller's token
 :class:`~medmesh.platform.tokens.RequireScopes`, whose scopes it names); a route that checks
 its token itself (a direct route) says so with ``openapi_extra=token_required()``. Swagger UI's
 "Authorize" then obtains a token and sends it with every secured operation.
+
+Why it is built so: ``docs/decisions/0024-api-docs-served-by-the-services.md``.
 """
 
 from __future__ import annotations
