@@ -167,24 +167,34 @@ def _structure_definitions(folder: Path, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def _schema_owners(schema: dict[str, Any], roots: list[str]) -> dict[str, str]:
+def _schema_owners(
+    schema: dict[str, Any], roots: list[str], profiled: dict[str, dict[str, list[Any]]]
+) -> dict[str, str]:
     """``{owner path: schema definition}``: ``Observation.component`` is ``Observation_Component``.
 
-    Found by following each property's ``$ref`` from the resources and data types down.
+    A backbone element's definition is the ``Root_*`` definition whose properties share the
+    most names with the element's children (the schema names it after its last step, with a
+    number where two would clash: ``Claim_Detail``, ``ClaimResponse_Detail1``).
     """
     definitions = schema["definitions"]
-    owners: dict[str, str] = {}
-    todo = [(root, root) for root in reversed(roots) if root in definitions]
-    while todo:
-        path, name = todo.pop()
-        if name in owners.values():
-            continue  # a backbone element used again (Questionnaire.item.item)
-        owners[path] = name
-        for prop, spec in definitions[name].get("properties", {}).items():
-            ref = spec.get("$ref") or spec.get("items", {}).get("$ref") or ""
-            target = ref.rsplit("/", 1)[-1]
-            if "_" in target and not prop.startswith("_"):
-                todo.append((f"{path}.{prop}", target))
+    common = {"id", "extension", "modifierExtension"}
+    owners = {root: root for root in roots if root in definitions}
+    for path, children in profiled.items():
+        root, _, rest = path.partition(".")
+        if not rest or root not in owners:
+            continue
+        last = rest.rsplit(".", 1)[-1]
+        wanted = set(children) - common
+
+        own = f"{root}_{last}".lower()
+
+        def score(name: str, own: str = own, wanted: set[str] = wanted) -> tuple[int, bool]:
+            names = set(definitions[name].get("properties", {})) - common
+            return len(wanted & names) - len(names - wanted), name.lower() == own
+
+        candidates = [name for name in definitions if name.startswith(f"{root}_")]
+        if candidates:
+            owners[path] = max(candidates, key=score)
     return owners
 
 
@@ -247,33 +257,48 @@ def elements(
     model: dict[str, dict[str, list[Any]]] = {}
     bindings: set[str] = set()
     schema_definitions = schema["definitions"]
-    for path, name in _schema_owners(schema, resources + complex_types).items():
+    by_length = sorted({*primitives, *complex_types}, key=lambda t: (-len(t), t))
+    for path, name in _schema_owners(schema, resources + complex_types, profiled).items():
         known = profiled.get(path, {})
-        properties = schema_definitions[name].get("properties", {})
+        properties = {
+            prop: spec
+            for prop, spec in schema_definitions[name].get("properties", {}).items()
+            if not prop.startswith("_") and prop != "resourceType"
+        }
         owner = model[path] = {}
+        # Medplum's StructureDefinitions give a few backbone elements R5's elements instead of
+        # R4's (EvidenceVariable.characteristic): there, each element the schema names is read
+        # from the schema, its choice group from its name.
+        altered = any(prop not in known for prop in properties if prop != "modifierExtension")
         for prop, spec in properties.items():
-            if prop.startswith("_") or prop == "resourceType":
-                continue
-            if prop in known:
+            if prop in known and not altered:
                 owner[prop] = known[prop]
-            else:  # an R4 element Medplum's StructureDefinitions replaced with R5's
-                ref = (spec.get("$ref") or spec.get("items", {}).get("$ref", "")).rsplit("/")[-1]
-                kind = f"{path}.{prop}" if "_" in ref else ref
-                kind = "Resource" if kind == "ResourceList" else kind
-                prefix = next(
-                    (
-                        prop[: -len(t)]
-                        for t in (*primitives, *complex_types)
-                        if prop.endswith(t[0].upper() + t[1:]) and len(prop) > len(t)
-                    ),
-                    "",
-                )
-                siblings = [p for p in properties if prefix and p.startswith(prefix)]
-                choice = prefix if len(siblings) > 1 and prefix not in properties else ""
-                owner[prop] = [kind, 0, spec.get("type") == "array", choice, "", []]
+            else:
+                owner[prop] = _from_schema(path, prop, spec, properties, by_length)
+                if prop in known:
+                    owner[prop][4:] = known[prop][4:]  # its binding and targets
             if owner[prop][4]:
                 bindings.add(owner[prop][4])
     return {"primitives": sorted(primitives), "types": model, "resources": resources}, bindings
+
+
+def _from_schema(
+    path: str, prop: str, spec: dict[str, Any], properties: dict[str, Any], types: list[str]
+) -> list[Any]:
+    """An element's model entry from the schema alone (optional: the schema cannot say)."""
+    ref = (spec.get("$ref") or spec.get("items", {}).get("$ref", "")).rsplit("/")[-1]
+    suffix = next((t for t in types if prop.endswith(t[0].upper() + t[1:]) and prop != t), "")
+    prefix = prop[: -len(suffix)] if suffix else ""
+    siblings = [p for p in properties if prefix and p.startswith(prefix)]
+    choice = prefix if len(siblings) > 1 and prefix not in properties else ""
+    if "_" in ref:
+        kind = f"{path}.{prop}"
+    elif ref == "ResourceList":
+        kind = "Resource"
+    else:
+        # a choice's primitive and a code with its codes are written inline, without a $ref
+        kind = ref or ("code" if "enum" in spec else suffix)
+    return [kind, 0, spec.get("type") == "array", choice, "", []]
 
 
 class ValueSets:
