@@ -121,3 +121,11 @@ def test_committed_openapi_document_is_current() -> None:
 def test_unknown_service_is_refused() -> None:
     result = CliRunner().invoke(app, ["audit", "verify", "nope"])
     assert result.exit_code != 0
+
+
+def test_committed_openapi_documents_do_not_depend_on_the_issuer_of_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDMESH_ISSUER", "https://auth.hospital.example")
+    result = CliRunner().invoke(app, ["openapi", "--check", "--out", str(REPO / "docs" / "openapi")])
+    assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ import typer
 from medmesh.cli.services import SERVICES
 from medmesh.cli.services import echo as _echo
 from medmesh.cli.services import service_entry as _entry
+from medmesh.platform.config import ServiceSettings
 
 
 def openapi_document(service: str) -> dict[str, Any]:
@@ -20,9 +21,12 @@ def openapi_document(service: str) -> dict[str, Any]:
     entry = _entry(service)
     module = importlib.import_module(entry.module)
     # Building an app may create development files in var_dir (auth writes a key-encryption
-    # key): a throwaway folder keeps generating the document free of side effects.
+    # key): a throwaway folder keeps generating the document free of side effects. The issuer
+    # (the token URL of the security schemes) is the default one, whatever the environment says,
+    # so the committed documents do not depend on where they were generated.
+    issuer = ServiceSettings.model_fields["issuer"].default
     with tempfile.TemporaryDirectory(prefix="medmesh-openapi-") as scratch:
-        settings = entry.load_settings(var_dir=Path(scratch))
+        settings = entry.load_settings(var_dir=Path(scratch), issuer=issuer)
         document: dict[str, Any] = module.create_app(settings).openapi()
     return document
 
