@@ -51,7 +51,6 @@ from medmesh.platform.tracing import ServerTracingMiddleware, configure_tracing,
 from medmesh.platform.web import (
     BodyLimitMiddleware,
     DirectRouteMiddleware,
-    RateLimiter,
     SecurityHeadersMiddleware,
     direct_routes,
 )
@@ -257,7 +256,6 @@ def create_service_app(
             "medmesh_revocation_list_age_seconds",
             "Seconds since auth's revocation list was last pulled whole (+Inf before the first).",
         ).set_function(lambda: _revocation_list_age(app))
-    limiter = RateLimiter(settings.rate_limit_per_minute, 60, redis_url=settings.redis_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -272,7 +270,6 @@ def create_service_app(
                 await feed.start()
                 stack.push_async_callback(feed.aclose)
             stack.push_async_callback(database.dispose)
-            stack.push_async_callback(limiter.aclose)
             if verifier is not None:
                 stack.push_async_callback(verifier.aclose)
             stack.push_async_callback(audit.stop)
@@ -303,7 +300,6 @@ def create_service_app(
     platform.metrics = metrics
     platform.audit = audit
     platform.verifier = verifier
-    platform.limiter = limiter
     platform.draining = False
     platform.error_renderers = renderers
     app.state = platform

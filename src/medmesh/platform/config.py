@@ -153,11 +153,6 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="a checkpoint at most this long after an audit record it does not cover",
     )
-    rate_limit_per_minute: int = Field(
-        default=600,
-        description="requests a minute of the limiter every app has (app.state.limiter); no "
-        "route uses it yet (auth's token endpoint has its own limit)",
-    )
 
     @property
     def audience(self) -> str:

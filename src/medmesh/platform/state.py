@@ -22,7 +22,6 @@ from medmesh.platform.db import Database
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.metrics import ServiceMetrics
 from medmesh.platform.tokens import TokenVerifier
-from medmesh.platform.web import RateLimiter
 
 __all__ = ["PlatformState"]
 
@@ -40,7 +39,6 @@ class PlatformState(State):
     audit: AuditTrail
     #: None for an app built with ``verify_tokens=False``.
     verifier: TokenVerifier | None
-    limiter: RateLimiter
     #: True once the server began its graceful drain (``/readyz`` answers 503).
     draining: bool
     #: Renders an error in the API style of the request's path.
