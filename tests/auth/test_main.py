@@ -63,6 +63,9 @@ async def test_metrics_parse_and_carry_red_and_domain_metrics(auth: AuthHarness)
     }
     assert failures["bad_credentials"] == 1.0
     assert "medmesh_auth_signing_key_age_seconds" in families
+    # The rotation alert compares the key's age with this (MEDMESH_AUTH_KEY_ROTATION_DAYS, 90).
+    (due,) = families["medmesh_auth_signing_key_rotation_after_seconds"].samples
+    assert due.value == 90 * 86400
 
 
 async def test_metrics_label_templates_not_raw_paths(auth: AuthHarness) -> None:

@@ -20,6 +20,7 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_auth_login_failures_total": "counter",
     "medmesh_auth_token_requests_rejected_total": "counter",
     "medmesh_auth_signing_key_age_seconds": "gauge",
+    "medmesh_auth_signing_key_rotation_after_seconds": "gauge",
     # phi-service: none of its own (its dashboard slices the generic ones by FHIR route)
     # synthetic-phi-service
     "medmesh_synthetic_patients_generated_total": "counter",

@@ -78,7 +78,8 @@ SERVICES = [
                 {"age": "max(medmesh_auth_signing_key_age_seconds)"},
                 unit="s",
                 kind="stat",
-                description="Rotate before 90 days (alert MedmeshAuthSigningKeyRotationOverdue).",
+                description="Rotate before MEDMESH_AUTH_KEY_ROTATION_DAYS (90 by default; alert "
+                "MedmeshAuthSigningKeyRotationOverdue).",
                 thresholds=(("green", None), ("orange", 60 * 86400), ("red", 90 * 86400)),
             ),
         ],

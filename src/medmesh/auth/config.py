@@ -44,8 +44,9 @@ class AuthSettings(ServiceSettings):
     key_rotation_days: int = Field(
         default=90,
         ge=1,
-        description="intended age limit of the signing key; nothing reads it yet (the alert "
-        "MedmeshAuthSigningKeyRotationOverdue fires at 90 days on its own)",
+        description="age of the active signing key at which the alert "
+        "MedmeshAuthSigningKeyRotationOverdue fires (exported as "
+        "medmesh_auth_signing_key_rotation_after_seconds)",
     )
     signing_alg: Literal["RS256", "RS384", "ES256", "ES384"] = Field(
         default="RS256",

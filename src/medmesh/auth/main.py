@@ -133,6 +133,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     auth_metrics = AuthMetrics.register(state.metrics)
     metrics_box.append(auth_metrics)
     auth_metrics.key_age.set_function(keys.active_key_age_seconds)
+    auth_metrics.key_rotation_after.set(settings.key_rotation_days * 86400)
 
     # The auth-service verifies its own tokens (admin API, userinfo) with its own key ring.
     verifier = TokenVerifier(

@@ -15,6 +15,7 @@ class AuthMetrics:
     login_failures: Counter
     rejected: Counter
     key_age: Gauge
+    key_rotation_after: Gauge
 
     @classmethod
     def register(cls, metrics: ServiceMetrics) -> AuthMetrics:
@@ -32,8 +33,12 @@ class AuthMetrics:
         key_age = metrics.gauge(
             "medmesh_auth_signing_key_age_seconds", "Age of the active signing key."
         )
+        key_rotation_after = metrics.gauge(
+            "medmesh_auth_signing_key_rotation_after_seconds",
+            "Age at which the active signing key is due for rotation (MEDMESH_AUTH_KEY_ROTATION_DAYS).",
+        )
         for grant in ("client_credentials", "password", "refresh_token"):
             issued.labels(grant)
         for reason in ("bad_credentials", "throttled"):
             failures.labels(reason)
-        return cls(issued, failures, rejected, key_age)
+        return cls(issued, failures, rejected, key_age, key_rotation_after)
