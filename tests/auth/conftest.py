@@ -21,7 +21,7 @@ from medmesh.auth.main import create_app
 from medmesh.auth.migrations import upgrade
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database, utcnow
-from medmesh.platform.testing import DatabaseTemplates
+from medmesh.platform.testing import DatabaseTemplates, Upgrade
 from medmesh.platform.tokens import SigningKey
 
 ISSUER = "http://auth.test"
@@ -56,6 +56,12 @@ def _rsa_key_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         "medmesh.auth.keys.service.SigningKey.generate_rsa", lambda *a, **k: next(keys)
     )
+
+
+@pytest.fixture
+def database_upgrade() -> Upgrade:
+    """Each test's database starts at auth's migrations' head (copied from a template)."""
+    return upgrade
 
 
 @pytest.fixture

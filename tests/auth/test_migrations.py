@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from sqlalchemy import Connection, text
 
 from medmesh.auth.migrations import SCRIPT_LOCATION
 from medmesh.platform.db import alembic_config, create_unpooled_engine, dispose_engine
+
+
+@pytest.fixture
+def database_upgrade() -> None:
+    """These tests migrate step by step from an empty database."""
+    return None
+
 
 KEEP = datetime(2030, 1, 1, tzinfo=UTC)
 REVOKED = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,12 +13,18 @@ from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.phi.migrations import upgrade
 from medmesh.platform.crypto import KeyRing
-from medmesh.platform.testing import DatabaseTemplates, TokenFactory
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory, Upgrade
 from medmesh.platform.tokens import TokenVerifier
 
 BASE = "http://phi.test"
 AUDIENCE = "medmesh-phi"
 BLIND_KEY = "bWVkbWVzaC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMmJ5dGVz"
+
+
+@pytest.fixture
+def database_upgrade() -> Upgrade:
+    """Each test's database starts at phi's migrations' head (copied from a template)."""
+    return upgrade
 
 
 @pytest.fixture

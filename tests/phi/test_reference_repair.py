@@ -29,6 +29,13 @@ from medmesh.platform.tokens import TokenVerifier
 from tests.phi.conftest import AUDIENCE, BASE, PhiHarness
 from tests.phi.resources.support import audit_records, consent, observation, patient
 
+
+@pytest.fixture
+def database_upgrade() -> None:
+    """These tests migrate step by step from an empty database."""
+    return None
+
+
 #: A base clients reached the service under, not the configured one.
 OWN_BASE = "http://127.0.0.1:8002/fhir"
 OTHER_SERVER = "http://other.example.org/fhir"

@@ -7,7 +7,9 @@ Enable it with ``pytest_plugins = ["medmesh.platform.testing"]`` in ``conftest.p
   parametrized, so every database test runs on both). When the variable is set
   and the server cannot be reached the test fails; it is never skipped.
 - ``database_templates``: a service's schema migrated once per test session and
-  copied into each test's empty database (:class:`DatabaseTemplates`).
+  copied into each test's database (:class:`DatabaseTemplates`); a conftest that
+  overrides ``database_upgrade`` with a service's ``upgrade`` makes every
+  ``database_url`` of its directory start at that service's head.
 - ``mqtt_url``: the broker of ``MEDMESH_TEST_MQTT_URL`` (tests that need it fail
   when it is set and unreachable, and are skipped only when it is not set).
 - ``redis_url``: the server of ``MEDMESH_TEST_REDIS_URL``, on the same rule: the
@@ -63,14 +65,16 @@ def _asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def create_postgres_database(base_url: str) -> str:
-    """Create an empty database on the server of ``base_url``; return its async URL."""
+async def create_postgres_database(base_url: str, template: str | None = None) -> str:
+    """Create a database on the server of ``base_url`` (empty, or a copy of the database named
+    ``template``); return its async URL."""
     import asyncpg  # type: ignore[import-untyped]
 
     name = f"medmesh_test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(_asyncpg_dsn(base_url), timeout=10)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return (
@@ -107,10 +111,9 @@ Upgrade = Callable[[str], Awaitable[None]]
 class DatabaseTemplates:
     """A service's schema migrated once per test session, copied into each test's database.
 
-    Running a service's migrations costs more than copying their result: an empty SQLite
-    test database becomes a copy of a migrated file, an empty PostgreSQL one is created
-    again with ``CREATE DATABASE … TEMPLATE`` from a database migrated once. A database
-    that already holds tables (a second app started on it) is upgraded in place.
+    Running a service's migrations costs more than copying their result: a SQLite test
+    database is a copy of a migrated file, a PostgreSQL one is made with
+    ``CREATE DATABASE … TEMPLATE`` from a database migrated once.
     """
 
     def __init__(self, directory: Path, postgres_url: str) -> None:
@@ -118,30 +121,68 @@ class DatabaseTemplates:
         self.postgres_url = postgres_url
         self._sqlite: dict[str, Path] = {}
         self._postgres: dict[str, str] = {}
+        #: databases this object made at a service's head: database name or path -> service
+        self._at_head: dict[str, str] = {}
 
-    async def migrate(self, url: str, upgrade: Upgrade) -> None:
-        """Bring the database at ``url`` to what ``upgrade(url)`` makes of it."""
-        key = f"{upgrade.__module__}.{upgrade.__qualname__}"
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            await self._migrate_sqlite(url, key, upgrade)
-        else:
-            await self._migrate_postgres(url, key, upgrade)
+    @staticmethod
+    def _key(upgrade: Upgrade) -> str:
+        return f"{upgrade.__module__}.{upgrade.__qualname__}"
 
-    async def _migrate_sqlite(self, url: str, key: str, upgrade: Upgrade) -> None:
-        parsed = make_url(url)
-        path = Path(parsed.database or "")
-        if path.exists() and path.stat().st_size > 0:  # noqa: ASYNC240
-            await upgrade(url)
-            return
+    async def _sqlite_template(self, key: str, upgrade: Upgrade) -> Path:
         template = self._sqlite.get(key)
         if template is None:
             template = self.directory / f"{key}.db"
-            await upgrade(parsed.set(database=str(template)).render_as_string())
+            await upgrade(f"sqlite+medmesh:///{template}")
             self._sqlite[key] = template
-        shutil.copyfile(template, path)
+        return template
 
-    async def _migrate_postgres(self, url: str, key: str, upgrade: Upgrade) -> None:
+    async def _postgres_template(self, key: str, upgrade: Upgrade) -> str:
+        template = self._postgres.get(key)
+        if template is None:
+            template = await create_postgres_database(self.postgres_url)
+            await upgrade(template)
+            self._postgres[key] = template
+        return make_url(template).database or ""
+
+    @asynccontextmanager
+    async def database(self, backend: str, directory: Path, upgrade: Upgrade) -> AsyncIterator[str]:
+        """A new database at ``upgrade``'s head while the block runs: ``directory/test.db`` on
+        ``sqlite``, a new database on the PostgreSQL server on ``postgres`` (then dropped)."""
+        key = self._key(upgrade)
+        if backend == "sqlite":
+            path = directory / "test.db"
+            shutil.copyfile(await self._sqlite_template(key, upgrade), path)
+            self._at_head[str(path)] = key
+            try:
+                yield f"sqlite+medmesh:///{path}"
+            finally:
+                self._at_head.pop(str(path), None)
+            return
+        template = await self._postgres_template(key, upgrade)
+        url = await create_postgres_database(self.postgres_url, template=template)
+        name = make_url(url).database or ""
+        self._at_head[name] = key
+        try:
+            yield url
+        finally:
+            self._at_head.pop(name, None)
+            await drop_postgres_database(self.postgres_url, url)
+
+    async def migrate(self, url: str, upgrade: Upgrade) -> None:
+        """Bring the database at ``url`` to what ``upgrade(url)`` makes of it: nothing to do for
+        one :meth:`database` made at that head; an empty one becomes a copy of the template; one
+        that already holds tables is upgraded in place."""
+        key = self._key(upgrade)
+        parsed = make_url(url)
+        if self._at_head.get(parsed.database or "") == key:
+            return
+        if parsed.get_backend_name() == "sqlite":
+            path = Path(parsed.database or "")
+            if path.exists() and path.stat().st_size > 0:  # noqa: ASYNC240
+                await upgrade(url)
+                return
+            shutil.copyfile(await self._sqlite_template(key, upgrade), path)
+            return
         import asyncpg
 
         conn = await asyncpg.connect(_asyncpg_dsn(url), timeout=10)
@@ -154,16 +195,12 @@ class DatabaseTemplates:
         if has_tables:
             await upgrade(url)
             return
-        template = self._postgres.get(key)
-        if template is None:
-            template_url = await create_postgres_database(self.postgres_url)
-            await upgrade(template_url)
-            template = self._postgres[key] = template_url
+        template = await self._postgres_template(key, upgrade)
         conn = await asyncpg.connect(_asyncpg_dsn(self.postgres_url), timeout=10)
         try:
-            name, source = make_url(url).database, make_url(template).database
+            name = parsed.database
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         finally:
             await conn.close()
 
@@ -176,7 +213,7 @@ class DatabaseTemplates:
 
 @pytest.fixture(scope="session")
 def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseTemplates]:
-    """Migrated schemas for this test session: ``await database_templates.migrate(url, upgrade)``."""
+    """Migrated schemas for this test session (see :class:`DatabaseTemplates`)."""
     templates = DatabaseTemplates(
         tmp_path_factory.mktemp("templates"), test_environment().postgres_url
     )
@@ -185,9 +222,27 @@ def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dat
         asyncio.run(templates.drop())
 
 
+@pytest.fixture
+def database_upgrade() -> Upgrade | None:
+    """The migrations each test's ``database_url`` starts from: none (an empty database) unless
+    a conftest overrides this with a service's ``upgrade``; a test module that migrates step by
+    step overrides it back to ``None``."""
+    return None
+
+
 @pytest.fixture(params=database_backends())
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh database URL (SQLite file, or a new PostgreSQL database)."""
+async def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    database_templates: DatabaseTemplates,
+    database_upgrade: Upgrade | None,
+) -> AsyncIterator[str]:
+    """A fresh database URL (SQLite file, or a new PostgreSQL database): empty, or at the head
+    of ``database_upgrade``'s migrations when a conftest sets that."""
+    if database_upgrade is not None:
+        async with database_templates.database(request.param, tmp_path, database_upgrade) as url:
+            yield url
+        return
     if request.param == "sqlite":
         yield f"sqlite+medmesh:///{tmp_path / 'test.db'}"
         return

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from medmesh.platform.audit import audit_database_for, list_records
 from medmesh.platform.db import Database
-from medmesh.platform.testing import DatabaseTemplates, TokenFactory
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory, Upgrade
 from medmesh.platform.tokens import TokenVerifier
 from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.main import create_app
@@ -40,6 +40,12 @@ def synthetic_settings_for(database_url: str, var_dir: Path, **overrides: Any) -
     }
     values.update(overrides)
     return SyntheticSettings(**values)
+
+
+@pytest.fixture
+def database_upgrade() -> Upgrade:
+    """Each test's database starts at synthetic's migrations' head (copied from a template)."""
+    return upgrade
 
 
 @pytest.fixture
