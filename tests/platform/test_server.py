@@ -61,7 +61,7 @@ def free_port() -> int:
 def read_until(process: subprocess.Popen[bytes], marker: str) -> str:
     """The process's output up to and including the first line holding ``marker``."""
     assert process.stdout is not None
-    lines = []
+    lines: list[str] = []
     while True:
         line = process.stdout.readline().decode()
         assert line, f"the process ended its output before {marker!r}: {''.join(lines)}"
