@@ -35,7 +35,8 @@ def test_a_string_where_fhir_wants_a_boolean_or_a_number_is_refused(
 ) -> None:
     with pytest.raises(InvalidResource) as refused:
         validate_resource(resource)
-    assert refused.value.message.startswith(f"{element} has the wrong JSON type")
+    assert refused.value.message.startswith(f"{element}: wrong JSON type")
+    assert refused.value.extra["issue_code"] == "structure"
     assert refused.value.extra["expression"] == [element]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from medmesh.phi.fhir.errors import InvalidResource
-from medmesh.phi.fhir.types import is_valid_id
+from medmesh.phi.fhir.types import R4_RESOURCE_TYPES, is_valid_id
 
 PLACEHOLDER_PREFIXES = ("urn:uuid:", "urn:oid:")
 _CANONICAL = re.compile(
@@ -45,17 +45,8 @@ class InvalidReference(InvalidResource):
 
 @functools.cache
 def is_resource_type(name: str) -> bool:
-    """Whether ``name`` is a FHIR resource type (spelt exactly: ``patient`` is not)."""
-    if not name[:1].isupper() or not name.isascii() or not name.isalpha():
-        return False
-    from fhir.resources.R4B import get_fhir_model_class
-    from fhir.resources.R4B.resource import Resource
-
-    try:
-        model = get_fhir_model_class(name)
-    except (ValueError, KeyError, ImportError):
-        return False
-    return issubclass(model, Resource)
+    """Whether ``name`` is an R4 resource type (spelt exactly: ``patient`` is not)."""
+    return name in R4_RESOURCE_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +207,7 @@ def lenient_target(reference: str, bases: LocalBases | None = None) -> LocalTarg
 
 @functools.cache
 def _resource_types_by_lower_name() -> dict[str, str]:
-    from fhir.resources.R4B import fhirtypes
-
-    names = (n.removesuffix("Type") for n in dir(fhirtypes) if n.endswith("Type"))
-    return {name.lower(): name for name in names if is_resource_type(name)}
+    return {name.lower(): name for name in R4_RESOURCE_TYPES}
 
 
 def reference_holders(resource: dict[str, Any], root: str) -> Iterator[tuple[dict[str, Any], str]]:

@@ -1,9 +1,22 @@
-"""The resource types phi-service stores and the shapes of FHIR ids."""
+"""The resource types of R4 and those phi-service stores, and the shapes of FHIR ids."""
 
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import UTC, datetime
+from importlib import resources
+
+import orjson
+
+
+def _r4_resource_types() -> frozenset[str]:
+    packed = resources.files("medmesh.phi.fhir.r4").joinpath("data", "elements.json.gz")
+    return frozenset(orjson.loads(gzip.decompress(packed.read_bytes()))["resources"])
+
+
+#: The 146 resource types of FHIR R4 (4.0.1), from the vendored definitions.
+R4_RESOURCE_TYPES: frozenset[str] = _r4_resource_types()
 
 #: Every type of the Synthea bundles and the HL7 examples, and the clinical core.
 SUPPORTED_TYPES: frozenset[str] = frozenset(

@@ -280,8 +280,12 @@ class ResourceService:
         """Validate ``resource``, bring its references to their canonical form (in place) and
         check the caller may create it (a refusal is audited)."""
         check_type(resource_type)
-        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
-        canonicalize_references(resource, resource_type, lambda: ctx.local_bases)
+        validate_resource(
+            resource,
+            expected_type=resource_type,
+            max_depth=self.max_depth,
+            prepare=lambda body, kind: canonicalize_references(body, kind, lambda: ctx.local_bases),
+        )
         patient = compartment_patient(resource) if resource_type != "Patient" else None
         await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
 
@@ -387,8 +391,12 @@ class ResourceService:
         """:meth:`update` inside a write slot already taken."""
         check_type(resource_type)
         check_id(resource_id)
-        validate_resource(resource, expected_type=resource_type, max_depth=self.max_depth)
-        canonicalize_references(resource, resource_type, lambda: ctx.local_bases)
+        validate_resource(
+            resource,
+            expected_type=resource_type,
+            max_depth=self.max_depth,
+            prepare=lambda body, kind: canonicalize_references(body, kind, lambda: ctx.local_bases),
+        )
         if resource.get("id") != resource_id:
             raise InvalidResource(
                 "the resource id must match the id in the URL",

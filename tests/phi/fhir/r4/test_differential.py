@@ -1,4 +1,5 @@
-"""The R4 validator against today's (fhir.resources' R4B models plus the bindings they skip).
+"""The R4 validator against the one phi used before (fhir.resources' R4B models plus the
+bindings they skip, kept in :mod:`tests.phi.fhir.r4.r4b_validator` as a second opinion).
 
 On every conformance resource and on thousands of seeded mutations of them, both refuse or
 both accept, except where the test names the difference and R4's reading of it. None of the
@@ -15,10 +16,9 @@ from typing import Any
 
 from medmesh.phi.fhir.errors import InvalidResource
 from medmesh.phi.fhir.r4 import Issue, validate
-from medmesh.phi.fhir.types import SUPPORTED_TYPES
-from medmesh.phi.fhir.validation import REQUIRED_CODES, validate_resource
 from tests.phi.fhir.r4.conformance import conformance_resources
 from tests.phi.fhir.r4.mutations import KINDS, mutate
+from tests.phi.fhir.r4.r4b_validator import REQUIRED_CODES, SUPPORTED_TYPES, validate_resource
 
 MUTATIONS = 3000
 
