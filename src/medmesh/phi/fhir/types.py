@@ -18,41 +18,12 @@ def _r4_resource_types() -> frozenset[str]:
 #: The 146 resource types of FHIR R4 (4.0.1), from the vendored definitions.
 R4_RESOURCE_TYPES: frozenset[str] = _r4_resource_types()
 
-#: Every type of the Synthea bundles and the HL7 examples, and the clinical core.
-SUPPORTED_TYPES: frozenset[str] = frozenset(
-    {
-        "AllergyIntolerance",
-        "CarePlan",
-        "CareTeam",
-        "Claim",
-        "Condition",
-        "Consent",
-        "Coverage",
-        "Device",
-        "DiagnosticReport",
-        "DocumentReference",
-        "Encounter",
-        "ExplanationOfBenefit",
-        "Goal",
-        "ImagingStudy",
-        "Immunization",
-        "Location",
-        "Medication",
-        "MedicationAdministration",
-        "MedicationRequest",
-        "MedicationStatement",
-        "Observation",
-        "Organization",
-        "Patient",
-        "Practitioner",
-        "PractitionerRole",
-        "Procedure",
-        "Provenance",
-        "RelatedPerson",
-        "ServiceRequest",
-        "SupplyDelivery",
-    }
-)
+#: Types not stored through the type routes: phi writes its own AuditEvents (served read-only
+#: under ``/fhir/AuditEvent``); OperationOutcome and Parameters are messages, never persisted.
+NOT_STORED: frozenset[str] = frozenset({"AuditEvent", "OperationOutcome", "Parameters"})
+
+#: The types phi-service stores: every other R4 resource type.
+SUPPORTED_TYPES: frozenset[str] = R4_RESOURCE_TYPES - NOT_STORED
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 

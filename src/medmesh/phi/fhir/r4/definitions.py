@@ -125,3 +125,10 @@ def definitions() -> Definitions:
         value_sets=value_sets,
         compartments=_data("compartments.json.gz"),
     )
+
+
+@functools.cache
+def compartment_definitions() -> dict[str, Any]:
+    """R4's CompartmentDefinitions alone (``compartments.json.gz``), without the rest."""
+    loaded: dict[str, Any] = _data("compartments.json.gz")
+    return loaded
