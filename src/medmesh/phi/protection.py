@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from medmesh.phi.config import PhiSettings
+from medmesh.phi.fhir import jsontext
 from medmesh.platform.crypto import BlindIndex, KeyRing
 
 
@@ -33,14 +34,14 @@ class PhiProtection:
         self, resource: dict[str, object], resource_type: str, resource_id: str, version: int
     ) -> bytes:
         return self.keys.encrypt(
-            orjson.dumps(resource), aad=self._aad(resource_type, resource_id, version)
+            jsontext.dumps(resource), aad=self._aad(resource_type, resource_id, version)
         )
 
     def open(
         self, blob: bytes, resource_type: str, resource_id: str, version: int
     ) -> dict[str, object]:
         data = self.keys.decrypt(blob, aad=self._aad(resource_type, resource_id, version))
-        value: dict[str, object] = orjson.loads(data)
+        value: dict[str, object] = jsontext.loads(data)
         return value
 
     def reseal(

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.errors import FHIR_JSON, FhirError, InvalidResource, operation_outcome
 
 ACCEPTED_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
 
 
 async def read_json_body(request: Request) -> Any:
-    """The parsed JSON body; 415 for other media types, 400 for invalid JSON or a string holding
-    U+0000."""
+    """The parsed JSON body, decimals as written (:mod:`.jsontext`); 415 for other media types,
+    400 for invalid JSON or a string holding U+0000."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and content_type not in ACCEPTED_TYPES:
         raise FhirError("send application/fhir+json", status=415, issue_code="not-supported")
@@ -23,8 +23,8 @@ async def read_json_body(request: Request) -> Any:
     if not body:
         raise InvalidResource("the request has no body", issue_code="required")
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        parsed = jsontext.loads(body)
+    except (ValueError, RecursionError):
         raise InvalidResource("the body is not valid JSON", issue_code="structure") from None
     # JSON can carry NUL only escaped, so a body without the escape needs no walk.
     if _NUL_ESCAPE in body and _holds_nul(parsed):
@@ -55,7 +55,7 @@ def _holds_nul(value: Any) -> bool:
 
 
 def fhir_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
+    return Response(jsontext.dumps(body), status_code=status, headers=headers, media_type=FHIR_JSON)
 
 
 def prefer_return(request: Request) -> str:
