@@ -1,0 +1,39 @@
+"""payment-gateway settings (``MEDMESH_PAYMENTS_<NAME>``, shared ``MEDMESH_<NAME>``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from medmesh.platform.config import ServiceSettings
+
+
+class PaymentsSettings(ServiceSettings):
+    """Settings of the payment gateway."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDMESH_PAYMENTS_", extra="ignore")
+    service_name: ClassVar[str] = "payments"
+
+    connector: Literal["simulator"] = Field(
+        default="simulator",
+        description="the processor payments go to; `simulator` behaves like Stripe's test mode",
+    )
+    fingerprint_key: str = Field(
+        default="",
+        description="HMAC key (base64url, at least 32 bytes) of card fingerprints; empty: "
+        "development generates <var_dir>/payments-fingerprint.key",
+    )
+    idempotency_hours: float = Field(
+        default=24.0, gt=0, description="how long a stored response is replayed for its key"
+    )
+    public_url: str = Field(
+        default="",
+        description="the gateway's base URL as clients reach it (next_action URLs); empty "
+        "means http://127.0.0.1:<port>",
+    )
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://127.0.0.1:{self.effective_port}").rstrip("/")

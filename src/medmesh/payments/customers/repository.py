@@ -1,0 +1,40 @@
+"""Queries of customers, scoped to what the caller may read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.payments.models import CustomerRow
+from medmesh.payments.paging import ListPage
+from medmesh.payments.scoping import Caller
+
+
+def readable_customers(caller: Caller) -> Select[tuple[CustomerRow]]:
+    """The customers ``caller`` may see: all, or a patient-bound caller's own."""
+    stmt = select(CustomerRow)
+    if caller.patient_ref is not None:
+        stmt = stmt.where(CustomerRow.patient_ref == caller.patient_ref)
+    return stmt
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, caller: Caller, customer_id: str) -> CustomerRow | None:
+        stmt = readable_customers(caller).where(CustomerRow.id == customer_id)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def page(self, caller: Caller, page: ListPage, **filters: Any) -> Sequence[CustomerRow]:
+        stmt = readable_customers(caller).where(CustomerRow.deleted.is_(False))
+        if filters.get("email") is not None:
+            stmt = stmt.where(CustomerRow.email == filters["email"])
+        return (await self.session.scalars(page.narrow(stmt, CustomerRow.id))).all()
+
+    async def add(self, row: CustomerRow) -> None:
+        self.session.add(row)
+        await self.session.flush()

@@ -1,0 +1,1 @@
+"""The idempotency domain of payment-gateway."""

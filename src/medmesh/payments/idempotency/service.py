@@ -1,0 +1,156 @@
+"""Every POST runs here: in its own unit of work, and under its ``Idempotency-Key`` when it
+has one, as Stripe documents it.
+
+- The first request with a key claims it (committed at once), runs, and stores its response
+  (status and body) in the same transaction as its changes.
+- A later request with the key and the same method, path and parameters gets the stored
+  response again (``Idempotent-Replayed: true``) for ``idempotency_hours``.
+- Other parameters with the key: 400 ``idempotency_error``. The key's request still running:
+  409 ``idempotency_key_in_use``.
+- A request that fails its checks (a 400 raised before anything changed) or fails
+  unexpectedly stores nothing and releases the key; a card error (402) keeps the changes it
+  made (the intent's ``last_payment_error``) and is stored like a success.
+
+Keys belong to the caller (client and subject): two callers' equal keys never meet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from medmesh.payments.errors import (
+    CardError,
+    IdempotencyKeyInUse,
+    IdempotencyMismatch,
+    InvalidRequest,
+    error_body,
+)
+from medmesh.payments.idempotency.repository import IdempotencyRepository
+from medmesh.payments.scoping import Caller
+from medmesh.platform.audit import AuditRecord, AuditTrail
+from medmesh.platform.db import Database, utcnow
+
+MAX_KEY_LENGTH = 255
+#: The work of one POST: given its session, the Stripe object it answers with.
+Operation = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+def request_hash(key: bytes, method: str, path: str, params: dict[str, Any]) -> str:
+    """A keyed digest of the request: parameters may hold a card number, and an unkeyed hash
+    of one could be tested against guessed numbers."""
+    canonical = orjson.dumps([method, path, params], option=orjson.OPT_SORT_KEYS)
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
+
+
+class IdempotentWrites:
+    def __init__(
+        self, database: Database, audit: AuditTrail, ttl_hours: float, digest_key: bytes
+    ) -> None:
+        self.database = database
+        self.digest_key = digest_key
+        self.audit = audit
+        self.ttl = timedelta(hours=ttl_hours)
+
+    async def run(
+        self,
+        caller: Caller,
+        key: str | None,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        action: str,
+        operation: Operation,
+    ) -> Response:
+        """Run ``operation`` once for ``key`` (or once, without a key), answer its response."""
+        owner = caller.owner
+        if key is not None:
+            if not 1 <= len(key) <= MAX_KEY_LENGTH:
+                raise InvalidRequest(
+                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                    code="idempotency_key_invalid",
+                )
+            replay = await self._claim(
+                owner, key, request_hash(self.digest_key, method, path, params)
+            )
+            if replay is not None:
+                return replay
+        status, body = await self._execute(owner, key, operation)
+        if isinstance(body.get("id"), str):
+            await self.audit.record(
+                AuditRecord.for_origin(
+                    caller.origin,
+                    action,
+                    outcome="success" if status < 400 else "declined",
+                    resource_type=str(body.get("object", "")) or None,
+                    resource_id=body["id"],
+                )
+            )
+        return Response(body_bytes(body), status_code=status, media_type="application/json")
+
+    async def _claim(self, owner: str, key: str, digest: str) -> Response | None:
+        now = utcnow()
+        async with self.database.sessionmaker() as session:
+            repository = IdempotencyRepository(session)
+            await repository.drop_expired(owner, key, now - self.ttl)
+            claimed = await repository.claim(owner, key, digest, now)
+            if claimed:
+                await session.commit()
+                return None
+            existing = await repository.get(owner, key)
+            await session.rollback()
+        if existing is None:
+            raise IdempotencyKeyInUse(_IN_USE)
+        if existing.request_hash != digest:
+            raise IdempotencyMismatch(
+                "Keys for idempotent requests can only be used with the same parameters they "
+                "were first used with. Try using a key other than the one you sent if you meant "
+                "to execute a different request."
+            )
+        if existing.response_status is None or existing.response_body is None:
+            raise IdempotencyKeyInUse(_IN_USE)
+        return Response(
+            existing.response_body.encode(),
+            status_code=existing.response_status,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+        )
+
+    async def _execute(
+        self, owner: str, key: str | None, operation: Operation
+    ) -> tuple[int, dict[str, Any]]:
+        try:
+            async with self.database.sessionmaker() as session:
+                try:
+                    status, body = 200, await operation(session)
+                except CardError as error:
+                    status, body = error.status, error_body(error)
+                if key is not None:
+                    stored = body_bytes(body).decode()
+                    await IdempotencyRepository(session).store(owner, key, status, stored)
+                await session.commit()
+        except BaseException:
+            if key is not None:
+                async with self.database.sessionmaker() as session:
+                    await IdempotencyRepository(session).release(owner, key)
+                    await session.commit()
+            raise
+        return status, body
+
+
+_IN_USE = (
+    "There is currently another in-progress request using this Idempotent Key (that probably "
+    "means you submitted twice, and the other request is still going through): please retry "
+    "later."
+)
+
+
+def body_bytes(body: dict[str, Any]) -> bytes:
+    return orjson.dumps(body)

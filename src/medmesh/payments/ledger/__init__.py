@@ -1,0 +1,1 @@
+"""The ledger domain of payment-gateway."""

@@ -1,0 +1,182 @@
+"""The double-entry ledger: every capture and refund is a transaction of entries whose debits
+equal its credits, written in the transaction of the payment change itself.
+
+Accounts: ``processor_receivable`` (what the processor owes the clinic), ``patient_payments``
+(captured from patients), ``patient_refunds`` (returned to them). A capture debits the
+receivable and credits patient payments; a refund debits patient refunds and credits the
+receivable. The reconciliation checks, per currency, that debits equal credits and that the
+ledger's captures and refunds equal the payment intents' and refunds' own totals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.payments.ledger.repository import LedgerRepository
+from medmesh.payments.models import LedgerEntryRow
+from medmesh.payments.objects import list_object, new_id, unix
+from medmesh.payments.paging import ListPage
+from medmesh.platform.db import utcnow
+
+RECEIVABLE, PAYMENTS, REFUNDS = "processor_receivable", "patient_payments", "patient_refunds"
+
+
+def entry_object(row: LedgerEntryRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "ledger_entry",
+        "transaction": row.transaction_id,
+        "kind": row.kind,
+        "account": row.account,
+        "direction": row.direction,
+        "amount": row.amount,
+        "currency": row.currency,
+        "payment_intent": row.payment_intent_id,
+        "refund": row.refund_id,
+        "customer": row.customer_id,
+        "created": unix(row.created),
+    }
+
+
+class LedgerService:
+    async def _post(
+        self,
+        session: AsyncSession,
+        kind: str,
+        debit: str,
+        credit: str,
+        amount: int,
+        currency: str,
+        *,
+        payment_intent_id: str,
+        customer_id: str | None,
+        refund_id: str | None = None,
+    ) -> None:
+        transaction, now = new_id("ltx"), utcnow()
+        rows = [
+            LedgerEntryRow(
+                id=new_id("le"),
+                transaction_id=transaction,
+                kind=kind,
+                account=account,
+                direction=direction,
+                amount=amount,
+                currency=currency,
+                payment_intent_id=payment_intent_id,
+                refund_id=refund_id,
+                customer_id=customer_id,
+                created=now,
+            )
+            for account, direction in ((debit, "debit"), (credit, "credit"))
+        ]
+        await LedgerRepository(session).add(rows)
+
+    async def capture(
+        self,
+        session: AsyncSession,
+        amount: int,
+        currency: str,
+        payment_intent_id: str,
+        customer_id: str | None,
+    ) -> None:
+        await self._post(
+            session,
+            "capture",
+            RECEIVABLE,
+            PAYMENTS,
+            amount,
+            currency,
+            payment_intent_id=payment_intent_id,
+            customer_id=customer_id,
+        )
+
+    async def refund(
+        self,
+        session: AsyncSession,
+        amount: int,
+        currency: str,
+        payment_intent_id: str,
+        customer_id: str | None,
+        refund_id: str,
+    ) -> None:
+        await self._post(
+            session,
+            "refund",
+            REFUNDS,
+            RECEIVABLE,
+            amount,
+            currency,
+            payment_intent_id=payment_intent_id,
+            customer_id=customer_id,
+            refund_id=refund_id,
+        )
+
+    async def balances(self, session: AsyncSession) -> dict[str, Any]:
+        """Each account's debits, credits and balance (debits minus credits) per currency."""
+        rows = await LedgerRepository(session).balances()
+        data = [
+            {
+                "account": account,
+                "currency": currency,
+                "debits": debits,
+                "credits": credits,
+                "balance": debits - credits,
+            }
+            for account, currency, debits, credits in rows
+        ]
+        return {"object": "ledger_balances", "data": data}
+
+    async def reconcile(self, session: AsyncSession) -> dict[str, Any]:
+        """Whether the ledger agrees with the payments, per currency."""
+        repository = LedgerRepository(session)
+        sums: dict[tuple[str, str], tuple[int, int]] = {
+            (a, c): (d, k) for a, c, d, k in await repository.balances()
+        }
+        captured = await repository.captured_by_currency()
+        refunded = await repository.refunded_by_currency()
+        intents_refunded = await repository.intents_refunded_by_currency()
+        currencies = sorted(
+            {c for _, c in sums} | {c for c, v in captured.items() if v} | set(refunded)
+        )
+        results = []
+        for currency in currencies:
+            debits = sum(d for (_, c), (d, _k) in sums.items() if c == currency)
+            credits = sum(k for (_, c), (_d, k) in sums.items() if c == currency)
+            ledger_captured = sums.get((PAYMENTS, currency), (0, 0))[1]
+            ledger_refunded = sums.get((REFUNDS, currency), (0, 0))[0]
+            checks = {
+                "debits_equal_credits": debits == credits,
+                "captures_match": ledger_captured == captured.get(currency, 0),
+                "refunds_match": ledger_refunded
+                == refunded.get(currency, 0)
+                == intents_refunded.get(currency, 0),
+            }
+            results.append(
+                {
+                    "currency": currency,
+                    "debits": debits,
+                    "credits": credits,
+                    "captured": captured.get(currency, 0),
+                    "ledger_captured": ledger_captured,
+                    "refunded": refunded.get(currency, 0),
+                    "ledger_refunded": ledger_refunded,
+                    "checks": checks,
+                    "balanced": all(checks.values()),
+                }
+            )
+        return {
+            "object": "reconciliation",
+            "balanced": all(r["balanced"] for r in results),
+            "currencies": results,
+        }
+
+    async def statement(
+        self, session: AsyncSession, customer_id: str, page: ListPage
+    ) -> dict[str, Any]:
+        """The ledger entries of one customer's payments and refunds, newest first."""
+        fetched = await LedgerRepository(session).entries_of_customer(customer_id, page)
+        rows, has_more = page.rows(fetched)
+        url = f"/v1/customers/{customer_id}/statement"
+        return list_object(url, [entry_object(r) for r in rows], has_more)

@@ -1,0 +1,83 @@
+"""payment-gateway: ``create_app()`` and the ASGI entry ``medmesh.payments.main:app``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from medmesh.payments.components import PaymentsComponents, PaymentsState
+from medmesh.payments.config import PaymentsSettings
+from medmesh.payments.connectors import connector_for
+from medmesh.payments.customers.endpoints import router as customers_router
+from medmesh.payments.customers.service import CustomerService
+from medmesh.payments.errors import render_stripe_error
+from medmesh.payments.idempotency.service import IdempotentWrites
+from medmesh.payments.ledger.endpoints import router as ledger_router
+from medmesh.payments.ledger.service import LedgerService
+from medmesh.payments.payment_intents.endpoints import router as payment_intents_router
+from medmesh.payments.payment_intents.service import PaymentIntentService
+from medmesh.payments.payment_methods.cards import CardFingerprints
+from medmesh.payments.payment_methods.endpoints import router as payment_methods_router
+from medmesh.payments.payment_methods.service import PaymentMethodService
+from medmesh.payments.refunds.endpoints import router as refunds_router
+from medmesh.payments.refunds.service import RefundService
+from medmesh.platform.app import create_service_app
+
+VERSION = "0.1.0"
+DESCRIPTION = """Patient payments through a Stripe-compatible subset under `/v1`.
+
+Bodies are form-encoded with Stripe's bracket notation (`metadata[key]=value`) or JSON; objects,
+list objects and error objects have Stripe's shapes, so Stripe's client libraries work with the
+API base pointed here and an access token from auth-service as their API key (scopes
+`payments:read`, `payments:write`, `payments:admin`). Every POST takes an `Idempotency-Key`.
+Card numbers are tokenized at once and never stored, logged or returned.
+"""
+
+
+def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
+    """Build the payment-gateway app."""
+    settings = settings or PaymentsSettings()
+    app = create_service_app(
+        settings,
+        title="medmesh payment-gateway",
+        version=VERSION,
+        description=DESCRIPTION,
+        routers=[
+            customers_router,
+            ledger_router,
+            payment_methods_router,
+            payment_intents_router,
+            refunds_router,
+        ],
+        error_renderers=[("/v1", render_stripe_error)],
+        state=PaymentsState,
+    )
+    state = PaymentsState.of(app)
+    connector = connector_for(settings)
+    fingerprints = CardFingerprints.from_setting(settings.fingerprint_key, settings.var_dir)
+    ledger = LedgerService()
+    customers = CustomerService()
+    payment_methods = PaymentMethodService(connector, fingerprints, customers)
+    payment_intents = PaymentIntentService(
+        connector, customers, payment_methods, ledger, settings.effective_public_url
+    )
+    state.payments = PaymentsComponents(
+        writes=IdempotentWrites(
+            state.database,
+            state.audit,
+            settings.idempotency_hours,
+            fingerprints.derived_key("idempotency"),
+        ),
+        customers=customers,
+        payment_methods=payment_methods,
+        payment_intents=payment_intents,
+        refunds=RefundService(connector, payment_intents, ledger),
+        ledger=ledger,
+    )
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``medmesh.payments.main:app`` builds the app on first use, so importing the module stays cheap.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

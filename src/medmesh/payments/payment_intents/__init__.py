@@ -1,0 +1,1 @@
+"""The payment_intents domain of payment-gateway."""

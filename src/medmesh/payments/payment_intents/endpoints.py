@@ -1,0 +1,163 @@
+"""``/v1/payment_intents``: create, retrieve, update, confirm, capture, cancel, list, and the
+3-D Secure step of ``next_action``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from medmesh.payments.components import Components, Reader, Writer
+from medmesh.payments.http import IDEMPOTENCY_HEADER, write
+from medmesh.payments.objects import stripe_response
+from medmesh.payments.params import read_params
+from medmesh.payments.payment_intents.schemas import (
+    CANCEL,
+    CAPTURE,
+    CONFIRM,
+    CREATE,
+    LIST,
+    RETRIEVE,
+    THREE_D_SECURE,
+    UPDATE,
+)
+from medmesh.payments.scoping import Caller
+from medmesh.platform.db import SessionDep
+from medmesh.platform.origin import RequestOrigin
+
+router = APIRouter(prefix="/v1/payment_intents", tags=["payment intents"])
+
+
+@router.post("", summary="Create a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
+async def create_payment_intent(
+    request: Request, caller: Writer, components: Components
+) -> Response:
+    """Creates an intent to collect `amount` (minor units of `currency`; a zero-decimal
+    currency such as `jpy` counts whole units). With `payment_method` it waits for
+    confirmation; `confirm=true` confirms it at once."""
+    params = await read_params(request)
+    checked = CREATE.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.payment_intent.create",
+        lambda session: components.payment_intents.create(session, caller, checked),
+    )
+
+
+@router.get("/{intent_id}", summary="Retrieve a payment intent")
+async def retrieve_payment_intent(
+    intent_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
+) -> Response:
+    """One payment intent."""
+    RETRIEVE.parse(await read_params(request))
+    return stripe_response(await components.payment_intents.retrieve(session, caller, intent_id))
+
+
+@router.post("/{intent_id}", summary="Update a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
+async def update_payment_intent(
+    intent_id: str, request: Request, caller: Writer, components: Components
+) -> Response:
+    """Changes amount, currency, customer, payment method or capture method before the payment
+    is confirmed; description, receipt email and metadata at any time."""
+    params = await read_params(request)
+    checked = UPDATE.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.payment_intent.update",
+        lambda session: components.payment_intents.update(session, caller, intent_id, checked),
+    )
+
+
+@router.post(
+    "/{intent_id}/confirm", summary="Confirm a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+)
+async def confirm_payment_intent(
+    intent_id: str, request: Request, caller: Writer, components: Components
+) -> Response:
+    """Sends the payment to the processor: `succeeded` (automatic capture), `requires_capture`
+    (manual), `requires_action` (3-D Secure; follow `next_action`), or a 402 card error that
+    leaves the intent in `requires_payment_method` with `last_payment_error`."""
+    params = await read_params(request)
+    checked = CONFIRM.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.payment_intent.confirm",
+        lambda session: components.payment_intents.confirm(session, caller, intent_id, checked),
+    )
+
+
+@router.post(
+    "/{intent_id}/capture", summary="Capture a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+)
+async def capture_payment_intent(
+    intent_id: str, request: Request, caller: Writer, components: Components
+) -> Response:
+    """Captures an intent in `requires_capture`: all of it, or `amount_to_capture` (the rest
+    is released)."""
+    params = await read_params(request)
+    checked = CAPTURE.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.payment_intent.capture",
+        lambda session: components.payment_intents.capture(session, caller, intent_id, checked),
+    )
+
+
+@router.post(
+    "/{intent_id}/cancel", summary="Cancel a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+)
+async def cancel_payment_intent(
+    intent_id: str, request: Request, caller: Writer, components: Components
+) -> Response:
+    """Cancels an intent that has not succeeded (an authorization is released)."""
+    params = await read_params(request)
+    checked = CANCEL.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.payment_intent.cancel",
+        lambda session: components.payment_intents.cancel(session, caller, intent_id, checked),
+    )
+
+
+@router.post("/{intent_id}/three_d_secure", summary="Complete or fail 3-D Secure")
+async def three_d_secure(intent_id: str, request: Request, components: Components) -> Response:
+    """The cardholder's step of `next_action.redirect_to_url`: `outcome=complete` authorizes
+    the payment, `outcome=fail` fails it. Authorized by the intent's `client_secret`, not a
+    token (the simulator's stand-in for the issuer's page)."""
+    params = await read_params(request)
+    checked = THREE_D_SECURE.parse(params)
+    caller = Caller(RequestOrigin.of(request), unscoped=True)
+    return await components.writes.run(
+        caller,
+        None,
+        request.method,
+        request.url.path,
+        params,
+        "payments.payment_intent.authenticate",
+        lambda session: components.payment_intents.authenticate(
+            session, caller, intent_id, checked
+        ),
+    )
+
+
+@router.get("", summary="List payment intents")
+async def list_payment_intents(
+    request: Request, caller: Reader, session: SessionDep, components: Components
+) -> Response:
+    """Payment intents, newest first (`customer`, `limit`, `starting_after`, `ending_before`)."""
+    checked = LIST.parse(await read_params(request))
+    return stripe_response(await components.payment_intents.list(session, caller, checked))

@@ -1,0 +1,375 @@
+"""Payment intents through Stripe's states:
+
+``requires_payment_method`` -> (a payment method) ``requires_confirmation`` -> (confirm)
+``requires_action`` (3-D Secure) | ``requires_capture`` (manual capture) | ``succeeded``;
+a decline goes back to ``requires_payment_method`` with ``last_payment_error``; every state
+before ``succeeded`` may be ``canceled``. ``processing`` is not entered: the simulator answers
+at once. Each change is one conditional UPDATE (see the repository), so of racing confirms or
+captures exactly one happens.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.payments.connectors import Authorization, Connector
+from medmesh.payments.currencies import THREE_DECIMAL
+from medmesh.payments.customers.service import CustomerService
+from medmesh.payments.errors import CardError, InvalidRequest, ResourceMissing, UnexpectedState
+from medmesh.payments.events import record_event
+from medmesh.payments.ledger.service import LedgerService
+from medmesh.payments.models import ChargeRow, PaymentIntentRow
+from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.paging import ListPage
+from medmesh.payments.params import merge_metadata
+from medmesh.payments.payment_intents.repository import PaymentIntentRepository
+from medmesh.payments.payment_intents.schemas import payment_intent_object
+from medmesh.payments.payment_methods.service import PaymentMethodService
+from medmesh.payments.scoping import Caller
+from medmesh.platform.db import utcnow
+
+CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
+CANCELABLE = (
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+)
+UPDATABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
+def _unexpected(row: PaymentIntentRow, action: str) -> UnexpectedState:
+    return UnexpectedState(
+        f"This PaymentIntent's {action} could not be performed because it has a status of "
+        f"{row.status}.",
+        payment_intent=payment_intent_object(row),
+    )
+
+
+def _check_amount(amount: int, currency: str) -> None:
+    if currency in THREE_DECIMAL and amount % 10:
+        raise InvalidRequest(
+            f"Amounts in {currency} must be a multiple of 10 (the last digit is zero).",
+            param="amount",
+            code="parameter_invalid_integer",
+        )
+
+
+class PaymentIntentService:
+    def __init__(
+        self,
+        connector: Connector,
+        customers: CustomerService,
+        payment_methods: PaymentMethodService,
+        ledger: LedgerService,
+        public_url: str,
+    ) -> None:
+        self.connector = connector
+        self.customers = customers
+        self.payment_methods = payment_methods
+        self.ledger = ledger
+        self.public_url = public_url
+
+    async def get_row(
+        self, session: AsyncSession, caller: Caller, intent_id: str
+    ) -> PaymentIntentRow:
+        row = await PaymentIntentRepository(session).get(caller, intent_id)
+        if row is None:
+            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="intent")
+        return row
+
+    async def _customer_id(self, session: AsyncSession, caller: Caller, customer_id: str) -> str:
+        customer = await self.customers.get_row(session, caller, customer_id)
+        if customer.deleted:
+            raise ResourceMissing(f"No such customer: '{customer_id}'", param="customer")
+        return customer.id
+
+    async def _payment_method_id(
+        self, session: AsyncSession, caller: Caller, pm_id: str, customer_id: str | None
+    ) -> str:
+        method = await self.payment_methods.resolve(session, caller, pm_id)
+        if method.customer_id is not None and method.customer_id != customer_id:
+            raise InvalidRequest(
+                "The provided PaymentMethod belongs to another customer.",
+                param="payment_method",
+                code="parameter_invalid",
+            )
+        return method.id
+
+    async def create(
+        self, session: AsyncSession, caller: Caller, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        amount, currency = params["amount"], params["currency"]
+        _check_amount(amount, currency)
+        types = params.get("payment_method_types", ["card"])
+        if types != ["card"]:
+            raise InvalidRequest(
+                "payment_method_types may only be [card]",
+                param="payment_method_types",
+            )
+        customer_id = None
+        if params.get("customer"):
+            customer_id = await self._customer_id(session, caller, params["customer"])
+        elif caller.patient_ref is not None:
+            raise InvalidRequest("a patient-bound token must name its customer", param="customer")
+        pm_id = None
+        if params.get("payment_method"):
+            pm_id = await self._payment_method_id(
+                session, caller, params["payment_method"], customer_id
+            )
+        intent_id = new_id("pi")
+        row = PaymentIntentRow(
+            id=intent_id,
+            amount=amount,
+            currency=currency,
+            status="requires_confirmation" if pm_id else "requires_payment_method",
+            capture_method=params.get("capture_method", "automatic"),
+            confirmation_method=params.get("confirmation_method", "automatic"),
+            customer_id=customer_id,
+            payment_method_id=pm_id,
+            payment_method_types=["card"],
+            description=params.get("description"),
+            receipt_email=params.get("receipt_email"),
+            metadata_={k: v for k, v in (params.get("metadata") or {}).items() if v != ""},
+            amount_capturable=0,
+            amount_received=0,
+            amount_refunded=0,
+            client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            created=utcnow(),
+        )
+        await PaymentIntentRepository(session).add(row)
+        await record_event(session, "payment_intent.created", payment_intent_object(row))
+        if params.get("confirm"):
+            return await self.confirm(session, caller, intent_id, {})
+        return payment_intent_object(row)
+
+    async def retrieve(
+        self, session: AsyncSession, caller: Caller, intent_id: str
+    ) -> dict[str, Any]:
+        return payment_intent_object(await self.get_row(session, caller, intent_id))
+
+    async def update(
+        self, session: AsyncSession, caller: Caller, intent_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = await self.get_row(session, caller, intent_id)
+        money = {"amount", "currency", "customer", "payment_method", "capture_method"}
+        if money & params.keys() and row.status not in UPDATABLE:
+            raise _unexpected(row, "update")
+        values: dict[str, Any] = {}
+        for name in ("amount", "currency", "capture_method", "description", "receipt_email"):
+            if name in params:
+                values[name] = params[name]
+        _check_amount(values.get("amount", row.amount), values.get("currency", row.currency))
+        if "metadata" in params:
+            values["metadata_"] = merge_metadata(row.metadata_, params["metadata"])
+        if "customer" in params:
+            values["customer_id"] = await self._customer_id(session, caller, params["customer"])
+        if "payment_method" in params:
+            customer_id = values.get("customer_id", row.customer_id)
+            values["payment_method_id"] = await self._payment_method_id(
+                session, caller, params["payment_method"], customer_id
+            )
+            values["status"] = "requires_confirmation"
+        if "payment_method_types" in params and params["payment_method_types"] != ["card"]:
+            raise InvalidRequest(
+                "payment_method_types may only be [card]", param="payment_method_types"
+            )
+        states = UPDATABLE if money & params.keys() else (row.status,)
+        repository = PaymentIntentRepository(session)
+        if values and not await repository.transition(intent_id, states, values):
+            raise _unexpected(await self.get_row(session, caller, intent_id), "update")
+        return payment_intent_object(await self.get_row(session, caller, intent_id))
+
+    async def confirm(
+        self, session: AsyncSession, caller: Caller, intent_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = await self.get_row(session, caller, intent_id)
+        if row.status not in CONFIRMABLE:
+            raise _unexpected(row, "confirm")
+        pm_id = row.payment_method_id
+        if params.get("payment_method"):
+            pm_id = await self._payment_method_id(
+                session, caller, params["payment_method"], row.customer_id
+            )
+        if pm_id is None:
+            raise InvalidRequest(
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                code="payment_intent_unexpected_state",
+            )
+        repository = PaymentIntentRepository(session)
+        # Claim the confirmation: of racing confirms only one leaves a confirmable state.
+        claimed = await repository.transition(
+            intent_id,
+            CONFIRMABLE,
+            {
+                "status": "processing",
+                "payment_method_id": pm_id,
+                "receipt_email": params.get("receipt_email", row.receipt_email),
+                "last_payment_error": None,
+            },
+        )
+        if not claimed:
+            raise _unexpected(await self.get_row(session, caller, intent_id), "confirm")
+        method = await self.payment_methods.resolve(session, caller, pm_id)
+        answer = await self.connector.authorize(method.processor_token, row.amount, row.currency)
+        return await self._settle(session, caller, intent_id, answer)
+
+    async def _settle(
+        self, session: AsyncSession, caller: Caller, intent_id: str, answer: Authorization
+    ) -> dict[str, Any]:
+        """Record the processor's answer to the intent now ``processing``."""
+        repository = PaymentIntentRepository(session)
+        row = await self.get_row(session, caller, intent_id)
+        if answer.outcome == "requires_action":
+            url = f"{self.public_url}/v1/payment_intents/{intent_id}/three_d_secure"
+            action = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": url, "return_url": None},
+            }
+            await repository.transition(
+                intent_id, ("processing",), {"status": "requires_action", "next_action": action}
+            )
+            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+            await record_event(session, "payment_intent.requires_action", obj)
+            return obj
+        if answer.outcome == "declined":
+            error = CardError(
+                answer.message or "Your card was declined.",
+                code=answer.code or "card_declined",
+                decline_code=answer.decline_code,
+            )
+            failure = {**error.body(), "payment_method": {"id": row.payment_method_id}}
+            await repository.transition(
+                intent_id,
+                ("processing", "requires_action"),
+                {
+                    "status": "requires_payment_method",
+                    "payment_method_id": None,
+                    "next_action": None,
+                    "last_payment_error": failure,
+                },
+            )
+            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+            await record_event(session, "payment_intent.payment_failed", obj)
+            error.payment_intent = obj
+            raise error
+        charge = ChargeRow(
+            id=new_id("ch"),
+            payment_intent_id=intent_id,
+            payment_method_id=str(row.payment_method_id),
+            amount=row.amount,
+            amount_captured=0,
+            currency=row.currency,
+            processor_reference=answer.network_reference or "",
+            created=utcnow(),
+        )
+        await repository.add_charge(charge)
+        common = {"latest_charge": charge.id, "next_action": None}
+        if row.capture_method == "manual":
+            await repository.transition(
+                intent_id,
+                ("processing", "requires_action"),
+                {**common, "status": "requires_capture", "amount_capturable": row.amount},
+            )
+            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+            await record_event(session, "payment_intent.amount_capturable_updated", obj)
+            return obj
+        await self.connector.capture(charge.processor_reference, row.amount, row.currency)
+        charge.amount_captured = row.amount
+        await repository.transition(
+            intent_id,
+            ("processing", "requires_action"),
+            {**common, "status": "succeeded", "amount_received": row.amount},
+        )
+        await self.ledger.capture(session, row.amount, row.currency, intent_id, row.customer_id)
+        obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+        await record_event(session, "payment_intent.succeeded", obj)
+        return obj
+
+    async def authenticate(
+        self, session: AsyncSession, caller: Caller, intent_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The cardholder's 3-D Secure step (``next_action``'s URL): ``complete`` authorizes
+        the payment, ``fail`` returns the intent to ``requires_payment_method``."""
+        row = await PaymentIntentRepository(session).get_unscoped(intent_id)
+        if row is None or not secrets.compare_digest(row.client_secret, params["client_secret"]):
+            raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="intent")
+        if row.status != "requires_action":
+            raise _unexpected(row, "authentication")
+        unscoped = Caller(caller.origin, unscoped=True)
+        if params["outcome"] == "fail":
+            answer = Authorization(
+                "declined",
+                code="payment_intent_authentication_failure",
+                message="The provided PaymentMethod has failed authentication.",
+            )
+            return await self._settle(session, unscoped, intent_id, answer)
+        method = await self.payment_methods.resolve(session, unscoped, str(row.payment_method_id))
+        answer = await self.connector.authorize(
+            method.processor_token, row.amount, row.currency, authenticated=True
+        )
+        return await self._settle(session, unscoped, intent_id, answer)
+
+    async def capture(
+        self, session: AsyncSession, caller: Caller, intent_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = await self.get_row(session, caller, intent_id)
+        if row.status != "requires_capture":
+            raise _unexpected(row, "capture")
+        amount = params.get("amount_to_capture", row.amount_capturable)
+        if amount > row.amount_capturable:
+            raise InvalidRequest(
+                "The amount to capture must be at most the amount capturable.",
+                param="amount_to_capture",
+                code="amount_too_large",
+            )
+        values: dict[str, Any] = {
+            "status": "succeeded",
+            "amount_received": amount,
+            "amount_capturable": 0,
+        }
+        if "metadata" in params:
+            values["metadata_"] = merge_metadata(row.metadata_, params["metadata"])
+        repository = PaymentIntentRepository(session)
+        if not await repository.transition(intent_id, ("requires_capture",), values):
+            raise _unexpected(await self.get_row(session, caller, intent_id), "capture")
+        charge = await repository.charge(str(row.latest_charge))
+        if charge is not None:
+            await self.connector.capture(charge.processor_reference, amount, row.currency)
+            charge.amount_captured = amount
+        await self.ledger.capture(session, amount, row.currency, intent_id, row.customer_id)
+        obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+        await record_event(session, "payment_intent.succeeded", obj)
+        return obj
+
+    async def cancel(
+        self, session: AsyncSession, caller: Caller, intent_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = await self.get_row(session, caller, intent_id)
+        if row.status not in CANCELABLE:
+            raise _unexpected(row, "cancel")
+        values = {
+            "status": "canceled",
+            "canceled_at": utcnow(),
+            "cancellation_reason": params.get("cancellation_reason"),
+            "amount_capturable": 0,
+            "next_action": None,
+        }
+        if not await PaymentIntentRepository(session).transition(intent_id, CANCELABLE, values):
+            raise _unexpected(await self.get_row(session, caller, intent_id), "cancel")
+        obj = payment_intent_object(await self.get_row(session, caller, intent_id))
+        await record_event(session, "payment_intent.canceled", obj)
+        return obj
+
+    async def list(
+        self, session: AsyncSession, caller: Caller, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        page = ListPage.of(params)
+        fetched = await PaymentIntentRepository(session).page(caller, page, params.get("customer"))
+        rows, has_more = page.rows(fetched)
+        return list_object(
+            "/v1/payment_intents", [payment_intent_object(r) for r in rows], has_more
+        )

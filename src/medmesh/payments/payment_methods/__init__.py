@@ -1,0 +1,1 @@
+"""The payment_methods domain of payment-gateway."""

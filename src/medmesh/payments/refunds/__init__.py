@@ -1,0 +1,1 @@
+"""The refunds domain of payment-gateway."""
