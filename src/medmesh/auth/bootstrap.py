@@ -86,5 +86,6 @@ async def bootstrap(
         for client_id, data in wanted.items():
             if await session.get(Client, client_id) is None:
                 _, secret = await clients.create(session, data)
-                result.clients[client_id] = secret
+                if secret is not None:
+                    result.clients[client_id] = secret
     return result

@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from medmesh.auth.clients.assertions import ClientAssertionVerifier
 from medmesh.auth.clients.service import ClientService
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.keys.service import SigningKeyService
 from medmesh.auth.logins.service import LoginThrottle
+from medmesh.auth.registration.service import RegistrationService
 from medmesh.auth.roles.service import RoleService
 from medmesh.auth.tokens.revocations import RevocationCache
 from medmesh.auth.tokens.service import TokenService
@@ -27,6 +29,8 @@ from medmesh.platform.web import RateLimiter
 class AuthComponents:
     keys: SigningKeyService
     clients: ClientService
+    assertions: ClientAssertionVerifier
+    registration: RegistrationService
     users: UserService
     roles: RoleService
     throttle: LoginThrottle

@@ -79,6 +79,18 @@ class AuthSettings(ServiceSettings):
     client_cache_seconds: float = Field(
         default=5.0, description="how long a client record is cached"
     )
+    client_jwks_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="how long the JWK Set read from a client's jwks_uri is cached (an unknown "
+        "kid reads it again, at most every 30 s)",
+    )
+    registration_scopes: str = Field(
+        default="openid fhirUser profile launch launch/patient offline_access online_access "
+        "patient/*.rs user/*.rs",
+        description="the scopes a client registered through POST /oauth/register may ask for "
+        "(RFC 7591; system scopes only when listed here)",
+    )
     revocation_sync_seconds: float = Field(
         default=1.0, description="how often a replica reads the revocations other replicas made"
     )

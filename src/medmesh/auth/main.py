@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medmesh.auth.audit_events.endpoints import router as audit_router
+from medmesh.auth.clients.assertions import ClientAssertionVerifier
 from medmesh.auth.clients.endpoints import router as clients_router
+from medmesh.auth.clients.jwks import ClientKeySource
 from medmesh.auth.clients.service import ClientService
 from medmesh.auth.components import AuthComponents, AuthState
 from medmesh.auth.config import AuthSettings
@@ -21,6 +23,8 @@ from medmesh.auth.keys.endpoints import router as keys_router
 from medmesh.auth.keys.service import KeyRingState, SigningKeyService
 from medmesh.auth.logins.service import LoginThrottle, ThrottlePolicy
 from medmesh.auth.metrics import AuthMetrics
+from medmesh.auth.registration.endpoints import router as registration_router
+from medmesh.auth.registration.service import RegistrationService
 from medmesh.auth.roles.endpoints import router as roles_router
 from medmesh.auth.roles.service import RoleService
 from medmesh.auth.tokens.endpoints import router as tokens_router
@@ -103,6 +107,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     routers = [
         tokens_router,
+        registration_router,
         discovery_router,
         users_router,
         clients_router,
@@ -171,9 +176,19 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     tokens = TokenService(
         settings, database, keys, users, roles, throttle, revocations, state.audit, auth_metrics
     )
+    clients = ClientService(settings.client_cache_seconds)
+    assertions = ClientAssertionVerifier(
+        clients,
+        ClientKeySource(settings.client_jwks_cache_seconds),
+        database,
+        state.audit,
+        settings.issuer.rstrip("/") + "/oauth/token",
+    )
     state.auth = AuthComponents(
         keys=keys,
-        clients=ClientService(settings.client_cache_seconds),
+        clients=clients,
+        assertions=assertions,
+        registration=RegistrationService(clients, settings.registration_scopes),
         users=users,
         roles=roles,
         throttle=throttle,
@@ -199,11 +214,13 @@ async def _housekeeping(components: AuthComponents, settings: AuthSettings) -> N
                 since_cleanup = 0
                 refresh, revoked = await components.tokens.cleanup()
                 stale = await components.throttle.forget_stale()
+                jtis = await components.assertions.forget_expired()
                 log.info(
                     "cleanup_done",
                     refresh_tokens=refresh,
                     revocations=revoked,
                     login_counters=stale,
+                    assertion_jtis=jtis,
                 )
         except Exception as exc:
             log.warning("housekeeping_failed", error_type=type(exc).__name__)

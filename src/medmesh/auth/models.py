@@ -61,6 +61,24 @@ class Client(AuthBase):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: ``client_secret_basic``/``client_secret_post`` (a secret) or ``private_key_jwt`` (a signed
+    #: assertion checked with ``jwks`` or the keys at ``jwks_uri``; ``secret_hash`` is then empty).
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(32), default="client_secret_basic", server_default="client_secret_basic"
+    )
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+
+
+class ClientAssertionJti(AuthBase):
+    """The ``jti`` of each accepted client assertion, kept until it expires (replay refusal)."""
+
+    __tablename__ = "client_assertion_jtis"
+    __table_args__ = (Index("ix_client_assertion_jtis_expires", "expires_at"),)
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SigningKeyRecord(AuthBase):

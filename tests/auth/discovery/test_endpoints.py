@@ -20,7 +20,15 @@ async def test_oauth_authorization_server_metadata(auth: AuthHarness) -> None:
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     }
+    assert meta["token_endpoint_auth_signing_alg_values_supported"] == [
+        "RS384",
+        "ES384",
+        "RS256",
+        "ES256",
+    ]
+    assert meta["registration_endpoint"] == f"{ISSUER}/oauth/register"
     assert {"auth:admin", "openid", "system/*.cruds"} <= set(meta["scopes_supported"])
     assert "authorization_endpoint" not in meta
 

@@ -19,7 +19,7 @@ from medmesh.platform.paging import KeysetQuery, next_after
 router = APIRouter(prefix="/admin/clients", tags=["admin: clients"])
 
 
-def _with_secret(client: object, secret: str) -> ClientWithSecret:
+def _with_secret(client: object, secret: str | None) -> ClientWithSecret:
     out = ClientOut.model_validate(client)
     return ClientWithSecret(**out.model_dump(), client_secret=secret)
 
@@ -29,7 +29,9 @@ async def create_client(
     data: ClientCreate, admin: Admin, session: SessionDep, components: Components, ctx: Context
 ) -> ClientWithSecret:
     """Registers a confidential client. The response carries its secret once; only a hash is kept.
-    The password grant is off unless `grant_types` lists it."""
+    The password grant is off unless `grant_types` lists it. A client with
+    `token_endpoint_auth_method: private_key_jwt` has no secret: it signs client assertions
+    (SMART Backend Services) with a key of its `jwks` or `jwks_uri`."""
     client, secret = await components.clients.create(session, data)
     await audit_admin_change(
         components,
@@ -39,6 +41,7 @@ async def create_client(
         "Client",
         client.client_id,
         grant_types=client.grant_types,
+        token_endpoint_auth_method=client.token_endpoint_auth_method,
     )
     return _with_secret(client, secret)
 

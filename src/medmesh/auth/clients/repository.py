@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.auth.models import Client
+from medmesh.auth.models import Client, ClientAssertionJti
 from medmesh.platform.paging import keyset_page
 
 
@@ -29,3 +31,29 @@ class ClientRepository:
     async def delete(self, client: Client) -> None:
         await self.session.delete(client)
         await self.session.flush()
+
+
+class ClientAssertionJtiRepository:
+    """The ``jti`` of every accepted client assertion, until it expires."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember(self, client_id: str, jti: str, expires_at: datetime) -> bool:
+        """Record ``jti``; False when the client's assertion with that ``jti`` was seen before
+        (atomic, so two replicas never both accept one assertion)."""
+        dialect = self.session.get_bind().dialect.name
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(ClientAssertionJti)
+            .values(client_id=client_id, jti=jti, expires_at=expires_at)
+            .on_conflict_do_nothing(index_elements=["client_id", "jti"])
+            .returning(ClientAssertionJti.jti)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none() is not None
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.execute(
+            delete(ClientAssertionJti).where(ClientAssertionJti.expires_at < now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

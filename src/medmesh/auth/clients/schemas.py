@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from medmesh.auth.clients.jwks import check_jwks, check_jwks_uri
 
 GrantType = Literal["client_credentials", "password", "refresh_token"]
+#: How a client authenticates at the token endpoint (RFC 7591 §2): a secret, or a JWT signed with
+#: its private key (RFC 7523, SMART Backend Services).
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
+PRIVATE_KEY_JWT = "private_key_jwt"
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SCOPE_STRING = r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$|^$"
 
@@ -26,6 +32,36 @@ class ClientCreate(BaseModel):
     roles: list[str] = Field(default_factory=list, max_length=32)
     audiences: list[str] = Field(default_factory=list, max_length=16)
     access_token_ttl_seconds: int | None = Field(default=None, ge=60, le=86_400)
+    token_endpoint_auth_method: AuthMethod = Field(
+        default="client_secret_basic",
+        description="private_key_jwt: the client signs assertions with a key of `jwks` or "
+        "`jwks_uri` (exactly one of them) and has no secret",
+    )
+    jwks: dict[str, Any] | None = Field(default=None, description="the client's public JWK Set")
+    jwks_uri: str | None = Field(
+        default=None, max_length=2048, description="where the client publishes its JWK Set"
+    )
+
+    @field_validator("jwks")
+    @classmethod
+    def _public_jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            check_jwks(value)
+        return value
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_uri(cls, value: str | None) -> str | None:
+        return None if value is None else check_jwks_uri(value)
+
+    @model_validator(mode="after")
+    def _keys_match_method(self) -> Self:
+        has_keys = (self.jwks is not None) + (self.jwks_uri is not None)
+        if self.token_endpoint_auth_method == PRIVATE_KEY_JWT and has_keys != 1:
+            raise ValueError("private_key_jwt needs exactly one of jwks and jwks_uri")
+        if self.token_endpoint_auth_method != PRIVATE_KEY_JWT and has_keys:
+            raise ValueError("jwks and jwks_uri are for private_key_jwt clients only")
+        return self
 
 
 class ClientUpdate(BaseModel):
@@ -65,10 +101,15 @@ class ClientOut(BaseModel):
     disabled: bool
     created_at: datetime
     updated_at: datetime
+    token_endpoint_auth_method: str
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
 
 class ClientWithSecret(ClientOut):
-    client_secret: str = Field(description="shown once; only its hash is stored")
+    client_secret: str | None = Field(
+        description="shown once; only its hash is stored (null for a private_key_jwt client)"
+    )
 
 
 class ClientPage(BaseModel):

@@ -14,11 +14,12 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.auth.clients.repository import ClientRepository
-from medmesh.auth.clients.schemas import ClientCreate, ClientUpdate
+from medmesh.auth.clients.schemas import PRIVATE_KEY_JWT, ClientCreate, ClientUpdate
 from medmesh.auth.config import ALL_AUDIENCES
 from medmesh.auth.models import Client
 from medmesh.auth.oauth import InvalidClient
@@ -50,6 +51,9 @@ class ClientView:
     audiences: tuple[str, ...]
     access_token_ttl_seconds: int | None
     disabled: bool
+    token_endpoint_auth_method: str = "client_secret_basic"
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -63,6 +67,9 @@ class ClientView:
             audiences=tuple(client.audiences) or ALL_AUDIENCES,
             access_token_ttl_seconds=client.access_token_ttl_seconds,
             disabled=client.disabled,
+            token_endpoint_auth_method=client.token_endpoint_auth_method,
+            jwks=client.jwks,
+            jwks_uri=client.jwks_uri,
         )
 
 
@@ -90,6 +97,10 @@ class ClientService:
         self._cache[client_id] = (now, view)
         return view
 
+    async def lookup(self, session: SessionSource, client_id: str) -> ClientView | None:
+        """The client (cached for a few seconds), or None; it is not authenticated yet."""
+        return await self._view(session, client_id)
+
     async def authenticate(self, session: SessionSource, client_id: str, secret: str) -> ClientView:
         """The client when ``secret`` is its current secret; else ``invalid_client`` (401).
 
@@ -101,17 +112,22 @@ class ClientService:
             raise InvalidClient()
         return view
 
-    async def create(self, session: AsyncSession, data: ClientCreate) -> tuple[Client, str]:
-        """Register a client; returns it with its secret (shown once, stored hashed)."""
+    async def create(self, session: AsyncSession, data: ClientCreate) -> tuple[Client, str | None]:
+        """Register a client; returns it with its secret (shown once, stored hashed), or None for
+        a ``private_key_jwt`` client (its secret hash stays empty, which no secret matches)."""
         ScopeSet(data.scope)  # refuse malformed SMART scopes at registration
         repo = ClientRepository(session)
         client_id = data.client_id or "mm_" + secrets.token_hex(8)
         if await repo.get(client_id) is not None:
             raise Conflict("a client with this client_id exists", code="client_exists")
-        secret = new_client_secret()
+        asymmetric = data.token_endpoint_auth_method == PRIVATE_KEY_JWT
+        secret = None if asymmetric else new_client_secret()
         client = Client(
             client_id=client_id,
-            secret_hash=hash_client_secret(secret),
+            secret_hash="" if secret is None else hash_client_secret(secret),
+            token_endpoint_auth_method=data.token_endpoint_auth_method,
+            jwks=data.jwks,
+            jwks_uri=data.jwks_uri,
             name=data.name,
             grant_types=list(data.grant_types),
             scopes=data.scope,
@@ -145,6 +161,8 @@ class ClientService:
 
     async def rotate_secret(self, session: AsyncSession, client_id: str) -> tuple[Client, str]:
         client = await self.get(session, client_id)
+        if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+            raise Conflict("this client authenticates with private_key_jwt", code="no_secret")
         secret = new_client_secret()
         client.secret_hash = hash_client_secret(secret)
         await session.flush()

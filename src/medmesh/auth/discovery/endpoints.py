@@ -15,7 +15,8 @@ router = APIRouter(tags=["discovery"])
 
 def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
     """What this server supports, truthfully: no authorization endpoint (no browser flows yet),
-    no JWT client authentication, ID tokens signed with the key ring's algorithm."""
+    client authentication with a secret or a signed JWT (private_key_jwt), dynamic client
+    registration, ID tokens signed with the key ring's algorithm."""
     base = issuer.rstrip("/")
     scopes = sorted({s for _, scope in BUILTIN_ROLES.values() for s in scope.split()})
     return {
@@ -27,7 +28,13 @@ def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/oauth/userinfo",
         "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256"],
+        "registration_endpoint": f"{base}/oauth/register",
         "introspection_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",

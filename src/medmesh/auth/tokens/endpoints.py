@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from medmesh.auth.clients.assertions import assertion_parameters
 from medmesh.auth.components import Components, Context, components_of, context_of
 from medmesh.auth.oauth import InvalidRequest, SlowDown, UnsupportedGrantType, UnsupportedTokenType
 from medmesh.auth.tokens.forms import client_credentials, read_form
@@ -65,7 +66,9 @@ def _oauth_error_responses() -> dict[int | str, dict[str, Any]]:
 @direct
 async def token(request: Request) -> JSONResponse:
     """Issues an access token (a signed JWT) for the `client_credentials`, `password` or `refresh_token`
-    grant. Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form body."""
+    grant. Clients authenticate with HTTP Basic or `client_id`/`client_secret` in the form body,
+    or (`private_key_jwt` clients, SMART Backend Services) with `client_assertion_type` and a
+    signed `client_assertion` (RFC 7523)."""
     components, ctx, session = components_of(request), context_of(request), session_source(request)
     decision = await components.token_limiter.hit(ctx.ip)
     if not decision.allowed:
@@ -76,8 +79,16 @@ async def token(request: Request) -> JSONResponse:
         raise InvalidRequest("grant_type is required")
     if grant_type not in GRANTS:
         raise UnsupportedGrantType(f"grant_type {grant_type[:40]!r} is not supported")
-    creds = client_credentials(request, form)
-    client = await components.clients.authenticate(session, creds.client_id, creds.client_secret)
+    assertion = assertion_parameters(request.headers.get("authorization"), form)
+    if assertion is not None:
+        client = await components.assertions.authenticate(
+            session, ctx, *assertion, client_id=form.get("client_id")
+        )
+    else:
+        creds = client_credentials(request, form)
+        client = await components.clients.authenticate(
+            session, creds.client_id, creds.client_secret
+        )
     tokens = components.tokens
     if grant_type == "client_credentials":
         issued = await tokens.client_credentials(

@@ -90,6 +90,16 @@ TOKEN_FORM = _form(
         "password": {"type": "string", "format": "password"},
         "refresh_token": {"type": "string"},
         **_CLIENT,
+        "client_assertion_type": {
+            "type": "string",
+            "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+            "description": "private_key_jwt clients (RFC 7523), instead of a secret",
+        },
+        "client_assertion": {
+            "type": "string",
+            "description": "a JWT the client signed: iss = sub = client_id, aud = this endpoint, "
+            "exp at most 5 minutes ahead, a jti never used before, kid in its header",
+        },
     },
     ["grant_type"],
 )

@@ -1,0 +1,1 @@
+"""auth-service: dynamic client registration (RFC 7591)."""
