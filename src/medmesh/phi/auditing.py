@@ -39,7 +39,9 @@ def _action(method: str, path: str) -> tuple[str, str | None, str | None]:
     when they have the shape of a supported type and a FHIR id: URLs are the client's text)."""
     parts = [part for part in path.removeprefix("/fhir").split("/") if part]
     if any(part.startswith("$") for part in parts):
-        action = "fhir.everything" if "$everything" in parts else "fhir.operation"
+        operation = next(part for part in parts if part.startswith("$"))
+        known = {"$everything": "fhir.everything", "$validate": "fhir.validate"}
+        action = known.get(operation, "fhir.operation")
     elif not parts:
         action = "fhir.transaction" if method == "POST" else "fhir.operation"
     elif parts[0] in ("_history", "_search"):

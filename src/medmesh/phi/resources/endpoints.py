@@ -1,4 +1,5 @@
-"""FHIR RESTful interactions on single resources: create, read, vread, update, delete.
+"""FHIR RESTful interactions on single resources: create, read, vread, update, delete, and
+``$validate`` at type and instance level.
 
 These are the hottest routes of the store, so they are direct routes (platform.web.direct_routing):
 each takes only the Request and starts from :meth:`PhiCall.of`; FastAPI cannot see their
@@ -14,7 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.phi.components import PhiCall
+from medmesh.phi.components import Call, PhiCall
+from medmesh.phi.fhir.errors import InvalidResource
 from medmesh.phi.fhir.http import fhir_response, read_json_body, write_response
 from medmesh.platform.api_docs import token_required
 from medmesh.platform.web import direct
@@ -158,3 +160,86 @@ async def delete(request: Request) -> Response:
         call.session, call.ctx, params["resource_type"], params["resource_id"]
     )
     return Response(status_code=204)
+
+
+_VALIDATE_MODES = {"create", "update", "delete"}
+
+
+def _validation_request(body: Any, query_mode: str | None) -> tuple[Any, str | None]:
+    """The resource and mode of a ``$validate`` body: a resource, or a Parameters with
+    ``resource`` (and ``mode``); the query's ``mode`` when the body names none."""
+    if not (isinstance(body, dict) and body.get("resourceType") == "Parameters"):
+        return body, query_mode
+    resource, mode = None, query_mode
+    parameters = body.get("parameter")
+    for parameter in parameters if isinstance(parameters, list) else []:
+        if not isinstance(parameter, dict):
+            continue
+        if parameter.get("name") == "resource":
+            resource = parameter.get("resource")
+        elif parameter.get("name") == "mode" and isinstance(parameter.get("valueCode"), str):
+            mode = parameter["valueCode"]
+    return resource, mode
+
+
+async def _validate(request: Request, call: Call, resource_id: str | None) -> Response:
+    resource_type: str = request.path_params["resource_type"]
+    query_mode = request.query_params.get("mode")
+    resource, mode = None, query_mode
+    if mode != "delete" or await request.body():
+        resource, mode = _validation_request(await read_json_body(request), query_mode)
+    if mode != "delete" and resource is None:
+        raise InvalidResource("a Parameters body needs a resource parameter", issue_code="required")
+    issues = await call.services.resources.validate(
+        call.session, call.ctx, resource_type, resource_id, resource, mode
+    )
+    return fhir_response(r4_outcome_of(issues))
+
+
+def r4_outcome_of(issues: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OperationOutcome of ``$validate``: its issues, or one ``all OK``."""
+    if not issues:
+        issues = [{"severity": "information", "code": "informational", "diagnostics": "all OK"}]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+_VALIDATE_DOC = (
+    "Validates a resource against FHIR R4 and answers an OperationOutcome (200 whether or not "
+    "it is valid; all OK when it is), storing nothing. The body is the resource, or a "
+    "Parameters with `resource` (and `mode`). `mode`: `create` (default), `update` (instance "
+    "level: the id must match), `delete` (instance level, no body: whether the caller may "
+    "delete it). Needs the permission the mode names (c, u or d) on the resource's compartment."
+)
+_MODE = {
+    "in": "query",
+    "name": "mode",
+    "required": False,
+    "schema": {"type": "string", "enum": sorted(_VALIDATE_MODES)},
+}
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = _documented(path)["parameters"]
+    return parameters
+
+
+@router.post(
+    "/{resource_type}/$validate",
+    responses=ERRORS,
+    summary="$validate (type)",
+    description=_VALIDATE_DOC,
+    openapi_extra={"parameters": [*_path_parameters(_TYPE), _MODE]},
+)
+async def validate_type(request: Request, call: Call) -> Response:
+    return await _validate(request, call, None)
+
+
+@router.post(
+    "/{resource_type}/{resource_id}/$validate",
+    responses=ERRORS,
+    summary="$validate (instance)",
+    description=_VALIDATE_DOC,
+    openapi_extra={"parameters": [*_path_parameters(_INSTANCE), _MODE]},
+)
+async def validate_instance(request: Request, call: Call) -> Response:
+    return await _validate(request, call, request.path_params["resource_id"])
