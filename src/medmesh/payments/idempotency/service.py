@@ -105,20 +105,27 @@ class IdempotentWrites:
                 await session.commit()
                 return None
             existing = await repository.get(owner, key)
+            stored = (
+                (existing.request_hash, existing.response_status, existing.response_body)
+                if existing is not None
+                else None
+            )
             await session.rollback()
-        if existing is None:
+        if stored is None:
+            # Claimed a moment ago and released (its request failed its checks) since.
             raise IdempotencyKeyInUse(_IN_USE)
-        if existing.request_hash != digest:
+        stored_hash, status, body = stored
+        if stored_hash != digest:
             raise IdempotencyMismatch(
                 "Keys for idempotent requests can only be used with the same parameters they "
                 "were first used with. Try using a key other than the one you sent if you meant "
                 "to execute a different request."
             )
-        if existing.response_status is None or existing.response_body is None:
+        if status is None or body is None:
             raise IdempotencyKeyInUse(_IN_USE)
         return Response(
-            existing.response_body.encode(),
-            status_code=existing.response_status,
+            body.encode(),
+            status_code=status,
             media_type="application/json",
             headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
         )
