@@ -1,5 +1,5 @@
-"""FHIR resource validation, in process: today's validator (fhir.resources' R4B models plus
-the bindings they skip) against the R4 validator (``medmesh.phi.fhir.r4``: HL7's R4 JSON Schema
+"""FHIR resource validation, in process: the validator phi used before (fhir.resources' R4B
+models plus the bindings they skip, now the tests' second opinion) against the R4 validator (``medmesh.phi.fhir.r4``: HL7's R4 JSON Schema
 compiled with jsonschema-rs, then R4's other rules in one walk).
 
 The same resources for every row: each entry of the Synthea bundles of
@@ -7,8 +7,12 @@ The same resources for every row: each entry of the Synthea bundles of
 
 - ``control_orjson_loads``: parsing each resource's JSON (``orjson.loads``), the control,
   measured in the same run: every other row carries its ratio to it;
-- ``old_r4b``: ``medmesh.phi.fhir.validation.validate_resource``;
+- ``parse_jsontext``: parsing each with ``medmesh.phi.fhir.jsontext.loads`` (what the request
+  path does: orjson, and the standard library with decimals kept when a number needs it);
+- ``old_r4b``: ``tests.phi.fhir.r4.r4b_validator.validate_resource``;
 - ``new_r4``: ``medmesh.phi.fhir.r4.validate`` (schema and rules);
+- ``request_path``: ``medmesh.phi.fhir.validation.validate_resource`` (the guards before
+  validation, then the R4 validator), as phi's writes call it;
 - ``new_r4_schema_only``: the compiled schema's verdict alone (``is_valid``), to show what the
   rules walk costs on top.
 
@@ -51,8 +55,11 @@ def _cpu_seconds_per_item(run: Callable[[Any], object], items: Sequence[Any]) ->
 
 
 def main(rounds: int = 5) -> dict[str, Any]:
+    from tests.phi.fhir.r4.r4b_validator import validate_resource
+
+    from medmesh.phi.fhir import jsontext
     from medmesh.phi.fhir.r4 import Validator
-    from medmesh.phi.fhir.validation import validate_resource
+    from medmesh.phi.fhir.validation import validate_resource as request_path
 
     raw = synthea_resources()
     parsed = [orjson.loads(item) for item in raw]
@@ -66,8 +73,10 @@ def main(rounds: int = 5) -> dict[str, Any]:
 
     rows: list[tuple[str, Callable[[Any], object], Sequence[Any]]] = [
         ("control_orjson_loads", orjson.loads, raw),
+        ("parse_jsontext", jsontext.loads, raw),
         ("old_r4b", validate_resource, parsed),
         ("new_r4", validator.validate, parsed),
+        ("request_path", request_path, parsed),
         ("new_r4_schema_only", validator.schema.is_valid, parsed),
     ]
     best = {name: float("inf") for name, _, _ in rows}

@@ -1,10 +1,11 @@
 """FHIR JSON in and out with decimals kept as written (R4 §2.6.2: ``1.50`` stays ``1.50``).
 
 orjson parses a body unless it may hold a number a float cannot give back as written (a
-fraction ending in zero, an exponent, more than 15 digits, a tiny fraction); such a body is
+fraction ending in zero, a long or a tiny one, an exponent); such a body is
 parsed again by the standard library, each such number becoming a :class:`decimal.Decimal`
 (every other number stays a float, so the resource looks the same to the code that reads it).
-:func:`dumps` writes a Decimal back as the number it was, digit for digit.
+:func:`dumps` writes a Decimal back as the number it was, digit for digit. Not looked for: an
+exponent on a number without a fraction (``1e5`` comes back as ``100000.0``, the same value).
 """
 
 from __future__ import annotations
@@ -16,13 +17,36 @@ from typing import Any
 
 import orjson
 
-#: A JSON number (after ``:``, ``[`` or ``,``) that a float may not write back as it was
-#: written; a string holding the same text only costs the slower parse.
-_INEXACT = re.compile(
-    rb"[:\[,]\s*-?\d+(?:\.\d*0\s*[,\]}]|(?:\.\d+)?[eE])"
-    rb"|[:\[,]\s*-?[\d.]{17,}"
-    rb"|[:\[,]\s*-?0\.000"
-)
+#: A decimal point followed by a digit: where a number with a fraction may be.
+_POINT = re.compile(rb"\.\d")
+_DIGITS = frozenset(b"0123456789")
+_BEFORE = frozenset(b":[, \t\r\n-")
+_AFTER = frozenset(b",]} \t\r\n")
+
+
+def _all_floats_exact(data: bytes) -> bool:
+    """Whether every number of ``data`` with a fraction is written as a float writes it back
+    (``1.5``, ``28.104000000000003``), so orjson's parse loses nothing; False at the first one
+    that is not (``1.50``, ``0.00001``, ``3.14159265358979323846``, ``1.5e2``). Text inside a
+    string that looks like a number only costs the slower parse."""
+    end = len(data)
+    for found in _POINT.finditer(data):
+        start = found.start()
+        while start > 0 and data[start - 1] in _DIGITS:
+            start -= 1
+        stop = found.end()
+        while stop < end and data[stop] in _DIGITS:
+            stop += 1
+        if start == found.start() or (start > 0 and data[start - 1] not in _BEFORE):
+            continue  # ".5" or "v2.5": not a JSON number
+        if stop < end and data[stop] in b"eE":
+            return False
+        if stop < end and data[stop] not in _AFTER:
+            continue  # "10:31:40.000Z": inside a string
+        text = data[start:stop]
+        if repr(float(text)).encode() != text:
+            return False
+    return True
 
 
 def _number(text: str) -> float | Decimal:
@@ -35,7 +59,7 @@ def loads(data: bytes) -> Any:
     """The parsed JSON ``data``, decimals kept (raises ``orjson.JSONDecodeError``, a
     ``ValueError``, when it is not JSON)."""
     parsed = orjson.loads(data)
-    if _INEXACT.search(data) is None:
+    if _all_floats_exact(data):
         return parsed
     return json.loads(data, parse_float=_number)
 
