@@ -27,6 +27,7 @@ from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.payment_intents.repository import PaymentIntentRepository
 from medmesh.payments.payment_intents.schemas import payment_intent_object
+from medmesh.payments.payment_methods.schemas import payment_method_object
 from medmesh.payments.payment_methods.service import PaymentMethodService
 from medmesh.payments.scoping import Caller
 from medmesh.platform.db import utcnow
@@ -241,7 +242,10 @@ class PaymentIntentService:
                 code=answer.code or "card_declined",
                 decline_code=answer.decline_code,
             )
-            failure = {**error.body(), "payment_method": {"id": row.payment_method_id}}
+            failure = error.body()
+            if row.payment_method_id is not None:
+                method = await self.payment_methods.resolve(session, caller, row.payment_method_id)
+                failure["payment_method"] = payment_method_object(method)
             await repository.transition(
                 intent_id,
                 ("processing", "requires_action"),
