@@ -113,3 +113,26 @@ async def test_a_patient_token_sees_its_own_specimen_and_not_anothers(phi: PhiHa
     searched = await phi.http.get("/fhir/Specimen", headers=token)
     assert searched.status_code == 200, searched.text
     assert [e["resource"]["id"] for e in searched.json()["entry"]] == [my_specimen["id"]]
+
+
+async def test_a_patient_token_reads_reference_data_but_not_private_types(
+    phi: PhiHarness,
+) -> None:
+    mine = (await phi.create(patient("Alpha")))["id"]
+    endpoint = await phi.create(_examples(mine)[1])
+    task = await phi.create(
+        {
+            "resourceType": "Task",
+            "status": "requested",
+            "intent": "order",
+            "for": {"reference": f"Patient/{mine}"},
+        }
+    )
+    binary = await phi.create({"resourceType": "Binary", "contentType": "text/plain"})
+    token = phi.headers("patient/*.rs", patient=mine, roles=["patient"], sub="patient-user")
+
+    shared = await phi.http.get(f"/fhir/Endpoint/{endpoint['id']}", headers=token)
+    assert shared.status_code == 200, shared.text
+    for kind, stored in (("Task", task), ("Binary", binary)):
+        refused = await phi.http.get(f"/fhir/{kind}/{stored['id']}", headers=token)
+        assert refused.status_code == 403, refused.text

@@ -19,7 +19,9 @@ The rules:
 - ``patient/`` scopes reach only the token's ``patient`` (its compartment). A
   patient token may also read and search :data:`SHARED_TYPES` resources
   (Practitioner, Organization, Location, Medication ...): reference data that lives in
-  no patient's compartment. It can never write them, nor a Patient of its own.
+  no patient's compartment. It can never write them, nor a Patient of its own. The other
+  types outside every compartment (:data:`PRIVATE_TYPES`: Bundle, Binary, Task ...) it
+  cannot reach.
 - ``?category=`` limits a scope to resources carrying one of the listed categories
   (``system|code`` or a bare ``code``); a resource without a matching category, or
   a type without ``category``, is outside the scope. Reads of other categories are
@@ -47,8 +49,17 @@ from medmesh.platform.tokens import Principal, SmartScope
 CLINICIAN_ROLE = "clinician"
 #: What break-glass may do: read (read, vread, history) and search; never write.
 BREAK_GLASS_PERMISSIONS = frozenset("rs")
-#: Types in no patient's compartment that a patient token may read and search.
-SHARED_TYPES: frozenset[str] = SUPPORTED_TYPES - PATIENT_LINKS.keys() - {"Patient"}
+#: Types in no patient's compartment that may still hold one patient's data (a Bundle, a
+#: Binary, a Task for them) or are the server's operations (Subscription, MessageHeader):
+#: reached with ``user/`` or ``system/`` scopes only.
+PRIVATE_TYPES: frozenset[str] = frozenset(
+    {"Binary", "BiologicallyDerivedProduct", "Bundle", "Contract", "DeviceMetric"}
+    | {"EnrollmentResponse", "GuidanceResponse", "Linkage", "MessageHeader", "PaymentNotice"}
+    | {"PaymentReconciliation", "Subscription", "Task", "TestReport", "VerificationResult"}
+)
+#: Types in no patient's compartment that a patient token may read and search: reference data
+#: (Practitioner, Organization, Location, Medication, Endpoint, ValueSet, Questionnaire ...).
+SHARED_TYPES: frozenset[str] = SUPPORTED_TYPES - PATIENT_LINKS.keys() - {"Patient"} - PRIVATE_TYPES
 _BROAD = ("user", "system")
 
 
