@@ -8,6 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from medmesh.auth.authorize.codes import AuthorizationCodes
+from medmesh.auth.authorize.service import SignInService
+from medmesh.auth.authorize.sessions import BrowserSessions
 from medmesh.auth.clients.assertions import ClientAssertionVerifier
 from medmesh.auth.clients.service import ClientService
 from medmesh.auth.config import AuthSettings
@@ -38,6 +41,9 @@ class AuthComponents:
     tokens: TokenService
     audit: AuditTrail
     token_limiter: RateLimiter
+    codes: AuthorizationCodes
+    browser_sessions: BrowserSessions
+    sign_in: SignInService
 
 
 class AuthState(PlatformState):

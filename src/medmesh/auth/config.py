@@ -99,6 +99,17 @@ class AuthSettings(ServiceSettings):
         description="how often expired refresh tokens, revocations and stale login counters "
         "are deleted",
     )
+    authorization_code_ttl_seconds: int = Field(
+        default=60, ge=10, le=600, description="lifetime of an authorization code"
+    )
+    browser_session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=300, description="how long a sign-in at the login page lasts"
+    )
+    fhir_base_urls: list[str] = Field(
+        default=["http://127.0.0.1:8002/fhir"],
+        description="FHIR bases this deployment serves (JSON list): the `aud` of an app's "
+        "authorization request must name one of them",
+    )
     bootstrap_admin_username: str = Field(
         default="admin", description="the first admin user `medmesh admin bootstrap` creates"
     )

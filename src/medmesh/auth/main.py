@@ -12,6 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medmesh.auth.audit_events.endpoints import router as audit_router
+from medmesh.auth.authorize.codes import AuthorizationCodes
+from medmesh.auth.authorize.endpoints import router as authorize_router
+from medmesh.auth.authorize.service import SignInService
+from medmesh.auth.authorize.sessions import BrowserSessions
 from medmesh.auth.clients.assertions import ClientAssertionVerifier
 from medmesh.auth.clients.endpoints import router as clients_router
 from medmesh.auth.clients.jwks import ClientKeySource
@@ -107,6 +111,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     routers = [
         tokens_router,
+        authorize_router,
         registration_router,
         discovery_router,
         users_router,
@@ -196,6 +201,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         tokens=tokens,
         audit=state.audit,
         token_limiter=token_limiter,
+        codes=AuthorizationCodes(tokens, settings.authorization_code_ttl_seconds),
+        browser_sessions=BrowserSessions(settings.browser_session_ttl_seconds),
+        sign_in=SignInService(roles),
     )
     return app
 

@@ -68,6 +68,10 @@ class Client(AuthBase):
     )
     jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     jwks_uri: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # A public client (a browser or mobile app) holds no secret: PKCE protects its codes.
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
 class ClientAssertionJti(AuthBase):
@@ -153,3 +157,59 @@ class LoginAttempts(AuthBase):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuthorizationCode(AuthBase):
+    """A one-time authorization code, stored as its SHA-256, bound to its client, redirect URI
+    and PKCE challenge; ``family_id`` is the session its tokens carry (revoked on reuse)."""
+
+    __tablename__ = "authorization_codes"
+    __table_args__ = (Index("ix_authorization_codes_expires", "expires_at"),)
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    scope: Mapped[str] = mapped_column(Text, default="")
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
+    patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    family_id: Mapped[str] = mapped_column(String(40))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class BrowserSession(AuthBase):
+    """A browser's session with the sign-in pages (its cookie holds the id; stored hashed).
+
+    It exists before sign-in, so that every form carries a CSRF token bound to it."""
+
+    __tablename__ = "browser_sessions"
+    __table_args__ = (Index("ix_browser_sessions_expires", "expires_at"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Consent(AuthBase):
+    """The scopes a person granted a client (remembered: the next launch asks again only for more)."""
+
+    __tablename__ = "consents"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

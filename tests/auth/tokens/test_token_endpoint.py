@@ -149,8 +149,13 @@ async def test_unknown_client_is_invalid_client(auth: AuthHarness) -> None:
 
 
 async def test_unknown_grant_type(auth: AuthHarness) -> None:
-    response = await auth.token(grant_type="authorization_code")
+    response = await auth.token(grant_type="urn:ietf:params:oauth:grant-type:device_code")
     assert_oauth_error(response, 400, "unsupported_grant_type")
+
+
+async def test_a_grant_the_client_lacks(auth: AuthHarness) -> None:
+    response = await auth.token(grant_type="authorization_code", code="x")
+    assert_oauth_error(response, 400, "unauthorized_client")
 
 
 async def test_missing_grant_type(auth: AuthHarness) -> None:

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from medmesh.auth.clients.jwks import check_jwks, check_jwks_uri
 
-GrantType = Literal["client_credentials", "password", "refresh_token"]
+GrantType = Literal["client_credentials", "password", "refresh_token", "authorization_code"]
 #: How a client authenticates at the token endpoint (RFC 7591 §2): a secret, or a JWT signed with
 #: its private key (RFC 7523, SMART Backend Services).
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
 PRIVATE_KEY_JWT = "private_key_jwt"
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 SCOPE_STRING = r"^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$|^$"
+
+
+def _absolute_uri(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise ValueError("must be an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise ValueError("http is allowed only for localhost; use https")
+    return value
+
+
+RedirectUri = Annotated[str, Field(max_length=2000), AfterValidator(_absolute_uri)]
 
 
 def _default_grants() -> list[GrantType]:
@@ -40,6 +61,15 @@ class ClientCreate(BaseModel):
     jwks: dict[str, Any] | None = Field(default=None, description="the client's public JWK Set")
     jwks_uri: str | None = Field(
         default=None, max_length=2048, description="where the client publishes its JWK Set"
+    )
+    public: bool = Field(
+        default=False, description="a browser or mobile app: no secret, PKCE protects its codes"
+    )
+    redirect_uris: list[RedirectUri] = Field(
+        default_factory=list, max_length=16, description="exact URIs codes may be sent to"
+    )
+    post_logout_redirect_uris: list[RedirectUri] = Field(
+        default_factory=list, max_length=16, description="exact URIs a sign-out may return to"
     )
 
     @field_validator("jwks")
@@ -76,10 +106,21 @@ class ClientUpdate(BaseModel):
         default=None, ge=60, le=86_400, description="null: the server's default lifetime"
     )
     disabled: bool | None = None
+    redirect_uris: list[RedirectUri] | None = Field(default=None, max_length=16)
+    post_logout_redirect_uris: list[RedirectUri] | None = Field(default=None, max_length=16)
 
     # Left out, a field keeps its value; only the token lifetime has a meaning for null (the
     # server's default). For the others null is refused rather than guessed at.
-    @field_validator("name", "grant_types", "scope", "roles", "audiences", "disabled")
+    @field_validator(
+        "name",
+        "grant_types",
+        "scope",
+        "roles",
+        "audiences",
+        "disabled",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+    )
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -99,6 +140,9 @@ class ClientOut(BaseModel):
     audiences: list[str]
     access_token_ttl_seconds: int | None
     disabled: bool
+    public: bool
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
     created_at: datetime
     updated_at: datetime
     token_endpoint_auth_method: str

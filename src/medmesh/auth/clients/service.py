@@ -54,6 +54,9 @@ class ClientView:
     token_endpoint_auth_method: str = "client_secret_basic"
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
+    public: bool = False
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -70,6 +73,9 @@ class ClientView:
             token_endpoint_auth_method=client.token_endpoint_auth_method,
             jwks=client.jwks,
             jwks_uri=client.jwks_uri,
+            public=client.public,
+            redirect_uris=tuple(client.redirect_uris),
+            post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
         )
 
 
@@ -112,6 +118,19 @@ class ClientService:
             raise InvalidClient()
         return view
 
+    async def identify_public(self, session: SessionSource, client_id: str) -> ClientView:
+        """A public client named by ``client_id`` alone (it has no secret); else
+        ``invalid_client``."""
+        view = await self._view(session, client_id)
+        if view is None or not view.public or view.disabled:
+            raise InvalidClient()
+        return view
+
+    async def find(self, session: SessionSource, client_id: str) -> ClientView | None:
+        """The enabled client ``client_id`` names, unauthenticated (the authorization endpoint)."""
+        view = await self._view(session, client_id)
+        return None if view is None or view.disabled else view
+
     async def create(self, session: AsyncSession, data: ClientCreate) -> tuple[Client, str | None]:
         """Register a client; returns it with its secret (shown once, stored hashed), or None for
         a ``private_key_jwt`` client (its secret hash stays empty, which no secret matches)."""
@@ -121,7 +140,7 @@ class ClientService:
         if await repo.get(client_id) is not None:
             raise Conflict("a client with this client_id exists", code="client_exists")
         asymmetric = data.token_endpoint_auth_method == PRIVATE_KEY_JWT
-        secret = None if asymmetric else new_client_secret()
+        secret = None if asymmetric or data.public else new_client_secret()
         client = Client(
             client_id=client_id,
             secret_hash="" if secret is None else hash_client_secret(secret),
@@ -134,6 +153,9 @@ class ClientService:
             roles=list(data.roles),
             audiences=list(data.audiences),
             access_token_ttl_seconds=data.access_token_ttl_seconds,
+            public=data.public,
+            redirect_uris=list(data.redirect_uris),
+            post_logout_redirect_uris=list(data.post_logout_redirect_uris),
         )
         await repo.add(client)
         return client, secret

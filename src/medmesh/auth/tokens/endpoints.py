@@ -34,7 +34,9 @@ from medmesh.platform.web import direct
 # (see docs/decisions/0005-direct-routes.md).
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-GRANTS = ("client_credentials", "password", "refresh_token")
+GRANTS = ("client_credentials", "password", "refresh_token", "authorization_code")
+#: Grants a public client (no secret, PKCE) may use, naming itself by ``client_id`` alone.
+PUBLIC_GRANTS = ("authorization_code", "refresh_token")
 
 
 class OAuthJSONResponse(JSONResponse):
@@ -84,6 +86,8 @@ async def token(request: Request) -> JSONResponse:
         client = await components.assertions.authenticate(
             session, ctx, *assertion, client_id=form.get("client_id")
         )
+    elif _names_public_client(request, form, grant_type):
+        client = await components.clients.identify_public(session, form["client_id"])
     else:
         creds = client_credentials(request, form)
         client = await components.clients.authenticate(
@@ -101,6 +105,15 @@ async def token(request: Request) -> JSONResponse:
         issued = await tokens.password(
             session(), ctx, client, username, password, form.get("scope"), form.get("audience")
         )
+    elif grant_type == "authorization_code":
+        issued = await components.codes.exchange(
+            session(),
+            ctx,
+            client,
+            form.get("code"),
+            form.get("redirect_uri"),
+            form.get("code_verifier"),
+        )
     else:
         refresh = form.get("refresh_token")
         if not refresh:
@@ -108,6 +121,16 @@ async def token(request: Request) -> JSONResponse:
         issued = await tokens.refresh(session(), ctx, client, refresh, form.get("scope"))
     headers = {**NO_STORE, **decision.headers(60)}
     return OAuthJSONResponse(issued.as_response(), headers=headers)
+
+
+def _names_public_client(request: Request, form: dict[str, str], grant_type: str) -> bool:
+    """A request that only names its client: a public client's (RFC 6749 §2.3, OAuth 2.1)."""
+    return (
+        grant_type in PUBLIC_GRANTS
+        and "authorization" not in request.headers
+        and "client_secret" not in form
+        and bool(form.get("client_id"))
+    )
 
 
 @router.post(

@@ -14,6 +14,9 @@ class TokenResponse(BaseModel):
     scope: str
     refresh_token: str | None = None
     id_token: str | None = None
+    patient: str | None = Field(default=None, description="SMART: the patient in context")
+    need_patient_banner: bool | None = None
+    fhirUser: str | None = None
 
 
 class IntrospectionResponse(BaseModel):
@@ -76,7 +79,7 @@ TOKEN_FORM = _form(
     {
         "grant_type": {
             "type": "string",
-            "enum": ["client_credentials", "password", "refresh_token"],
+            "enum": ["client_credentials", "password", "refresh_token", "authorization_code"],
         },
         "scope": {
             "type": "string",
@@ -89,6 +92,9 @@ TOKEN_FORM = _form(
         "username": {"type": "string"},
         "password": {"type": "string", "format": "password"},
         "refresh_token": {"type": "string"},
+        "code": {"type": "string", "description": "authorization_code: the code"},
+        "redirect_uri": {"type": "string", "description": "authorization_code: as sent"},
+        "code_verifier": {"type": "string", "description": "authorization_code: PKCE verifier"},
         **_CLIENT,
         "client_assertion_type": {
             "type": "string",

@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,14 @@ REFRESH_PREFIX = "mmrt_"
 LONGEST_ACCESS_TOKEN_SECONDS = 86_400
 
 
+def at_hash(access_token: str, alg: str) -> str:
+    """OIDC Core §3.1.3.6: the left half of the access token's hash under the ID token's alg."""
+    digest = (hashlib.sha384 if alg.endswith("384") else hashlib.sha256)(
+        access_token.encode("ascii")
+    ).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -55,6 +64,8 @@ class IssuedTokens:
     scope: str
     refresh_token: str | None = None
     id_token: str | None = None
+    #: SMART launch context of the response (``patient``, ``need_patient_banner``, ``fhirUser``).
+    context: dict[str, Any] = field(default_factory=dict)
 
     def as_response(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -67,6 +78,7 @@ class IssuedTokens:
             body["refresh_token"] = self.refresh_token
         if self.id_token is not None:
             body["id_token"] = self.id_token
+        body.update(self.context)
         return body
 
 
@@ -105,7 +117,7 @@ class TokenService:
         self.audit = audit
         self.metrics = metrics
         self.validator = IssuedTokenValidator(keys, settings.issuer)
-        grants = ("client_credentials", "password", "refresh_token")
+        grants = ("client_credentials", "password", "refresh_token", "authorization_code")
         self._issued = {grant: metrics.tokens_issued.labels(grant) for grant in grants}
 
     # --- access tokens ------------------------------------------------------------------
@@ -155,17 +167,28 @@ class TokenService:
             claims["sid"] = sid
         return self.keys.signer.sign(claims), ttl
 
-    def _id_token(self, client: ClientView, user: User) -> str:
+    def _id_token(
+        self,
+        client: ClientView,
+        user: User,
+        access_token: str,
+        nonce: str | None = None,
+        auth_time: datetime | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.settings.issuer,
             "sub": user.id,
             "aud": client.client_id,
+            "azp": client.client_id,
             "exp": now + self.settings.id_token_ttl_seconds,
             "iat": now,
-            "auth_time": now,
+            "auth_time": int(auth_time.timestamp()) if auth_time else now,
+            "at_hash": at_hash(access_token, self.keys.signing_alg),
             "preferred_username": user.username,
         }
+        if nonce is not None:
+            claims["nonce"] = nonce
         if user.fhir_user:
             claims["fhirUser"] = user.fhir_user
         return self.keys.signer.sign(claims)
@@ -214,6 +237,24 @@ class TokenService:
         audiences: list[str],
         family_id: str | None,
     ) -> IssuedTokens:
+        return await self.user_tokens(session, client, user, scope, audiences, family_id)
+
+    async def user_tokens(
+        self,
+        session: AsyncSession,
+        client: ClientView,
+        user: User,
+        scope: str,
+        audiences: list[str],
+        family_id: str | None,
+        *,
+        nonce: str | None = None,
+        patient: str | None = None,
+        auth_time: datetime | None = None,
+        refresh: bool = True,
+    ) -> IssuedTokens:
+        """A user's access token, a refresh token (when the client may refresh and ``refresh``)
+        and an ID token (``openid`` in scope) of session ``family_id``."""
         family_id = family_id or uuid.uuid4().hex
         access, ttl = self.issue_access_token(
             client,
@@ -221,12 +262,12 @@ class TokenService:
             scope=scope,
             roles=list(user.roles),
             audiences=audiences,
-            patient=user.patient_id,
+            patient=patient or user.patient_id,
             fhir_user=user.fhir_user,
             sid=family_id,
         )
         issued = IssuedTokens(access, ttl, scope)
-        if "refresh_token" in client.grant_types:
+        if refresh and "refresh_token" in client.grant_types:
             raw = REFRESH_PREFIX + secrets.token_urlsafe(32)
             now = utcnow()
             await RefreshTokenRepository(session).add(
@@ -244,7 +285,7 @@ class TokenService:
             )
             issued.refresh_token = raw
         if "openid" in scope.split():
-            issued.id_token = self._id_token(client, user)
+            issued.id_token = self._id_token(client, user, access, nonce, auth_time)
         return issued
 
     async def _user_scope(

@@ -1,0 +1,1 @@
+"""Sign-in for apps: the authorization endpoint, its pages, codes, browser sessions, consent."""

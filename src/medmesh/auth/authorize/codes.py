@@ -1,0 +1,164 @@
+"""Authorization codes: short-lived, one-time, bound to the client, the redirect URI and the
+PKCE challenge (S256). A code presented twice revokes the session its first use started, since
+either the app or an attacker holds a copy (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.auth.authorize.repository import AuthorizationCodeRepository
+from medmesh.auth.authorize.requests import AuthorizationRequest
+from medmesh.auth.clients.service import ClientView
+from medmesh.auth.models import AuthorizationCode
+from medmesh.auth.oauth import InvalidGrant, InvalidRequest, UnauthorizedClient
+from medmesh.auth.tokens.repository import RefreshTokenRepository
+from medmesh.auth.tokens.service import IssuedTokens, TokenService
+from medmesh.auth.users.repository import UserRepository
+from medmesh.platform.audit import AuditRecord
+from medmesh.platform.db import utcnow
+from medmesh.platform.origin import RequestOrigin
+
+CODE_PREFIX = "mmac_"
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+#: Audience of tokens whose request named a FHIR base (``aud``): phi-service serves them.
+FHIR_AUDIENCE = "medmesh-phi"
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class AuthorizationCodes:
+    def __init__(self, tokens: TokenService, ttl_seconds: int) -> None:
+        self.tokens = tokens
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    async def issue(
+        self,
+        session: AsyncSession,
+        request: AuthorizationRequest,
+        user_id: str,
+        scope: str,
+        patient: str | None,
+        auth_time: datetime,
+    ) -> str:
+        """A new code for what the person granted (only its hash is stored)."""
+        raw = CODE_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        audiences = [FHIR_AUDIENCE] if request.aud else list(request.client.audiences)
+        await AuthorizationCodeRepository(session).add(
+            AuthorizationCode(
+                code_hash=_hash(raw),
+                client_id=request.client.client_id,
+                user_id=user_id,
+                redirect_uri=request.redirect_uri,
+                code_challenge=request.code_challenge,
+                scope=scope,
+                audiences=audiences,
+                nonce=request.nonce,
+                patient=patient,
+                family_id=uuid.uuid4().hex,
+                auth_time=auth_time,
+                created_at=now,
+                expires_at=now + self.ttl,
+            )
+        )
+        return raw
+
+    async def exchange(
+        self,
+        session: AsyncSession,
+        ctx: RequestOrigin,
+        client: ClientView,
+        code: str | None,
+        redirect_uri: str | None,
+        verifier: str | None,
+    ) -> IssuedTokens:
+        """The tokens for a code (grant_type=authorization_code); ``invalid_grant`` otherwise."""
+        if "authorization_code" not in client.grant_types:
+            raise UnauthorizedClient("this client may not use the authorization_code grant")
+        if not code or not redirect_uri:
+            raise InvalidRequest("code and redirect_uri are required")
+        if not verifier:
+            raise InvalidRequest("code_verifier is required (PKCE)")
+        repo = AuthorizationCodeRepository(session)
+        stored = await repo.by_hash(_hash(code))
+        now = utcnow()
+        if stored is None or stored.client_id != client.client_id:
+            raise InvalidGrant("the authorization code is invalid")
+        if stored.used_at is not None or not await repo.mark_used(stored.code_hash, now):
+            await self._revoke_after_reuse(session, ctx, stored)
+            raise InvalidGrant("the authorization code was already used; its tokens are revoked")
+        if stored.expires_at <= now:
+            raise InvalidGrant("the authorization code has expired")
+        if redirect_uri != stored.redirect_uri:
+            raise InvalidGrant("redirect_uri differs from the authorization request's")
+        if not _VERIFIER.match(verifier) or not hmac.compare_digest(
+            s256(verifier), stored.code_challenge
+        ):
+            raise InvalidGrant("code_verifier does not match the code_challenge")
+        user = await UserRepository(session).get(stored.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrant("the user of this code is no longer active")
+        scopes = stored.scope.split()
+        issued = await self.tokens.user_tokens(
+            session,
+            client,
+            user,
+            stored.scope,
+            list(stored.audiences),
+            stored.family_id,
+            nonce=stored.nonce,
+            patient=stored.patient,
+            auth_time=stored.auth_time,
+            refresh="offline_access" in scopes or "online_access" in scopes,
+        )
+        if stored.patient is not None:
+            issued.context["patient"] = stored.patient
+            issued.context["need_patient_banner"] = True
+        if user.fhir_user and "fhirUser" in scopes:
+            issued.context["fhirUser"] = user.fhir_user
+        await self.tokens.audit.record(
+            AuditRecord.for_origin(
+                ctx,
+                "auth.token_issued",
+                actor=user.id,
+                client_id=client.client_id,
+                details={"grant_type": "authorization_code", "scope": stored.scope},
+            )
+        )
+        return issued
+
+    async def _revoke_after_reuse(
+        self, session: AsyncSession, ctx: RequestOrigin, stored: AuthorizationCode
+    ) -> None:
+        family, user_id, client_id = stored.family_id, stored.user_id, stored.client_id
+        # The request fails; the revocation must survive its rollback.
+        await session.rollback()
+        database = self.tokens.database
+        async with database.write_lock, database.unit_of_work() as own:
+            await RefreshTokenRepository(own).revoke_family(family, utcnow())
+            await self.tokens.record_revocation(own, "sid", family)
+        await self.tokens.audit.record(
+            AuditRecord.for_origin(
+                ctx,
+                "auth.code_reuse",
+                outcome="failure",
+                actor=user_id,
+                client_id=client_id,
+                details={"family": family, "action": "session_revoked"},
+            )
+        )
