@@ -3,6 +3,7 @@ bounded in size; a real HTTP server on the loopback interface serves them."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
-from medmesh.auth.clients.jwks import MAX_JWKS_BYTES, REFETCH_SECONDS
+from medmesh.auth.clients.jwks import (
+    MAX_JWKS_BYTES,
+    REFETCH_SECONDS,
+    ClientKeySource,
+    JWKSUnavailable,
+)
 from tests.auth.clients.test_assertions import BackendKey, assert_refused, register, token_with
 from tests.auth.conftest import AuthHarness
 
@@ -137,3 +143,25 @@ async def test_a_jwks_uri_larger_than_the_bound_is_refused(
         f"the client's JWK Set is unavailable: jwks_uri holds more than {MAX_JWKS_BYTES} bytes",
         "jwks_unavailable",
     )
+
+
+async def test_concurrent_requests_read_a_jwks_uri_once(key_server: KeyServer) -> None:
+    key = BackendKey.ec()
+    key_server.publish(key)
+    source = ClientKeySource()
+    found = await asyncio.gather(*(source.keys(None, key_server.url, key.kid) for _ in range(10)))
+    assert all(set(keys) == {key.kid} for keys in found)
+    assert key_server.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"not json", "jwks_uri is not JSON"), (b"[1, 2]", "jwks_uri is not a JWK Set")],
+)
+async def test_a_jwks_uri_serving_something_else_is_unavailable(
+    key_server: KeyServer, body: bytes, reason: str
+) -> None:
+    key_server.body = body
+    with pytest.raises(JWKSUnavailable) as raised:
+        await ClientKeySource().keys(None, key_server.url, "k1")
+    assert raised.value.reason == reason

@@ -10,6 +10,7 @@ except on a loopback host (a developer's machine).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ class ClientKeySource:
         self.cache_seconds = cache_seconds
         self._transport = transport
         self._fetched: dict[str, _Fetched] = {}
+        # One read per URL at a time: requests arriving meanwhile wait for it.
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def keys(
         self, jwks: Mapping[str, Any] | None, jwks_uri: str | None, kid: str | None
@@ -107,17 +110,29 @@ class ClientKeySource:
             return check_jwks(jwks)
         if jwks_uri is None:
             return {}
-        now = time.monotonic()
-        cached = self._fetched.get(jwks_uri)
+        cached = self._fresh(jwks_uri, kid)
         if cached is not None:
-            age = now - cached.at
-            if age < self.cache_seconds and (kid in cached.keys or age < REFETCH_SECONDS):
-                return cached.keys
-        keys = await self._fetch(jwks_uri)
-        if len(self._fetched) > 1000:
-            self._fetched.clear()
-        self._fetched[jwks_uri] = _Fetched(now, keys)
-        return keys
+            return cached
+        if len(self._locks) > 1000:
+            self._locks.clear()
+        async with self._locks.setdefault(jwks_uri, asyncio.Lock()):
+            cached = self._fresh(jwks_uri, kid)
+            if cached is not None:
+                return cached
+            keys = await self._fetch(jwks_uri)
+            if len(self._fetched) > 1000:
+                self._fetched.clear()
+            self._fetched[jwks_uri] = _Fetched(time.monotonic(), keys)
+            return keys
+
+    def _fresh(self, jwks_uri: str, kid: str | None) -> dict[str, VerificationKey] | None:
+        cached = self._fetched.get(jwks_uri)
+        if cached is None:
+            return None
+        age = time.monotonic() - cached.at
+        if age < self.cache_seconds and (kid in cached.keys or age < REFETCH_SECONDS):
+            return cached.keys
+        return None
 
     def forget(self, jwks_uri: str) -> None:
         self._fetched.pop(jwks_uri, None)
