@@ -8,6 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from medmesh.payments.customers.service import CustomerService
+from medmesh.payments.events.service import EventService
+from medmesh.payments.expansion import Expander
 from medmesh.payments.idempotency.service import IdempotentWrites
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.payment_intents.service import PaymentIntentService
@@ -29,6 +31,8 @@ class PaymentsComponents:
     payment_intents: PaymentIntentService
     refunds: RefundService
     ledger: LedgerService
+    expander: Expander
+    events: EventService
 
 
 class PaymentsState(PlatformState):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from medmesh.payments.components import PaymentsComponents
 from medmesh.payments.idempotency.service import Operation
+from medmesh.payments.objects import stripe_response
+from medmesh.payments.params import string_list
 from medmesh.payments.scoping import Caller
 
 #: The OpenAPI text of the ``Idempotency-Key`` header every POST takes.
@@ -33,7 +36,13 @@ async def write(
     action: str,
     operation: Operation,
 ) -> Response:
-    """Run a POST's ``operation`` under its ``Idempotency-Key`` (see ``IdempotentWrites``)."""
+    """Run a POST's ``operation`` under its ``Idempotency-Key`` (see ``IdempotentWrites``),
+    its answer expanded as ``expand[]`` asks."""
+    paths = string_list("expand", params["expand"]) if "expand" in params else []
+
+    async def expanded(session: AsyncSession) -> dict[str, Any]:
+        return await components.expander.apply(session, caller, await operation(session), paths)
+
     return await components.writes.run(
         caller,
         request.headers.get("idempotency-key"),
@@ -41,5 +50,17 @@ async def write(
         request.url.path,
         params,
         action,
-        operation,
+        expanded,
     )
+
+
+async def read(
+    session: AsyncSession,
+    caller: Caller,
+    components: PaymentsComponents,
+    checked: dict[str, Any],
+    obj: dict[str, Any],
+) -> Response:
+    """A GET's answer, expanded as ``expand[]`` asks."""
+    paths = checked.get("expand", [])
+    return stripe_response(await components.expander.apply(session, caller, obj, paths))

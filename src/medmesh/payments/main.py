@@ -10,6 +10,9 @@ from medmesh.payments.connectors import connector_for
 from medmesh.payments.customers.endpoints import router as customers_router
 from medmesh.payments.customers.service import CustomerService
 from medmesh.payments.errors import render_stripe_error
+from medmesh.payments.events.endpoints import router as events_router
+from medmesh.payments.events.service import EventService
+from medmesh.payments.expansion import Expander
 from medmesh.payments.idempotency.service import IdempotentWrites
 from medmesh.payments.ledger.endpoints import router as ledger_router
 from medmesh.payments.ledger.service import LedgerService
@@ -43,6 +46,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         routers=[
             customers_router,
+            events_router,
             ledger_router,
             payment_methods_router,
             payment_intents_router,
@@ -72,6 +76,8 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         payment_intents=payment_intents,
         refunds=RefundService(connector, payment_intents, ledger),
         ledger=ledger,
+        expander=Expander(customers, payment_methods, payment_intents),
+        events=EventService(),
     )
     return app
 

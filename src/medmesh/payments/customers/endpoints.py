@@ -7,8 +7,7 @@ from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader, Writer
 from medmesh.payments.customers.schemas import CREATE, LIST, UPDATE
-from medmesh.payments.http import IDEMPOTENCY_HEADER, write
-from medmesh.payments.objects import stripe_response
+from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
 from medmesh.payments.params import Spec, read_params
 from medmesh.platform.db import SessionDep
 
@@ -36,8 +35,14 @@ async def retrieve_customer(
     customer_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
 ) -> Response:
     """One customer (a deleted one as `{"id", "object", "deleted": true}`)."""
-    _NOTHING.parse(await read_params(request))
-    return stripe_response(await components.customers.retrieve(session, caller, customer_id))
+    checked = _NOTHING.parse(await read_params(request))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.customers.retrieve(session, caller, customer_id),
+    )
 
 
 @router.post("/{customer_id}", summary="Update a customer", openapi_extra=IDEMPOTENCY_HEADER)
@@ -80,4 +85,10 @@ async def list_customers(
 ) -> Response:
     """Customers, newest first (`limit`, `starting_after`, `ending_before`, `email`)."""
     checked = LIST.parse(await read_params(request))
-    return stripe_response(await components.customers.list(session, caller, checked))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.customers.list(session, caller, checked),
+    )

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.payments.customers.repository import CustomerRepository
 from medmesh.payments.customers.schemas import PATIENT_KEY, customer_object
 from medmesh.payments.errors import InvalidRequest, ResourceMissing
-from medmesh.payments.events import record_event
+from medmesh.payments.events.recording import record_event
 from medmesh.payments.models import CustomerRow
 from medmesh.payments.objects import list_object, new_id
 from medmesh.payments.paging import ListPage

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader, Writer
-from medmesh.payments.http import IDEMPOTENCY_HEADER, write
-from medmesh.payments.objects import stripe_response
+from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
 from medmesh.payments.params import read_params
 from medmesh.payments.payment_intents.schemas import (
     CANCEL,
@@ -51,8 +50,14 @@ async def retrieve_payment_intent(
     intent_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
 ) -> Response:
     """One payment intent."""
-    RETRIEVE.parse(await read_params(request))
-    return stripe_response(await components.payment_intents.retrieve(session, caller, intent_id))
+    checked = RETRIEVE.parse(await read_params(request))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.payment_intents.retrieve(session, caller, intent_id),
+    )
 
 
 @router.post("/{intent_id}", summary="Update a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
@@ -160,4 +165,10 @@ async def list_payment_intents(
 ) -> Response:
     """Payment intents, newest first (`customer`, `limit`, `starting_after`, `ending_before`)."""
     checked = LIST.parse(await read_params(request))
-    return stripe_response(await components.payment_intents.list(session, caller, checked))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.payment_intents.list(session, caller, checked),
+    )

@@ -19,7 +19,7 @@ from medmesh.payments.connectors import Authorization, Connector
 from medmesh.payments.currencies import THREE_DECIMAL
 from medmesh.payments.customers.service import CustomerService
 from medmesh.payments.errors import CardError, InvalidRequest, ResourceMissing, UnexpectedState
-from medmesh.payments.events import record_event
+from medmesh.payments.events.recording import record_event
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.models import ChargeRow, PaymentIntentRow
 from medmesh.payments.objects import list_object, new_id

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader, Writer
-from medmesh.payments.http import IDEMPOTENCY_HEADER, write
-from medmesh.payments.objects import stripe_response
+from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
 from medmesh.payments.params import Spec, read_params
 from medmesh.payments.payment_methods.schemas import ATTACH, CREATE, DETACH, LIST, UPDATE
 from medmesh.platform.db import SessionDep
@@ -44,9 +43,9 @@ async def retrieve_payment_method(
     components: Components,
 ) -> Response:
     """One payment method."""
-    _NOTHING.parse(await read_params(request))
+    checked = _NOTHING.parse(await read_params(request))
     found = await components.payment_methods.retrieve(session, caller, payment_method_id)
-    return stripe_response(found)
+    return await read(session, caller, components, checked, found)
 
 
 @router.post(
@@ -121,4 +120,10 @@ async def list_payment_methods(
     """Payment methods, newest first (`customer`, `type`, `limit`, `starting_after`,
     `ending_before`)."""
     checked = LIST.parse(await read_params(request))
-    return stripe_response(await components.payment_methods.list(session, caller, checked))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.payment_methods.list(session, caller, checked),
+    )

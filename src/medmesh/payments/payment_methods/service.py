@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.payments.connectors import CardDetails, Connector
 from medmesh.payments.customers.service import CustomerService
 from medmesh.payments.errors import InvalidRequest, ParameterMissing, ResourceMissing
-from medmesh.payments.events import record_event
+from medmesh.payments.events.recording import record_event
 from medmesh.payments.models import PaymentMethodRow
 from medmesh.payments.objects import list_object, new_id
 from medmesh.payments.paging import ListPage

@@ -6,8 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader, Writer
-from medmesh.payments.http import IDEMPOTENCY_HEADER, write
-from medmesh.payments.objects import stripe_response
+from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
 from medmesh.payments.params import Spec, read_params
 from medmesh.payments.refunds.schemas import CREATE, LIST, UPDATE
 from medmesh.platform.db import SessionDep
@@ -37,8 +36,14 @@ async def retrieve_refund(
     refund_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
 ) -> Response:
     """One refund."""
-    _NOTHING.parse(await read_params(request))
-    return stripe_response(await components.refunds.retrieve(session, caller, refund_id))
+    checked = _NOTHING.parse(await read_params(request))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.refunds.retrieve(session, caller, refund_id),
+    )
 
 
 @router.post("/{refund_id}", summary="Update a refund", openapi_extra=IDEMPOTENCY_HEADER)
@@ -65,4 +70,10 @@ async def list_refunds(
     """Refunds, newest first (`payment_intent`, `charge`, `limit`, `starting_after`,
     `ending_before`)."""
     checked = LIST.parse(await read_params(request))
-    return stripe_response(await components.refunds.list(session, caller, checked))
+    return await read(
+        session,
+        caller,
+        components,
+        checked,
+        await components.refunds.list(session, caller, checked),
+    )

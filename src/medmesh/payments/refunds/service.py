@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.connectors import Connector
 from medmesh.payments.errors import InvalidRequest, ParameterMissing, ResourceMissing
-from medmesh.payments.events import record_event
+from medmesh.payments.events.recording import record_event
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.models import RefundRow
 from medmesh.payments.objects import list_object, new_id

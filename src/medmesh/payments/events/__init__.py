@@ -1,0 +1,1 @@
+"""Events: written with each state change; retrieved and listed under ``/v1/events``."""
