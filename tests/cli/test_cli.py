@@ -127,5 +127,7 @@ def test_committed_openapi_documents_do_not_depend_on_the_issuer_of_the_environm
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MEDMESH_ISSUER", "https://auth.hospital.example")
-    result = CliRunner().invoke(app, ["openapi", "--check", "--out", str(REPO / "docs" / "openapi")])
+    result = CliRunner().invoke(
+        app, ["openapi", "--check", "--out", str(REPO / "docs" / "openapi")]
+    )
     assert result.exit_code == 0, result.output
