@@ -27,6 +27,7 @@ from medmesh.auth.keys.endpoints import router as keys_router
 from medmesh.auth.keys.service import KeyRingState, SigningKeyService
 from medmesh.auth.logins.service import LoginThrottle, ThrottlePolicy
 from medmesh.auth.metrics import AuthMetrics
+from medmesh.auth.oidc.endpoints import router as oidc_router
 from medmesh.auth.registration.endpoints import router as registration_router
 from medmesh.auth.registration.service import RegistrationService
 from medmesh.auth.roles.endpoints import router as roles_router
@@ -112,6 +113,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     routers = [
         tokens_router,
         authorize_router,
+        oidc_router,
         registration_router,
         discovery_router,
         users_router,

@@ -33,7 +33,7 @@ async def test_a_public_app_gets_tokens_with_the_patient_in_context(auth: AuthHa
     assert body["refresh_token"].startswith("mmrt_")
     access = claims_of(body["access_token"])
     assert access["sub"] == patient["id"]
-    assert access["aud"] == ["medmesh-phi"]
+    assert access["aud"] == ["medmesh-phi", "medmesh-auth"]
     assert access["patient"] == "pat-1"
     id_token = claims_of(body["id_token"])
     assert id_token["aud"] == app.client_id

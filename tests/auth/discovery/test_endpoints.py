@@ -16,8 +16,14 @@ async def test_oauth_authorization_server_metadata(auth: AuthHarness) -> None:
     assert meta["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert meta["introspection_endpoint"] == f"{ISSUER}/oauth/introspect"
     assert meta["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
-    assert set(meta["grant_types_supported"]) == {"client_credentials", "password", "refresh_token"}
+    assert set(meta["grant_types_supported"]) == {
+        "authorization_code",
+        "client_credentials",
+        "password",
+        "refresh_token",
+    }
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
+        "none",
         "client_secret_basic",
         "client_secret_post",
         "private_key_jwt",
@@ -30,7 +36,10 @@ async def test_oauth_authorization_server_metadata(auth: AuthHarness) -> None:
     ]
     assert meta["registration_endpoint"] == f"{ISSUER}/oauth/register"
     assert {"auth:admin", "openid", "system/*.cruds"} <= set(meta["scopes_supported"])
-    assert "authorization_endpoint" not in meta
+    assert meta["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["end_session_endpoint"] == f"{ISSUER}/oauth/logout"
 
 
 async def test_openid_configuration(auth: AuthHarness) -> None:
@@ -39,7 +48,7 @@ async def test_openid_configuration(auth: AuthHarness) -> None:
     assert meta["userinfo_endpoint"] == f"{ISSUER}/oauth/userinfo"
     assert meta["subject_types_supported"] == ["public"]
     assert "RS256" in meta["id_token_signing_alg_values_supported"]
-    assert {"sub", "iss", "aud", "exp", "iat", "fhirUser", "patient"} <= set(
+    assert {"sub", "iss", "aud", "exp", "iat", "fhirUser", "patient", "nonce", "at_hash"} <= set(
         meta["claims_supported"]
     )
 
@@ -79,3 +88,24 @@ async def test_pyjwt_verifies_a_token_with_only_the_published_jwks(auth: AuthHar
         pass
     else:  # pragma: no cover
         raise AssertionError("PyJWT accepted a tampered token")
+
+
+async def test_smart_configuration(auth: AuthHarness) -> None:
+    response = await auth.http.get("/.well-known/smart-configuration")
+    assert response.status_code == 200
+    config = response.json()
+    assert config["issuer"] == ISSUER
+    assert config["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert config["token_endpoint"] == f"{ISSUER}/oauth/token"
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert {
+        "launch-standalone",
+        "client-public",
+        "client-confidential-symmetric",
+        "client-confidential-asymmetric",
+        "context-standalone-patient",
+        "permission-v2",
+        "permission-offline",
+        "sso-openid-connect",
+        "authorize-post",
+    } <= set(config["capabilities"])

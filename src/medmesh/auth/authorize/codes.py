@@ -30,6 +30,7 @@ CODE_PREFIX = "mmac_"
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 #: Audience of tokens whose request named a FHIR base (``aud``): phi-service serves them.
 FHIR_AUDIENCE = "medmesh-phi"
+USERINFO_AUDIENCE = "medmesh-auth"
 
 
 def _hash(code: str) -> str:
@@ -59,6 +60,9 @@ class AuthorizationCodes:
         raw = CODE_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         audiences = [FHIR_AUDIENCE] if request.aud else list(request.client.audiences)
+        if "openid" in scope.split() and USERINFO_AUDIENCE not in audiences:
+            # The token also reads the person's claims at userinfo (this service).
+            audiences.append(USERINFO_AUDIENCE)
         await AuthorizationCodeRepository(session).add(
             AuthorizationCode(
                 code_hash=_hash(raw),

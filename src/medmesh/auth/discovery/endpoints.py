@@ -14,8 +14,8 @@ router = APIRouter(tags=["discovery"])
 
 
 def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
-    """What this server supports, truthfully: no authorization endpoint (no browser flows yet),
-    client authentication with a secret or a signed JWT (private_key_jwt), dynamic client
+    """What this server supports, truthfully: the authorization code flow with PKCE S256 for
+    public and confidential apps, client authentication with a secret or a signed JWT (private_key_jwt), dynamic client
     registration, ID tokens signed with the key ring's algorithm."""
     base = issuer.rstrip("/")
     scopes = sorted({s for _, scope in BUILTIN_ROLES.values() for s in scope.split()})
@@ -26,9 +26,21 @@ def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
         "introspection_endpoint": f"{base}/oauth/introspect",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "userinfo_endpoint": f"{base}/oauth/userinfo",
-        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
-        "response_types_supported": [],
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "end_session_endpoint": f"{base}/oauth/logout",
+        "grant_types_supported": [
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token",
+        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "prompt_values_supported": ["none", "login", "consent"],
         "token_endpoint_auth_methods_supported": [
+            "none",
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
@@ -57,6 +69,10 @@ def server_metadata(issuer: str, signing_alg: str) -> dict[str, Any]:
             "patient",
             "fhirUser",
             "preferred_username",
+            "azp",
+            "nonce",
+            "at_hash",
+            "auth_time",
         ],
         "service_documentation": f"{base}/docs",
     }
