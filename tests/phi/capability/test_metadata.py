@@ -6,7 +6,7 @@ from typing import Any
 
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 
-from medmesh.phi.capability.statement import capability_statement, served_routes
+from medmesh.phi.capability.statement import VALIDATE, capability_statement, served_routes
 from medmesh.phi.fhir.types import SUPPORTED_TYPES
 from medmesh.phi.search.definitions import parameters_of
 from tests.phi.conftest import PhiHarness
@@ -70,7 +70,16 @@ async def test_every_supported_type_with_its_interactions_and_parameters(phi: Ph
     assert "Observation:subject" in observation["searchInclude"]
     assert "Observation:subject" in resources["Patient"]["searchRevInclude"]
     assert resources["Patient"]["operation"][0]["name"] == "everything"
-    assert "operation" not in observation
+    assert {op["name"] for r in resources.values() for op in r.get("operation", [])} == {
+        "everything",
+        "validate",
+    }
+    assert all(
+        {"name": "validate", "definition": VALIDATE} in r["operation"]
+        for name, r in resources.items()
+        if name != "AuditEvent"
+    )
+    assert observation["operation"] == [{"name": "validate", "definition": VALIDATE}]
     audit = resources["AuditEvent"]
     assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
 

@@ -21,6 +21,7 @@ SMART_SERVICE = {
 }
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
 _PARAM = re.compile(r"\{[^}]*\}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -120,8 +121,13 @@ def _resource(
         entry["searchInclude"] = include
         entry["searchRevInclude"] = revinclude
         entry["searchParam"] = _search_params(resource_type)
+    operations = []
     if resource_type == "Patient" and any("$everything" in path for _, path in routes):
-        entry["operation"] = [{"name": "everything", "definition": EVERYTHING}]
+        operations.append({"name": "everything", "definition": EVERYTHING})
+    if ("POST", "/fhir/{}/$validate") in routes:
+        operations.append({"name": "validate", "definition": VALIDATE})
+    if operations:
+        entry["operation"] = operations
     return entry
 
 
