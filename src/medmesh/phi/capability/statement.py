@@ -118,8 +118,10 @@ def _resource(
     }
     if "search-type" in interactions:
         include, revinclude = _includes(resource_type)
-        entry["searchInclude"] = include
-        entry["searchRevInclude"] = revinclude
+        if include:  # R4 JSON has no empty arrays
+            entry["searchInclude"] = include
+        if revinclude:
+            entry["searchRevInclude"] = revinclude
         entry["searchParam"] = _search_params(resource_type)
     operations = []
     if resource_type == "Patient" and any("$everything" in path for _, path in routes):
