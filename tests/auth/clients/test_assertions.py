@@ -366,3 +366,31 @@ async def test_registration_refuses_keys_that_cannot_authenticate(auth: AuthHarn
         response = await auth.http.post("/admin/clients", json=body, headers=headers)
         assert response.status_code in (400, 422), (body, response.text)
     assert await auth.count("clients") == before
+
+
+async def test_an_admin_rotates_a_backends_keys(auth: AuthHarness) -> None:
+    old, new = BackendKey.rsa(), BackendKey.ec()
+    client_id = await register(auth, old)
+    headers = await auth.admin_headers()
+    changed = await auth.http.patch(
+        f"/admin/clients/{client_id}", json={"jwks": {"keys": [new.public_jwk()]}}, headers=headers
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["jwks"] == {"keys": [new.public_jwk()]}
+    assert (await token_with(auth, new.assertion(client_id))).status_code == 200
+    stale = await token_with(auth, old.assertion(client_id))
+    await assert_refused(
+        auth, stale, "client_assertion kid names no key of the client", "unknown_kid"
+    )
+    both = await auth.http.patch(
+        f"/admin/clients/{client_id}",
+        json={"jwks": {"keys": [new.public_jwk()]}, "jwks_uri": "https://b.example/jwks"},
+        headers=headers,
+    )
+    assert both.status_code in (400, 422)
+    secret_client = await auth.http.patch(
+        f"/admin/clients/{DEMO_SERVICE_CLIENT_ID}",
+        json={"jwks": {"keys": [new.public_jwk()]}},
+        headers=headers,
+    )
+    assert secret_client.status_code == 409

@@ -76,7 +76,8 @@ async def update_client(
     components: Components,
     ctx: Context,
 ) -> ClientOut:
-    """Changes grants, scopes, roles, audiences, token lifetime or the disabled flag. Disabling a
+    """Changes grants, scopes, roles, audiences, token lifetime, the disabled flag or (a
+    `private_key_jwt` client rotating its keys) `jwks` or `jwks_uri`. Disabling a
     client revokes every token issued to it so far (at every service within seconds). A field left
     out keeps its value; `access_token_ttl_seconds: null` restores the server's default lifetime,
     null for any other field is a 400."""

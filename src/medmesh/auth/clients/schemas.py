@@ -127,6 +127,36 @@ class ClientUpdate(BaseModel):
             raise ValueError("may not be null (leave the field out to keep its value)")
         return value
 
+    jwks: dict[str, Any] | None = Field(
+        default=None, description="private_key_jwt clients: a new public JWK Set (drops jwks_uri)"
+    )
+    jwks_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="private_key_jwt clients: a new JWK Set URL (drops jwks)",
+    )
+
+    @field_validator("jwks")
+    @classmethod
+    def _new_jwks(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            raise ValueError("may not be null (leave the field out to keep its value)")
+        check_jwks(value)
+        return value
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _new_jwks_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("may not be null (leave the field out to keep its value)")
+        return check_jwks_uri(value)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if "jwks" in self.model_fields_set and "jwks_uri" in self.model_fields_set:
+            raise ValueError("give one of jwks and jwks_uri")
+        return self
+
 
 class ClientOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)

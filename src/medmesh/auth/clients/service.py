@@ -175,6 +175,13 @@ class ClientService:
         if "scope" in changes:
             ScopeSet(changes["scope"])
             client.scopes = changes.pop("scope")
+        if "jwks" in changes or "jwks_uri" in changes:
+            if client.token_endpoint_auth_method != PRIVATE_KEY_JWT:
+                raise Conflict(
+                    "only a private_key_jwt client has a JWK Set", code="not_private_key_jwt"
+                )
+            client.jwks = changes.pop("jwks", None)
+            client.jwks_uri = changes.pop("jwks_uri", None)
         for name, value in changes.items():
             setattr(client, name, value)
         await session.flush()
