@@ -28,6 +28,9 @@ class PaymentsSettings(ServiceSettings):
     idempotency_hours: float = Field(
         default=24.0, gt=0, description="how long a stored response is replayed for its key"
     )
+    idempotency_purge_seconds: float = Field(
+        default=3600.0, gt=0, description="how often keys past their replay window are deleted"
+    )
     public_url: str = Field(
         default="",
         description="the gateway's base URL as clients reach it (next_action URLs); empty "

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from medmesh.payments.components import PaymentsComponents, PaymentsState
@@ -16,6 +21,7 @@ from medmesh.payments.expansion import Expander
 from medmesh.payments.idempotency.service import IdempotentWrites
 from medmesh.payments.ledger.endpoints import router as ledger_router
 from medmesh.payments.ledger.service import LedgerService
+from medmesh.payments.metrics import PaymentsMetrics
 from medmesh.payments.payment_intents.endpoints import router as payment_intents_router
 from medmesh.payments.payment_intents.service import PaymentIntentService
 from medmesh.payments.payment_methods.cards import CardFingerprints
@@ -39,6 +45,18 @@ Card numbers are tokenized at once and never stored, logged or returned.
 def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     """Build the payment-gateway app."""
     settings = settings or PaymentsSettings()
+
+    @asynccontextmanager
+    async def purge_idempotency_keys(app: FastAPI) -> AsyncIterator[None]:
+        writes = PaymentsState.of(app).payments.writes
+        task = asyncio.create_task(writes.purge_periodically(settings.idempotency_purge_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = create_service_app(
         settings,
         title="medmesh payment-gateway",
@@ -53,6 +71,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
             refunds_router,
         ],
         error_renderers=[("/v1", render_stripe_error)],
+        lifespans=[purge_idempotency_keys],
         state=PaymentsState,
     )
     state = PaymentsState.of(app)
@@ -68,6 +87,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         writes=IdempotentWrites(
             state.database,
             state.audit,
+            PaymentsMetrics.register(state.metrics),
             settings.idempotency_hours,
             fingerprints.derived_key("idempotency"),
         ),

@@ -5,8 +5,10 @@ transaction, so it is stored exactly when the request's changes are."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +42,13 @@ class IdempotencyRepository:
                 IdempotencyKeyRow.created < before,
             )
         )
+
+    async def purge(self, before: datetime) -> int:
+        """Delete every key created before ``before``; how many went."""
+        result: CursorResult[Any] = await self.session.execute(  # type: ignore[assignment]
+            delete(IdempotencyKeyRow).where(IdempotencyKeyRow.created < before)
+        )
+        return int(result.rowcount or 0)
 
     async def release(self, owner: str, key: str) -> None:
         """Forget a claim whose request changed nothing (the key may be used again)."""

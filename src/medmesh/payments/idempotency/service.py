@@ -16,6 +16,7 @@ Keys belong to the caller (client and subject): two callers' equal keys never me
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
@@ -31,13 +32,17 @@ from medmesh.payments.errors import (
     IdempotencyKeyInUse,
     IdempotencyMismatch,
     InvalidRequest,
+    StripeError,
     error_body,
 )
 from medmesh.payments.idempotency.repository import IdempotencyRepository
+from medmesh.payments.metrics import PaymentsMetrics
 from medmesh.payments.scoping import Caller
 from medmesh.platform.audit import AuditRecord, AuditTrail
 from medmesh.platform.db import Database, utcnow
+from medmesh.platform.logging import get_logger
 
+log = get_logger("medmesh.payments.idempotency")
 MAX_KEY_LENGTH = 255
 #: The work of one POST: given its session, the Stripe object it answers with.
 Operation = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
@@ -52,9 +57,15 @@ def request_hash(key: bytes, method: str, path: str, params: dict[str, Any]) -> 
 
 class IdempotentWrites:
     def __init__(
-        self, database: Database, audit: AuditTrail, ttl_hours: float, digest_key: bytes
+        self,
+        database: Database,
+        audit: AuditTrail,
+        metrics: PaymentsMetrics,
+        ttl_hours: float,
+        digest_key: bytes,
     ) -> None:
         self.database = database
+        self.metrics = metrics
         self.digest_key = digest_key
         self.audit = audit
         self.ttl = timedelta(hours=ttl_hours)
@@ -70,6 +81,25 @@ class IdempotentWrites:
         operation: Operation,
     ) -> Response:
         """Run ``operation`` once for ``key`` (or once, without a key), answer its response."""
+        try:
+            return await self._run(caller, key, method, path, params, action, operation)
+        except IdempotencyKeyInUse:
+            self.metrics.writes.labels(action, "key_in_use").inc()
+            raise
+        except StripeError:
+            self.metrics.writes.labels(action, "refused").inc()
+            raise
+
+    async def _run(
+        self,
+        caller: Caller,
+        key: str | None,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        action: str,
+        operation: Operation,
+    ) -> Response:
         owner = caller.owner
         if key is not None:
             if not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -77,12 +107,17 @@ class IdempotentWrites:
                     f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                     code="idempotency_key_invalid",
                 )
-            replay = await self._claim(
-                owner, key, request_hash(self.digest_key, method, path, params)
-            )
+            digest = request_hash(self.digest_key, method, path, params)
+            replay = await self._claim(owner, key, digest)
             if replay is not None:
+                self.metrics.writes.labels(action, "replayed").inc()
                 return replay
         status, body = await self._execute(owner, key, operation)
+        if status < 400:
+            self.metrics.writes.labels(action, "succeeded").inc()
+        else:
+            self.metrics.writes.labels(action, "card_error").inc()
+            self.metrics.declines.labels(str(body["error"].get("code", ""))).inc()
         if isinstance(body.get("id"), str):
             await self.audit.record(
                 AuditRecord.for_origin(
@@ -150,6 +185,23 @@ class IdempotentWrites:
                     await session.commit()
             raise
         return status, body
+
+    async def purge_expired(self) -> int:
+        """Delete the keys whose replay window has passed; how many went."""
+        async with self.database.sessionmaker() as session:
+            gone = await IdempotencyRepository(session).purge(utcnow() - self.ttl)
+            await session.commit()
+        self.metrics.expired_keys.inc(gone)
+        return gone
+
+    async def purge_periodically(self, interval_seconds: float) -> None:
+        """Run :meth:`purge_expired` every ``interval_seconds`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.purge_expired()
+            except Exception as exc:  # the next round retries; the keys only wait longer
+                log.warning("idempotency_purge_failed", error_type=type(exc).__name__)
 
 
 _IN_USE = (
