@@ -175,3 +175,83 @@ async def test_registration_needs_an_initial_access_token(auth: AuthHarness) -> 
     without_scope = await register(auth, bearer(service_token), grant_types=["client_credentials"])
     assert without_scope.status_code == 403
     assert await auth.count("clients") == before
+
+
+async def test_a_public_smart_app_registers_without_a_secret(auth: AuthHarness) -> None:
+    headers = await initial_access_token(auth)
+    response = await register(
+        auth,
+        headers,
+        client_name="my health app",
+        redirect_uris=["https://app.example/callback", "http://localhost:3000/cb"],
+        grant_types=["authorization_code", "refresh_token"],
+        token_endpoint_auth_method="none",
+        scope="openid fhirUser launch/patient patient/*.rs offline_access",
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert "client_secret" not in body
+    assert body["token_endpoint_auth_method"] == "none"
+    assert body["redirect_uris"] == ["https://app.example/callback", "http://localhost:3000/cb"]
+    assert body["response_types"] == ["code"]
+    stored = await auth.http.get(
+        f"/admin/clients/{body['client_id']}", headers=await auth.admin_headers()
+    )
+    assert stored.json()["public"] is True
+    assert stored.json()["redirect_uris"] == body["redirect_uris"]
+
+
+async def test_a_confidential_smart_app_gets_a_secret(auth: AuthHarness) -> None:
+    headers = await initial_access_token(auth)
+    response = await register(
+        auth,
+        headers,
+        redirect_uris=["https://ehr-app.example/cb"],
+        token_endpoint_auth_method="client_secret_post",
+        scope="openid launch user/*.rs",
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["grant_types"] == ["authorization_code"]
+    assert body["client_secret"].startswith("mmcs_")
+    assert body["token_endpoint_auth_method"] == "client_secret_post"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error", "description"),
+    [
+        (
+            {"redirect_uris": ["https://app.example/cb#frag"]},
+            "invalid_redirect_uri",
+            "redirect URI 'https://app.example/cb#frag' is not an absolute https URI",
+        ),
+        (
+            {"redirect_uris": ["com.example.app:/cb"]},
+            "invalid_redirect_uri",
+            "redirect URI 'com.example.app:/cb' is not an absolute https URI",
+        ),
+        (
+            {
+                "redirect_uris": ["https://app.example/cb"],
+                "grant_types": ["authorization_code", "client_credentials"],
+                "token_endpoint_auth_method": "none",
+            },
+            "invalid_client_metadata",
+            "a public client (none) may use authorization_code only",
+        ),
+        (
+            {"redirect_uris": ["https://app.example/cb"], "response_types": ["token"]},
+            "invalid_client_metadata",
+            'response_types must be ["code"]',
+        ),
+    ],
+)
+async def test_app_metadata_is_refused_per_rfc_7591(
+    auth: AuthHarness, metadata: dict[str, Any], error: str, description: str
+) -> None:
+    headers = await initial_access_token(auth)
+    before = await auth.count("clients")
+    response = await register(auth, headers, **metadata)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": error, "error_description": description}
+    assert await auth.count("clients") == before

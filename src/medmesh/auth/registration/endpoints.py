@@ -61,7 +61,7 @@ async def register_client(
         client_secret=secret,
         client_secret_expires_at=0 if secret is not None else None,
         client_name=client.name,
-        redirect_uris=list(getattr(client, "redirect_uris", [])),
+        redirect_uris=list(client.redirect_uris),
         grant_types=list(client.grant_types),
         response_types=["code"] if "authorization_code" in client.grant_types else [],
         token_endpoint_auth_method=request.token_endpoint_auth_method,

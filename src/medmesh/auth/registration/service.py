@@ -96,12 +96,9 @@ class RegistrationService:
             "token_endpoint_auth_method": "client_secret_basic" if public else method,
             "jwks": request.jwks,
             "jwks_uri": request.jwks_uri,
+            "redirect_uris": redirect_uris,
+            "public": public,
         }
-        if redirect_uris or public:
-            if "redirect_uris" not in ClientCreate.model_fields:
-                raise InvalidClientMetadata("this server does not support redirect-based grants")
-            fields["redirect_uris"] = redirect_uris
-            fields["public"] = public
         try:
             return ClientCreate.model_validate(fields)
         except ValidationError as exc:
