@@ -57,7 +57,7 @@ async def test_the_consent_page_lists_scopes_in_plain_words(auth: AuthHarness, a
     )
     assert consent.status_code == 200
     text = consent.text
-    assert 'Allow <span class="app">' in text
+    assert '<h1>Allow <span class="app">Growth chart</span> to use your account?</h1>' in text
     assert "Read and search your patient records" in text
     assert "Read and search your observation records" in text
     assert "Stay connected when you are not using it" in text

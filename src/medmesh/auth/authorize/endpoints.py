@@ -91,7 +91,7 @@ class _Flow:
             render(
                 template,
                 form_targets=[origin_of(req.redirect_uri)],
-                app_name=req.client.client_id,
+                app_name=req.client.name or req.client.client_id,
                 params=req.params,
                 **context,
             )

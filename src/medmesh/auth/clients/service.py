@@ -57,6 +57,7 @@ class ClientView:
     public: bool = False
     redirect_uris: tuple[str, ...] = ()
     post_logout_redirect_uris: tuple[str, ...] = ()
+    name: str = ""
 
     @classmethod
     def of(cls, client: Client) -> ClientView:
@@ -76,6 +77,7 @@ class ClientView:
             public=client.public,
             redirect_uris=tuple(client.redirect_uris),
             post_logout_redirect_uris=tuple(client.post_logout_redirect_uris),
+            name=client.name,
         )
 
 
