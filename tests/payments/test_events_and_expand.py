@@ -30,7 +30,7 @@ async def test_each_change_is_an_event(payments: PaymentsHarness) -> None:
 @pytest.mark.postgres
 async def test_expand(payments: PaymentsHarness) -> None:
     customer = await payments.ok("/v1/customers", {"name": "A"})
-    paid = await payments.paid_intent(customer=customer["id"], **{"expand[]": "customer"})
+    paid = await payments.paid_intent(2000, customer=customer["id"], **{"expand[]": "customer"})
     assert paid["customer"] == customer
     found = await payments.get(
         f"/v1/payment_intents/{paid['id']}", **{"expand[0]": "payment_method"}
