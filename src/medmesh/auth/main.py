@@ -224,12 +224,14 @@ async def _housekeeping(components: AuthComponents, settings: AuthSettings) -> N
                 since_cleanup = 0
                 refresh, revoked = await components.tokens.cleanup()
                 stale = await components.throttle.forget_stale()
+                sign_ins = await components.codes.forget_expired()
                 jtis = await components.assertions.forget_expired()
                 log.info(
                     "cleanup_done",
                     refresh_tokens=refresh,
                     revocations=revoked,
                     login_counters=stale,
+                    codes_and_sign_in_sessions=sign_ins,
                     assertion_jtis=jtis,
                 )
         except Exception as exc:

@@ -161,3 +161,16 @@ async def test_a_denial_returns_access_denied(auth: AuthHarness, app: App) -> No
     )
     assert denied.status_code == 303
     assert query_of(denied.headers["location"])["error"] == "access_denied"
+
+
+async def test_the_cleanup_deletes_expired_codes_and_sign_in_sessions(
+    auth: AuthHarness, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await authorize(auth.http, app)
+    assert await auth.count("authorization_codes") == 1
+    assert await auth.count("browser_sessions") == 1
+    later = utcnow() + timedelta(seconds=auth.settings.browser_session_ttl_seconds + 1)
+    monkeypatch.setattr("medmesh.auth.authorize.codes.utcnow", lambda: later)
+    assert await auth.app.state.auth.codes.forget_expired() == 2
+    assert await auth.count("authorization_codes") == 0
+    assert await auth.count("browser_sessions") == 0

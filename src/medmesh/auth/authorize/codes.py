@@ -14,7 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.auth.authorize.repository import AuthorizationCodeRepository
+from medmesh.auth.authorize.repository import (
+    AuthorizationCodeRepository,
+    BrowserSessionRepository,
+)
 from medmesh.auth.authorize.requests import AuthorizationRequest
 from medmesh.auth.clients.service import ClientView
 from medmesh.auth.models import AuthorizationCode
@@ -145,6 +148,14 @@ class AuthorizationCodes:
             )
         )
         return issued
+
+    async def forget_expired(self) -> int:
+        """Delete expired codes and sign-in sessions (the cleanup job); returns how many."""
+        database, now = self.tokens.database, utcnow()
+        async with database.write_lock, database.unit_of_work() as session:
+            codes = await AuthorizationCodeRepository(session).delete_expired(now)
+            browsers = await BrowserSessionRepository(session).delete_expired(now)
+        return codes + browsers
 
     async def _revoke_after_reuse(
         self, session: AsyncSession, ctx: RequestOrigin, stored: AuthorizationCode
