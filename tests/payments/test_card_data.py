@@ -77,6 +77,8 @@ async def test_no_card_number_is_kept_or_logged(
             "idempotency_keys",
             "ledger_entries",
             "events",
+            "webhook_endpoints",
+            "outbox_messages",
             "audit_log",
         ):
             stored.extend(

@@ -16,6 +16,7 @@ from medmesh.payments.payment_intents.service import PaymentIntentService
 from medmesh.payments.payment_methods.service import PaymentMethodService
 from medmesh.payments.refunds.service import RefundService
 from medmesh.payments.scoping import Caller
+from medmesh.payments.webhooks.service import WebhookEndpointService
 from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.state import PlatformState
 from medmesh.platform.tokens import Principal, RequireScopes
@@ -33,6 +34,7 @@ class PaymentsComponents:
     ledger: LedgerService
     expander: Expander
     events: EventService
+    webhooks: WebhookEndpointService
 
 
 class PaymentsState(PlatformState):

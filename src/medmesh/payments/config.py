@@ -31,6 +31,22 @@ class PaymentsSettings(ServiceSettings):
     idempotency_purge_seconds: float = Field(
         default=3600.0, gt=0, description="how often keys past their replay window are deleted"
     )
+    webhook_max_attempts: int = Field(
+        default=18,
+        ge=1,
+        description="deliveries of one event to one endpoint before it is parked (with the "
+        "default backoff, 18 attempts span about three days)",
+    )
+    webhook_backoff_seconds: float = Field(
+        default=10.0, gt=0, description="first retry delay of a webhook (doubles each time)"
+    )
+    webhook_max_backoff_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="longest delay between two webhook attempts"
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.5, gt=0, description="how often the webhook worker looks for due events"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="per webhook request")
     public_url: str = Field(
         default="",
         description="the gateway's base URL as clients reach it (next_action URLs); empty "

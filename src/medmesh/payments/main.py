@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from medmesh.payments.components import PaymentsComponents, PaymentsState
@@ -29,7 +30,11 @@ from medmesh.payments.payment_methods.endpoints import router as payment_methods
 from medmesh.payments.payment_methods.service import PaymentMethodService
 from medmesh.payments.refunds.endpoints import router as refunds_router
 from medmesh.payments.refunds.service import RefundService
+from medmesh.payments.webhooks.delivery import signed_delivery
+from medmesh.payments.webhooks.endpoints import router as webhooks_router
+from medmesh.payments.webhooks.service import WebhookEndpointService
 from medmesh.platform.app import create_service_app
+from medmesh.platform.outbox import OutboxWorker
 
 VERSION = "0.1.0"
 DESCRIPTION = """Patient payments through a Stripe-compatible subset under `/v1`.
@@ -57,6 +62,25 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @asynccontextmanager
+    async def deliver_webhooks(app: FastAPI) -> AsyncIterator[None]:
+        state = PaymentsState.of(app)
+        async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:
+            worker = OutboxWorker(
+                state.database,
+                signed_delivery(state.database, client),
+                poll_interval=settings.webhook_poll_seconds,
+                max_attempts=settings.webhook_max_attempts,
+                base_backoff=settings.webhook_backoff_seconds,
+                max_backoff=settings.webhook_max_backoff_seconds,
+                lease_seconds=max(30.0, 3 * settings.webhook_timeout_seconds),
+            )
+            await worker.start()
+            try:
+                yield
+            finally:
+                await worker.stop()
+
     app = create_service_app(
         settings,
         title="medmesh payment-gateway",
@@ -69,9 +93,10 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
             payment_methods_router,
             payment_intents_router,
             refunds_router,
+            webhooks_router,
         ],
         error_renderers=[("/v1", render_stripe_error)],
-        lifespans=[purge_idempotency_keys],
+        lifespans=[purge_idempotency_keys, deliver_webhooks],
         state=PaymentsState,
     )
     state = PaymentsState.of(app)
@@ -98,6 +123,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         ledger=ledger,
         expander=Expander(customers, payment_methods, payment_intents),
         events=EventService(),
+        webhooks=WebhookEndpointService(),
     )
     return app
 

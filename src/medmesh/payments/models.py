@@ -174,3 +174,18 @@ class EventRow(PaymentsBase):
     object_id: Mapped[str] = mapped_column(String(ID))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpointRow(PaymentsBase):
+    """Where events are sent, which ones (``*`` for all), and the secret that signs them."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    enabled_events: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON)
+    secret: Mapped[str] = mapped_column(String(128))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)

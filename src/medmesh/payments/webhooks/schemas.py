@@ -1,0 +1,71 @@
+"""Parameters and the Stripe ``webhook_endpoint`` object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from medmesh.payments.models import WebhookEndpointRow
+from medmesh.payments.objects import unix
+from medmesh.payments.params import LIST_FIELDS, Spec, boolean, metadata, string, string_list
+
+#: The event types the gateway sends (``*`` subscribes to all of them).
+EVENT_TYPES = frozenset(
+    {
+        "customer.created",
+        "customer.updated",
+        "customer.deleted",
+        "payment_method.attached",
+        "payment_method.detached",
+        "payment_method.updated",
+        "payment_intent.created",
+        "payment_intent.requires_action",
+        "payment_intent.amount_capturable_updated",
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "refund.created",
+        "refund.updated",
+    }
+)
+CREATE = Spec(
+    {
+        "url": string(2048),
+        "enabled_events": string_list,
+        "description": string(1000),
+        "metadata": metadata,
+        "api_version": string(32),
+    },
+    required=frozenset({"url", "enabled_events"}),
+)
+UPDATE = Spec(
+    {
+        "url": string(2048),
+        "enabled_events": string_list,
+        "description": string(1000),
+        "metadata": metadata,
+        "disabled": boolean,
+    }
+)
+LIST = Spec(dict(LIST_FIELDS))
+
+
+def webhook_endpoint_object(
+    row: WebhookEndpointRow, *, with_secret: bool = False
+) -> dict[str, Any]:
+    """The endpoint; its ``secret`` only in the answer that created it (as Stripe does)."""
+    obj: dict[str, Any] = {
+        "id": row.id,
+        "object": "webhook_endpoint",
+        "api_version": None,
+        "application": None,
+        "created": unix(row.created),
+        "description": row.description,
+        "enabled_events": list(row.enabled_events),
+        "livemode": False,
+        "metadata": dict(row.metadata_),
+        "status": row.status,
+        "url": row.url,
+    }
+    if with_secret:
+        obj["secret"] = row.secret
+    return obj

@@ -1,0 +1,112 @@
+"""Webhook endpoints (account-wide: refused to patient-bound tokens): create (the answer carries
+the ``whsec_`` secret once), retrieve, update, delete, list."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.payments.errors import InvalidRequest, ResourceMissing
+from medmesh.payments.models import WebhookEndpointRow
+from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.paging import ListPage
+from medmesh.payments.params import merge_metadata
+from medmesh.payments.scoping import Caller
+from medmesh.payments.webhooks.repository import WebhookEndpointRepository
+from medmesh.payments.webhooks.schemas import EVENT_TYPES, webhook_endpoint_object
+from medmesh.platform.db import utcnow
+from medmesh.platform.errors import Forbidden
+
+
+def _account_wide(caller: Caller) -> None:
+    if caller.patient_ref is not None:
+        raise Forbidden(
+            "webhook endpoints are account-wide; a patient-bound token cannot manage them"
+        )
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidRequest("Invalid URL: it must be an absolute http or https URL", param="url")
+    return value
+
+
+def _events(values: list[str]) -> list[str]:
+    unknown = [v for v in values if v != "*" and v not in EVENT_TYPES]
+    if unknown or not values:
+        raise InvalidRequest(
+            "Invalid enabled_events: each must be * or an event type this gateway sends",
+            param="enabled_events",
+        )
+    return sorted(set(values))
+
+
+class WebhookEndpointService:
+    async def create(
+        self, session: AsyncSession, caller: Caller, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        _account_wide(caller)
+        row = WebhookEndpointRow(
+            id=new_id("we"),
+            url=_url(params["url"]),
+            enabled_events=_events(params["enabled_events"]),
+            status="enabled",
+            description=params.get("description"),
+            metadata_={k: v for k, v in (params.get("metadata") or {}).items() if v != ""},
+            secret="whsec_" + secrets.token_urlsafe(32),
+            created=utcnow(),
+        )
+        await WebhookEndpointRepository(session).add(row)
+        return webhook_endpoint_object(row, with_secret=True)
+
+    async def _row(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str
+    ) -> WebhookEndpointRow:
+        _account_wide(caller)
+        row = await WebhookEndpointRepository(session).get(endpoint_id)
+        if row is None:
+            raise ResourceMissing(f"No such webhook endpoint: '{endpoint_id}'", param="id")
+        return row
+
+    async def retrieve(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str
+    ) -> dict[str, Any]:
+        return webhook_endpoint_object(await self._row(session, caller, endpoint_id))
+
+    async def update(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = await self._row(session, caller, endpoint_id)
+        if "url" in params:
+            row.url = _url(params["url"])
+        if "enabled_events" in params:
+            row.enabled_events = _events(params["enabled_events"])
+        if "description" in params:
+            row.description = params["description"] or None
+        if "metadata" in params:
+            row.metadata_ = merge_metadata(row.metadata_, params["metadata"])
+        if "disabled" in params:
+            row.status = "disabled" if params["disabled"] else "enabled"
+        await session.flush()
+        return webhook_endpoint_object(row)
+
+    async def delete(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str
+    ) -> dict[str, Any]:
+        row = await self._row(session, caller, endpoint_id)
+        await WebhookEndpointRepository(session).delete(row)
+        return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
+
+    async def list(
+        self, session: AsyncSession, caller: Caller, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        _account_wide(caller)
+        page = ListPage.of(params)
+        rows, has_more = page.rows(await WebhookEndpointRepository(session).page(page))
+        return list_object(
+            "/v1/webhook_endpoints", [webhook_endpoint_object(r) for r in rows], has_more
+        )
