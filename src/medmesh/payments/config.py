@@ -32,10 +32,10 @@ class PaymentsSettings(ServiceSettings):
         default=3600.0, gt=0, description="how often keys past their replay window are deleted"
     )
     webhook_max_attempts: int = Field(
-        default=18,
+        default=25,
         ge=1,
         description="deliveries of one event to one endpoint before it is parked (with the "
-        "default backoff, 18 attempts span about three days)",
+        "default backoff, 25 attempts span about three days)",
     )
     webhook_backoff_seconds: float = Field(
         default=10.0, gt=0, description="first retry delay of a webhook (doubles each time)"
