@@ -3,7 +3,8 @@
 The app (a small page server on this machine) sends the browser to auth's authorization
 endpoint; the person signs in, unticks one scope on the consent page and allows the rest; the
 app exchanges the code with its PKCE verifier and reads the patient from phi with the token.
-The granted scope is the narrowed one. Screenshots of the login and consent pages are kept under
+The granted scope is the narrowed one. The patient then disconnects the app on the
+connected-apps page: its refresh token fails at once and phi refuses its access token. Screenshots of the login and consent pages are kept under
 ``var/``. Chromium is required where CI's test servers are configured (see
 ``test_docs_browser``)."""
 
@@ -18,6 +19,7 @@ import re
 import secrets
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,3 +288,30 @@ def test_standalone_launch_with_one_scope_unticked(
         f"{services.phi_url}/fhir/Observation", params={"patient": patient_id}, headers=bearer
     )
     assert observations.status_code == 403
+
+    # The patient takes the app's access back on the connected-apps page.
+    driver.get(services.auth_url + "/oauth/apps")
+    assert driver.find_element(By.TAG_NAME, "h2").text == "Growth chart"
+    wait_for(driver, "#disconnect-1").click()
+    wait_for(driver, "[role=status]")
+    assert "No app holds access to your account." in driver.page_source
+    refreshed = httpx.post(
+        services.auth_url + "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": app.client_id,
+        },
+        timeout=30,
+    )
+    assert refreshed.status_code == 400
+    assert refreshed.json()["error"] == "invalid_grant"
+    # phi refuses the access token once it has pulled the revocation (docs/auth.md: 1-2 s).
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        read = httpx.get(f"{services.phi_url}/fhir/Patient/{patient_id}", headers=bearer)
+        if read.status_code == 401:
+            break
+        assert read.status_code == 200
+        assert time.monotonic() < deadline, "phi still honours the disconnected app's token"
+        time.sleep(0.2)

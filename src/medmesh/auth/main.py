@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from medmesh.auth.audit_events.endpoints import router as audit_router
+from medmesh.auth.authorize.apps import router as apps_router
 from medmesh.auth.authorize.codes import AuthorizationCodes
 from medmesh.auth.authorize.endpoints import router as authorize_router
 from medmesh.auth.authorize.service import SignInService
@@ -113,6 +114,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     routers = [
         tokens_router,
         authorize_router,
+        apps_router,
         oidc_router,
         registration_router,
         discovery_router,
@@ -205,7 +207,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         token_limiter=token_limiter,
         codes=AuthorizationCodes(tokens, settings.authorization_code_ttl_seconds),
         browser_sessions=BrowserSessions(settings.browser_session_ttl_seconds),
-        sign_in=SignInService(roles),
+        sign_in=SignInService(tokens),
     )
     return app
 

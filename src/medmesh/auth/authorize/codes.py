@@ -23,7 +23,7 @@ from medmesh.auth.clients.service import ClientView
 from medmesh.auth.models import AuthorizationCode
 from medmesh.auth.oauth import InvalidGrant, InvalidRequest, UnauthorizedClient
 from medmesh.auth.tokens.repository import RefreshTokenRepository
-from medmesh.auth.tokens.service import IssuedTokens, TokenService
+from medmesh.auth.tokens.service import LONGEST_ACCESS_TOKEN_SECONDS, IssuedTokens, TokenService
 from medmesh.auth.users.repository import UserRepository
 from medmesh.platform.audit import AuditRecord
 from medmesh.platform.db import utcnow
@@ -153,7 +153,10 @@ class AuthorizationCodes:
         """Delete expired codes and sign-in sessions (the cleanup job); returns how many."""
         database, now = self.tokens.database, utcnow()
         async with database.write_lock, database.unit_of_work() as session:
-            codes = await AuthorizationCodeRepository(session).delete_expired(now)
+            # A code outlives its expiry as long as its session's access tokens may live:
+            # disconnecting the app finds that session through it.
+            kept = timedelta(seconds=LONGEST_ACCESS_TOKEN_SECONDS)
+            codes = await AuthorizationCodeRepository(session).delete_expired(now - kept)
             browsers = await BrowserSessionRepository(session).delete_expired(now)
         return codes + browsers
 

@@ -22,13 +22,13 @@ from medmesh.auth.authorize.requests import (
     check_client,
     parse,
 )
+from medmesh.auth.authorize.service import SignInFailed
 from medmesh.auth.authorize.sessions import COOKIE, COOKIE_PATH, FormRefused
 from medmesh.auth.authorize.wording import describe
 from medmesh.auth.components import AuthComponents, AuthState, Components
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.logins.service import LoginThrottled
 from medmesh.auth.models import BrowserSession, User
-from medmesh.platform.audit import AuditRecord
 from medmesh.platform.db import SessionDep
 from medmesh.platform.origin import RequestOrigin
 
@@ -106,7 +106,9 @@ class _Flow:
             csrf_token = browser.csrf_token
         context.setdefault("status", 200)
         context.setdefault("username", "")
-        return self.page("login.html", req, csrf_token=csrf_token, **context)
+        return self.page(
+            "login.html", req, csrf_token=csrf_token, action="/oauth/authorize/login", **context
+        )
 
     async def code_redirect(
         self, req: AuthorizationRequest, user: User, browser: BrowserSession, scope: list[str]
@@ -182,47 +184,18 @@ async def _login(
     # A failed attempt rolls the session back (expiring ``browser``): keep its token at hand.
     csrf_token = browser.csrf_token
     username, password = _text(form, "username") or "", _text(form, "password") or ""
-    audit_base = {"client_id": req.client.client_id}
     try:
-        await components.throttle.check(session, username, ctx.ip)
-    except LoginThrottled as exc:
-        components.tokens.metrics.login_failures.labels("throttled").inc()
-        await components.audit.record(
-            AuditRecord.for_origin(
-                ctx, "auth.login", outcome="failure", details={"reason": "throttled"}, **audit_base
-            )
+        user = await components.sign_in.authenticate(
+            session, ctx, username, password, req.client.client_id
         )
+    except LoginThrottled as exc:
         message = f"Too many failed sign-ins. Try again in {exc.retry_after} seconds."
         return await flow.login_page(req, csrf_token, status=429, error=message, username=username)
-    user = await components.users.verify_password(session, username, password)
-    if user is None:
-        await session.rollback()
-        await components.throttle.failed(username, ctx.ip)
-        components.tokens.metrics.login_failures.labels("bad_credentials").inc()
-        await components.audit.record(
-            AuditRecord.for_origin(
-                ctx,
-                "auth.login",
-                outcome="failure",
-                details={"reason": "bad_credentials"},
-                **audit_base,
-            )
-        )
+    except SignInFailed:
         return await flow.login_page(
             req, csrf_token, status=401, error="Wrong user name or password.", username=username
         )
-    await components.throttle.succeeded(session, username)
     flow.cookie, _ = await components.browser_sessions.sign_in(session, browser, user.id)
-    await components.audit.record(
-        AuditRecord.for_origin(
-            ctx,
-            "auth.login",
-            actor=user.id,
-            roles=user.roles,
-            details={"flow": "authorization_code"},
-            **audit_base,
-        )
-    )
     location = "/oauth/authorize?" + urlencode(req.params)
     return flow.finish(RedirectResponse(location, status_code=303))
 

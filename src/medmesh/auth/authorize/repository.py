@@ -30,11 +30,24 @@ class AuthorizationCodeRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
-    async def delete_expired(self, now: datetime) -> int:
+    async def delete_expired(self, before: datetime) -> int:
         result = await self.session.execute(
-            delete(AuthorizationCode).where(AuthorizationCode.expires_at < now)
+            delete(AuthorizationCode).where(AuthorizationCode.expires_at < before)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def families(self, user_id: str, client_id: str) -> list[str]:
+        """The sessions the person's codes for this app started (used codes only)."""
+        stmt = (
+            select(AuthorizationCode.family_id)
+            .where(
+                AuthorizationCode.user_id == user_id,
+                AuthorizationCode.client_id == client_id,
+                AuthorizationCode.used_at.is_not(None),
+            )
+            .distinct()
+        )
+        return list((await self.session.scalars(stmt)).all())
 
 
 class BrowserSessionRepository:
@@ -73,6 +86,11 @@ class ConsentRepository:
         else:
             row.scope = scope
         await self.session.flush()
+
+    async def delete(self, user_id: str, client_id: str) -> None:
+        await self.session.execute(
+            delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id)
+        )
 
     async def of_user(self, user_id: str) -> list[Consent]:
         stmt = select(Consent).where(Consent.user_id == user_id).order_by(Consent.client_id)

@@ -5,21 +5,86 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.auth.authorize.repository import ConsentRepository
+from medmesh.auth.authorize.repository import (
+    AuthorizationCodeRepository,
+    ConsentRepository,
+)
 from medmesh.auth.authorize.requests import (
     PROTOCOL_SCOPES,
     AuthorizationDenied,
     AuthorizationRequest,
 )
-from medmesh.auth.models import BrowserSession, User
-from medmesh.auth.roles.service import RoleService
+from medmesh.auth.logins.service import LoginThrottled
+from medmesh.auth.models import BrowserSession, Consent, User
+from medmesh.auth.tokens.repository import RefreshTokenRepository
+from medmesh.auth.tokens.service import TokenService
 from medmesh.auth.users.repository import UserRepository
+from medmesh.platform.audit import AuditRecord
+from medmesh.platform.db import utcnow
+from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.tokens import InvalidScope
 
 
+class SignInFailed(Exception):
+    """Wrong user name or password (the page says no more)."""
+
+    def __repr__(self) -> str:
+        return "SignInFailed()"
+
+
 class SignInService:
-    def __init__(self, roles: RoleService) -> None:
-        self.roles = roles
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+        self.roles = tokens.roles
+
+    async def authenticate(
+        self,
+        session: AsyncSession,
+        ctx: RequestOrigin,
+        username: str,
+        password: str,
+        client_id: str | None,
+    ) -> User:
+        """The person whose password this is; :class:`LoginThrottled` while the account or the
+        source must wait, :class:`SignInFailed` otherwise. Failures count, as at the token
+        endpoint, and every attempt is audited."""
+        tokens = self.tokens
+        try:
+            await tokens.throttle.check(session, username, ctx.ip)
+        except LoginThrottled:
+            await self._failed(ctx, "throttled", client_id)
+            raise
+        user = await tokens.users.verify_password(session, username, password)
+        if user is None:
+            # The request fails: release its connection before the counter's own transaction.
+            await session.rollback()
+            await tokens.throttle.failed(username, ctx.ip)
+            await self._failed(ctx, "bad_credentials", client_id)
+            raise SignInFailed()
+        await tokens.throttle.succeeded(session, username)
+        await tokens.audit.record(
+            AuditRecord.for_origin(
+                ctx,
+                "auth.login",
+                actor=user.id,
+                client_id=client_id,
+                roles=user.roles,
+                details={"flow": "browser"},
+            )
+        )
+        return user
+
+    async def _failed(self, ctx: RequestOrigin, reason: str, client_id: str | None) -> None:
+        self.tokens.metrics.login_failures.labels(reason).inc()
+        await self.tokens.audit.record(
+            AuditRecord.for_origin(
+                ctx,
+                "auth.login",
+                outcome="failure",
+                client_id=client_id,
+                details={"reason": reason},
+            )
+        )
 
     @staticmethod
     async def user_of(session: AsyncSession, browser: BrowserSession | None) -> User | None:
@@ -57,3 +122,35 @@ class SignInService:
     @staticmethod
     async def remember(session: AsyncSession, user: User, client_id: str, scope: list[str]) -> None:
         await ConsentRepository(session).put(user.id, client_id, " ".join(scope))
+
+    @staticmethod
+    async def connected(session: AsyncSession, user: User) -> list[Consent]:
+        """The apps the person granted access, by client id."""
+        return await ConsentRepository(session).of_user(user.id)
+
+    async def disconnect(
+        self, session: AsyncSession, ctx: RequestOrigin, user: User, client_id: str
+    ) -> bool:
+        """Withdraw the app's access: its consent is forgotten, its refresh tokens die at once,
+        and its access tokens are refused wherever revocations are synced. False when the app
+        held no consent."""
+        repo = ConsentRepository(session)
+        if await repo.get(user.id, client_id) is None:
+            return False
+        await repo.delete(user.id, client_id)
+        families = await AuthorizationCodeRepository(session).families(user.id, client_id)
+        now = utcnow()
+        refresh = RefreshTokenRepository(session)
+        for family in families:
+            await refresh.revoke_family(family, now)
+            await self.tokens.record_revocation(session, "sid", family)
+        await self.tokens.audit.record(
+            AuditRecord.for_origin(
+                ctx,
+                "auth.app_disconnected",
+                actor=user.id,
+                client_id=client_id,
+                details={"sessions": len(families)},
+            )
+        )
+        return True
