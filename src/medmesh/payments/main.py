@@ -73,7 +73,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
                 max_attempts=settings.webhook_max_attempts,
                 base_backoff=settings.webhook_backoff_seconds,
                 max_backoff=settings.webhook_max_backoff_seconds,
-                lease_seconds=max(30.0, 3 * settings.webhook_timeout_seconds),
+                lease_seconds=3 * settings.webhook_timeout_seconds,
             )
             await worker.start()
             try:
