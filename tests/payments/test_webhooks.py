@@ -103,12 +103,56 @@ async def test_a_webhook_is_retried_until_the_receiver_answers(
         while receiver.refused < 2:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
+        deliveries_url = f"/v1/webhook_endpoints/{endpoint['id']}/deliveries"
+        while True:
+            [pending] = (await payments.get(deliveries_url))["data"]
+            if pending["last_error"] is not None:
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert (pending["status"], pending["last_error"]) == ("pending", "HTTP 503")
         receiver.up = True
         await receiver.wait_for(1)
         await asyncio.sleep(0.5)  # a second delivery would arrive by now
     assert len(receiver.received) == 1
     event = stripe.Webhook.construct_event(*receiver.received[0], endpoint["secret"])
     assert (event.type, event.data.object.id) == ("customer.created", customer["id"])
+    [delivery] = (await payments.get(deliveries_url))["data"]
+    assert (delivery["event"], delivery["status"]) == (event.id, "delivered")
+    assert delivery["attempts"] >= 3
+
+
+@pytest.mark.postgres
+async def test_a_rolled_secret_signs_next_to_the_old_one_until_it_expires(
+    quick_webhooks: PaymentsHarness,
+) -> None:
+    payments = quick_webhooks
+    receiver = Receiver()
+    async with serve_app(receiver.app) as base:
+        endpoint = await _endpoint(payments, f"{base}/hook", "customer.created")
+        rolled = await payments.ok(f"/v1/webhook_endpoints/{endpoint['id']}/roll_secret")
+        assert rolled["secret"] != endpoint["secret"]
+        await payments.ok("/v1/customers", {"name": "A"})
+        await receiver.wait_for(1)
+        body, signature = receiver.received[0]
+        assert signature.count("v1=") == 2
+        for secret in (endpoint["secret"], rolled["secret"]):
+            assert (
+                stripe.Webhook.construct_event(body, signature, secret).type == "customer.created"
+            )
+
+        ended = await payments.ok(
+            f"/v1/webhook_endpoints/{endpoint['id']}/roll_secret", {"expires_in": "0"}
+        )
+        await payments.ok("/v1/customers", {"name": "B"})
+        await receiver.wait_for(2)
+    body, signature = receiver.received[1]
+    assert signature.count("v1=") == 1
+    assert (
+        stripe.Webhook.construct_event(body, signature, ended["secret"]).type == "customer.created"
+    )
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(body, signature, rolled["secret"])
 
 
 async def test_endpoint_crud_and_bad_input(payments: PaymentsHarness) -> None:

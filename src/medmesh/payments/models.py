@@ -188,4 +188,7 @@ class WebhookEndpointRow(PaymentsBase):
     description: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON)
     secret: Mapped[str] = mapped_column(String(128))
+    #: The secret before the last roll: events are signed with both until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_expires: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)

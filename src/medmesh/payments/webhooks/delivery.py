@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -16,17 +17,20 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.webhooks.repository import WebhookEndpointRepository
-from medmesh.platform.db import Database
+from medmesh.platform.db import Database, utcnow
 from medmesh.platform.outbox import Deliver, OutboxMessage, enqueue
 
 TOPIC = "payments.webhook"
 
 
-def signature_header(secret: str, body: bytes, timestamp: int) -> str:
-    """``t=...,v1=...`` over ``"{t}.{body}"``, as Stripe's libraries verify it."""
+def signature_header(secrets: Sequence[str], body: bytes, timestamp: int) -> str:
+    """``t=...,v1=...`` over ``"{t}.{body}"``, one ``v1`` per secret (two while a rolled
+    secret's overlap lasts), as Stripe's libraries verify it: any matching ``v1`` passes."""
     signed = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+    parts = [f"t={timestamp}"]
+    for secret in secrets:
+        parts.append("v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest())
+    return ",".join(parts)
 
 
 async def enqueue_event(session: AsyncSession, event: dict[str, Any]) -> None:
@@ -44,21 +48,23 @@ async def enqueue_event(session: AsyncSession, event: dict[str, Any]) -> None:
 
 
 def signed_delivery(database: Database, client: httpx.AsyncClient) -> Deliver:
-    """The outbox ``deliver`` of webhooks: signs with the endpoint's current secret at send
-    time; a deleted or disabled endpoint's messages are dropped; a non-2xx answer is retried."""
+    """The outbox ``deliver`` of webhooks: signs at send time with the endpoint's secret (and
+    its previous one while that is still valid); a deleted or disabled endpoint's messages are dropped; a non-2xx answer is retried."""
 
     async def deliver(message: OutboxMessage) -> None:
         endpoint_id = message.headers.get("webhook_endpoint", "")
         async with database.sessionmaker() as session:
             endpoint = await WebhookEndpointRepository(session).get(endpoint_id)
-            secret = endpoint.secret if endpoint is not None else None
-            enabled = endpoint is not None and endpoint.status == "enabled"
-        if secret is None or not enabled:
-            return
+            if endpoint is None or endpoint.status != "enabled":
+                return
+            keys = [endpoint.secret]
+            expires = endpoint.previous_secret_expires
+            if endpoint.previous_secret and expires is not None and expires > utcnow():
+                keys.append(endpoint.previous_secret)
         body = orjson.dumps(message.payload)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "Stripe-Signature": signature_header(secret, body, int(time.time())),
+            "Stripe-Signature": signature_header(keys, body, int(time.time())),
             "User-Agent": "medmesh-payments/webhooks",
         }
         response = await client.post(message.destination, content=body, headers=headers)

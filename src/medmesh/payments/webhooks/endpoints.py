@@ -7,12 +7,14 @@ from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader, Writer
 from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
-from medmesh.payments.params import Spec, read_params
-from medmesh.payments.webhooks.schemas import CREATE, LIST, UPDATE
+from medmesh.payments.objects import stripe_response
+from medmesh.payments.params import Spec, integer, read_params
+from medmesh.payments.webhooks.schemas import CREATE, LIST, ROLL, UPDATE
 from medmesh.platform.db import SessionDep
 
 router = APIRouter(prefix="/v1/webhook_endpoints", tags=["webhook endpoints"])
 _NOTHING = Spec({})
+DELIVERIES = Spec({"limit": integer(1, 100)})
 
 
 @router.post("", summary="Create a webhook endpoint", openapi_extra=IDEMPOTENCY_HEADER)
@@ -59,6 +61,40 @@ async def update_webhook_endpoint(
         params,
         "payments.webhook_endpoint.update",
         lambda session: components.webhooks.update(session, caller, endpoint_id, checked),
+    )
+
+
+@router.post(
+    "/{endpoint_id}/roll_secret",
+    summary="Roll a webhook endpoint's secret",
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+async def roll_webhook_secret(
+    endpoint_id: str, request: Request, caller: Writer, components: Components
+) -> Response:
+    """A new `whsec_` secret, in this answer only. Events carry a `v1` signature for it and,
+    for `expires_in` seconds (default 86400; 0 ends the old one now), one for the old secret."""
+    params = await read_params(request)
+    checked = ROLL.parse(params)
+    return await write(
+        request,
+        caller,
+        components,
+        params,
+        "payments.webhook_endpoint.roll_secret",
+        lambda session: components.webhooks.roll_secret(session, caller, endpoint_id, checked),
+    )
+
+
+@router.get("/{endpoint_id}/deliveries", summary="A webhook endpoint's deliveries")
+async def webhook_deliveries(
+    endpoint_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
+) -> Response:
+    """Each event sent or to be sent to the endpoint, newest first: `status` (`pending`,
+    `delivered`, `failed` once its attempts ran out), `attempts`, `last_error`, `next_attempt`."""
+    checked = DELIVERIES.parse(await read_params(request))
+    return stripe_response(
+        await components.webhooks.deliveries(session, caller, endpoint_id, checked)
     )
 
 

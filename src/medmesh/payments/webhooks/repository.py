@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.models import WebhookEndpointRow
 from medmesh.payments.paging import ListPage
+from medmesh.platform.outbox import OutboxMessage
 
 
 class WebhookEndpointRepository:
@@ -27,6 +28,16 @@ class WebhookEndpointRepository:
 
     async def enabled(self) -> Sequence[WebhookEndpointRow]:
         stmt = select(WebhookEndpointRow).where(WebhookEndpointRow.status == "enabled")
+        return (await self.session.scalars(stmt)).all()
+
+    async def deliveries(self, endpoint_id: str, limit: int) -> Sequence[OutboxMessage]:
+        """The endpoint's queued and past deliveries, newest first."""
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.dedup_key.like(f"%:{endpoint_id}"))
+            .order_by(OutboxMessage.created_at.desc())
+            .limit(limit)
+        )
         return (await self.session.scalars(stmt)).all()
 
     async def add(self, row: WebhookEndpointRow) -> None:

@@ -6,7 +6,16 @@ from typing import Any
 
 from medmesh.payments.models import WebhookEndpointRow
 from medmesh.payments.objects import unix
-from medmesh.payments.params import LIST_FIELDS, Spec, boolean, metadata, string, string_list
+from medmesh.payments.params import (
+    LIST_FIELDS,
+    Spec,
+    boolean,
+    integer,
+    metadata,
+    string,
+    string_list,
+)
+from medmesh.platform.outbox import OutboxMessage
 
 #: The event types the gateway sends (``*`` subscribes to all of them).
 EVENT_TYPES = frozenset(
@@ -47,6 +56,9 @@ UPDATE = Spec(
     }
 )
 LIST = Spec(dict(LIST_FIELDS))
+ROLL = Spec({"expires_in": integer(0, 7 * 24 * 3600)})
+#: How long a rolled secret keeps signing when ``expires_in`` is not given (seconds).
+DEFAULT_OVERLAP = 24 * 3600
 
 
 def webhook_endpoint_object(
@@ -69,3 +81,24 @@ def webhook_endpoint_object(
     if with_secret:
         obj["secret"] = row.secret
     return obj
+
+
+def delivery_object(message: OutboxMessage) -> dict[str, Any]:
+    """One event's delivery to an endpoint: its attempts so far and how it stands."""
+    if message.delivered_at is not None:
+        status = "delivered"
+    elif message.dead_at is not None:
+        status = "failed"
+    else:
+        status = "pending"
+    return {
+        "object": "webhook_delivery",
+        "event": message.payload.get("id") if isinstance(message.payload, dict) else None,
+        "type": message.payload.get("type") if isinstance(message.payload, dict) else None,
+        "status": status,
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "created": unix(message.created_at),
+        "next_attempt": unix(message.available_at) if status == "pending" else None,
+        "delivered": unix(message.delivered_at),
+    }

@@ -4,6 +4,7 @@ the ``whsec_`` secret once), retrieve, update, delete, list."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,7 +17,12 @@ from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.scoping import Caller
 from medmesh.payments.webhooks.repository import WebhookEndpointRepository
-from medmesh.payments.webhooks.schemas import EVENT_TYPES, webhook_endpoint_object
+from medmesh.payments.webhooks.schemas import (
+    DEFAULT_OVERLAP,
+    EVENT_TYPES,
+    delivery_object,
+    webhook_endpoint_object,
+)
 from medmesh.platform.db import utcnow
 from medmesh.platform.errors import Forbidden
 
@@ -93,6 +99,30 @@ class WebhookEndpointService:
             row.status = "disabled" if params["disabled"] else "enabled"
         await session.flush()
         return webhook_endpoint_object(row)
+
+    async def roll_secret(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new secret (in this answer only); the old one keeps signing, next to it, for
+        ``expires_in`` seconds (default a day) so receivers can switch without losing events."""
+        row = await self._row(session, caller, endpoint_id)
+        overlap = params.get("expires_in", DEFAULT_OVERLAP)
+        row.previous_secret = row.secret if overlap > 0 else None
+        row.previous_secret_expires = utcnow() + timedelta(seconds=overlap) if overlap > 0 else None
+        row.secret = "whsec_" + secrets.token_urlsafe(32)
+        await session.flush()
+        return webhook_endpoint_object(row, with_secret=True)
+
+    async def deliveries(
+        self, session: AsyncSession, caller: Caller, endpoint_id: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The endpoint's deliveries, newest first: attempts, last error, status."""
+        row = await self._row(session, caller, endpoint_id)
+        limit = params.get("limit", 10)
+        found = await WebhookEndpointRepository(session).deliveries(row.id, limit + 1)
+        data = [delivery_object(m) for m in found[:limit]]
+        url = f"/v1/webhook_endpoints/{row.id}/deliveries"
+        return list_object(url, data, len(found) > limit)
 
     async def delete(
         self, session: AsyncSession, caller: Caller, endpoint_id: str

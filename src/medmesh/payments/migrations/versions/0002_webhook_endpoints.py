@@ -29,6 +29,12 @@ def upgrade() -> None:
         sa.Column("description", sa.String(length=1000), nullable=True),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("previous_secret", sa.String(length=128), nullable=True),
+        sa.Column(
+            "previous_secret_expires",
+            medmesh.platform.db.types.UTCDateTime(timezone=True),
+            nullable=True,
+        ),
         sa.Column("created", medmesh.platform.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
     )
