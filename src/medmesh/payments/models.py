@@ -105,6 +105,8 @@ class ChargeRow(PaymentsBase):
     payment_method_id: Mapped[str] = mapped_column(String(ID), ForeignKey("payment_methods.id"))
     amount: Mapped[int] = mapped_column(Integer)
     amount_captured: Mapped[int] = mapped_column(Integer, default=0)
+    #: The processor's fee for the captured amount (minor units of ``currency``).
+    fee: Mapped[int] = mapped_column(Integer, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     processor_reference: Mapped[str] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(UTCDateTime)

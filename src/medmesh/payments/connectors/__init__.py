@@ -63,8 +63,8 @@ class Connector(Protocol):
         """Authorize ``amount``; ``authenticated`` once the cardholder completed 3-D Secure."""
         ...
 
-    async def capture(self, reference: str, amount: int, currency: str) -> None:
-        """Capture ``amount`` of an authorization."""
+    async def capture(self, reference: str, amount: int, currency: str) -> int:
+        """Capture ``amount`` of an authorization; the processor's fee, in the same minor units."""
         ...
 
     async def refund(self, reference: str, amount: int, currency: str) -> None:

@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, datetime
 
 from medmesh.payments.connectors import Authorization, CardDetails, TokenizedCard
+from medmesh.payments.currencies import minor_digits
 from medmesh.payments.errors import CardError
 
 #: Test numbers and the decline each one gives (Stripe's codes and messages).
@@ -126,8 +127,11 @@ class SimulatorConnector:
             return Authorization("requires_action")
         return Authorization("approved", network_reference=f"sim_auth_{secrets.token_hex(8)}")
 
-    async def capture(self, reference: str, amount: int, currency: str) -> None:
-        return None
+    async def capture(self, reference: str, amount: int, currency: str) -> int:
+        """Stripe's US card pricing: 2.9 % (rounded half up) plus 30 minor units, with no fixed
+        part in currencies without minor units."""
+        fixed = 30 if minor_digits(currency) else 0
+        return (amount * 29 + 500) // 1000 + fixed
 
     async def refund(self, reference: str, amount: int, currency: str) -> None:
         return None

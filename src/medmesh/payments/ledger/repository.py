@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.payments.models import LedgerEntryRow, PaymentIntentRow, RefundRow
+from medmesh.payments.models import ChargeRow, LedgerEntryRow, PaymentIntentRow, RefundRow
 from medmesh.payments.paging import ListPage
 
 
@@ -55,6 +55,10 @@ class LedgerRepository:
         stmt = select(
             PaymentIntentRow.currency, func.sum(PaymentIntentRow.amount_refunded)
         ).group_by(PaymentIntentRow.currency)
+        return {c: int(s or 0) for c, s in (await self.session.execute(stmt)).all()}
+
+    async def fees_by_currency(self) -> dict[str, int]:
+        stmt = select(ChargeRow.currency, func.sum(ChargeRow.fee)).group_by(ChargeRow.currency)
         return {c: int(s or 0) for c, s in (await self.session.execute(stmt)).all()}
 
     async def entries_of_customer(

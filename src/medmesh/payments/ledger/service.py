@@ -2,10 +2,12 @@
 equal its credits, written in the transaction of the payment change itself.
 
 Accounts: ``processor_receivable`` (what the processor owes the clinic), ``patient_payments``
-(captured from patients), ``patient_refunds`` (returned to them). A capture debits the
-receivable and credits patient payments; a refund debits patient refunds and credits the
+(captured from patients), ``patient_refunds`` (returned to them), ``processing_fees`` (what the
+processor keeps). A capture debits the receivable and credits patient payments; its fee debits
+processing fees and credits the receivable; a refund debits patient refunds and credits the
 receivable. The reconciliation checks, per currency, that debits equal credits and that the
-ledger's captures and refunds equal the payment intents' and refunds' own totals.
+ledger's captures, refunds and fees equal the payment intents', refunds' and charges' own
+totals.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from medmesh.payments.paging import ListPage
 from medmesh.platform.db import utcnow
 
 RECEIVABLE, PAYMENTS, REFUNDS = "processor_receivable", "patient_payments", "patient_refunds"
+FEES = "processing_fees"
 
 
 def entry_object(row: LedgerEntryRow) -> dict[str, Any]:
@@ -77,10 +80,12 @@ class LedgerService:
         self,
         session: AsyncSession,
         amount: int,
+        fee: int,
         currency: str,
         payment_intent_id: str,
         customer_id: str | None,
     ) -> None:
+        """The capture, and the processor's fee for it (when there is one)."""
         await self._post(
             session,
             "capture",
@@ -91,6 +96,17 @@ class LedgerService:
             payment_intent_id=payment_intent_id,
             customer_id=customer_id,
         )
+        if fee:
+            await self._post(
+                session,
+                "fee",
+                FEES,
+                RECEIVABLE,
+                fee,
+                currency,
+                payment_intent_id=payment_intent_id,
+                customer_id=customer_id,
+            )
 
     async def refund(
         self,
@@ -137,6 +153,7 @@ class LedgerService:
         captured = await repository.captured_by_currency()
         refunded = await repository.refunded_by_currency()
         intents_refunded = await repository.intents_refunded_by_currency()
+        fees = await repository.fees_by_currency()
         currencies = sorted(
             {c for _, c in sums} | {c for c, v in captured.items() if v} | set(refunded)
         )
@@ -146,12 +163,14 @@ class LedgerService:
             credits = sum(k for (_, c), (_d, k) in sums.items() if c == currency)
             ledger_captured = sums.get((PAYMENTS, currency), (0, 0))[1]
             ledger_refunded = sums.get((REFUNDS, currency), (0, 0))[0]
+            ledger_fees = sums.get((FEES, currency), (0, 0))[0]
             checks = {
                 "debits_equal_credits": debits == credits,
                 "captures_match": ledger_captured == captured.get(currency, 0),
                 "refunds_match": ledger_refunded
                 == refunded.get(currency, 0)
                 == intents_refunded.get(currency, 0),
+                "fees_match": ledger_fees == fees.get(currency, 0),
             }
             results.append(
                 {
@@ -162,6 +181,8 @@ class LedgerService:
                     "ledger_captured": ledger_captured,
                     "refunded": refunded.get(currency, 0),
                     "ledger_refunded": ledger_refunded,
+                    "fees": fees.get(currency, 0),
+                    "ledger_fees": ledger_fees,
                     "checks": checks,
                     "balanced": all(checks.values()),
                 }

@@ -281,14 +281,18 @@ class PaymentIntentService:
             obj = payment_intent_object(await self.get_row(session, caller, intent_id))
             await record_event(session, "payment_intent.amount_capturable_updated", obj)
             return obj
-        await self.connector.capture(charge.processor_reference, row.amount, row.currency)
+        charge.fee = await self.connector.capture(
+            charge.processor_reference, row.amount, row.currency
+        )
         charge.amount_captured = row.amount
         await repository.transition(
             intent_id,
             ("processing", "requires_action"),
             {**common, "status": "succeeded", "amount_received": row.amount},
         )
-        await self.ledger.capture(session, row.amount, row.currency, intent_id, row.customer_id)
+        await self.ledger.capture(
+            session, row.amount, charge.fee, row.currency, intent_id, row.customer_id
+        )
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
         await record_event(session, "payment_intent.succeeded", obj)
         return obj
@@ -341,10 +345,11 @@ class PaymentIntentService:
         if not await repository.transition(intent_id, ("requires_capture",), values):
             raise _unexpected(await self.get_row(session, caller, intent_id), "capture")
         charge = await repository.charge(str(row.latest_charge))
+        fee = 0
         if charge is not None:
-            await self.connector.capture(charge.processor_reference, amount, row.currency)
-            charge.amount_captured = amount
-        await self.ledger.capture(session, amount, row.currency, intent_id, row.customer_id)
+            fee = await self.connector.capture(charge.processor_reference, amount, row.currency)
+            charge.amount_captured, charge.fee = amount, fee
+        await self.ledger.capture(session, amount, fee, row.currency, intent_id, row.customer_id)
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
         await record_event(session, "payment_intent.succeeded", obj)
         return obj
