@@ -31,6 +31,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.auth.authorize.flow import form_fields, post_form
 from tests.e2e.test_docs_browser import ROOT, WAIT_SECONDS, browser, driver, errors, wait_for
 from tests.e2e.test_phi_process import MEDMESH, _cli, _wait_ready, free_port
 
@@ -170,17 +171,21 @@ def app_server() -> Iterator[App]:
         server.server_close()
 
 
-def _register(services: Services, app: App) -> str:
-    """The app registered, a patient in phi and a user bound to them; returns the patient id."""
-    auth = services.auth_url
+def _admin_headers(services: Services) -> dict[str, str]:
     admin = httpx.post(
-        auth + "/oauth/token",
+        services.auth_url + "/oauth/token",
         data={"grant_type": "client_credentials", "scope": "auth:admin"},
         auth=("medmesh-cli", services.secrets["medmesh-cli"]),
         timeout=30,
     )
     assert admin.status_code == 200, admin.text
-    headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    return {"Authorization": f"Bearer {admin.json()['access_token']}"}
+
+
+def _register(services: Services, app: App) -> str:
+    """The app registered, a patient in phi and a user bound to them; returns the patient id."""
+    auth = services.auth_url
+    headers = _admin_headers(services)
     system = httpx.post(
         auth + "/oauth/token",
         data={"grant_type": "client_credentials", "scope": "system/*.cruds"},
@@ -315,3 +320,124 @@ def test_standalone_launch_with_one_scope_unticked(
         assert read.status_code == 200
         assert time.monotonic() < deadline, "phi still honours the disconnected app's token"
         time.sleep(0.2)
+
+
+PICKER_SCOPE = "openid fhirUser launch/patient user/Patient.rs"
+
+
+async def _launch_as(
+    services: Services, client_id: str, username: str, password: str
+) -> tuple[httpx.AsyncClient, httpx.Response, str]:
+    """A browser (httpx) that signed in to a launch of ``client_id``, the page it is on and the
+    launch's PKCE verifier."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    http = httpx.AsyncClient(base_url=services.auth_url, timeout=30)
+    page = await http.get(
+        "/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": "http://127.0.0.1/callback",
+            "scope": PICKER_SCOPE,
+            "state": "s",
+            "aud": services.phi_url + "/fhir",
+            "code_challenge": base64.urlsafe_b64encode(digest).rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+        },
+    )
+    fields = [*form_fields(page.text), ("username", username), ("password", password)]
+    signed_in = await post_form(http, "/oauth/authorize/login", fields)
+    assert signed_in.status_code == 303, signed_in.text
+    return http, await http.get(signed_in.headers["location"]), verifier
+
+
+async def _pick(http: httpx.AsyncClient, page: httpx.Response, patient: str) -> httpx.Response:
+    fields = [*form_fields(page.text), ("patient", patient)]
+    return await post_form(http, "/oauth/authorize/patient", fields)
+
+
+def _register_ward_app(services: Services) -> str:
+    """An app asking for a patient with user-level scopes, a clinician and a scheduler (who
+    holds no Patient scope); returns the app's client id."""
+    headers = _admin_headers(services)
+    auth = services.auth_url
+    client = httpx.post(
+        auth + "/admin/clients",
+        json={
+            "name": "Ward round",
+            "public": True,
+            "grant_types": ["authorization_code"],
+            "scope": PICKER_SCOPE,
+            "redirect_uris": ["http://127.0.0.1/callback"],
+        },
+        headers=headers,
+    ).json()
+    role = httpx.put(
+        auth + "/admin/roles/scheduler",
+        json={"scope": "openid fhirUser user/Appointment.rs"},
+        headers=headers,
+    )
+    assert role.status_code in (200, 201), role.text
+    for username, roles in (("dr.grey", ["clinician"]), ("desk", ["scheduler"])):
+        made = httpx.post(
+            auth + "/admin/users",
+            json={"username": username, "password": PASSWORD, "roles": roles},
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+
+    return str(client["client_id"])
+
+
+async def test_a_practitioner_picks_only_a_patient_they_may_see(
+    services: Services, app_server: App
+) -> None:
+    patient_id = _register(services, app_server)
+    client_id = _register_ward_app(services)
+    http, picker, verifier = await _launch_as(services, client_id, "dr.grey", PASSWORD)
+    try:
+        assert picker.status_code == 200
+        assert "<h1>Choose a patient</h1>" in picker.text
+        unknown = await _pick(http, picker, "no-such-patient")
+        assert unknown.status_code == 403
+        assert "You may not open this patient" in unknown.text
+        consent = await _pick(http, picker, patient_id)
+        assert consent.status_code == 200, consent.text
+        assert f"Patient record: <strong>{patient_id}</strong>" in consent.text
+        # The hidden field changed by the browser is checked again.
+        forged = [
+            (n, "no-such-patient" if n == "patient" else v) for n, v in form_fields(consent.text)
+        ]
+        refused = await post_form(
+            http, "/oauth/authorize/consent", [*forged, ("decision", "allow")]
+        )
+        assert refused.status_code == 403
+        allowed = await post_form(
+            http, "/oauth/authorize/consent", [*form_fields(consent.text), ("decision", "allow")]
+        )
+        assert allowed.status_code == 303
+        code = parse_qs(urlsplit(allowed.headers["location"]).query)["code"][0]
+        tokens = await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": "http://127.0.0.1/callback",
+                "code_verifier": verifier,
+                "client_id": client_id,
+            },
+        )
+        assert tokens.status_code == 200, tokens.text
+        assert tokens.json()["patient"] == patient_id
+        assert tokens.json()["scope"] == PICKER_SCOPE
+    finally:
+        await http.aclose()
+
+    http, picker, _ = await _launch_as(services, client_id, "desk", PASSWORD)
+    try:
+        refused = await _pick(http, picker, patient_id)
+        assert refused.status_code == 403
+        assert "You may not open this patient" in refused.text
+    finally:
+        await http.aclose()

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from medmesh.auth.authorize.codes import AuthorizationCodes
+from medmesh.auth.authorize.patients import PatientAccess
 from medmesh.auth.authorize.service import SignInService
 from medmesh.auth.authorize.sessions import BrowserSessions
 from medmesh.auth.clients.assertions import ClientAssertionVerifier
@@ -44,6 +45,7 @@ class AuthComponents:
     codes: AuthorizationCodes
     browser_sessions: BrowserSessions
     sign_in: SignInService
+    patients: PatientAccess
 
 
 class AuthState(PlatformState):

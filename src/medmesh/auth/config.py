@@ -107,6 +107,7 @@ class AuthSettings(ServiceSettings):
     )
     fhir_base_urls: list[str] = Field(
         default=["http://127.0.0.1:8002/fhir"],
+        min_length=1,
         description="FHIR bases this deployment serves (JSON list): the `aud` of an app's "
         "authorization request must name one of them",
     )

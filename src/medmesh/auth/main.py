@@ -15,6 +15,7 @@ from medmesh.auth.audit_events.endpoints import router as audit_router
 from medmesh.auth.authorize.apps import router as apps_router
 from medmesh.auth.authorize.codes import AuthorizationCodes
 from medmesh.auth.authorize.endpoints import router as authorize_router
+from medmesh.auth.authorize.patients import PatientAccess
 from medmesh.auth.authorize.service import SignInService
 from medmesh.auth.authorize.sessions import BrowserSessions
 from medmesh.auth.clients.assertions import ClientAssertionVerifier
@@ -208,6 +209,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         codes=AuthorizationCodes(tokens, settings.authorization_code_ttl_seconds),
         browser_sessions=BrowserSessions(settings.browser_session_ttl_seconds),
         sign_in=SignInService(tokens),
+        patients=PatientAccess(tokens, settings.fhir_base_urls[0]),
     )
     return app
 

@@ -36,6 +36,7 @@ router = APIRouter(prefix="/oauth", tags=["sign-in"])
 PAGE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "a page for the person"}
 }
+NOT_YOURS = "You may not open this patient's record, or there is no such record."
 FORM_EXPIRED = (
     "This form was not sent by a page of this sign-in, or it has expired. "
     "Go back to the app and start again."
@@ -111,9 +112,14 @@ class _Flow:
         )
 
     async def code_redirect(
-        self, req: AuthorizationRequest, user: User, browser: BrowserSession, scope: list[str]
+        self,
+        req: AuthorizationRequest,
+        user: User,
+        browser: BrowserSession,
+        scope: list[str],
+        picked: str | None = None,
     ) -> Response:
-        patient = user.patient_id if "launch/patient" in scope else None
+        patient = (picked or user.patient_id) if "launch/patient" in scope else None
         auth_time = browser.auth_time or browser.created_at
         code = await self.components.codes.issue(
             self.session, req, user.id, " ".join(scope), patient, auth_time
@@ -134,17 +140,37 @@ class _Flow:
             return await self.login_page(req, browser.csrf_token if browser else None)
         sign_in = self.components.sign_in
         scope = await sign_in.grantable(self.session, req, user)
+        if needs_pick(scope, user):
+            return self.picker(req, browser)
         if "consent" not in prompt and await sign_in.consented(
             self.session, user, req.client.client_id, scope
         ):
             return await self.code_redirect(req, user, browser, scope)
         if "none" in prompt:
             raise AuthorizationDenied(req, "consent_required", "the person has not consented")
+        return self.consent_page(req, browser, user, scope)
+
+    def picker(
+        self, req: AuthorizationRequest, browser: BrowserSession, **context: Any
+    ) -> Response:
+        """The patient picker of a practitioner's standalone launch."""
+        context.setdefault("status", 200)
+        return self.page("patient.html", req, csrf_token=browser.csrf_token, **context)
+
+    def consent_page(
+        self,
+        req: AuthorizationRequest,
+        browser: BrowserSession,
+        user: User,
+        scope: list[str],
+        patient: str | None = None,
+    ) -> Response:
         return self.page(
             "consent.html",
             req,
             csrf_token=browser.csrf_token,
             username=user.username,
+            patient=patient,
             required=[{"scope": s, "words": describe(s)} for s in scope if s in REQUIRED_SCOPES],
             optional=[
                 {"scope": s, "words": describe(s)} for s in scope if s not in REQUIRED_SCOPES
@@ -162,6 +188,8 @@ async def _run(flow: _Flow, params: dict[str, str] | None, step: str, form: Form
         )
         if step == "login":
             return await _login(flow, req, browser, form)
+        if step == "patient":
+            return await _pick(flow, req, browser, form)
         return await _consent(flow, req, browser, form)
     except UntrustedRequest as exc:
         return render("error.html", status=400, message=exc.message)
@@ -212,8 +240,37 @@ async def _consent(
     ticked = {str(value) for value in form.getlist("grant")}
     grantable = await sign_in.grantable(flow.session, req, user)
     scope = [s for s in grantable if s in REQUIRED_SCOPES or s in ticked]
+    picked = None
+    if needs_pick(scope, user):
+        # Checked again: the form's hidden field is the browser's word, not ours.
+        picked = _text(form, "patient") or ""
+        if not await _may_open(flow, req, user, picked):
+            return flow.picker(req, browser, status=403, error=NOT_YOURS)
     await sign_in.remember(flow.session, user, req.client.client_id, scope)
-    return await flow.code_redirect(req, user, browser, scope)
+    return await flow.code_redirect(req, user, browser, scope, picked)
+
+
+def needs_pick(scope: list[str], user: User) -> bool:
+    """A standalone launch asking for a patient, by someone who is not a patient."""
+    return "launch/patient" in scope and user.patient_id is None
+
+
+async def _may_open(flow: _Flow, req: AuthorizationRequest, user: User, patient_id: str) -> bool:
+    held = await flow.components.roles.scopes_of(flow.session, user.roles)
+    return await flow.components.patients.may_open(held, req, user, patient_id)
+
+
+async def _pick(
+    flow: _Flow, req: AuthorizationRequest, browser: BrowserSession, form: FormData
+) -> Response:
+    user = await flow.components.sign_in.user_of(flow.session, browser)
+    if user is None:
+        raise FormRefused()
+    scope = await flow.components.sign_in.grantable(flow.session, req, user)
+    patient_id = (_text(form, "patient") or "").strip()
+    if not await _may_open(flow, req, user, patient_id):
+        return flow.picker(req, browser, status=403, error=NOT_YOURS, patient=patient_id)
+    return flow.consent_page(req, browser, user, scope, patient_id)
 
 
 @router.get(
@@ -253,6 +310,18 @@ async def authorize_login(
     """The sign-in page's form (CSRF-protected; the account lockout and delays apply)."""
     form = await request.form()
     return await _run(_Flow(request, session, components), _form_params(form), "login", form)
+
+
+@router.post(
+    "/authorize/patient", response_class=HTMLResponse, responses=PAGE, summary="Patient picker"
+)
+async def authorize_patient(
+    request: Request, session: SessionDep, components: Components
+) -> Response:
+    """The patient picker's form (a practitioner's standalone launch with `launch/patient`):
+    the patient is taken only when phi lets the practitioner read their record."""
+    form = await request.form()
+    return await _run(_Flow(request, session, components), _form_params(form), "patient", form)
 
 
 @router.post(
