@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import fhirclient.client
 import httpx
 import pytest
 from selenium.webdriver import Chrome
@@ -441,3 +442,41 @@ async def test_a_practitioner_picks_only_a_patient_they_may_see(
         assert "You may not open this patient" in refused.text
     finally:
         await http.aclose()
+
+
+def test_the_fhirclient_library_completes_its_own_flow(services: Services, app_server: App) -> None:
+    """SMART on FHIR's Python client finds the endpoints in phi's CapabilityStatement, builds
+    the authorization URL (PKCE S256, aud = phi's base), exchanges the code and reads the
+    patient in context."""
+    app = app_server
+    patient_id = _register(services, app)
+    smart = fhirclient.client.FHIRClient(
+        settings={
+            "app_id": app.client_id,
+            "api_base": services.phi_url + "/fhir",
+            "redirect_uri": app.redirect_uri,
+            "scope": SCOPE,
+        }
+    )
+    with httpx.Client(base_url=services.auth_url, timeout=30) as browser_http:
+        page = browser_http.get(smart.authorize_url)
+        assert page.status_code == 200, page.text
+        fields = [*form_fields(page.text), ("username", "ada"), ("password", PASSWORD)]
+        signed_in = browser_http.post(
+            "/oauth/authorize/login",
+            content=urlencode(fields),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        consent = browser_http.get(signed_in.headers["location"])
+        allowed = browser_http.post(
+            "/oauth/authorize/consent",
+            content=urlencode([*form_fields(consent.text), ("decision", "allow")]),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert allowed.status_code == 303, allowed.text
+    smart.handle_callback(allowed.headers["location"])
+    assert smart.ready
+    assert smart.patient_id == patient_id
+    patient = smart.patient
+    assert patient is not None
+    assert patient.name[0].family == "Quillfeather"

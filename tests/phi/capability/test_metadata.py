@@ -41,7 +41,7 @@ async def test_metadata_security_points_at_the_auth_service(phi: PhiHarness) -> 
     [oauth] = security["extension"]
     uris = {e["url"]: e["valueUri"] for e in oauth["extension"]}
     assert uris["token"] == "http://auth.test/oauth/token"
-    assert "authorize" not in uris
+    assert uris["authorize"] == "http://auth.test/oauth/authorize"
 
 
 async def test_every_supported_type_with_its_interactions_and_parameters(phi: PhiHarness) -> None:

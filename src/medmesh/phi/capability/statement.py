@@ -165,11 +165,11 @@ def security(issuer: str) -> dict[str, Any]:
         "description": "Bearer access tokens from the medmesh auth-service (audience medmesh-phi); "
         "SMART v2 patient/, user/ and system/ scopes (v1 .read/.write accepted) with ?category= limits; "
         "break-glass with X-Break-Glass-Reason for clinicians.",
-        # The auth-service has no authorization endpoint (no browser flows), so none is claimed.
         "extension": [
             {
                 "url": OAUTH_URIS,
                 "extension": [
+                    {"url": "authorize", "valueUri": f"{base}/oauth/authorize"},
                     {"url": "token", "valueUri": f"{base}/oauth/token"},
                     {"url": "revoke", "valueUri": f"{base}/oauth/revoke"},
                     {"url": "introspect", "valueUri": f"{base}/oauth/introspect"},
