@@ -86,3 +86,5 @@ async def test_the_refresh_token_of_a_public_app_rotates(auth: AuthHarness) -> N
     )
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["refresh_token"] != body["refresh_token"]
+    assert refreshed.json()["scope"] == body["scope"]
+    assert claims_of(refreshed.json()["access_token"])["patient"] == "pat-1"

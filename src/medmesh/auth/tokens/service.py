@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medmesh.auth.authorize.requests import PROTOCOL_SCOPES
 from medmesh.auth.clients.service import ClientView
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.keys.service import SigningKeyService
@@ -371,7 +372,11 @@ class TokenService:
         user = await UserRepository(session).get(stored.user_id) if stored.user_id else None
         if user is None or user.disabled:
             raise InvalidGrant("the user of this refresh token is no longer active")
-        allowed = _covered(stored.scope, await self.roles.scopes_of(session, user.roles))
+        held = await self.roles.scopes_of(session, user.roles)
+        # What the person granted an app beyond their role (offline_access, launch context)
+        # stays granted for the session; the data scopes follow the role as it is now.
+        protocol = [item for item in stored.scope.split() if item in PROTOCOL_SCOPES]
+        allowed = _covered(stored.scope, ScopeSet([*held, *protocol]))
         granted = narrow(scope, ScopeSet(allowed)) if scope else allowed
         issued = await self._user_tokens(
             session, client, user, granted, list(stored.audiences), stored.family_id
