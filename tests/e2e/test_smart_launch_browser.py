@@ -323,7 +323,7 @@ def test_standalone_launch_with_one_scope_unticked(
         time.sleep(0.2)
 
 
-PICKER_SCOPE = "openid fhirUser launch/patient user/Patient.rs"
+PICKER_SCOPE = "openid fhirUser launch/patient offline_access user/Patient.rs"
 
 
 async def _launch_as(
@@ -368,7 +368,7 @@ def _register_ward_app(services: Services) -> str:
         json={
             "name": "Ward round",
             "public": True,
-            "grant_types": ["authorization_code"],
+            "grant_types": ["authorization_code", "refresh_token"],
             "scope": PICKER_SCOPE,
             "redirect_uris": ["http://127.0.0.1/callback"],
         },
@@ -432,6 +432,19 @@ async def test_a_practitioner_picks_only_a_patient_they_may_see(
         assert tokens.status_code == 200, tokens.text
         assert tokens.json()["patient"] == patient_id
         assert tokens.json()["scope"] == PICKER_SCOPE
+        # The refreshed tokens keep the picked patient.
+        refreshed = await http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.json()["refresh_token"],
+                "client_id": client_id,
+            },
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        access = refreshed.json()["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(access + "=" * (-len(access) % 4)))
+        assert claims["patient"] == patient_id
     finally:
         await http.aclose()
 

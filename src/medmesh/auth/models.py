@@ -118,6 +118,8 @@ class RefreshToken(AuthBase):
     )
     scope: Mapped[str] = mapped_column(Text, default="")
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The patient a launch put in context (a practitioner's pick), for the refreshed tokens.
+    patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

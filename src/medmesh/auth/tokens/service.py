@@ -280,6 +280,7 @@ class TokenService:
                     user_id=user.id,
                     scope=scope,
                     audiences=audiences,
+                    patient=patient,
                     created_at=now,
                     expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
                 )
@@ -378,8 +379,14 @@ class TokenService:
         protocol = [item for item in stored.scope.split() if item in PROTOCOL_SCOPES]
         allowed = _covered(stored.scope, ScopeSet([*held, *protocol]))
         granted = narrow(scope, ScopeSet(allowed)) if scope else allowed
-        issued = await self._user_tokens(
-            session, client, user, granted, list(stored.audiences), stored.family_id
+        issued = await self.user_tokens(
+            session,
+            client,
+            user,
+            granted,
+            list(stored.audiences),
+            stored.family_id,
+            patient=stored.patient,
         )
         self._issued["refresh_token"].inc()
         await self._audit(
