@@ -88,3 +88,18 @@ async def test_the_refresh_token_of_a_public_app_rotates(auth: AuthHarness) -> N
     assert refreshed.json()["refresh_token"] != body["refresh_token"]
     assert refreshed.json()["scope"] == body["scope"]
     assert claims_of(refreshed.json()["access_token"])["patient"] == "pat-1"
+
+
+async def test_prompt_login_asks_a_signed_in_person_once_more(auth: AuthHarness) -> None:
+    app = await register_app(auth)
+    await create_patient(auth)
+    await authorize(auth.http, app)
+    code = await authorize(auth.http, app, prompt="login")
+    assert (await exchange(auth.http, app, code)).status_code == 200
+
+
+async def test_prompt_none_without_a_session_returns_login_required(auth: AuthHarness) -> None:
+    app = await register_app(auth)
+    response = await auth.http.get("/oauth/authorize", params=app.params(prompt="none"))
+    assert response.status_code == 303
+    assert "error=login_required" in response.headers["location"]

@@ -181,3 +181,10 @@ async def test_the_cleanup_deletes_expired_codes_and_sign_in_sessions(
     assert await codes.forget_expired() == 1
     assert await auth.count("authorization_codes") == 0
     assert await auth.count("browser_sessions") == 0
+
+
+async def test_a_request_without_a_redirect_uri_gets_a_page(auth: AuthHarness, app: App) -> None:
+    page = await auth.http.get("/oauth/authorize", params=app.params(redirect_uri=""))
+    assert page.status_code == 400
+    assert "did not say where to return" in page.text
+    assert "location" not in page.headers

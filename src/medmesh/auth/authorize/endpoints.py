@@ -224,7 +224,12 @@ async def _login(
             req, csrf_token, status=401, error="Wrong user name or password.", username=username
         )
     flow.cookie, _ = await components.browser_sessions.sign_in(session, browser, user.id)
-    location = "/oauth/authorize?" + urlencode(req.params)
+    # Signed in now: prompt=login is satisfied (asking again would loop).
+    params = dict(req.params)
+    prompt = [value for value in params.pop("prompt", "").split() if value != "login"]
+    if prompt:
+        params["prompt"] = " ".join(prompt)
+    location = "/oauth/authorize?" + urlencode(params)
     return flow.finish(RedirectResponse(location, status_code=303))
 
 

@@ -97,14 +97,15 @@ class AuthorizationRequest:
 def check_client(client: ClientView | None, params: dict[str, str]) -> tuple[ClientView, str]:
     """The client and its redirect URI, when both can be trusted; else :class:`UntrustedRequest`.
 
-    The redirect URI must equal a registered one exactly: no prefix, path or query matching."""
+    The redirect URI is required (SMART App Launch) and must equal a registered one exactly: no
+    prefix, path or query matching."""
     if client is None:
         raise UntrustedRequest("This app is not registered here.")
     if "authorization_code" not in client.grant_types or not client.redirect_uris:
         raise UntrustedRequest("This app may not sign people in.")
     redirect_uri = params.get("redirect_uri")
-    if redirect_uri is None and len(client.redirect_uris) == 1:
-        redirect_uri = client.redirect_uris[0]
+    if redirect_uri is None:
+        raise UntrustedRequest("The app did not say where to return.")
     if redirect_uri not in client.redirect_uris:
         raise UntrustedRequest("The app asked to return to an address it has not registered.")
     return client, redirect_uri
