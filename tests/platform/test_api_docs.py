@@ -266,6 +266,18 @@ def operations(service: str) -> dict[tuple[str, str], dict[str, Any]]:
                 ("GET", "/.well-known/jwks.json"),
                 ("GET", "/.well-known/oauth-authorization-server"),
                 ("GET", "/.well-known/openid-configuration"),
+                ("GET", "/.well-known/smart-configuration"),
+                # The sign-in pages: a person's browser, a session cookie and CSRF, no bearer.
+                ("GET", "/oauth/authorize"),
+                ("POST", "/oauth/authorize"),
+                ("POST", "/oauth/authorize/login"),
+                ("POST", "/oauth/authorize/consent"),
+                ("POST", "/oauth/authorize/patient"),
+                ("GET", "/oauth/apps"),
+                ("POST", "/oauth/apps/login"),
+                ("POST", "/oauth/apps/disconnect"),
+                ("GET", "/oauth/logout"),
+                ("POST", "/oauth/logout"),
             },
         ),
         (
