@@ -282,11 +282,24 @@ async def test_an_assertion_with_a_secret_too_is_refused(auth: AuthHarness) -> N
     response = await token_with(
         auth, key.assertion(client_id), headers=basic_header(DEMO_SERVICE_CLIENT_ID, "x")
     )
-    assert response.status_code == 401
+    assert response.status_code == 400
     assert response.json() == {
-        "error": "invalid_client",
+        "error": "invalid_request",
         "error_description": "use exactly one client authentication method",
     }
+    assert await issued_count(auth) == 0
+
+
+async def test_an_assertion_with_a_secret_in_the_body_is_refused(auth: AuthHarness) -> None:
+    key = BackendKey.rsa()
+    client_id = await register(auth, key)
+    response = await token_with(auth, key.assertion(client_id), client_secret="x")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "use exactly one client authentication method",
+    }
+    assert await issued_count(auth) == 0
 
 
 async def test_iss_and_sub_must_both_name_the_client(auth: AuthHarness) -> None:

@@ -106,9 +106,27 @@ async def test_both_client_auth_methods_at_once_is_refused(auth: AuthHarness) ->
         },
         headers=auth.basic(DEMO_SERVICE_CLIENT_ID),
     )
-    assert response.status_code == 401
-    assert response.json()["error"] == "invalid_client"
+    # RFC 6749 §2.3 and §5.2: more than one mechanism is a malformed request.
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "use exactly one client authentication method",
+    }
+    assert "www-authenticate" not in response.headers
     assert await auth.counts() == before
+
+
+async def test_a_header_other_than_basic_is_invalid_client(auth: AuthHarness) -> None:
+    response = await auth.http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Bearer something"},
+    )
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "use HTTP Basic or the form body to authenticate the client",
+    }
 
 
 async def test_wrong_secret_is_invalid_client_with_challenge(auth: AuthHarness) -> None:

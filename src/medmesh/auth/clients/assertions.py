@@ -19,7 +19,8 @@ from medmesh.auth.clients.jwks import ClientKeySource, JWKSUnavailable
 from medmesh.auth.clients.repository import ClientAssertionJtiRepository
 from medmesh.auth.clients.schemas import PRIVATE_KEY_JWT
 from medmesh.auth.clients.service import ClientService, ClientView
-from medmesh.auth.oauth import InvalidClient
+from medmesh.auth.oauth import InvalidClient, InvalidRequest
+from medmesh.auth.tokens.forms import ONE_METHOD
 from medmesh.platform.audit import AuditRecord, AuditTrail
 from medmesh.platform.db import Database, SessionSource, utcnow
 from medmesh.platform.origin import RequestOrigin
@@ -203,11 +204,12 @@ class ClientAssertionVerifier:
 
 def assertion_parameters(authorization: str | None, form: dict[str, str]) -> tuple[str, str] | None:
     """``(client_assertion_type, client_assertion)`` when the request authenticates with an
-    assertion, else None; ``invalid_client`` when it also uses another method (RFC 6749 §2.3)."""
+    assertion, else None; ``invalid_request`` when it also uses another method (RFC 6749 §2.3
+    and §5.2: a request must not use more than one client authentication mechanism)."""
     if "client_assertion" not in form and "client_assertion_type" not in form:
         return None
     if authorization is not None or "client_secret" in form:
-        raise InvalidClient("use exactly one client authentication method")
+        raise InvalidRequest(ONE_METHOD)
     assertion = form.get("client_assertion")
     if not assertion:
         raise InvalidClient("client_assertion is required with client_assertion_type")

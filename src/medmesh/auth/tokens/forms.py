@@ -2,7 +2,8 @@
 
 RFC 6749: parameters must not repeat (§3.2), the client authenticates with
 HTTP Basic (client_secret_basic, §2.3.1, form-urlencoded id and secret) or with
-``client_id``/``client_secret`` in the body (client_secret_post) but never both.
+``client_id``/``client_secret`` in the body (client_secret_post) but never both: a request that
+uses two methods is ``invalid_request`` (§2.3, §5.2), not a failed authentication.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from medmesh.auth.oauth import InvalidClient, InvalidRequest
 
 MAX_FIELDS = 32
+ONE_METHOD = "use exactly one client authentication method"
 MAX_VALUE = 8192
 
 
@@ -90,8 +92,10 @@ def client_credentials(request: Request, form: dict[str, str]) -> ClientCredenti
     in_body = "client_secret" in form
     if header is not None:
         scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or in_body:
-            raise InvalidClient("use exactly one client authentication method")
+        if scheme.lower() != "basic":
+            raise InvalidClient("use HTTP Basic or the form body to authenticate the client")
+        if in_body:
+            raise InvalidRequest(ONE_METHOD)
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
