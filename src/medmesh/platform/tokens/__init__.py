@@ -1,9 +1,11 @@
-"""Access tokens on the resource-server side: compact JWS (:mod:`.jws`), SMART and plain scopes
+"""Access tokens on the resource-server side: the algorithms (:mod:`.jwa`), JWK import, export and
+thumbprints (:mod:`.jwk`), signing and verification keys (:mod:`.keys`), compact JWS parsing and
+verification (:mod:`.jws`), SMART and plain scopes
 (:mod:`.scopes`), the verifier and its FastAPI dependencies (:mod:`.verifier`) and the revocation
 feed every service checks tokens against (:mod:`.revocation`).
 """
 
-from medmesh.platform.tokens.jws import (
+from medmesh.platform.tokens.jwa import (
     ES256,
     ES384,
     HS256,
@@ -15,22 +17,21 @@ from medmesh.platform.tokens.jws import (
     RS256,
     RS384,
     SUPPORTED_ALGORITHMS,
-    DecodedJWS,
     InvalidJWS,
     PrivateKey,
     PublicKey,
-    SigningKey,
     UnknownKeyId,
-    VerificationKey,
     b64url_decode,
     b64url_encode,
+)
+from medmesh.platform.tokens.jwk import jwk_thumbprint, public_jwk_members
+from medmesh.platform.tokens.jws import (
+    DecodedJWS,
     decode_unverified,
-    jwk_thumbprint,
-    keys_from_jwks,
-    public_jwk_members,
     verify_compact,
     verify_decoded,
 )
+from medmesh.platform.tokens.keys import SigningKey, VerificationKey, keys_from_jwks
 from medmesh.platform.tokens.revocation import (
     KINDS,
     RevocationFeed,
