@@ -1,0 +1,1 @@
+"""medical-device service: device registry, telemetry ingest over HTTP and MQTT, FHIR Observations."""
