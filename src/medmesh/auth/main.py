@@ -46,7 +46,7 @@ from medmesh.platform.db import Database
 from medmesh.platform.errors import MedmeshError, render_oauth_error
 from medmesh.platform.logging import get_logger
 from medmesh.platform.tokens import TokenVerifier
-from medmesh.platform.web import RateLimiter
+from medmesh.platform.web import CrossOriginMiddleware, RateLimiter
 
 VERSION = "0.1.0"
 MAX_TOKEN_TTL_SECONDS = 86_400
@@ -144,6 +144,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         database=database,
         state=AuthState,
     )
+    app.add_middleware(CrossOriginMiddleware, origins=settings.cors_origins, paths=["/oauth/token"])
     state = AuthState.of(app)
     auth_metrics = AuthMetrics.register(state.metrics)
     metrics_box.append(auth_metrics)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -27,6 +28,30 @@ SERVICE_PORTS: dict[str, int] = {
     "payments": 8004,
     "devices": 8005,
 }
+
+
+#: The origins ``medmesh up`` serves the services from: each one's own ``/docs`` page.
+LOCAL_ORIGINS: list[str] = [f"http://127.0.0.1:{port}" for port in SERVICE_PORTS.values()]
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_origin(origin: str) -> str:
+    """``origin`` as a browser sends it in ``Origin``: ``scheme://host[:port]``, lower case, the
+    scheme's default port left out. ``ValueError`` for ``*``, ``null``, a path, a query,
+    credentials or a scheme other than http and https."""
+    parts = urlsplit(origin.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an http or https origin (scheme://host[:port])")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{origin!r} is not an origin: it has more than scheme, host and port")
+    host = parts.hostname
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port in (None, _DEFAULT_PORTS[scheme]):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 #: Connections a worker keeps open to a server database unless ``DATABASE_POOL_SIZE`` says.
@@ -74,6 +99,12 @@ class ServiceSettings(BaseSettings):
         default="", description="Redis for rate limits; empty keeps them in memory"
     )
     issuer: str = Field(default="http://127.0.0.1:8001", description="the auth-service issuer URL")
+    cors_origins: list[str] = Field(
+        default=LOCAL_ORIGINS,
+        description="origins (JSON list of scheme://host[:port]) whose pages may call auth's "
+        "token endpoint from a browser: the /docs pages of this deployment's services; never "
+        "`*`, never with credentials; default: the URLs `medmesh up` serves",
+    )
     jwks_url: str = Field(
         default="", description="JWKS URL; empty means <issuer>/.well-known/jwks.json"
     )
@@ -153,6 +184,11 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="a checkpoint at most this long after an audit record it does not cover",
     )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _canonical_origins(cls, origins: list[str]) -> list[str]:
+        return [canonical_origin(origin) for origin in origins]
 
     @property
     def audience(self) -> str:

@@ -1,11 +1,16 @@
-"""The HTTP edge of a service: security headers, body limits, rate limiting, direct routes and
-the server process with its graceful drain.
+"""The HTTP edge of a service: security headers, body limits, rate limiting, cross-origin
+requests, direct routes and the server process with its graceful drain.
 """
 
 from medmesh.platform.web.body import (
     BODY_READ_TIMEOUT,
     BodyLimitMiddleware,
     BodyReadTimeout,
+)
+from medmesh.platform.web.cors import (
+    PREFLIGHT_MAX_AGE_SECONDS,
+    TOKEN_REQUEST_HEADERS,
+    CrossOriginMiddleware,
 )
 from medmesh.platform.web.direct_routing import (
     FASTAPI_FLOOR,
@@ -45,9 +50,12 @@ __all__ = [
     "DOCS_PATHS",
     "FASTAPI_FLOOR",
     "LINGER_SECONDS",
+    "PREFLIGHT_MAX_AGE_SECONDS",
     "SECURITY_HEADERS",
+    "TOKEN_REQUEST_HEADERS",
     "BodyLimitMiddleware",
     "BodyReadTimeout",
+    "CrossOriginMiddleware",
     "DirectEndpoint",
     "DirectRouteMiddleware",
     "DirectRoutes",
