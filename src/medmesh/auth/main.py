@@ -227,7 +227,7 @@ async def _housekeeping(components: AuthComponents, settings: AuthSettings) -> N
             since_cleanup += KEY_RELOAD_SECONDS
             if since_cleanup >= settings.cleanup_interval_seconds:
                 since_cleanup = 0
-                refresh, revoked = await components.tokens.cleanup()
+                refresh, revoked = await components.tokens.revoker.cleanup()
                 stale = await components.throttle.forget_stale()
                 sign_ins = await components.codes.forget_expired()
                 jtis = await components.assertions.forget_expired()

@@ -82,6 +82,6 @@ async def test_cleanup_deletes_expired_revocations_and_refresh_tokens(auth: Auth
     async with auth.database.engine.begin() as conn:
         await conn.execute(text("UPDATE revocations SET keep_until = '2000-01-01 00:00:00'"))
         await conn.execute(text("UPDATE refresh_tokens SET expires_at = '2000-01-01 00:00:00'"))
-    assert await auth.app.state.auth.tokens.cleanup() == (1, 1)
+    assert await auth.app.state.auth.tokens.revoker.cleanup() == (1, 1)
     assert await auth.count("revocations") == 0
     assert await auth.count("refresh_tokens") == 0

@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from medmesh.auth.authorize.pages import render
+from medmesh.auth.authorize.pages import form_text, render
 from medmesh.auth.authorize.service import SignInFailed
-from medmesh.auth.authorize.sessions import COOKIE, COOKIE_PATH, FormRefused
+from medmesh.auth.authorize.sessions import COOKIE, FormRefused, set_session_cookie
 from medmesh.auth.authorize.wording import describe
 from medmesh.auth.components import AuthState, Components
 from medmesh.auth.logins.service import LoginThrottled
@@ -29,18 +29,9 @@ FORM_EXPIRED = "This form was not sent by a page of this service, or it has expi
 
 
 def _with_cookie(request: Request, response: Response, cookie: str | None) -> Response:
-    if cookie is not None:
-        settings = AuthState.of(request.app).settings
-        response.set_cookie(
-            COOKIE,
-            cookie,
-            max_age=settings.browser_session_ttl_seconds,
-            path=COOKIE_PATH,
-            secure=settings.environment != "development",
-            httponly=True,
-            samesite="lax",
-        )
-    return response
+    if cookie is None:
+        return response
+    return set_session_cookie(response, cookie, AuthState.of(request.app).settings)
 
 
 def _login(csrf_token: str, status: int = 200, **context: Any) -> Response:
@@ -54,11 +45,6 @@ def _login(csrf_token: str, status: int = 200, **context: Any) -> Response:
         csrf_token=csrf_token,
         **context,
     )
-
-
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value if isinstance(value, str) else None
 
 
 @router.get("", response_class=HTMLResponse, responses=PAGE, summary="Connected apps")
@@ -94,7 +80,7 @@ async def _checked(
     request: Request, session: SessionDep, components: Components, form: FormData
 ) -> BrowserSession:
     return await components.browser_sessions.checked(
-        session, request.cookies.get(COOKIE), _text(form, "csrf_token")
+        session, request.cookies.get(COOKIE), form_text(form, "csrf_token")
     )
 
 
@@ -107,7 +93,7 @@ async def apps_login(request: Request, session: SessionDep, components: Componen
     except FormRefused:
         return render("error.html", status=400, message=FORM_EXPIRED)
     csrf_token = browser.csrf_token
-    username, password = _text(form, "username") or "", _text(form, "password") or ""
+    username, password = form_text(form, "username") or "", form_text(form, "password") or ""
     ctx = RequestOrigin.of(request)
     try:
         user = await components.sign_in.authenticate(session, ctx, username, password, None)
@@ -132,7 +118,7 @@ async def disconnect(request: Request, session: SessionDep, components: Componen
     except FormRefused:
         return render("error.html", status=400, message=FORM_EXPIRED)
     user = await components.sign_in.user_of(session, browser)
-    client_id = _text(form, "client_id")
+    client_id = form_text(form, "client_id")
     if user is None or not client_id:
         return render("error.html", status=400, message=FORM_EXPIRED)
     ctx = RequestOrigin.of(request)

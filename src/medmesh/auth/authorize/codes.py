@@ -22,8 +22,9 @@ from medmesh.auth.authorize.requests import AuthorizationRequest
 from medmesh.auth.clients.service import ClientView
 from medmesh.auth.models import AuthorizationCode
 from medmesh.auth.oauth import InvalidGrant, InvalidRequest, UnauthorizedClient
+from medmesh.auth.tokens.issuing import LONGEST_ACCESS_TOKEN_SECONDS, IssuedTokens
 from medmesh.auth.tokens.repository import RefreshTokenRepository
-from medmesh.auth.tokens.service import LONGEST_ACCESS_TOKEN_SECONDS, IssuedTokens, TokenService
+from medmesh.auth.tokens.service import TokenService
 from medmesh.auth.users.repository import UserRepository
 from medmesh.platform.audit import AuditRecord
 from medmesh.platform.db import utcnow
@@ -121,7 +122,7 @@ class AuthorizationCodes:
         if user is None or user.disabled:
             raise InvalidGrant("the user of this code is no longer active")
         scopes = stored.scope.split()
-        issued = await self.tokens.user_tokens(
+        issued = await self.tokens.issuer.user_tokens(
             session,
             client,
             user,
@@ -169,7 +170,7 @@ class AuthorizationCodes:
         database = self.tokens.database
         async with database.write_lock, database.unit_of_work() as own:
             await RefreshTokenRepository(own).revoke_family(family, utcnow())
-            await self.tokens.record_revocation(own, "sid", family)
+            await self.tokens.revoker.record_revocation(own, "sid", family)
         await self.tokens.audit.record(
             AuditRecord.for_origin(
                 ctx,

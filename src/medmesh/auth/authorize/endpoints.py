@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from medmesh.auth.authorize.pages import origin_of, render
+from medmesh.auth.authorize.pages import form_text, origin_of, render
 from medmesh.auth.authorize.requests import (
     PARAMETERS,
     REQUIRED_SCOPES,
@@ -23,7 +23,7 @@ from medmesh.auth.authorize.requests import (
     parse,
 )
 from medmesh.auth.authorize.service import SignInFailed
-from medmesh.auth.authorize.sessions import COOKIE, COOKIE_PATH, FormRefused
+from medmesh.auth.authorize.sessions import COOKIE, FormRefused, set_session_cookie
 from medmesh.auth.authorize.wording import describe
 from medmesh.auth.components import AuthComponents, AuthState, Components
 from medmesh.auth.config import AuthSettings
@@ -75,17 +75,9 @@ class _Flow:
         return parse(trusted, redirect_uri, params, self.settings.fhir_base_urls)
 
     def finish(self, response: Response) -> Response:
-        if self.cookie is not None:
-            response.set_cookie(
-                COOKIE,
-                self.cookie,
-                max_age=self.settings.browser_session_ttl_seconds,
-                path=COOKIE_PATH,
-                secure=self.settings.environment != "development",
-                httponly=True,
-                samesite="lax",
-            )
-        return response
+        if self.cookie is None:
+            return response
+        return set_session_cookie(response, self.cookie, self.settings)
 
     def page(self, template: str, req: AuthorizationRequest, **context: Any) -> Response:
         return self.finish(
@@ -184,7 +176,7 @@ async def _run(flow: _Flow, params: dict[str, str] | None, step: str, form: Form
         if step == "authorize":
             return await flow.proceed(req)
         browser = await flow.components.browser_sessions.checked(
-            flow.session, flow.request.cookies.get(COOKIE), _text(form, "csrf_token")
+            flow.session, flow.request.cookies.get(COOKIE), form_text(form, "csrf_token")
         )
         if step == "login":
             return await _login(flow, req, browser, form)
@@ -199,11 +191,6 @@ async def _run(flow: _Flow, params: dict[str, str] | None, step: str, form: Form
         return flow.finish(RedirectResponse(exc.location(flow.settings.issuer), status_code=303))
 
 
-def _text(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    return value if isinstance(value, str) else None
-
-
 async def _login(
     flow: _Flow, req: AuthorizationRequest, browser: BrowserSession, form: FormData
 ) -> Response:
@@ -211,7 +198,7 @@ async def _login(
     ctx = RequestOrigin.of(flow.request)
     # A failed attempt rolls the session back (expiring ``browser``): keep its token at hand.
     csrf_token = browser.csrf_token
-    username, password = _text(form, "username") or "", _text(form, "password") or ""
+    username, password = form_text(form, "username") or "", form_text(form, "password") or ""
     try:
         user = await components.sign_in.authenticate(
             session, ctx, username, password, req.client.client_id
@@ -240,7 +227,7 @@ async def _consent(
     user = await sign_in.user_of(flow.session, browser)
     if user is None:
         raise FormRefused()
-    if _text(form, "decision") != "allow":
+    if form_text(form, "decision") != "allow":
         raise AuthorizationDenied(req, "access_denied", "the person denied the request")
     ticked = {str(value) for value in form.getlist("grant")}
     grantable = await sign_in.grantable(flow.session, req, user)
@@ -248,7 +235,7 @@ async def _consent(
     picked = None
     if needs_pick(scope, user):
         # Checked again: the form's hidden field is the browser's word, not ours.
-        picked = _text(form, "patient") or ""
+        picked = form_text(form, "patient") or ""
         if not await _may_open(flow, req, user, picked):
             return flow.picker(req, browser, status=403, error=NOT_YOURS)
     await sign_in.remember(flow.session, user, req.client.client_id, scope)
@@ -272,7 +259,7 @@ async def _pick(
     if user is None:
         raise FormRefused()
     scope = await flow.components.sign_in.grantable(flow.session, req, user)
-    patient_id = (_text(form, "patient") or "").strip()
+    patient_id = (form_text(form, "patient") or "").strip()
     if not await _may_open(flow, req, user, patient_id):
         return flow.picker(req, browser, status=403, error=NOT_YOURS, patient=patient_id)
     return flow.consent_page(req, browser, user, scope, patient_id)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse
 
 _TEMPLATES = files("medmesh.auth.authorize") / "templates"
@@ -25,6 +26,12 @@ _ENV = Environment(
 )
 _STYLE = (_TEMPLATES / "style.css").read_text(encoding="utf-8")
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+
+def form_text(form: FormData, name: str) -> str | None:
+    """A text field of a posted form (None when missing or a file)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else None
 
 
 def origin_of(uri: str) -> str:

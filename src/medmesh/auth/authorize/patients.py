@@ -37,7 +37,7 @@ class PatientAccess:
         """True when phi lets ``user`` (holding scopes ``held``) read Patient ``patient_id``."""
         if not PATIENT_ID.match(patient_id):
             return False
-        token, _ = self.tokens.issue_access_token(
+        token, _ = self.tokens.issuer.issue_access_token(
             req.client,
             sub=user.id,
             scope=READ_PATIENT if held.has(READ_PATIENT) else "",

@@ -143,7 +143,7 @@ class SignInService:
         refresh = RefreshTokenRepository(session)
         for family in families:
             await refresh.revoke_family(family, now)
-            await self.tokens.record_revocation(session, "sid", family)
+            await self.tokens.revoker.record_revocation(session, "sid", family)
         await self.tokens.audit.record(
             AuditRecord.for_origin(
                 ctx,

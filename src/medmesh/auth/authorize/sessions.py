@@ -11,8 +11,10 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
 
 from medmesh.auth.authorize.repository import BrowserSessionRepository
+from medmesh.auth.config import AuthSettings
 from medmesh.auth.models import BrowserSession
 from medmesh.platform.db import utcnow
 
@@ -25,6 +27,20 @@ class FormRefused(Exception):
 
     def __repr__(self) -> str:
         return "FormRefused()"
+
+
+def set_session_cookie(response: Response, cookie: str, settings: AuthSettings) -> Response:
+    """Give the browser its session: HttpOnly, SameSite=Lax, Secure outside development."""
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=settings.browser_session_ttl_seconds,
+        path=COOKIE_PATH,
+        secure=settings.environment != "development",
+        httponly=True,
+        samesite="lax",
+    )
+    return response
 
 
 def _hash(session_id: str) -> str:

@@ -83,7 +83,7 @@ async def update_client(
     null for any other field is a 400."""
     client = await components.clients.update(session, client_id, data)
     if data.disabled:
-        await components.tokens.revoke_client(session, client_id)
+        await components.tokens.revoker.revoke_client(session, client_id)
     await audit_admin_change(
         components,
         ctx,
@@ -116,6 +116,6 @@ async def delete_client(
 ) -> Response:
     """Deletes the client and its refresh tokens; its access tokens are refused from now on."""
     await components.clients.delete(session, client_id)
-    await components.tokens.revoke_client(session, client_id)
+    await components.tokens.revoker.revoke_client(session, client_id)
     await audit_admin_change(components, ctx, admin, "auth.client_deleted", "Client", client_id)
     return Response(status_code=204)

@@ -153,7 +153,7 @@ async def introspect(request: Request) -> JSONResponse:
     if not token_value:
         raise InvalidRequest("token is required")
     return OAuthJSONResponse(
-        await components.tokens.introspect(session, caller, token_value), headers=NO_STORE
+        await components.tokens.revoker.introspect(session, caller, token_value), headers=NO_STORE
     )
 
 
@@ -182,7 +182,7 @@ async def revoke(
     hint = form.get("token_type_hint")
     if hint is not None and hint not in ("access_token", "refresh_token"):
         raise UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
-    await components.tokens.revoke(session, ctx, caller, token_value)
+    await components.tokens.revoker.revoke(session, ctx, caller, token_value)
     return JSONResponse({}, headers=NO_STORE)
 
 

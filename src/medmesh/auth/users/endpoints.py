@@ -59,9 +59,9 @@ async def update_user(
     them again does not bring those back); changing the password revokes their refresh tokens."""
     user = await components.users.update(session, user_id, data)
     if data.disabled:
-        await components.tokens.revoke_user(session, user_id)
+        await components.tokens.revoker.revoke_user(session, user_id)
     elif data.password is not None:
-        await components.tokens.revoke_user_sessions(session, user_id)
+        await components.tokens.revoker.revoke_user_sessions(session, user_id)
     await audit_admin_change(
         components,
         ctx,
@@ -91,6 +91,6 @@ async def delete_user(
 ) -> Response:
     """Deletes the user and their refresh tokens; their access tokens are refused from now on."""
     await components.users.delete(session, user_id)
-    await components.tokens.revoke_user(session, user_id)
+    await components.tokens.revoker.revoke_user(session, user_id)
     await audit_admin_change(components, ctx, admin, "auth.user_deleted", "User", user_id)
     return Response(status_code=204)
