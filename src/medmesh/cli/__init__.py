@@ -7,6 +7,7 @@ import typer
 from medmesh.cli.admin import admin_app
 from medmesh.cli.audit import audit_app
 from medmesh.cli.openapi import openapi, openapi_document
+from medmesh.cli.phi_import import phi_app
 from medmesh.cli.run import migrate, serve, up
 from medmesh.cli.services import SERVICES, ServiceEntry
 from medmesh.cli.settings_doc import settings_doc
@@ -21,5 +22,6 @@ app.command("settings-doc")(settings_doc)
 app.command("synth")(synth)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
+app.add_typer(phi_app, name="phi")
 
 __all__ = ["SERVICES", "ServiceEntry", "app", "openapi_document"]

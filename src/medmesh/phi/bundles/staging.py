@@ -24,9 +24,11 @@ from medmesh.phi.resources.stored import Stored
 
 
 class CreateStager:
-    def __init__(self, resources: ResourceService, now: datetime) -> None:
+    def __init__(self, resources: ResourceService, now: datetime, *, method: str = "POST") -> None:
         self.resources = resources
         self.now = now
+        #: The method the versions record (``PUT`` for resources that come with their own id).
+        self.method = method
         self._held: list[Stored] = []
         self._current: list[dict[str, Any]] = []
         self._versions: list[dict[str, Any]] = []
@@ -48,7 +50,7 @@ class CreateStager:
             "body": body,
         }
         self._current.append(row)
-        self._versions.append({**row, "method": "POST"})
+        self._versions.append({**row, "method": self.method})
         self._held.append(stored)
         return stored
 
