@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.config import ServiceSettings
@@ -52,6 +52,41 @@ class PaymentsSettings(ServiceSettings):
         description="the gateway's base URL as clients reach it (next_action URLs); empty "
         "means http://127.0.0.1:<port>",
     )
+
+    phi_url: str = Field(
+        default="",
+        description="phi-service base URL: succeeded payments and refunds of customers tied to a "
+        "FHIR Patient are recorded there; empty records nothing",
+    )
+    auth_url: str = Field(
+        default="",
+        description="auth-service base URL the gateway gets its phi token from (its "
+        "/oauth/token); empty means the issuer",
+    )
+    phi_client_id: str = Field(
+        default="svc-payments", description="OAuth client that records payments in phi"
+    )
+    phi_client_secret: str = Field(
+        default="", description="that client's secret (a Secret in Kubernetes)"
+    )
+    phi_scope: str = Field(
+        default="system/PaymentReconciliation.cr",
+        description="scopes the phi token asks for (read and create PaymentReconciliation)",
+    )
+
+    @model_validator(mode="after")
+    def _phi_needs_credentials(self) -> PaymentsSettings:
+        if self.phi_url and not self.phi_client_secret:
+            raise ValueError("phi_url needs phi_client_secret (the gateway's own phi token)")
+        return self
+
+    @property
+    def records_payments_in_phi(self) -> bool:
+        return bool(self.phi_url)
+
+    @property
+    def effective_token_url(self) -> str:
+        return (self.auth_url or self.issuer).rstrip("/") + "/oauth/token"
 
     @property
     def effective_public_url(self) -> str:

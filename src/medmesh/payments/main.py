@@ -23,6 +23,9 @@ from medmesh.payments.idempotency.service import IdempotentWrites
 from medmesh.payments.ledger.endpoints import router as ledger_router
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.metrics import PaymentsMetrics
+from medmesh.payments.patient_records.delivery import phi_delivery
+from medmesh.payments.patient_records.recording import TOPIC as PHI_TOPIC
+from medmesh.payments.patient_records.recording import PatientRecords
 from medmesh.payments.payment_intents.endpoints import router as payment_intents_router
 from medmesh.payments.payment_intents.service import PaymentIntentService
 from medmesh.payments.payment_methods.cards import CardFingerprints
@@ -30,11 +33,13 @@ from medmesh.payments.payment_methods.endpoints import router as payment_methods
 from medmesh.payments.payment_methods.service import PaymentMethodService
 from medmesh.payments.refunds.endpoints import router as refunds_router
 from medmesh.payments.refunds.service import RefundService
+from medmesh.payments.webhooks.delivery import TOPIC as WEBHOOK_TOPIC
 from medmesh.payments.webhooks.delivery import signed_delivery
 from medmesh.payments.webhooks.endpoints import router as webhooks_router
 from medmesh.payments.webhooks.service import WebhookEndpointService
 from medmesh.platform.app import create_service_app
-from medmesh.platform.outbox import OutboxWorker
+from medmesh.platform.outbox import Deliver, OutboxMessage, OutboxWorker
+from medmesh.platform.service_client import ServiceClient
 
 VERSION = "0.1.0"
 DESCRIPTION = """Patient payments through a Stripe-compatible subset under `/v1`.
@@ -63,12 +68,29 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
                 await task
 
     @asynccontextmanager
-    async def deliver_webhooks(app: FastAPI) -> AsyncIterator[None]:
+    async def deliver_outbox(app: FastAPI) -> AsyncIterator[None]:
+        """Webhooks and phi records: one outbox worker, each message to its topic's delivery."""
         state = PaymentsState.of(app)
-        async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(timeout=settings.webhook_timeout_seconds)
+            )
+            deliveries = {WEBHOOK_TOPIC: signed_delivery(state.database, client)}
+            if settings.records_payments_in_phi:
+                phi = ServiceClient(
+                    settings.phi_url.rstrip("/") + "/fhir",
+                    token_url=settings.effective_token_url,
+                    client_id=settings.phi_client_id,
+                    client_secret=settings.phi_client_secret,
+                    scope=settings.phi_scope,
+                    timeout=settings.webhook_timeout_seconds,
+                    retries=0,
+                )
+                await stack.enter_async_context(phi)
+                deliveries[PHI_TOPIC] = phi_delivery(phi)
             worker = OutboxWorker(
                 state.database,
-                signed_delivery(state.database, client),
+                by_topic(deliveries),
                 poll_interval=settings.webhook_poll_seconds,
                 max_attempts=settings.webhook_max_attempts,
                 base_backoff=settings.webhook_backoff_seconds,
@@ -96,7 +118,7 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
             webhooks_router,
         ],
         error_renderers=[("/v1", render_stripe_error)],
-        lifespans=[purge_idempotency_keys, deliver_webhooks],
+        lifespans=[purge_idempotency_keys, deliver_outbox],
         state=PaymentsState,
     )
     state = PaymentsState.of(app)
@@ -105,8 +127,9 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     ledger = LedgerService()
     customers = CustomerService()
     payment_methods = PaymentMethodService(connector, fingerprints, customers)
+    records = PatientRecords(settings.records_payments_in_phi)
     payment_intents = PaymentIntentService(
-        connector, customers, payment_methods, ledger, settings.effective_public_url
+        connector, customers, payment_methods, ledger, records, settings.effective_public_url
     )
     state.payments = PaymentsComponents(
         writes=IdempotentWrites(
@@ -119,13 +142,22 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
         customers=customers,
         payment_methods=payment_methods,
         payment_intents=payment_intents,
-        refunds=RefundService(connector, payment_intents, ledger),
+        refunds=RefundService(connector, payment_intents, ledger, records),
         ledger=ledger,
         expander=Expander(customers, payment_methods, payment_intents),
         events=EventService(),
         webhooks=WebhookEndpointService(),
     )
     return app
+
+
+def by_topic(deliveries: dict[str, Deliver]) -> Deliver:
+    """One ``deliver`` for the outbox worker: each message to its topic's."""
+
+    async def deliver(message: OutboxMessage) -> None:
+        await deliveries[message.topic](message)
+
+    return deliver
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -25,6 +25,7 @@ from medmesh.payments.models import ChargeRow, PaymentIntentRow
 from medmesh.payments.objects import list_object, new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
+from medmesh.payments.patient_records.recording import PatientRecords
 from medmesh.payments.payment_intents.repository import PaymentIntentRepository
 from medmesh.payments.payment_intents.schemas import payment_intent_object
 from medmesh.payments.payment_methods.schemas import payment_method_object
@@ -66,12 +67,14 @@ class PaymentIntentService:
         customers: CustomerService,
         payment_methods: PaymentMethodService,
         ledger: LedgerService,
+        records: PatientRecords,
         public_url: str,
     ) -> None:
         self.connector = connector
         self.customers = customers
         self.payment_methods = payment_methods
         self.ledger = ledger
+        self.records = records
         self.public_url = public_url
 
     async def get_row(
@@ -293,6 +296,15 @@ class PaymentIntentService:
         await self.ledger.capture(
             session, row.amount, charge.fee, row.currency, intent_id, row.customer_id
         )
+        await self.records.payment_succeeded(
+            session,
+            intent_id=intent_id,
+            charge_id=charge.id,
+            amount=row.amount,
+            currency=row.currency,
+            customer_id=row.customer_id,
+            when=charge.created,
+        )
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
         await record_event(session, "payment_intent.succeeded", obj)
         return obj
@@ -350,6 +362,15 @@ class PaymentIntentService:
             fee = await self.connector.capture(charge.processor_reference, amount, row.currency)
             charge.amount_captured, charge.fee = amount, fee
         await self.ledger.capture(session, amount, fee, row.currency, intent_id, row.customer_id)
+        await self.records.payment_succeeded(
+            session,
+            intent_id=intent_id,
+            charge_id=str(row.latest_charge),
+            amount=amount,
+            currency=row.currency,
+            customer_id=row.customer_id,
+            when=utcnow(),
+        )
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
         await record_event(session, "payment_intent.succeeded", obj)
         return obj

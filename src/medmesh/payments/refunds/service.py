@@ -15,6 +15,7 @@ from medmesh.payments.models import RefundRow
 from medmesh.payments.objects import list_object, new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
+from medmesh.payments.patient_records.recording import PatientRecords
 from medmesh.payments.payment_intents.service import PaymentIntentService
 from medmesh.payments.refunds.repository import RefundRepository
 from medmesh.payments.refunds.schemas import refund_object
@@ -24,11 +25,16 @@ from medmesh.platform.db import utcnow
 
 class RefundService:
     def __init__(
-        self, connector: Connector, intents: PaymentIntentService, ledger: LedgerService
+        self,
+        connector: Connector,
+        intents: PaymentIntentService,
+        ledger: LedgerService,
+        records: PatientRecords,
     ) -> None:
         self.connector = connector
         self.intents = intents
         self.ledger = ledger
+        self.records = records
 
     async def create(
         self, session: AsyncSession, caller: Caller, params: dict[str, Any]
@@ -82,6 +88,16 @@ class RefundService:
         await repository.add(row)
         await self.ledger.refund(
             session, amount, intent.currency, intent.id, intent.customer_id, row.id
+        )
+        await self.records.refund_succeeded(
+            session,
+            refund_id=row.id,
+            intent_id=intent.id,
+            charge_id=row.charge_id,
+            amount=amount,
+            currency=intent.currency,
+            customer_id=intent.customer_id,
+            when=row.created,
         )
         obj = refund_object(row)
         await record_event(session, "refund.created", obj)

@@ -1,0 +1,1 @@
+"""The patient's record: succeeded payments and refunds recorded in phi-service."""

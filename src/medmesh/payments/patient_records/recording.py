@@ -1,0 +1,79 @@
+"""Succeeded payments and refunds of a customer tied to a FHIR Patient (``metadata[patient]``)
+are queued for phi-service through ``platform.outbox``, in the transaction of the change: a
+record is sent exactly when its payment or refund is committed, and a crash in between cannot
+lose it. Each record has one resource id (from the payment's or refund's id) and one outbox
+message (its ``dedup_key``), and delivery writes it only where phi has none (see
+:mod:`.delivery`): a retried delivery stores nothing twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.payments.models import CustomerRow
+from medmesh.payments.patient_records.resources import fhir_id, payment_record, refund_record
+from medmesh.platform.outbox import enqueue
+
+TOPIC = "payments.phi"
+
+
+class PatientRecords:
+    """Queues phi records (``enabled`` when the gateway has a phi-service to write to)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    async def _patient_of(self, session: AsyncSession, customer_id: str | None) -> str | None:
+        if not self.enabled or customer_id is None:
+            return None
+        stmt = select(CustomerRow.patient_ref).where(CustomerRow.id == customer_id)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def payment_succeeded(
+        self,
+        session: AsyncSession,
+        *,
+        intent_id: str,
+        charge_id: str,
+        amount: int,
+        currency: str,
+        customer_id: str | None,
+        when: datetime,
+    ) -> None:
+        """Queue the record of a captured payment (when its customer names a patient)."""
+        patient = await self._patient_of(session, customer_id)
+        if patient is not None:
+            resource = payment_record(intent_id, charge_id, amount, currency, patient, when)
+            await _queue(session, intent_id, resource)
+
+    async def refund_succeeded(
+        self,
+        session: AsyncSession,
+        *,
+        refund_id: str,
+        intent_id: str,
+        charge_id: str,
+        amount: int,
+        currency: str,
+        customer_id: str | None,
+        when: datetime,
+    ) -> None:
+        """Queue the record of a refund (when the payment's customer names a patient)."""
+        patient = await self._patient_of(session, customer_id)
+        if patient is not None:
+            resource = refund_record(
+                refund_id, intent_id, charge_id, amount, currency, patient, when
+            )
+            await _queue(session, refund_id, resource)
+
+
+async def _queue(session: AsyncSession, stripe_id: str, resource: dict[str, object]) -> None:
+    await enqueue(
+        session,
+        topic=TOPIC,
+        destination=f"PaymentReconciliation/{fhir_id(stripe_id)}",
+        payload=resource,
+        dedup_key=f"phi:{stripe_id}",
+    )
