@@ -1,6 +1,7 @@
-"""The auth-service's /docs in a real headless Chromium that reaches nothing but this machine:
-the page renders, its Authorize button obtains a token for a client, and an operation that
-needs that token answers 200 from "Try it out".
+"""The services' /docs in a real headless Chromium that reaches nothing but this machine:
+auth's page renders, its Authorize button obtains a token for a client, and an operation that
+needs that token answers 200 from "Try it out"; phi's page obtains its token from auth, another
+origin (auth answers CORS for phi's origin), and its FHIR search carries it.
 
 Chromium and its driver are Debian's (``deploy/install-tools.sh`` installs them). Where CI's
 test servers are configured (``MEDMESH_TEST_POSTGRES_URL``) a missing browser fails the test;
@@ -9,6 +10,7 @@ elsewhere it is skipped, saying so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -39,6 +41,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).parents[2]
 SCREENSHOT = ROOT / "var" / "docs-ui.png"
+PHI_SCREENSHOT = ROOT / "var" / "docs-ui-phi.png"
 WAIT_SECONDS = 60
 
 
@@ -67,24 +70,29 @@ class RunningAuth:
     secrets: dict[str, str]
 
 
-@pytest.fixture
-def running_auth(tmp_path: Path) -> Iterator[RunningAuth]:
-    """A real auth-service process (SQLite in tmp_path), bootstrapped."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,  # noqa: TID251 - the service process inherits the test's environment
-        "MEDMESH_AUTH_VAR_DIR": str(tmp_path),
-        "MEDMESH_AUTH_ISSUER": url,
-        "MEDMESH_AUTH_DRAIN_SECONDS": "0",
-        "MEDMESH_AUTH_ARGON2_MEMORY_KIB": "1024",
-        "MEDMESH_AUTH_ARGON2_TIME_COST": "1",
-        "MEDMESH_AUTH_LOG_FILE": str(tmp_path / "auth.log"),
+def service_env(name: str, tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a service process: the test's own (PATH, HOME ...) without any
+    MEDMESH_ setting, then ``settings`` as ``MEDMESH_<NAME>_<KEY>``."""
+    prefix = f"MEDMESH_{name.upper()}_"
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()  # noqa: TID251 - the process inherits PATH, HOME ...
+            if not k.startswith("MEDMESH_")
+        },
+        prefix + "VAR_DIR": str(tmp_path),
+        prefix + "DRAIN_SECONDS": "0",
+        prefix + "LOG_FILE": str(tmp_path / f"{name}.log"),
+        **{prefix + key.upper(): value for key, value in settings.items()},
     }
-    for name in ("MEDMESH_AUTH_DATABASE_URL", "MEDMESH_DATABASE_URL", "MEDMESH_JWT_HS256_SECRET"):
-        env.pop(name, None)
+
+
+@contextlib.contextmanager
+def serving(name: str, port: int, env: dict[str, str], log_file: Path) -> Iterator[str]:
+    """A real service process on ``port`` (migrated on start), once it is ready; its URL."""
+    url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [*MEDMESH, "serve", "auth", "--port", str(port), "--migrate"],
+        [*MEDMESH, "serve", name, "--port", str(port), "--migrate"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -92,25 +100,69 @@ def running_auth(tmp_path: Path) -> Iterator[RunningAuth]:
     try:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
-            assert process.poll() is None, (tmp_path / "auth.log").read_text()
+            assert process.poll() is None, log_file.read_text() if log_file.exists() else "exited"
             try:
                 if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "auth-service did not become ready"
+            assert time.monotonic() < deadline, f"{name} did not become ready"
             time.sleep(0.1)
-        boot = subprocess.run(
-            [*MEDMESH, "admin", "bootstrap"], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert boot.returncode == 0, boot.stderr
-        yield RunningAuth(url, dict(re.findall(r"client (\S+) secret: (\S+)", boot.stdout)))
+        yield url
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def bootstrap(env: dict[str, str]) -> dict[str, str]:
+    """``medmesh admin bootstrap`` against a running auth: the secrets of the clients it made."""
+    boot = subprocess.run(
+        [*MEDMESH, "admin", "bootstrap"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert boot.returncode == 0, boot.stderr
+    return dict(re.findall(r"client (\S+) secret: (\S+)", boot.stdout))
+
+
+@pytest.fixture
+def running_auth(tmp_path: Path) -> Iterator[RunningAuth]:
+    """A real auth-service process (SQLite in tmp_path), bootstrapped."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = service_env("auth", tmp_path, issuer=url, argon2_memory_kib="1024", argon2_time_cost="1")
+    with serving("auth", port, env, tmp_path / "auth.log"):
+        yield RunningAuth(url, bootstrap(env))
+
+
+@dataclass
+class AuthAndPhi:
+    auth_url: str
+    phi_url: str
+    secrets: dict[str, str]
+
+
+@pytest.fixture
+def auth_and_phi(tmp_path: Path) -> Iterator[AuthAndPhi]:
+    """Real auth and phi processes on two origins; auth answers CORS for phi's origin only, phi
+    knows auth by its issuer URL (its /docs page's tokenUrl, its JWKS)."""
+    auth_port, phi_port = free_port(), free_port()
+    auth_url, phi_url = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{phi_port}"
+    auth_env = service_env(
+        "auth",
+        tmp_path,
+        issuer=auth_url,
+        argon2_memory_kib="1024",
+        argon2_time_cost="1",
+        cors_origins=json.dumps([phi_url]),
+    )
+    phi_env = service_env("phi", tmp_path, issuer=auth_url)
+    with (
+        serving("auth", auth_port, auth_env, tmp_path / "auth.log"),
+        serving("phi", phi_port, phi_env, tmp_path / "phi.log"),
+    ):
+        yield AuthAndPhi(auth_url, phi_url, bootstrap(auth_env))
 
 
 @dataclass
@@ -275,6 +327,85 @@ def test_docs_page_renders_offline_and_authorize_obtains_a_token(
     assert calls.answered == {url + "/oauth/token", url + "/admin/roles"}
     assert calls.requested == calls.answered
     assert errors(driver) == []
+
+
+def authorize_client(driver: Chrome, client_id: str, secret: str) -> dict[str, Any]:
+    """Swagger UI's Authorize dialog, client-credentials flow: the token it obtained."""
+    driver.find_element(By.CSS_SELECTOR, "button.authorize").click()
+    wait_for(driver, "#client_id_clientCredentials")
+    oauth2 = driver.find_element(
+        By.XPATH,
+        "//div[contains(@class, 'auth-container')][.//input[@id='client_id_clientCredentials']]",
+    )
+    oauth2.find_element(By.ID, "client_id_clientCredentials").send_keys(client_id)
+    oauth2.find_element(By.ID, "client_secret_clientCredentials").send_keys(secret)
+    oauth2.find_element(By.CSS_SELECTOR, "button.authorize").click()
+    wait_for(driver, "button[aria-label='Remove authorization']", within=oauth2)
+    authorized = driver.execute_script("return ui.authSelectors.authorized().toJS()")
+    oauth2.find_element(By.CSS_SELECTOR, "button.btn-done").click()
+    token: dict[str, Any] = authorized["oauth2"]["token"]
+    return token
+
+
+def test_phi_docs_obtains_its_token_from_auth_across_origins(
+    driver: Chrome, auth_and_phi: AuthAndPhi
+) -> None:
+    auth_url, phi_url = auth_and_phi.auth_url, auth_and_phi.phi_url
+    driver.get(phi_url + "/docs")
+    wait_for(driver, ".opblock-summary-path")
+    page = traffic(driver)
+    assert page.hosts(page.requested) == {urlsplit(phi_url).netloc}
+    assert errors(driver) == []
+
+    token = authorize_client(driver, "demo-service", auth_and_phi.secrets["demo-service"])
+    assert token["token_type"] == "Bearer"
+    assert "system/*.cruds" in token["scope"].split()
+
+    search = driver.find_element(
+        By.XPATH,
+        "//div[contains(@class, 'opblock-get')]"
+        "[.//*[contains(@class, 'opblock-summary-path') and @data-path='/fhir/{resource_type}']]",
+    )
+    search.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    wait_for(driver, "button.try-out__btn", within=search).click()
+    wait_for(driver, "input[placeholder='resource_type']", within=search).send_keys("Patient")
+    wait_for(driver, "button.execute", within=search).click()
+    status = wait_for(
+        driver, ".live-responses-table tr.response .response-col_status", within=search
+    )
+    body = wait_for(
+        driver, ".live-responses-table tr.response .response-col_description pre", within=search
+    )
+    curl = wait_for(driver, ".curl-command", within=search)
+
+    assert status.text == "200"
+    bundle = json.loads(body.text)
+    assert (bundle["resourceType"], bundle["type"], bundle["total"]) == ("Bundle", "searchset", 0)
+    assert f"Authorization: Bearer {token['access_token']}" in curl.text
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", status)
+    PHI_SCREENSHOT.parent.mkdir(exist_ok=True)
+    assert driver.save_screenshot(str(PHI_SCREENSHOT))
+    calls = traffic(driver)
+    assert calls.answered == {auth_url + "/oauth/token", phi_url + "/fhir/Patient"}
+    assert calls.requested == calls.answered
+    assert errors(driver) == []
+
+    # A request auth's preflight does not allow (a header beyond the token request's) is
+    # refused by the browser: the page never sees auth's answer.
+    refused = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {method: 'POST', headers: {'x-probe': '1'}})"
+        ".then(r => done('answered ' + r.status), e => done(e.name + ': ' + e.message));",
+        auth_url + "/oauth/token",
+    )
+    assert refused == "TypeError: Failed to fetch"
+    blocked, failed = errors(driver)
+    assert blocked.endswith(
+        f"Access to fetch at '{auth_url}/oauth/token' from origin '{phi_url}' has been blocked by "
+        "CORS policy: Response to preflight request doesn't pass access control check: No "
+        "'Access-Control-Allow-Origin' header is present on the requested resource."
+    ), blocked
+    assert failed == f"{auth_url}/oauth/token - Failed to load resource: net::ERR_FAILED"
 
 
 def test_redoc_renders_offline(driver: Chrome, running_auth: RunningAuth) -> None:
