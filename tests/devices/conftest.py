@@ -26,7 +26,13 @@ READ, WRITE, INGEST = "devices:read", "devices:write", "devices:ingest"
 
 
 def devices_settings_for(database_url: str, var_dir: Path, **overrides: Any) -> DevicesSettings:
-    values: dict[str, Any] = {"database_url": database_url, "var_dir": var_dir, "issuer": ISSUER}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "var_dir": var_dir,
+        "issuer": ISSUER,
+        # Nothing listens there: a test that delivers to phi serves one and says so.
+        "phi_url": "http://127.0.0.1:9",
+    }
     values.update(overrides)
     return DevicesSettings(**values)
 

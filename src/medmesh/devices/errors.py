@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from medmesh.platform.errors import BadRequest, Conflict, NotFound, Unauthorized
+from medmesh.platform.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 
 class DeviceNotFound(NotFound):
@@ -48,8 +55,20 @@ class InvalidDeviceKey(Unauthorized):
         )
 
 
-class BatchTooLarge(BadRequest):
+class BatchTooLarge(PayloadTooLarge):
     code = "batch_too_large"
+
+
+class IngestFull(ServiceUnavailable):
+    """More readings waiting to be stored than ``MAX_PENDING_READINGS``: try again shortly."""
+
+    code = "ingest_full"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many readings are waiting to be stored; retry after the Retry-After seconds",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class TemplateNotFound(NotFound):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.components import DevicesComponents, DevicesState
 from medmesh.devices.config import DevicesSettings
+from medmesh.devices.delivery.worker import backlog_gauges, delivery_worker, phi_delivery
+from medmesh.devices.ingest.endpoints import router as ingest_router
+from medmesh.devices.ingest.intake import ReadingIntake
+from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.normalization.endpoints import router as templates_router
+from medmesh.devices.normalization.templates import TemplateSet
 from medmesh.devices.registry.endpoints import router as registry_router
 from medmesh.devices.registry.service import RegistryService
 from medmesh.platform.app import create_service_app
+from medmesh.platform.service_client import ServiceClient
 
 VERSION = "0.1.0"
 DESCRIPTION = """Remote patient monitoring: a registry of medical devices (modelled on FHIR Device),
@@ -23,20 +33,62 @@ Errors are problem+json.
 """
 
 
+def phi_client(settings: DevicesSettings) -> ServiceClient:
+    """phi-service with this service's client-credentials token (none without a secret)."""
+    if not settings.phi_client_secret:
+        return ServiceClient(settings.phi_url, timeout=settings.delivery_timeout_seconds)
+    return ServiceClient(
+        settings.phi_url,
+        token_url=settings.effective_token_url,
+        client_id=settings.phi_client_id,
+        client_secret=settings.phi_client_secret,
+        scope=settings.phi_scope or None,
+        timeout=settings.delivery_timeout_seconds,
+    )
+
+
 def create_app(settings: DevicesSettings | None = None) -> FastAPI:
     """Build the medical-device service app."""
     settings = settings or DevicesSettings()
+    templates = TemplateSet.load(settings.template_dir)
+
+    @asynccontextmanager
+    async def deliver_observations(app: FastAPI) -> AsyncIterator[None]:
+        state = DevicesState.of(app)
+        components = state.devices
+        deliver = phi_delivery(lambda: components.phi, templates, components.metrics)
+        worker = delivery_worker(state.database, settings, deliver)
+        components.intake.on_queued = worker.wake
+        await worker.start()
+        try:
+            async with backlog_gauges(
+                state.database, components.metrics, settings.backlog_poll_seconds
+            ):
+                yield
+        finally:
+            await worker.stop()
+            await components.phi.aclose()
+
     app = create_service_app(
         settings,
         title="medmesh medical-device service",
         version=VERSION,
         description=DESCRIPTION,
-        routers=[registry_router],
+        routers=[registry_router, ingest_router, templates_router],
+        lifespans=[deliver_observations],
         state=DevicesState,
     )
     state = DevicesState.of(app)
     auditor = DevicesAuditor(state.audit)
-    state.devices = DevicesComponents(registry=RegistryService(auditor))
+    metrics = DevicesMetrics.register(state.metrics)
+    state.devices = DevicesComponents(
+        settings=settings,
+        metrics=metrics,
+        registry=RegistryService(auditor),
+        intake=ReadingIntake(state.database, settings, auditor, metrics),
+        templates=templates,
+        phi=phi_client(settings),
+    )
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import AssignmentRow, DeviceKeyRow, DeviceRow
@@ -82,15 +82,3 @@ class DeviceRepository:
         if exclude is not None:
             stmt = stmt.where(AssignmentRow.id != exclude)
         return (await self.session.scalars(stmt.limit(1))).first()
-
-    async def touch(self, last_seen: dict[str, datetime]) -> None:
-        """Move each device's ``last_seen`` forward to the given time (never back)."""
-        for device_id, seen in last_seen.items():
-            await self.session.execute(
-                update(DeviceRow)
-                .where(
-                    DeviceRow.id == device_id,
-                    or_(DeviceRow.last_seen.is_(None), DeviceRow.last_seen < seen),
-                )
-                .values(last_seen=seen)
-            )

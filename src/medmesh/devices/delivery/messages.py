@@ -1,0 +1,63 @@
+"""Observations queued for phi-service: one outbox message per Bundle, written in the
+transaction that stores the readings, so a stored reading is always on its way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medmesh.devices.ingest.validation import Reading
+from medmesh.devices.models import DeviceRow
+from medmesh.platform.outbox import enqueue
+
+TOPIC = "devices.observations"
+
+
+def device_fields(row: DeviceRow) -> dict[str, Any]:
+    """What a Bundle says of a device (its FHIR Device is created from it)."""
+    return {
+        "udi": row.udi,
+        "manufacturer": row.manufacturer,
+        "model": row.model,
+        "serial_number": row.serial_number,
+        "type_code": row.type_code,
+        "type_display": row.type_display,
+        "firmware_version": row.firmware_version,
+    }
+
+
+def reading_fields(reading: Reading, patient: str | None) -> dict[str, Any]:
+    return {
+        "device_id": reading.device_id,
+        "reading_id": reading.reading_id,
+        "ts": reading.ts.isoformat(),
+        "metric": reading.metric,
+        "unit": reading.unit,
+        "value": reading.value,
+        "components": reading.components,
+        "patient": patient,
+    }
+
+
+async def enqueue_observations(
+    session: AsyncSession,
+    stored: Sequence[tuple[Reading, str | None]],
+    devices: dict[str, DeviceRow],
+    destination: str,
+    max_entries: int,
+) -> int:
+    """Queue the assigned readings in messages of at most ``max_entries``; how many messages."""
+    assigned = [(reading, patient) for reading, patient in stored if patient is not None]
+    messages = 0
+    for start in range(0, len(assigned), max_entries):
+        chunk = assigned[start : start + max_entries]
+        used = {reading.device_id for reading, _ in chunk}
+        payload = {
+            "devices": {device_id: device_fields(devices[device_id]) for device_id in sorted(used)},
+            "readings": [reading_fields(reading, patient) for reading, patient in chunk],
+        }
+        await enqueue(session, topic=TOPIC, destination=destination, payload=payload)
+        messages += 1
+    return messages

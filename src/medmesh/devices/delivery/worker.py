@@ -1,0 +1,104 @@
+"""Delivering queued Observations to phi-service: each outbox message is posted as one
+transaction Bundle; phi answers every conditional create with 201 (made) or 200 (it existed),
+so a retry after a lost answer creates nothing twice. Any other answer is retried with backoff
+by the platform's outbox worker, and parked after ``DELIVERY_MAX_ATTEMPTS``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from medmesh.devices.config import DevicesSettings
+from medmesh.devices.delivery.repository import backlog
+from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.normalization.observations import transaction_bundle
+from medmesh.devices.normalization.templates import TemplateSet
+from medmesh.platform.db import Database, utcnow
+from medmesh.platform.logging import get_logger
+from medmesh.platform.outbox import Deliver, OutboxMessage, OutboxWorker
+from medmesh.platform.service_client import ServiceClient
+
+log = get_logger("medmesh.devices.delivery")
+FHIR_JSON = "application/fhir+json"
+
+
+class PhiRefused(Exception):
+    """phi-service answered a Bundle with something other than 200 (retried later)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"phi-service answered {status}")
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"PhiRefused(status={self.status})"
+
+
+def phi_delivery(
+    phi: Callable[[], ServiceClient], templates: TemplateSet, metrics: DevicesMetrics
+) -> Deliver:
+    """Post a message's Bundle to phi (``phi()`` is the client in use)."""
+
+    async def deliver(message: OutboxMessage) -> None:
+        bundle = transaction_bundle(templates, message.payload)
+        response = await phi().post(
+            "/fhir",
+            json=bundle,
+            headers={"Idempotency-Key": message.id, "Content-Type": FHIR_JSON},
+        )
+        if response.status_code != 200:
+            raise PhiRefused(response.status_code)
+        created = sum(
+            1
+            for entry in response.json().get("entry", [])
+            if str(entry.get("response", {}).get("location", "")).startswith("Observation/")
+            and str(entry.get("response", {}).get("status", "")).startswith("201")
+        )
+        metrics.delivered.inc(created)
+
+    return deliver
+
+
+def delivery_worker(
+    database: Database, settings: DevicesSettings, deliver: Deliver
+) -> OutboxWorker:
+    return OutboxWorker(
+        database,
+        deliver,
+        batch_size=settings.delivery_concurrency * 2,
+        poll_interval=settings.delivery_poll_seconds,
+        max_attempts=settings.delivery_max_attempts,
+        base_backoff=settings.delivery_backoff_seconds,
+        max_backoff=settings.delivery_max_backoff_seconds,
+        lease_seconds=3 * settings.delivery_timeout_seconds,
+        concurrency=settings.delivery_concurrency,
+    )
+
+
+@asynccontextmanager
+async def backlog_gauges(
+    database: Database, metrics: DevicesMetrics, interval: float
+) -> AsyncIterator[None]:
+    """Keep the backlog, lag and parked gauges current while the block runs."""
+
+    async def refresh() -> None:
+        while True:
+            try:
+                waiting, parked, oldest = await backlog(database)
+            except Exception as exc:
+                log.warning("delivery_backlog_unread", error=type(exc).__name__)
+            else:
+                metrics.backlog.set(waiting)
+                metrics.parked.set(parked)
+                lag = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+                metrics.lag.set(max(0.0, lag))
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(refresh(), name="devices-backlog-gauges")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

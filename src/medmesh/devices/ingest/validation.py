@@ -1,0 +1,122 @@
+"""One reading entry checked and brought to its metric's canonical unit, or refused with a code
+and a message that name the field and never echo the value."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from medmesh.devices.ingest.vitals import METRICS
+
+_READING_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+FIELDS = frozenset({"device_id", "reading_id", "timestamp", "metric", "value", "unit"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A valid reading in canonical units."""
+
+    device_id: str
+    reading_id: str
+    ts: datetime
+    metric: str
+    unit: str
+    value: float
+    #: Component values of a panel, by name; None for a single value.
+    components: dict[str, float] | None
+
+
+class Refusal(Exception):
+    """Why an entry is refused: a machine-readable code and a message naming the field."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Refusal(code={self.code!r}, message={self.message!r})"
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Refusal("invalid_value", f"{field}: a number is required")
+    number = float(value)
+    if not math.isfinite(number):
+        raise Refusal("invalid_value", f"{field}: a finite number is required")
+    return number
+
+
+def _timestamp(value: Any, now: datetime, skew: timedelta) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise Refusal("invalid_timestamp", "timestamp: an RFC 3339 date-time is required")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise Refusal("invalid_timestamp", "timestamp: an RFC 3339 date-time is required") from None
+    if ts.tzinfo is None:
+        raise Refusal("invalid_timestamp", "timestamp: a UTC offset (or Z) is required")
+    if ts > now + skew:
+        raise Refusal("timestamp_in_future", "timestamp: later than the server's clock allows")
+    return ts
+
+
+def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta) -> Reading:
+    """The entry as a :class:`Reading`; raises :class:`Refusal`.
+
+    ``device_id`` is the device of the path (or of the device key); an entry naming another
+    device is refused, one naming none belongs to it."""
+    if not isinstance(raw, dict):
+        raise Refusal("invalid_entry", "an entry is a JSON object")
+    unknown = raw.keys() - FIELDS
+    if unknown:
+        raise Refusal("invalid_entry", f"unknown fields: {', '.join(sorted(unknown)[:5])}")
+    named = raw.get("device_id")
+    if named is None:
+        named = device_id
+    if not isinstance(named, str) or not _DEVICE_ID.match(named):
+        raise Refusal("invalid_device_id", "device_id: a device id is required")
+    if device_id is not None and named != device_id:
+        raise Refusal("wrong_device", "device_id: not the device these readings are sent for")
+    reading_id = raw.get("reading_id")
+    if not isinstance(reading_id, str) or not _READING_ID.match(reading_id):
+        raise Refusal(
+            "invalid_reading_id", "reading_id: 1-128 characters of A-Z a-z 0-9 . _ : - required"
+        )
+    metric = METRICS.get(raw.get("metric"))  # type: ignore[arg-type]
+    if metric is None:
+        raise Refusal("unknown_metric", f"metric: one of {', '.join(METRICS)}")
+    unit = raw.get("unit")
+    conversion = metric.units.get(unit) if isinstance(unit, str) else None
+    if conversion is None:
+        raise Refusal(
+            "unknown_unit", f"unit: for {metric.name} one of {', '.join(metric.units)} (UCUM)"
+        )
+    ts = _timestamp(raw.get("timestamp"), now, skew)
+    value = raw.get("value")
+    components: dict[str, float] | None = None
+    if metric.components:
+        if not isinstance(value, dict) or set(value) != set(metric.components):
+            names = ", ".join(metric.components)
+            raise Refusal("invalid_value", f"value: an object with {names} is required")
+        components = {
+            name: conversion.to_canonical(_number(value[name], f"value.{name}"))
+            for name in metric.components
+        }
+        values = components
+    else:
+        values = {"value": conversion.to_canonical(_number(value, "value"))}
+    for name, number in values.items():
+        low, high = metric.bounds[name]
+        if not low <= number <= high:
+            where = "value" if name == "value" else f"value.{name}"
+            raise Refusal(
+                "implausible_value",
+                f"{where}: outside {low:g}-{high:g} {metric.unit} (physiologically implausible)",
+            )
+    first = next(iter(values.values()))
+    return Reading(named, reading_id, ts, metric.name, metric.unit, first, components)

@@ -1,0 +1,76 @@
+"""medical-device service domain metrics (registered on the app's registry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge
+
+from medmesh.platform.metrics import ServiceMetrics
+
+OUTCOMES = ("stored", "duplicate", "rejected")
+TRANSPORTS = ("http", "mqtt")
+
+
+@dataclass(frozen=True)
+class DevicesMetrics:
+    readings: Counter
+    ingest_full: Counter
+    pending: Gauge
+    delivered: Counter
+    backlog: Gauge
+    lag: Gauge
+    parked: Gauge
+    mqtt_messages: Counter
+    mqtt_connected: Gauge
+
+    @classmethod
+    def register(cls, metrics: ServiceMetrics) -> DevicesMetrics:
+        readings = metrics.counter(
+            "medmesh_devices_readings_total",
+            "Reading entries received, by transport (http, mqtt) and outcome (stored, "
+            "duplicate, rejected).",
+            ("transport", "outcome"),
+        )
+        full = metrics.counter(
+            "medmesh_devices_ingest_full_total",
+            "Ingest requests or MQTT batches turned away because too many readings were "
+            "waiting to be stored (503 with Retry-After).",
+            ("transport",),
+        )
+        pending = metrics.gauge(
+            "medmesh_devices_ingest_pending_readings",
+            "Readings admitted and not yet stored (bounded by MAX_PENDING_READINGS).",
+        )
+        delivered = metrics.counter(
+            "medmesh_devices_observations_delivered_total",
+            "Observations phi-service accepted (each reading once, however often retried).",
+        )
+        backlog = metrics.gauge(
+            "medmesh_devices_delivery_backlog_bundles",
+            "Bundles of Observations waiting for phi-service (neither delivered nor parked).",
+        )
+        lag = metrics.gauge(
+            "medmesh_devices_delivery_lag_seconds",
+            "Age of the oldest Bundle waiting for phi-service (0 when none waits).",
+        )
+        parked = metrics.gauge(
+            "medmesh_devices_delivery_parked_bundles",
+            "Bundles given up on after DELIVERY_MAX_ATTEMPTS failures (kept for an operator).",
+        )
+        mqtt = metrics.counter(
+            "medmesh_devices_mqtt_messages_total",
+            "MQTT messages received, by outcome (stored: all entries stored or duplicate; "
+            "partial; refused: no entry stored).",
+            ("outcome",),
+        )
+        connected = metrics.gauge(
+            "medmesh_devices_mqtt_connected", "1 while the MQTT subscriber holds a session."
+        )
+        for transport in TRANSPORTS:
+            full.labels(transport)
+            for outcome in OUTCOMES:
+                readings.labels(transport, outcome)
+        for outcome in ("stored", "partial", "refused"):
+            mqtt.labels(outcome)
+        return cls(readings, full, pending, delivered, backlog, lag, parked, mqtt, connected)

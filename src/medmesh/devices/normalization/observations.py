@@ -1,0 +1,157 @@
+"""A stored reading as a FHIR R4 Observation (through its metric's template), and Bundles of
+them for phi-service: conditional creates keyed on the reading's identifier, so a Bundle sent
+twice creates each Observation once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from medmesh.devices.normalization.templates import MappingTemplate, TemplateSet
+
+UCUM = "http://unitsofmeasure.org"
+SNOMED = "http://snomed.info/sct"
+CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+CATEGORY_DISPLAY = {
+    "vital-signs": "Vital Signs",
+    "activity": "Activity",
+    "laboratory": "Laboratory",
+    "survey": "Survey",
+    "exam": "Exam",
+    "procedure": "Procedure",
+}
+#: Identifier systems of this service's readings (``<device id>:<reading id>``) and devices.
+READING_SYSTEM = "urn:medmesh:device-reading"
+DEVICE_SYSTEM = "urn:medmesh:device"
+
+
+def reading_identifier(device_id: str, reading_id: str) -> str:
+    return f"{device_id}:{reading_id}"
+
+
+def _quantity(template: MappingTemplate, canonical: float) -> dict[str, Any]:
+    value = round(template.conversion.from_canonical(canonical), template.decimals)
+    return {
+        "value": int(value) if template.decimals == 0 else value,
+        "unit": template.unit_display,
+        "system": UCUM,
+        "code": template.unit,
+    }
+
+
+def _concept(coding: dict[str, Any]) -> dict[str, Any]:
+    concept: dict[str, Any] = {"coding": [coding]}
+    if coding.get("display"):
+        concept["text"] = coding["display"]
+    return concept
+
+
+def observation(template: MappingTemplate, reading: dict[str, Any]) -> dict[str, Any]:
+    """The Observation of ``reading`` (the fields of a queued reading: device_id, reading_id,
+    ts, value, components, patient)."""
+    category = template.category
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "identifier": [
+            {
+                "system": READING_SYSTEM,
+                "value": reading_identifier(reading["device_id"], reading["reading_id"]),
+            }
+        ],
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": CATEGORY_SYSTEM,
+                        "code": category,
+                        "display": CATEGORY_DISPLAY[category],
+                    }
+                ]
+            }
+        ],
+        "code": _concept(template.code.model_dump(exclude_none=True)),
+        "effectiveDateTime": reading["ts"],
+        "device": {"identifier": {"system": DEVICE_SYSTEM, "value": reading["device_id"]}},
+    }
+    if reading.get("patient"):
+        resource["subject"] = {"reference": reading["patient"]}
+    if template.components:
+        values = reading["components"]
+        resource["component"] = [
+            {
+                "code": _concept(part.code.model_dump(exclude_none=True)),
+                "valueQuantity": _quantity(template, values[part.value]),
+            }
+            for part in template.components
+        ]
+    else:
+        resource["valueQuantity"] = _quantity(template, reading["value"])
+    return resource
+
+
+def device_resource(device_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The FHIR Device of a registered device."""
+    resource: dict[str, Any] = {
+        "resourceType": "Device",
+        "identifier": [{"system": DEVICE_SYSTEM, "value": device_id}],
+        "status": "active",
+    }
+    if fields.get("udi"):
+        resource["udiCarrier"] = [{"carrierHRF": fields["udi"]}]
+    if fields.get("manufacturer"):
+        resource["manufacturer"] = fields["manufacturer"]
+    if fields.get("model"):
+        resource["modelNumber"] = fields["model"]
+    if fields.get("serial_number"):
+        resource["serialNumber"] = fields["serial_number"]
+    if fields.get("type_code"):
+        coding = {"system": SNOMED, "code": fields["type_code"]}
+        if fields.get("type_display"):
+            coding["display"] = fields["type_display"]
+        resource["type"] = {"coding": [coding]}
+    if fields.get("firmware_version"):
+        resource["version"] = [{"value": fields["firmware_version"]}]
+    return resource
+
+
+def _conditional(system: str, value: str) -> str:
+    return urlencode({"identifier": f"{system}|{value}"})
+
+
+def transaction_bundle(templates: TemplateSet, payload: dict[str, Any]) -> dict[str, Any]:
+    """The transaction Bundle of a queued message: each device once, then each reading's
+    Observation referring to its device's entry; every entry a conditional create."""
+    entries: list[dict[str, Any]] = []
+    device_urls: dict[str, str] = {}
+    for device_id, fields in payload["devices"].items():
+        url = f"urn:uuid:{uuid.uuid4()}"
+        device_urls[device_id] = url
+        entries.append(
+            {
+                "fullUrl": url,
+                "resource": device_resource(device_id, fields),
+                "request": {
+                    "method": "POST",
+                    "url": "Device",
+                    "ifNoneExist": _conditional(DEVICE_SYSTEM, device_id),
+                },
+            }
+        )
+    for reading in payload["readings"]:
+        resource = observation(templates.by_metric[reading["metric"]], reading)
+        resource["device"]["reference"] = device_urls[reading["device_id"]]
+        value = reading_identifier(reading["device_id"], reading["reading_id"])
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": resource,
+                "request": {
+                    "method": "POST",
+                    "url": "Observation",
+                    "ifNoneExist": _conditional(READING_SYSTEM, value),
+                },
+            }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
