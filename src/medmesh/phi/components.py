@@ -26,6 +26,7 @@ from medmesh.platform.tokens import CurrentPrincipal, Principal, get_principal
 
 if TYPE_CHECKING:
     from medmesh.phi.access.consent import ConsentRegistry
+    from medmesh.phi.bulk_import.jobs import ImportJobs
     from medmesh.phi.bundles.service import BundleService
     from medmesh.phi.search.service import SearchService
 
@@ -42,6 +43,8 @@ class PhiComponents:
     search: SearchService
     bundles: BundleService
     consents: ConsentRegistry
+    #: ``$import`` jobs.
+    imports: ImportJobs | None = None
     base_path: str = "/fhir"
 
 

@@ -55,6 +55,11 @@ class PhiSettings(ServiceSettings):
         "one of its own (their bodies already read, holding no slot). 0: three quarters of "
         "concurrent_writes (at least 1), so one client cannot take every slot",
     )
+    import_url_prefixes: str = Field(
+        default="",
+        description="comma-separated URL prefixes $import may fetch NDJSON from (e.g. "
+        "https://files.example.org/exports/); empty: $import is refused",
+    )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
     )

@@ -9,6 +9,9 @@ from medmesh.phi.access.consent import ConsentRegistry
 from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.audit_events.endpoints import router as audit_events_router
 from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.bulk_import.endpoints import router as import_router
+from medmesh.phi.bulk_import.endpoints import run_imports
+from medmesh.phi.bulk_import.jobs import ImportJobs
 from medmesh.phi.bundles.endpoints import router as bundles_router
 from medmesh.phi.bundles.service import BundleService
 from medmesh.phi.capability.endpoints import router as capability_router
@@ -41,6 +44,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
     routers = [
         capability_router,
         audit_events_router,
+        import_router,
         bundles_router,
         search_router,
         resources_router,
@@ -53,6 +57,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         routers=routers,
         error_renderers=[("/fhir", render_operation_outcome)],
         state=PhiState,
+        lifespans=[run_imports],
     )
     state = PhiState.of(app)
     app.add_middleware(BreakGlassHeaderMiddleware)
@@ -78,6 +83,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
+        imports=ImportJobs(settings, state.database, resources, auditor, consents),
     )
     return app
 

@@ -24,6 +24,8 @@ class FileProgress:
     rejected: int = 0
     #: OperationOutcome issues of rejected lines (at most :data:`MAX_LISTED_ISSUES`).
     issues: tuple[dict[str, Any], ...] = field(default=())
+    #: Every line of the file is settled.
+    complete: bool = False
 
     def after_chunk(self, lines: int, stored: int, rejected: list[dict[str, Any]]) -> FileProgress:
         """This progress once a chunk that ended at line ``lines`` is committed."""
@@ -44,6 +46,7 @@ class FileProgress:
             "stored": self.stored,
             "rejected": self.rejected,
             "issues": list(self.issues),
+            "complete": self.complete,
         }
 
     @classmethod
@@ -55,6 +58,7 @@ class FileProgress:
             stored=int(data.get("stored", 0)),
             rejected=int(data.get("rejected", 0)),
             issues=tuple(data.get("issues", ())),
+            complete=bool(data.get("complete", False)),
         )
 
 
