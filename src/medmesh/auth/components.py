@@ -16,6 +16,7 @@ from medmesh.auth.clients.assertions import ClientAssertionVerifier
 from medmesh.auth.clients.service import ClientService
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.keys.service import SigningKeyService
+from medmesh.auth.launches.service import LaunchService
 from medmesh.auth.logins.service import LoginThrottle
 from medmesh.auth.registration.service import RegistrationService
 from medmesh.auth.roles.service import RoleService
@@ -46,6 +47,7 @@ class AuthComponents:
     browser_sessions: BrowserSessions
     sign_in: SignInService
     patients: PatientAccess
+    launches: LaunchService
 
 
 class AuthState(PlatformState):

@@ -102,6 +102,12 @@ class AuthSettings(ServiceSettings):
     authorization_code_ttl_seconds: int = Field(
         default=60, ge=10, le=600, description="lifetime of an authorization code"
     )
+    launch_ttl_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="lifetime of a launch value an EHR mints (POST /ehr/launches)",
+    )
     browser_session_ttl_seconds: int = Field(
         default=8 * 3600, ge=300, description="how long a sign-in at the login page lasts"
     )

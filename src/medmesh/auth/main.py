@@ -27,6 +27,8 @@ from medmesh.auth.config import AuthSettings
 from medmesh.auth.discovery.endpoints import router as discovery_router
 from medmesh.auth.keys.endpoints import router as keys_router
 from medmesh.auth.keys.service import KeyRingState, SigningKeyService
+from medmesh.auth.launches.endpoints import router as launches_router
+from medmesh.auth.launches.service import LaunchService
 from medmesh.auth.logins.service import LoginThrottle, ThrottlePolicy
 from medmesh.auth.metrics import AuthMetrics
 from medmesh.auth.oidc.endpoints import router as oidc_router
@@ -118,6 +120,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         apps_router,
         oidc_router,
         registration_router,
+        launches_router,
         discovery_router,
         users_router,
         clients_router,
@@ -211,6 +214,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         browser_sessions=BrowserSessions(settings.browser_session_ttl_seconds),
         sign_in=SignInService(tokens),
         patients=PatientAccess(tokens, settings.fhir_base_urls[0]),
+        launches=LaunchService(database, settings.launch_ttl_seconds),
     )
     return app
 
@@ -231,6 +235,7 @@ async def _housekeeping(components: AuthComponents, settings: AuthSettings) -> N
                 stale = await components.throttle.forget_stale()
                 sign_ins = await components.codes.forget_expired()
                 jtis = await components.assertions.forget_expired()
+                launches = await components.launches.forget_expired()
                 log.info(
                     "cleanup_done",
                     refresh_tokens=refresh,
@@ -238,6 +243,7 @@ async def _housekeeping(components: AuthComponents, settings: AuthSettings) -> N
                     login_counters=stale,
                     codes_and_sign_in_sessions=sign_ins,
                     assertion_jtis=jtis,
+                    launches=launches,
                 )
         except Exception as exc:
             log.warning("housekeeping_failed", error_type=type(exc).__name__)

@@ -120,6 +120,8 @@ class RefreshToken(AuthBase):
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: The patient a launch put in context (a practitioner's pick), for the refreshed tokens.
     patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: An ``online_access`` token's sign-in session (its id hash): it works while that lives.
+    browser_session: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -177,6 +179,12 @@ class AuthorizationCode(AuthBase):
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
     nonce: Mapped[str | None] = mapped_column(Text, nullable=True)
     patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: EHR launch context: the encounter, and whether the app must show a patient banner
+    #: (None: a standalone launch, which always must).
+    encounter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    need_patient_banner: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: The sign-in session the code came from (the id hash), for ``online_access`` tokens.
+    browser_session: Mapped[str | None] = mapped_column(String(64), nullable=True)
     family_id: Mapped[str] = mapped_column(String(40))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -215,3 +223,21 @@ class Consent(AuthBase):
     )
     scope: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LaunchContext(AuthBase):
+    """An EHR launch (SMART App Launch, ``launch`` parameter): the context an EHR put up for one
+    app, stored as the value's SHA-256; short-lived and used once."""
+
+    __tablename__ = "launch_contexts"
+    __table_args__ = (Index("ix_launch_contexts_expires", "expires_at"),)
+
+    value_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    patient: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    encounter: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    need_patient_banner: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -59,8 +59,14 @@ class AuthorizationCodes:
         scope: str,
         patient: str | None,
         auth_time: datetime,
+        *,
+        browser_session: str | None = None,
+        encounter: str | None = None,
+        need_patient_banner: bool | None = None,
     ) -> str:
-        """A new code for what the person granted (only its hash is stored)."""
+        """A new code for what the person granted (only its hash is stored): the sign-in
+        session it came from and, for an EHR launch, the encounter and whether the app must
+        show a patient banner."""
         raw = CODE_PREFIX + secrets.token_urlsafe(32)
         now = utcnow()
         audiences = [FHIR_AUDIENCE] if request.aud else list(request.client.audiences)
@@ -78,6 +84,9 @@ class AuthorizationCodes:
                 audiences=audiences,
                 nonce=request.nonce,
                 patient=patient,
+                encounter=encounter,
+                need_patient_banner=need_patient_banner,
+                browser_session=browser_session,
                 family_id=uuid.uuid4().hex,
                 auth_time=auth_time,
                 created_at=now,
@@ -122,6 +131,8 @@ class AuthorizationCodes:
         if user is None or user.disabled:
             raise InvalidGrant("the user of this code is no longer active")
         scopes = stored.scope.split()
+        # online_access: the refresh token lives while the sign-in does; offline_access wins.
+        online = "online_access" in scopes and "offline_access" not in scopes
         issued = await self.tokens.issuer.user_tokens(
             session,
             client,
@@ -133,10 +144,15 @@ class AuthorizationCodes:
             patient=stored.patient,
             auth_time=stored.auth_time,
             refresh="offline_access" in scopes or "online_access" in scopes,
+            browser_session=stored.browser_session if online else None,
         )
         if stored.patient is not None:
             issued.context["patient"] = stored.patient
-            issued.context["need_patient_banner"] = True
+            # A standalone launch has no EHR around the app to show the patient.
+            banner = stored.need_patient_banner
+            issued.context["need_patient_banner"] = True if banner is None else banner
+        if stored.encounter is not None:
+            issued.context["encounter"] = stored.encounter
         if user.fhir_user and "fhirUser" in scopes:
             issued.context["fhirUser"] = user.fhir_user
         await self.tokens.audit.record(

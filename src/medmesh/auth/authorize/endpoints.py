@@ -28,7 +28,7 @@ from medmesh.auth.authorize.wording import describe
 from medmesh.auth.components import AuthComponents, AuthState, Components
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.logins.service import LoginThrottled
-from medmesh.auth.models import BrowserSession, User
+from medmesh.auth.models import BrowserSession, LaunchContext, User
 from medmesh.platform.db import SessionDep
 from medmesh.platform.origin import RequestOrigin
 
@@ -64,6 +64,8 @@ class _Flow:
         self.request, self.session, self.components = request, session, components
         self.settings: AuthSettings = AuthState.of(request.app).settings
         self.cookie: str | None = None
+        #: The EHR launch's context (a ``launch`` parameter), checked with the request.
+        self.launch: LaunchContext | None = None
 
     async def checked(self, params: dict[str, str] | None) -> AuthorizationRequest:
         if params is None:
@@ -72,7 +74,32 @@ class _Flow:
             lambda: self.session, params.get("client_id", "")
         )
         trusted, redirect_uri = check_client(client, params)
-        return parse(trusted, redirect_uri, params, self.settings.fhir_base_urls)
+        req = parse(trusted, redirect_uri, params, self.settings.fhir_base_urls)
+        value = req.params.get("launch")
+        if value:
+            self.launch = await self.components.launches.find(
+                self.session, trusted.client_id, value
+            )
+            if self.launch is None:
+                raise AuthorizationDenied(
+                    req, "invalid_request", "launch is unknown, expired, used or for another app"
+                )
+        return req
+
+    def launch_patient(self, req: AuthorizationRequest, user: User) -> str | None:
+        """The patient the EHR launch put in context; a patient signing in may only be it."""
+        patient = self.launch.patient if self.launch is not None else None
+        if patient is not None and user.patient_id is not None and user.patient_id != patient:
+            raise AuthorizationDenied(
+                req, "access_denied", "the launch's patient is not the person signed in"
+            )
+        return patient
+
+    def needs_pick(self, scope: list[str], user: User) -> bool:
+        """A standalone launch asking for a patient, by someone who is not a patient."""
+        if self.launch is not None and self.launch.patient is not None:
+            return False
+        return "launch/patient" in scope and user.patient_id is None
 
     def finish(self, response: Response) -> Response:
         if self.cookie is None:
@@ -112,9 +139,22 @@ class _Flow:
         picked: str | None = None,
     ) -> Response:
         patient = (picked or user.patient_id) if "launch/patient" in scope else None
+        launch = self.launch
+        if launch is not None:
+            patient = self.launch_patient(req, user)
+            if not await self.components.launches.use(self.session, launch):
+                raise AuthorizationDenied(req, "invalid_request", "launch was used already")
         auth_time = browser.auth_time or browser.created_at
         code = await self.components.codes.issue(
-            self.session, req, user.id, " ".join(scope), patient, auth_time
+            self.session,
+            req,
+            user.id,
+            " ".join(scope),
+            patient,
+            auth_time,
+            browser_session=browser.id_hash,
+            encounter=launch.encounter if launch is not None else None,
+            need_patient_banner=launch.need_patient_banner if launch is not None else None,
         )
         location = req.redirect(self.settings.issuer, code=code)
         return self.finish(RedirectResponse(location, status_code=303))
@@ -132,7 +172,8 @@ class _Flow:
             return await self.login_page(req, browser.csrf_token if browser else None)
         sign_in = self.components.sign_in
         scope = await sign_in.grantable(self.session, req, user)
-        if needs_pick(scope, user):
+        self.launch_patient(req, user)
+        if self.needs_pick(scope, user):
             return self.picker(req, browser)
         if "consent" not in prompt and await sign_in.consented(
             self.session, user, req.client.client_id, scope
@@ -140,7 +181,7 @@ class _Flow:
             return await self.code_redirect(req, user, browser, scope)
         if "none" in prompt:
             raise AuthorizationDenied(req, "consent_required", "the person has not consented")
-        return self.consent_page(req, browser, user, scope)
+        return self.consent_page(req, browser, user, scope, self.launch_patient(req, user))
 
     def picker(
         self, req: AuthorizationRequest, browser: BrowserSession, **context: Any
@@ -233,18 +274,13 @@ async def _consent(
     grantable = await sign_in.grantable(flow.session, req, user)
     scope = [s for s in grantable if s in REQUIRED_SCOPES or s in ticked]
     picked = None
-    if needs_pick(scope, user):
+    if flow.needs_pick(scope, user):
         # Checked again: the form's hidden field is the browser's word, not ours.
         picked = form_text(form, "patient") or ""
         if not await _may_open(flow, req, user, picked):
             return flow.picker(req, browser, status=403, error=NOT_YOURS)
     await sign_in.remember(flow.session, user, req.client.client_id, scope)
     return await flow.code_redirect(req, user, browser, scope, picked)
-
-
-def needs_pick(scope: list[str], user: User) -> bool:
-    """A standalone launch asking for a patient, by someone who is not a patient."""
-    return "launch/patient" in scope and user.patient_id is None
 
 
 async def _may_open(flow: _Flow, req: AuthorizationRequest, user: User, patient_id: str) -> bool:

@@ -142,6 +142,15 @@ def parse(
         raise AuthorizationDenied(request, "invalid_request", "code_challenge is malformed")
     if not request.scope:
         raise AuthorizationDenied(request, "invalid_scope", "scope is required")
+    # An EHR launch names its context by a launch value; one without the other means nothing.
+    if "launch" in request.scope and not params.get("launch"):
+        raise AuthorizationDenied(
+            request, "invalid_request", "the launch scope needs a launch parameter (EHR launch)"
+        )
+    if params.get("launch") and "launch" not in request.scope:
+        raise AuthorizationDenied(
+            request, "invalid_scope", "a launch parameter needs the launch scope"
+        )
     if request.aud is not None and request.aud.rstrip("/") not in {
         base.rstrip("/") for base in fhir_bases
     }:

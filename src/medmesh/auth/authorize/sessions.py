@@ -16,6 +16,7 @@ from starlette.responses import Response
 from medmesh.auth.authorize.repository import BrowserSessionRepository
 from medmesh.auth.config import AuthSettings
 from medmesh.auth.models import BrowserSession
+from medmesh.auth.tokens.repository import RefreshTokenRepository
 from medmesh.platform.db import utcnow
 
 COOKIE = "mm_signin"
@@ -96,4 +97,6 @@ class BrowserSessions:
         return await self.start(session, user_id)
 
     async def end(self, session: AsyncSession, row: BrowserSession) -> None:
+        """Sign out: the session ends, and with it its ``online_access`` refresh tokens."""
+        await RefreshTokenRepository(session).revoke_for_browser_session(row.id_hash, utcnow())
         await BrowserSessionRepository(session).delete(row)

@@ -171,9 +171,11 @@ class TokenIssuer:
         patient: str | None = None,
         auth_time: datetime | None = None,
         refresh: bool = True,
+        browser_session: str | None = None,
     ) -> IssuedTokens:
         """A user's access token, a refresh token (when the client may refresh and ``refresh``)
-        and an ID token (``openid`` in scope) of session ``family_id``."""
+        and an ID token (``openid`` in scope) of session ``family_id``. A refresh token bound to
+        ``browser_session`` (``online_access``) works only while that sign-in lasts."""
         family_id = family_id or uuid.uuid4().hex
         access, ttl = self.issue_access_token(
             client,
@@ -199,6 +201,7 @@ class TokenIssuer:
                     scope=scope,
                     audiences=audiences,
                     patient=patient,
+                    browser_session=browser_session,
                     created_at=now,
                     expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
                 )

@@ -51,6 +51,18 @@ class RefreshTokenRepository:
         )
         return _rowcount(result)
 
+    async def revoke_for_browser_session(self, browser_session: str, now: datetime) -> int:
+        """Revoke the ``online_access`` tokens of a sign-in session that ended."""
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.browser_session == browser_session,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return _rowcount(result)
+
     async def revoke_for_user(self, user_id: str, now: datetime) -> int:
         result = await self.session.execute(
             update(RefreshToken)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medmesh.auth.authorize.repository import BrowserSessionRepository
 from medmesh.auth.authorize.requests import PROTOCOL_SCOPES
 from medmesh.auth.clients.service import ClientView
 from medmesh.auth.config import AuthSettings
@@ -161,6 +162,15 @@ class TokenService:
         )
         return issued
 
+    @staticmethod
+    async def _still_signed_in(
+        session: AsyncSession, browser_session: str, user_id: str | None
+    ) -> bool:
+        """An ``online_access`` token lives as long as the sign-in it was granted in (SMART App
+        Launch: usable while the person remains online); signing out or its expiry ends it."""
+        browser = await BrowserSessionRepository(session).get(browser_session)
+        return browser is not None and browser.user_id == user_id and browser.expires_at > utcnow()
+
     async def refresh(
         self,
         session: AsyncSession,
@@ -177,6 +187,10 @@ class TokenService:
             raise InvalidGrant("refresh token is invalid")
         if stored.revoked_at is not None or stored.expires_at <= now:
             raise InvalidGrant("refresh token is expired or revoked")
+        if stored.browser_session is not None and not await self._still_signed_in(
+            session, stored.browser_session, stored.user_id
+        ):
+            raise InvalidGrant("the sign-in session of this online_access token has ended")
         if stored.used_at is not None or not await repo.mark_used(stored.id, now):
             await self.revoker.revoke_family_after_reuse(session, ctx, stored)
             raise InvalidGrant("refresh token was already used; the session has been revoked")
@@ -197,6 +211,7 @@ class TokenService:
             list(stored.audiences),
             stored.family_id,
             patient=stored.patient,
+            browser_session=stored.browser_session,
         )
         self._issued["refresh_token"].inc()
         await self._audit(

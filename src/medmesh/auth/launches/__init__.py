@@ -1,0 +1,1 @@
+"""EHR launch contexts (SMART App Launch: the ``launch`` parameter)."""
