@@ -99,13 +99,16 @@ async def test_smart_configuration(auth: AuthHarness) -> None:
     assert config["token_endpoint"] == f"{ISSUER}/oauth/token"
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert {
+        "launch-ehr",
         "launch-standalone",
         "client-public",
         "client-confidential-symmetric",
         "client-confidential-asymmetric",
+        "context-ehr-patient",
         "context-standalone-patient",
         "permission-v2",
         "permission-offline",
+        "permission-online",
         "sso-openid-connect",
         "authorize-post",
     } <= set(config["capabilities"])

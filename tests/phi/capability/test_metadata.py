@@ -40,8 +40,14 @@ async def test_metadata_security_points_at_the_auth_service(phi: PhiHarness) -> 
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     [oauth] = security["extension"]
     uris = {e["url"]: e["valueUri"] for e in oauth["extension"]}
-    assert uris["token"] == "http://auth.test/oauth/token"
-    assert uris["authorize"] == "http://auth.test/oauth/authorize"
+    assert uris == {
+        "authorize": "http://auth.test/oauth/authorize",
+        "token": "http://auth.test/oauth/token",
+        "revoke": "http://auth.test/oauth/revoke",
+        "introspect": "http://auth.test/oauth/introspect",
+        "register": "http://auth.test/oauth/register",
+        "manage": "http://auth.test/oauth/apps",
+    }
 
 
 async def test_every_supported_type_with_its_interactions_and_parameters(phi: PhiHarness) -> None:
@@ -120,16 +126,11 @@ async def test_smart_configuration(phi: PhiHarness) -> None:
     assert response.headers["content-type"].startswith("application/json")
     config = response.json()
     assert config["issuer"] == "http://auth.test"
+    assert config["authorization_endpoint"] == "http://auth.test/oauth/authorize"
     assert config["token_endpoint"] == "http://auth.test/oauth/token"
     assert config["jwks_uri"] == "http://auth.test/.well-known/jwks.json"
-    assert "client_credentials" in config["grant_types_supported"]
-    assert {"permission-v2", "client-confidential-symmetric"} <= set(config["capabilities"])
-    assert not any(c.startswith("launch-") for c in config["capabilities"])
-    assert "authorization_endpoint" not in config
-    assert config["token_endpoint_auth_methods_supported"] == [
-        "client_secret_basic",
-        "client_secret_post",
-    ]
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    assert {"launch-ehr", "launch-standalone", "permission-v2"} <= set(config["capabilities"])
     assert "system/*.cruds" in config["scopes_supported"]
 
 

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-#: What this server does (launch-ehr and context-ehr-patient follow with the EHR launch API).
+#: What this server does, each exercised by tests/auth/oidc/test_smart_configuration.py.
 CAPABILITIES = [
+    "launch-ehr",
     "launch-standalone",
+    "authorize-post",
     "client-public",
     "client-confidential-symmetric",
     "client-confidential-asymmetric",
+    "sso-openid-connect",
+    "context-banner",
+    "context-ehr-patient",
+    "context-ehr-encounter",
     "context-standalone-patient",
-    "permission-v2",
+    "permission-offline",
+    "permission-online",
     "permission-patient",
     "permission-user",
-    "permission-offline",
-    "sso-openid-connect",
-    "authorize-post",
+    "permission-v2",
+]
+SCOPES = [
+    "openid",
+    "fhirUser",
+    "launch",
+    "launch/patient",
+    "offline_access",
+    "online_access",
+    "patient/*.rs",
+    "user/*.cruds",
+    "system/*.cruds",
 ]
 
 
@@ -32,6 +48,7 @@ def smart_configuration(issuer: str, signing_alg: str) -> dict[str, Any]:
         "userinfo_endpoint": f"{base}/oauth/userinfo",
         "end_session_endpoint": f"{base}/oauth/logout",
         "registration_endpoint": f"{base}/oauth/register",
+        "management_endpoint": f"{base}/oauth/apps",
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
@@ -43,15 +60,6 @@ def smart_configuration(issuer: str, signing_alg: str) -> dict[str, Any]:
         ],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256"],
         "id_token_signing_alg_values_supported": [signing_alg],
-        "scopes_supported": [
-            "openid",
-            "fhirUser",
-            "launch/patient",
-            "offline_access",
-            "online_access",
-            "patient/*.rs",
-            "user/*.cruds",
-            "system/*.cruds",
-        ],
-        "capabilities": CAPABILITIES,
+        "scopes_supported": list(SCOPES),
+        "capabilities": list(CAPABILITIES),
     }

@@ -173,6 +173,8 @@ def security(issuer: str) -> dict[str, Any]:
                     {"url": "token", "valueUri": f"{base}/oauth/token"},
                     {"url": "revoke", "valueUri": f"{base}/oauth/revoke"},
                     {"url": "introspect", "valueUri": f"{base}/oauth/introspect"},
+                    {"url": "register", "valueUri": f"{base}/oauth/register"},
+                    {"url": "manage", "valueUri": f"{base}/oauth/apps"},
                 ],
             }
         ],
