@@ -272,6 +272,45 @@ def wait_for(driver: Chrome, css: str, within: WebElement | None = None) -> WebE
     return element
 
 
+def authorize_client(driver: Chrome, client_id: str, secret: str) -> dict[str, Any]:
+    """Swagger UI's Authorize dialog, client-credentials flow: the token it obtained."""
+    driver.find_element(By.CSS_SELECTOR, "button.authorize").click()
+    wait_for(driver, "#client_id_clientCredentials")
+    oauth2 = driver.find_element(
+        By.XPATH,
+        "//div[contains(@class, 'auth-container')][.//input[@id='client_id_clientCredentials']]",
+    )
+    oauth2.find_element(By.ID, "client_id_clientCredentials").send_keys(client_id)
+    oauth2.find_element(By.ID, "client_secret_clientCredentials").send_keys(secret)
+    oauth2.find_element(By.CSS_SELECTOR, "button.authorize").click()
+    wait_for(driver, "button[aria-label='Remove authorization']", within=oauth2)
+    authorized = driver.execute_script("return ui.authSelectors.authorized().toJS()")
+    oauth2.find_element(By.CSS_SELECTOR, "button.btn-done").click()
+    token: dict[str, Any] = authorized["oauth2"]["token"]
+    return token
+
+
+def try_it_out(
+    driver: Chrome, method: str, path: str, **parameters: str
+) -> tuple[WebElement, WebElement]:
+    """Swagger UI's "Try it out" of one operation with ``parameters``: its answer's status and
+    body elements."""
+    operation = driver.find_element(
+        By.XPATH,
+        f"//div[contains(@class, 'opblock-{method}')]"
+        f"[.//*[contains(@class, 'opblock-summary-path') and @data-path='{path}']]",
+    )
+    operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    wait_for(driver, "button.try-out__btn", within=operation).click()
+    for name, value in parameters.items():
+        wait_for(driver, f"input[placeholder='{name}']", within=operation).send_keys(value)
+    wait_for(driver, "button.execute", within=operation).click()
+    answer = ".live-responses-table tr.response"
+    status = wait_for(driver, f"{answer} .response-col_status", within=operation)
+    body = wait_for(driver, f"{answer} .response-col_description pre", within=operation)
+    return status, body
+
+
 def test_docs_page_renders_offline_and_authorize_obtains_a_token(
     driver: Chrome, running_auth: RunningAuth, docs_client: Client
 ) -> None:
@@ -295,31 +334,11 @@ def test_docs_page_renders_offline_and_authorize_obtains_a_token(
     }
     assert errors(driver) == []
 
-    driver.find_element(By.CSS_SELECTOR, "button.authorize").click()
-    oauth2 = wait_for(driver, ".modal-ux .auth-container")
-    oauth2.find_element(By.ID, "client_id_clientCredentials").send_keys(docs_client.client_id)
-    oauth2.find_element(By.ID, "client_secret_clientCredentials").send_keys(docs_client.secret)
-    oauth2.find_element(By.CSS_SELECTOR, "button.authorize").click()
-    wait_for(driver, "button[aria-label='Remove authorization']", within=oauth2)
-    authorized = driver.execute_script("return ui.authSelectors.authorized().toJS()")
-    assert authorized["oauth2"]["token"]["token_type"] == "Bearer"
-    assert authorized["oauth2"]["token"]["scope"] == "auth:admin"
-    oauth2.find_element(By.CSS_SELECTOR, "button.btn-done").click()
+    token = authorize_client(driver, docs_client.client_id, docs_client.secret)
+    assert token["token_type"] == "Bearer"
+    assert token["scope"] == "auth:admin"
 
-    roles = driver.find_element(
-        By.XPATH,
-        "//div[contains(@class, 'opblock-get')]"
-        "[.//*[contains(@class, 'opblock-summary-path') and @data-path='/admin/roles']]",
-    )
-    roles.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
-    wait_for(driver, "button.try-out__btn", within=roles).click()
-    wait_for(driver, "button.execute", within=roles).click()
-    status = wait_for(
-        driver, ".live-responses-table tr.response .response-col_status", within=roles
-    )
-    body = wait_for(
-        driver, ".live-responses-table tr.response .response-col_description pre", within=roles
-    )
+    status, body = try_it_out(driver, "get", "/admin/roles")
 
     assert status.text == "200"
     assert '"name": "admin"' in body.text
@@ -327,24 +346,6 @@ def test_docs_page_renders_offline_and_authorize_obtains_a_token(
     assert calls.answered == {url + "/oauth/token", url + "/admin/roles"}
     assert calls.requested == calls.answered
     assert errors(driver) == []
-
-
-def authorize_client(driver: Chrome, client_id: str, secret: str) -> dict[str, Any]:
-    """Swagger UI's Authorize dialog, client-credentials flow: the token it obtained."""
-    driver.find_element(By.CSS_SELECTOR, "button.authorize").click()
-    wait_for(driver, "#client_id_clientCredentials")
-    oauth2 = driver.find_element(
-        By.XPATH,
-        "//div[contains(@class, 'auth-container')][.//input[@id='client_id_clientCredentials']]",
-    )
-    oauth2.find_element(By.ID, "client_id_clientCredentials").send_keys(client_id)
-    oauth2.find_element(By.ID, "client_secret_clientCredentials").send_keys(secret)
-    oauth2.find_element(By.CSS_SELECTOR, "button.authorize").click()
-    wait_for(driver, "button[aria-label='Remove authorization']", within=oauth2)
-    authorized = driver.execute_script("return ui.authSelectors.authorized().toJS()")
-    oauth2.find_element(By.CSS_SELECTOR, "button.btn-done").click()
-    token: dict[str, Any] = authorized["oauth2"]["token"]
-    return token
 
 
 def test_phi_docs_obtains_its_token_from_auth_across_origins(
@@ -361,22 +362,8 @@ def test_phi_docs_obtains_its_token_from_auth_across_origins(
     assert token["token_type"] == "Bearer"
     assert "system/*.cruds" in token["scope"].split()
 
-    search = driver.find_element(
-        By.XPATH,
-        "//div[contains(@class, 'opblock-get')]"
-        "[.//*[contains(@class, 'opblock-summary-path') and @data-path='/fhir/{resource_type}']]",
-    )
-    search.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
-    wait_for(driver, "button.try-out__btn", within=search).click()
-    wait_for(driver, "input[placeholder='resource_type']", within=search).send_keys("Patient")
-    wait_for(driver, "button.execute", within=search).click()
-    status = wait_for(
-        driver, ".live-responses-table tr.response .response-col_status", within=search
-    )
-    body = wait_for(
-        driver, ".live-responses-table tr.response .response-col_description pre", within=search
-    )
-    curl = wait_for(driver, ".curl-command", within=search)
+    status, body = try_it_out(driver, "get", "/fhir/{resource_type}", resource_type="Patient")
+    curl = wait_for(driver, ".curl-command")
 
     assert status.text == "200"
     bundle = json.loads(body.text)
