@@ -48,15 +48,17 @@ class DevicesMetrics:
         )
         backlog = metrics.gauge(
             "medmesh_devices_delivery_backlog_bundles",
-            "Bundles of Observations waiting for phi-service (neither delivered nor parked).",
+            "Bundles of Observations and Device writes waiting for phi-service (neither delivered "
+            "nor parked).",
         )
         lag = metrics.gauge(
             "medmesh_devices_delivery_lag_seconds",
-            "Age of the oldest Bundle waiting for phi-service (0 when none waits).",
+            "Age of the oldest message waiting for phi-service (0 when none waits).",
         )
         parked = metrics.gauge(
             "medmesh_devices_delivery_parked_bundles",
-            "Bundles given up on after DELIVERY_MAX_ATTEMPTS failures (kept for an operator).",
+            "Messages for phi-service given up on after DELIVERY_MAX_ATTEMPTS failures (kept "
+            "for an operator).",
         )
         mqtt = metrics.counter(
             "medmesh_devices_mqtt_messages_total",

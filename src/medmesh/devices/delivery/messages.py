@@ -13,11 +13,14 @@ from medmesh.devices.models import DeviceRow
 from medmesh.platform.outbox import enqueue
 
 TOPIC = "devices.observations"
+DEVICE_TOPIC = "devices.device"
 
 
 def device_fields(row: DeviceRow) -> dict[str, Any]:
-    """What a Bundle says of a device (its FHIR Device is created from it)."""
+    """What phi-service's FHIR Device of a device is made from."""
     return {
+        "device_id": row.id,
+        "status": row.status,
         "udi": row.udi,
         "manufacturer": row.manufacturer,
         "model": row.model,
@@ -41,10 +44,14 @@ def reading_fields(reading: Reading, patient: str | None) -> dict[str, Any]:
     }
 
 
+async def enqueue_device(session: AsyncSession, row: DeviceRow, fhir_base: str) -> None:
+    """Queue writing the device's FHIR Device (in the transaction that changed it)."""
+    await enqueue(session, topic=DEVICE_TOPIC, destination=fhir_base, payload=device_fields(row))
+
+
 async def enqueue_observations(
     session: AsyncSession,
     stored: Sequence[tuple[Reading, str | None]],
-    devices: dict[str, DeviceRow],
     destination: str,
     max_entries: int,
 ) -> int:
@@ -53,11 +60,7 @@ async def enqueue_observations(
     messages = 0
     for start in range(0, len(assigned), max_entries):
         chunk = assigned[start : start + max_entries]
-        used = {reading.device_id for reading, _ in chunk}
-        payload = {
-            "devices": {device_id: device_fields(devices[device_id]) for device_id in sorted(used)},
-            "readings": [reading_fields(reading, patient) for reading, patient in chunk],
-        }
+        payload = {"readings": [reading_fields(reading, patient) for reading, patient in chunk]}
         await enqueue(session, topic=TOPIC, destination=destination, payload=payload)
         messages += 1
     return messages

@@ -6,19 +6,20 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from medmesh.devices.delivery.messages import TOPIC
+from medmesh.devices.delivery.messages import DEVICE_TOPIC, TOPIC
 from medmesh.platform.db import Database
 from medmesh.platform.outbox import OutboxMessage
 
 
 async def backlog(database: Database) -> tuple[int, int, datetime | None]:
-    """Bundles waiting, Bundles parked, and when the oldest waiting one was queued."""
+    """Messages waiting, messages parked, and when the oldest waiting one was queued."""
+    topics = OutboxMessage.topic.in_((TOPIC, DEVICE_TOPIC))
     waiting = (
-        OutboxMessage.topic == TOPIC,
+        topics,
         OutboxMessage.delivered_at.is_(None),
         OutboxMessage.dead_at.is_(None),
     )
-    parked = (OutboxMessage.topic == TOPIC, OutboxMessage.dead_at.is_not(None))
+    parked = (topics, OutboxMessage.dead_at.is_not(None))
     async with database.sessionmaker() as session:
         count, oldest = (
             await session.execute(

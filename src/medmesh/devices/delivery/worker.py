@@ -1,5 +1,5 @@
 """Delivering queued Observations to phi-service: each outbox message is posted as one
-transaction Bundle; phi answers every conditional create with 201 (made) or 200 (it existed),
+transaction Bundle (a device's message as a PUT of its FHIR Device); phi answers every conditional create with 201 (made) or 200 (it existed),
 so a retry after a lost answer creates nothing twice. Any other answer is retried with backoff
 by the platform's outbox worker, and parked after ``DELIVERY_MAX_ATTEMPTS``."""
 
@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from medmesh.devices.config import DevicesSettings
+from medmesh.devices.delivery.messages import DEVICE_TOPIC
 from medmesh.devices.delivery.repository import backlog
 from medmesh.devices.metrics import DevicesMetrics
-from medmesh.devices.normalization.observations import transaction_bundle
+from medmesh.devices.normalization.observations import device_resource, transaction_bundle
 from medmesh.devices.normalization.templates import TemplateSet
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
@@ -41,6 +42,16 @@ def phi_delivery(
     """Post a message's Bundle to phi (``phi()`` is the client in use)."""
 
     async def deliver(message: OutboxMessage) -> None:
+        if message.topic == DEVICE_TOPIC:
+            resource = device_resource(message.payload)
+            answer = await phi().put(
+                f"/fhir/Device/{resource['id']}",
+                json=resource,
+                headers={"Content-Type": FHIR_JSON},
+            )
+            if answer.status_code not in (200, 201):
+                raise PhiRefused(answer.status_code)
+            return
         bundle = transaction_bundle(templates, message.payload)
         response = await phi().post(
             "/fhir",

@@ -70,7 +70,6 @@ class ReadingIntake:
                 queued = await enqueue_observations(
                     session,
                     outcome.stored,
-                    outcome.devices,
                     self.destination,
                     self.settings.delivery_max_entries,
                 )

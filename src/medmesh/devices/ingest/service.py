@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.devices.ingest.repository import ReadingRepository
 from medmesh.devices.ingest.schemas import EntryResult
 from medmesh.devices.ingest.validation import Reading, Refusal, check_entry
-from medmesh.devices.models import AssignmentRow, DeviceRow
+from medmesh.devices.models import AssignmentRow
 
 
 @dataclass
@@ -23,7 +23,6 @@ class IngestOutcome:
     results: list[EntryResult]
     #: New readings with the patient assigned at their time (None: unassigned, not sent).
     stored: list[tuple[Reading, str | None]] = field(default_factory=list)
-    devices: dict[str, DeviceRow] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for result in self.results if result.status == status)
@@ -97,7 +96,7 @@ class IngestService:
             results[index] = _rejected(index, entries[index], refusal)
         outcome = IngestOutcome(results=[])
         if accepted:
-            outcome = await self._store(repository, accepted, devices, results, now)
+            outcome = await self._store(repository, accepted, results, now)
         outcome.results = [r for r in results if r is not None]
         return outcome
 
@@ -105,7 +104,6 @@ class IngestService:
         self,
         repository: ReadingRepository,
         accepted: list[tuple[int, Reading]],
-        devices: dict[str, DeviceRow],
         results: list[EntryResult | None],
         now: datetime,
     ) -> IngestOutcome:
@@ -132,7 +130,7 @@ class IngestService:
             }
         inserted = await repository.insert_new(list(rows.values()))
         await repository.touch(ids, now)
-        outcome = IngestOutcome(results=[], devices={i: devices[i] for i in ids})
+        outcome = IngestOutcome(results=[])
         for index, reading in accepted:
             key = (reading.device_id, reading.reading_id)
             status = "duplicate"

@@ -1,6 +1,6 @@
 """A stored reading as a FHIR R4 Observation (through its metric's template), and Bundles of
 them for phi-service: conditional creates keyed on the reading's identifier, so a Bundle sent
-twice creates each Observation once."""
+twice creates each Observation once; and each registered device as a FHIR Device."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ DEVICE_SYSTEM = "urn:medmesh:device"
 
 def reading_identifier(device_id: str, reading_id: str) -> str:
     return f"{device_id}:{reading_id}"
+
+
+def fhir_device_id(device_id: str) -> str:
+    """The id of the device's FHIR Device in phi-service (FHIR ids have no underscore)."""
+    return device_id.replace("_", "-")
 
 
 def _quantity(template: MappingTemplate, canonical: float) -> dict[str, Any]:
@@ -73,7 +78,7 @@ def observation(template: MappingTemplate, reading: dict[str, Any]) -> dict[str,
         ],
         "code": _concept(template.code.model_dump(exclude_none=True)),
         "effectiveDateTime": reading["ts"],
-        "device": {"identifier": {"system": DEVICE_SYSTEM, "value": reading["device_id"]}},
+        "device": {"reference": f"Device/{fhir_device_id(reading['device_id'])}"},
     }
     if reading.get("patient"):
         resource["subject"] = {"reference": reading["patient"]}
@@ -91,12 +96,14 @@ def observation(template: MappingTemplate, reading: dict[str, Any]) -> dict[str,
     return resource
 
 
-def device_resource(device_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """The FHIR Device of a registered device."""
+def device_resource(fields: dict[str, Any]) -> dict[str, Any]:
+    """The FHIR Device of a registered device (a retired one is ``inactive``)."""
+    device_id = fields["device_id"]
     resource: dict[str, Any] = {
         "resourceType": "Device",
+        "id": fhir_device_id(device_id),
         "identifier": [{"system": DEVICE_SYSTEM, "value": device_id}],
-        "status": "active",
+        "status": "active" if fields["status"] == "active" else "inactive",
     }
     if fields.get("udi"):
         resource["udiCarrier"] = [{"carrierHRF": fields["udi"]}]
@@ -116,41 +123,20 @@ def device_resource(device_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-def _conditional(system: str, value: str) -> str:
-    return urlencode({"identifier": f"{system}|{value}"})
-
-
 def transaction_bundle(templates: TemplateSet, payload: dict[str, Any]) -> dict[str, Any]:
-    """The transaction Bundle of a queued message: each device once, then each reading's
-    Observation referring to its device's entry; every entry a conditional create."""
+    """The transaction Bundle of a queued message: each reading's Observation as a conditional
+    create on its identifier."""
     entries: list[dict[str, Any]] = []
-    device_urls: dict[str, str] = {}
-    for device_id, fields in payload["devices"].items():
-        url = f"urn:uuid:{uuid.uuid4()}"
-        device_urls[device_id] = url
-        entries.append(
-            {
-                "fullUrl": url,
-                "resource": device_resource(device_id, fields),
-                "request": {
-                    "method": "POST",
-                    "url": "Device",
-                    "ifNoneExist": _conditional(DEVICE_SYSTEM, device_id),
-                },
-            }
-        )
     for reading in payload["readings"]:
-        resource = observation(templates.by_metric[reading["metric"]], reading)
-        resource["device"]["reference"] = device_urls[reading["device_id"]]
         value = reading_identifier(reading["device_id"], reading["reading_id"])
         entries.append(
             {
                 "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                "resource": resource,
+                "resource": observation(templates.by_metric[reading["metric"]], reading),
                 "request": {
                     "method": "POST",
                     "url": "Observation",
-                    "ifNoneExist": _conditional(READING_SYSTEM, value),
+                    "ifNoneExist": urlencode({"identifier": f"{READING_SYSTEM}|{value}"}),
                 },
             }
         )

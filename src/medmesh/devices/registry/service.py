@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.auditing import DevicesAuditor
+from medmesh.devices.delivery.messages import enqueue_device
 from medmesh.devices.errors import (
     AssignmentConflict,
     AssignmentNotFound,
@@ -45,8 +46,11 @@ def _apply(row: DeviceRow, fields: DeviceFields, present: set[str]) -> None:
 
 
 class RegistryService:
-    def __init__(self, auditor: DevicesAuditor) -> None:
+    """``fhir_base``: phi-service's FHIR base, where each device is written as a FHIR Device."""
+
+    def __init__(self, auditor: DevicesAuditor, fhir_base: str) -> None:
         self.auditor = auditor
+        self.fhir_base = fhir_base
 
     async def create(
         self, session: AsyncSession, caller: RequestOrigin, body: DeviceCreate
@@ -59,6 +63,7 @@ class RegistryService:
         _apply(row, body, set(DeviceFields.model_fields))
         key, secret = self._new_key(row.id, now)
         await DeviceRepository(session).add(row, key)
+        await enqueue_device(session, row, self.fhir_base)
         await self.auditor.record(caller, "devices.device.create", device_id=row.id, key_id=key.id)
         return row, key, secret
 
@@ -85,6 +90,7 @@ class RegistryService:
             row.status = body.status
         row.updated = utcnow()
         await session.flush()
+        await enqueue_device(session, row, self.fhir_base)
         await self.auditor.record(
             caller, "devices.device.update", device_id=row.id, fields=sorted(present)
         )
