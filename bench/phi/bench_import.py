@@ -1,0 +1,192 @@
+"""Benchmark of phi's bulk loads (issue 18): NDJSON import and transaction Bundles, in one process.
+
+The Synthea 2019 patient bundles (/work/shared/conformance/synthea-2019), copied
+``BENCH_PHI_IMPORT_COPIES`` times with fresh ids, are loaded two ways into empty databases:
+- NDJSON: the resources as ``<Type>.ndjson`` files (references as ``Type/id``), stored by
+  ``medmesh.phi.bulk_import.standalone.import_directory`` (what ``medmesh phi import`` runs);
+- transaction: the same resources as transaction Bundles posted to the phi app in process
+  (ASGI, no sockets), four at a time;
+each validated, encrypted, blind-indexed and audited as in production. The control, in the same
+run: parsing and serialising every line with orjson (the least any import of these lines does).
+Figures: resources/s (wall) and CPU µs a resource of this process. ``BENCH_PHI_DATABASE_URL``
+(an empty database) measures on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.servers import ROOT
+
+SYNTHEA = Path(
+    os.environ.get("BENCH_PHI_SYNTHEA", str(ROOT.parent / "shared/conformance/synthea-2019"))
+)
+COPIES = int(os.environ.get("BENCH_PHI_IMPORT_COPIES", "30"))
+DATABASE_URL = os.environ.get("BENCH_PHI_DATABASE_URL", "")
+BLIND_KEY = "YmVuY2gtcGhpLWJsaW5kLWluZGV4LWtleS1vZi0zMi1ieXRlcw"
+_URN = re.compile(rb'"urn:uuid:([0-9a-f-]{36})"')
+
+
+def _copies() -> list[dict[str, Any]]:
+    """Each copy of each Bundle with fresh ids: a transaction Bundle (urn:uuid fullUrls)."""
+    bundles = []
+    for copy in range(COPIES):
+        for path in sorted(SYNTHEA.glob("*.json")):
+            text = path.read_bytes()
+            bundle = orjson.loads(_URN.sub(partial(_fresh_urn, copy=copy), text))
+            bundles.append(bundle)
+    return bundles
+
+
+def _fresh(uuid: bytes, copy: int) -> bytes:
+    return f"{copy:08x}".encode() + uuid[8:]
+
+
+def _fresh_urn(match: re.Match[bytes], copy: int) -> bytes:
+    return b'"urn:uuid:' + _fresh(match.group(1), copy) + b'"'
+
+
+def _local(match: re.Match[bytes], ids: dict[str, str]) -> bytes:
+    return b'"' + ids["urn:uuid:" + match.group(1).decode()].encode() + b'"'
+
+
+def _ndjson(bundles: list[dict[str, Any]], folder: Path) -> int:
+    """The Bundles' resources as <Type>.ndjson, ids from their fullUrls, references Type/id."""
+    lines: dict[str, list[bytes]] = {}
+    for bundle in bundles:
+        ids = {
+            e["fullUrl"]: f"{e['resource']['resourceType']}/{e['fullUrl'][9:].replace('-', '')}"
+            for e in bundle["entry"]
+        }
+        for entry in bundle["entry"]:
+            text = orjson.dumps(entry["resource"])
+            text = _URN.sub(partial(_local, ids=ids), text)
+            resource = orjson.loads(text)
+            resource["id"] = ids[entry["fullUrl"]].partition("/")[2]
+            lines.setdefault(resource["resourceType"], []).append(orjson.dumps(resource))
+    for kind, rows in lines.items():
+        (folder / f"{kind}.ndjson").write_bytes(b"\n".join(rows) + b"\n")
+    return sum(len(rows) for rows in lines.values())
+
+
+def _settings(folder: Path, name: str) -> Any:
+    from medmesh.phi.config import PhiSettings
+    from medmesh.platform.crypto import KeyRing
+
+    url = DATABASE_URL or f"sqlite+medmesh:///{folder}/{name}.db"
+    return PhiSettings(
+        var_dir=folder,
+        database_url=url,
+        encryption_keys=KeyRing.generate("bench1").to_setting(),
+        blind_index_key=BLIND_KEY,
+        issuer="http://auth.bench",
+        log_level="warning",
+    )
+
+
+def control(folder: Path) -> dict[str, Any]:
+    lines = [line for path in folder.glob("*.ndjson") for line in path.read_bytes().splitlines()]
+    start, cpu = time.perf_counter(), time.process_time()
+    for line in lines:
+        orjson.dumps(orjson.loads(line))
+    wall, used = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "resources_per_s": round(len(lines) / wall),
+        "cpu_us_per_resource": round(used / len(lines) * 1e6, 2),
+    }
+
+
+async def ndjson(folder: Path, work: Path, resources: int) -> dict[str, Any]:
+    from medmesh.phi.bulk_import.standalone import import_directory
+    from medmesh.phi.migrations import upgrade
+
+    settings = _settings(work, "ndjson")
+    await upgrade(settings.effective_database_url)
+    start, cpu = time.perf_counter(), time.process_time()
+    reports = await import_directory(settings, folder)
+    wall, used = time.perf_counter() - start, time.process_time() - cpu
+    stored = sum(r.stored for r in reports)
+    assert stored == resources, (stored, resources, [r.issues[:2] for r in reports if r.issues])
+    return {
+        "resources": stored,
+        "resources_per_s": round(stored / wall),
+        "cpu_us_per_resource": round(used / stored * 1e6),
+    }
+
+
+async def transaction(bundles: list[dict[str, Any]], work: Path) -> dict[str, Any]:
+    import httpx
+
+    from medmesh.phi.main import create_app
+    from medmesh.phi.migrations import upgrade
+    from medmesh.platform.testing import TokenFactory
+    from medmesh.platform.tokens import TokenVerifier
+
+    settings = _settings(work, "transaction")
+    await upgrade(settings.effective_database_url)
+    tokens = TokenFactory("http://auth.bench")
+    app = create_app(settings)
+    app.state.verifier = TokenVerifier("http://auth.bench", "medmesh-phi", jwks=tokens.jwks())
+    headers = {
+        **tokens.headers("system/*.cruds", audience="medmesh-phi"),
+        "Content-Type": "application/fhir+json",
+        "Prefer": "return=minimal",
+    }
+    bodies = [orjson.dumps(b) for b in bundles]
+    entries = sum(len(b["entry"]) for b in bundles)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://phi.bench", timeout=600
+        ) as http:
+            queue = list(reversed(bodies))
+
+            async def worker() -> None:
+                while queue:
+                    response = await http.post("/fhir", content=queue.pop(), headers=headers)
+                    assert response.status_code == 200, response.text[:300]
+
+            start, cpu = time.perf_counter(), time.process_time()
+            await asyncio.gather(*(worker() for _ in range(4)))
+            wall, used = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "resources": entries,
+        "resources_per_s": round(entries / wall),
+        "cpu_us_per_resource": round(used / entries * 1e6),
+    }
+
+
+def main() -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="medmesh-bench-phi-import-"))
+    folder = work / "ndjson"
+    folder.mkdir()
+    bundles = _copies()
+    resources = _ndjson(bundles, folder)
+    report: dict[str, Any] = {
+        "database": "postgresql" if DATABASE_URL else "sqlite",
+        "resources": resources,
+    }
+    report["control_orjson_loads_dumps"] = control(folder)
+    report["ndjson_import"] = asyncio.run(ndjson(folder, work, resources))
+    if DATABASE_URL:
+        report["transaction_import"] = "run separately on an empty database"
+    else:
+        report["transaction_import"] = asyncio.run(transaction(bundles, work))
+    report["targets"] = {"ndjson_resources_per_s": 10000, "transaction_resources_per_s": 5000}
+    return report
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
