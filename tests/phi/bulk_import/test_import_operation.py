@@ -207,3 +207,50 @@ async def test_only_the_caller_that_kicked_it_off_sees_the_job(
     assert other.status_code == 404
     unknown = await phi.http.get("/fhir/$import-poll-status/nope", headers=phi.headers())
     assert unknown.status_code == 404
+
+
+async def test_an_unfinished_job_answers_202_then_resumes_after_its_last_chunk(
+    phi: PhiHarness, files: tuple[str, Path]
+) -> None:
+    """What a killed service leaves: a job row whose first line is settled (its chunk
+    committed). Polling it says 202; the next start goes on from line 2."""
+    from medmesh.phi.bulk_import.models import ImportJobRow
+    from medmesh.phi.bulk_import.progress import FileProgress
+    from medmesh.platform.db import utcnow
+
+    base, folder = files
+    url = base + "Patient.ndjson"
+    _ndjson(folder / "Patient.ndjson", _patient("settled"), _patient("r2"), _patient("r3"))
+    jobs = phi.app.state.phi.imports
+    now = utcnow()
+    async with phi.app.state.database.unit_of_work() as session:
+        session.add(
+            ImportJobRow(
+                id="job-1",
+                status="in-progress",
+                created_at=now,
+                updated_at=now,
+                subject="test-subject",
+                client_id="test-client",
+                roles="",
+                scope="system/*.cruds",
+                patient=None,
+                ip="198.51.100.20",
+                base_url="http://phi.test/fhir",
+                inputs=[{"type": "Patient", "url": url}],
+                progress=[FileProgress(url, "Patient", lines=1, stored=1).to_json()],
+                errors=[],
+            )
+        )
+    headers = phi.headers(sub="test-subject", client_id="test-client")
+    running = await phi.http.get("/fhir/$import-poll-status/job-1", headers=headers)
+    assert running.status_code == 202
+    assert running.headers["x-progress"] == "0 of 1 files, 1 resources stored"
+
+    await jobs.resume()
+    await asyncio.wait_for(jobs.wait(), 60)
+
+    done = await phi.http.get("/fhir/$import-poll-status/job-1", headers=headers)
+    assert [(o["count"], o["lines"]) for o in done.json()["output"]] == [(3, 3)]
+    assert (await phi.http.get("/fhir/Patient/settled", headers=headers)).status_code == 404
+    assert (await phi.http.get("/fhir/Patient/r3", headers=headers)).status_code == 200
