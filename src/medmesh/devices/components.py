@@ -11,6 +11,7 @@ from medmesh.devices.config import DevicesSettings
 from medmesh.devices.errors import InvalidDeviceKey
 from medmesh.devices.ingest.intake import ReadingIntake
 from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.templates import TemplateSet
 from medmesh.devices.registry.service import RegistryService
 from medmesh.platform.db import session_for
@@ -31,6 +32,8 @@ class DevicesComponents:
     templates: TemplateSet
     #: The client Bundles go to phi-service with (a test may put its own here before start).
     phi: ServiceClient
+    #: The MQTT subscriber while it runs (MQTT_URL set).
+    mqtt: MqttSubscriber | None = None
 
 
 class DevicesState(PlatformState):

@@ -14,6 +14,7 @@ from medmesh.devices.delivery.worker import backlog_gauges, delivery_worker, phi
 from medmesh.devices.ingest.endpoints import router as ingest_router
 from medmesh.devices.ingest.intake import ReadingIntake
 from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.endpoints import router as templates_router
 from medmesh.devices.normalization.templates import TemplateSet
 from medmesh.devices.registry.endpoints import router as registry_router
@@ -69,13 +70,24 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
             await worker.stop()
             await components.phi.aclose()
 
+    @asynccontextmanager
+    async def subscribe_mqtt(app: FastAPI) -> AsyncIterator[None]:
+        components = DevicesState.of(app).devices
+        subscriber = MqttSubscriber(settings, components.intake, components.metrics)
+        components.mqtt = subscriber
+        await subscriber.start()
+        try:
+            yield
+        finally:
+            await subscriber.stop()
+
     app = create_service_app(
         settings,
         title="medmesh medical-device service",
         version=VERSION,
         description=DESCRIPTION,
         routers=[registry_router, ingest_router, templates_router],
-        lifespans=[deliver_observations],
+        lifespans=[deliver_observations, *([subscribe_mqtt] if settings.mqtt_url else [])],
         state=DevicesState,
     )
     state = DevicesState.of(app)

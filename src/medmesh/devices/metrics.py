@@ -62,8 +62,9 @@ class DevicesMetrics:
         )
         mqtt = metrics.counter(
             "medmesh_devices_mqtt_messages_total",
-            "MQTT messages received, by outcome (stored: all entries stored or duplicate; "
-            "partial; refused: no entry stored).",
+            "MQTT messages received, by outcome: accepted (its entries went to ingest, see "
+            "medmesh_devices_readings_total for each one's fate) or refused (not JSON, not on a "
+            "device's topic, too many entries, or only another device's readings).",
             ("outcome",),
         )
         connected = metrics.gauge(
@@ -73,6 +74,6 @@ class DevicesMetrics:
             full.labels(transport)
             for outcome in OUTCOMES:
                 readings.labels(transport, outcome)
-        for outcome in ("stored", "partial", "refused"):
+        for outcome in ("accepted", "refused"):
             mqtt.labels(outcome)
         return cls(readings, full, pending, delivered, backlog, lag, parked, mqtt, connected)
