@@ -22,7 +22,7 @@ async def invoke(args: list[str], env: dict[str, str]) -> Result:
 
 
 def test_synthetic_is_a_service_of_the_cli_and_documents_its_api() -> None:
-    assert list(SERVICES) == ["auth", "phi", "synthetic"]
+    assert list(SERVICES)[:3] == ["auth", "phi", "synthetic"]
     document = openapi_document("synthetic")
     assert document["info"]["title"] == "medmesh synthetic-phi-service"
     assert {"/v1/generate", "/v1/realism", "/v1/jobs", "/v1/jobs/{job_id}/cancel"} <= set(

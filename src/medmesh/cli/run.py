@@ -16,11 +16,12 @@ from typing import Any
 import httpx
 import typer
 
-from medmesh.cli.seeding import DEFAULT_SYNTHETIC_PATIENTS, seed_synthetic_patients
+from medmesh.cli.demo_data import print_summary, seed_demo_data
+from medmesh.cli.seeding import DEFAULT_SYNTHETIC_PATIENTS
 from medmesh.cli.services import SERVICES
 from medmesh.cli.services import echo as _echo
 from medmesh.cli.services import service_entry as _entry
-from medmesh.platform.config import SERVICE_PORTS
+from medmesh.platform.config import ServiceSettings
 
 
 def serve(
@@ -154,14 +155,17 @@ def up(
 ) -> None:
     """Start every service as its own process (SQLite in var/), seed demo data, print URLs and a token.
 
-    phi gets the demo FHIR examples and, through synthetic-phi-service, synthetic patients.
-    Ctrl-C stops them all cleanly."""
+    phi gets the demo FHIR examples and, through synthetic-phi-service, synthetic patients;
+    payment-gateway a customer tied to phi's demo patient and a paid copay. Each service listens
+    on its own port (MEDMESH_<SVC>_PORT moves it). Ctrl-C stops them all cleanly."""
     names = [n.strip() for n in services.split(",") if n.strip()]
     for name in names:
         _entry(name)
     var_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ}  # noqa: TID251 - children inherit the caller's environment
-    auth_url = f"http://127.0.0.1:{SERVICE_PORTS['auth']}"
+    settings = {n: SERVICES[n].settings_class()(var_dir=var_dir.resolve()) for n in names}
+    urls = {n: f"http://127.0.0.1:{settings[n].effective_port}" for n in names}
+    auth_url = urls.get("auth", ServiceSettings.model_fields["issuer"].default)
     for name in names:
         prefix = f"MEDMESH_{name.upper()}_"
         if name != "auth" and "auth" in names:
@@ -170,18 +174,13 @@ def up(
         env.setdefault(prefix + "VAR_DIR", str(var_dir.resolve()))
         env.setdefault(prefix + "LOG_FILE", str((var_dir / f"{name}.log").resolve()))
         env.setdefault(prefix + "DRAIN_SECONDS", "0")
-        entry = SERVICES[name]
-        settings = entry.settings_class()(var_dir=var_dir.resolve())
-        asyncio.run(entry.migrate(settings.effective_database_url))
+        asyncio.run(SERVICES[name].migrate(settings[name].effective_database_url))
     if "auth" in names:
         env.setdefault("MEDMESH_AUTH_ISSUER", auth_url)
     creds = _bootstrap_auth(var_dir.resolve()) if "auth" in names else {}
-    if "synthetic" in names:
-        # Jobs with target phi load through the phi started here, with synthetic's own client.
-        env.setdefault("MEDMESH_SYNTHETIC_PHI_URL", f"http://127.0.0.1:{SERVICE_PORTS['phi']}")
-        secret = creds.get("clients", {}).get("svc-synthetic")
-        if secret:
-            env.setdefault("MEDMESH_SYNTHETIC_PHI_CLIENT_SECRET", secret)
+    if "phi" in names:
+        for name in names:
+            env.update(_phi_client_env(name, settings[name], urls["phi"], creds, env))
 
     processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -195,16 +194,26 @@ def up(
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    # SIGTERM stops the services as Ctrl-C does, from the first one started on (a SIGTERM
+    # before the handler would end this process alone and leave its services running).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for name in names:
-            port = SERVICE_PORTS[name]
+            port = settings[name].effective_port
             processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "medmesh.cli", "serve", name, "--port", str(port)], env=env
             )
         for name in names:
-            _wait_ready(f"http://127.0.0.1:{SERVICE_PORTS[name]}", processes[name])
-        _print_summary(names, creds, var_dir, synthetic_patients)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            _wait_ready(urls[name], processes[name])
+        token = _admin_token(auth_url, creds) if "auth" in names else None
+        print_summary(urls, creds, _credentials_path(var_dir), token)
+        if token:
+            seed_demo_data(urls, token, synthetic_patients=synthetic_patients)
+        _echo(
+            "\nlogs: "
+            + ", ".join(str(var_dir / f"{n}.log") for n in names)
+            + "\nCtrl-C stops everything."
+        )
         while all(p.poll() is None for p in processes.values()):
             time.sleep(0.5)
         _echo("a service stopped; stopping the others")
@@ -215,70 +224,25 @@ def up(
     _echo("stopped")
 
 
-def _print_summary(
-    names: list[str], creds: dict[str, Any], var_dir: Path, synthetic_patients: int
-) -> None:
-    _echo("\nmedmesh is running:")
-    for name in names:
-        url = f"http://127.0.0.1:{SERVICE_PORTS[name]}"
-        _echo(f"  {name:<10} {url}   docs {url}/docs   metrics {url}/metrics")
-    if "auth" in names:
-        auth_url = f"http://127.0.0.1:{SERVICE_PORTS['auth']}"
-        if creds.get("new"):
-            _echo(
-                f"\nadmin user: {creds.get('admin_username')}  password: {creds.get('admin_password')}"
-            )
-            for client_id, secret in creds.get("clients", {}).items():
-                _echo(f"client {client_id}: {secret}")
-        _echo(f"\n(dev credentials are kept in {_credentials_path(var_dir)}, readable only by you)")
-        token = _admin_token(auth_url, creds)
-        if token:
-            _echo(f"\nadmin access token (15 min):\n{token}\n")
-            _echo(f"try: curl -s {auth_url}/admin/users -H 'Authorization: Bearer {token[:16]}...'")
-            if "phi" in names:
-                _seed_phi(token)
-            if "phi" in names and "synthetic" in names and synthetic_patients > 0:
-                _seed_synthetic(token, synthetic_patients)
-    _echo(
-        "\nlogs: "
-        + ", ".join(str(var_dir / f"{n}.log") for n in names)
-        + "\nCtrl-C stops everything."
-    )
+def _phi_client_env(
+    name: str,
+    settings: ServiceSettings,
+    phi_url: str,
+    creds: dict[str, Any],
+    env: dict[str, str],
+) -> dict[str, str]:
+    """The phi URL and client secret of a service that calls phi (it has both settings).
 
-
-def _seed_phi(token: str) -> None:
-    """Load the demo FHIR resources (idempotent) and show how to read them."""
-    from medmesh.phi.demo import seed_demo
-
-    fhir = f"http://127.0.0.1:{SERVICE_PORTS['phi']}/fhir"
-    try:
-        report = asyncio.run(seed_demo(fhir, token))
-    except (RuntimeError, httpx.HTTPError) as exc:
-        _echo(f"\nphi: demo data not loaded ({exc})")
-        return
-    _echo(
-        f"\nphi FHIR base: {fhir}  (demo resources: {len(report.created)} loaded now, "
-        f"{len(report.present)} already there)"
-    )
-    _echo(
-        f"try: curl -s {fhir}/Patient/example/\\$everything "
-        '-H "Authorization: Bearer $TOKEN"\n'
-        f"     curl -s '{fhir}/Observation?subject=Patient/example' "
-        '-H "Authorization: Bearer $TOKEN"   (TOKEN = the admin access token above)'
-    )
-
-
-def _seed_synthetic(token: str, patients: int) -> None:
-    """Load synthetic patients into phi through a synthetic-phi-service job, and say so."""
-    url = f"http://127.0.0.1:{SERVICE_PORTS['synthetic']}"
-    _echo(f"\nsynthetic: loading {patients} synthetic patients into phi ...")
-    try:
-        _echo("synthetic: " + seed_synthetic_patients(url, token, patients))
-    except (RuntimeError, httpx.HTTPError) as exc:
-        _echo(f"synthetic: patients not loaded ({exc})")
-        return
-    _echo(
-        f'try: curl -s {url}/v1/jobs -H "Authorization: Bearer $TOKEN"\n'
-        f'     curl -s -X POST {url}/v1/generate -H "Authorization: Bearer $TOKEN" '
-        "-H 'Content-Type: application/json' -d '{\"size\": 2, \"seed\": 42}'"
-    )
+    Such a service gets tokens for phi with its own client (``svc-<name>``), whose secret auth's
+    bootstrap made and `medmesh up` keeps in var/credentials.json. Set values are left alone.
+    """
+    fields = type(settings).model_fields
+    if name == "phi" or not {"phi_url", "phi_client_secret"} <= set(fields):
+        return {}
+    prefix = f"MEDMESH_{name.upper()}_"
+    wiring = {prefix + "PHI_URL": phi_url}
+    client_id = str(getattr(settings, "phi_client_id", f"svc-{name}"))
+    secret = creds.get("clients", {}).get(client_id)
+    if secret:
+        wiring[prefix + "PHI_CLIENT_SECRET"] = secret
+    return {key: value for key, value in wiring.items() if key not in env}

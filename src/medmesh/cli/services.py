@@ -37,6 +37,9 @@ SERVICES: dict[str, ServiceEntry] = {
     "synthetic": ServiceEntry(
         "synthetic", "medmesh.synthetic.main", "medmesh.synthetic.config:SyntheticSettings"
     ),
+    "payments": ServiceEntry(
+        "payments", "medmesh.payments.main", "medmesh.payments.config:PaymentsSettings"
+    ),
 }
 
 
