@@ -13,6 +13,7 @@ from medmesh.devices.ingest.intake import ReadingIntake
 from medmesh.devices.metrics import DevicesMetrics
 from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.templates import TemplateSet
+from medmesh.devices.readings.service import ReadingQueryService
 from medmesh.devices.registry.service import RegistryService
 from medmesh.platform.db import session_for
 from medmesh.platform.origin import RequestOrigin
@@ -29,6 +30,7 @@ class DevicesComponents:
     metrics: DevicesMetrics
     registry: RegistryService
     intake: ReadingIntake
+    queries: ReadingQueryService
     templates: TemplateSet
     #: The client Bundles go to phi-service with (a test may put its own here before start).
     phi: ServiceClient

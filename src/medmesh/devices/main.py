@@ -17,6 +17,8 @@ from medmesh.devices.metrics import DevicesMetrics
 from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.endpoints import router as templates_router
 from medmesh.devices.normalization.templates import TemplateSet
+from medmesh.devices.readings.endpoints import router as readings_router
+from medmesh.devices.readings.service import ReadingQueryService
 from medmesh.devices.registry.endpoints import router as registry_router
 from medmesh.devices.registry.service import RegistryService
 from medmesh.platform.app import create_service_app
@@ -86,7 +88,7 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
         title="medmesh medical-device service",
         version=VERSION,
         description=DESCRIPTION,
-        routers=[registry_router, ingest_router, templates_router],
+        routers=[registry_router, ingest_router, readings_router, templates_router],
         lifespans=[deliver_observations, *([subscribe_mqtt] if settings.mqtt_url else [])],
         state=DevicesState,
     )
@@ -98,6 +100,7 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
         metrics=metrics,
         registry=RegistryService(auditor, settings.phi_url.rstrip("/") + "/fhir"),
         intake=ReadingIntake(state.database, settings, auditor, metrics),
+        queries=ReadingQueryService(auditor),
         templates=templates,
         phi=phi_client(settings),
     )
