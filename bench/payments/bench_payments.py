@@ -13,10 +13,8 @@ confirm per second.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,17 +22,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.servers import free_port, uvicorn_app
+from bench.payments.keyed_load import run_keyed_load
+from bench.servers import SERVER_PIDS, free_port, uvicorn_app
 
 SECONDS = float(os.environ.get("BENCH_PAYMENTS_SECONDS", "8"))
-CONNECTIONS = int(os.environ.get("BENCH_PAYMENTS_CONNECTIONS", "16"))
+CONNECTIONS = int(os.environ.get("BENCH_PAYMENTS_CONNECTIONS", "32"))
 SECRET = "bench-payments-shared-secret-0123456789abcdef"
 BODY = urlencode(
     {"amount": "2500", "currency": "usd", "payment_method": "pm_card_visa", "confirm": "true"}
-)
+).encode()
 
 
 def _token() -> str:
@@ -56,42 +53,18 @@ def _token() -> str:
     return SigningKey.hs256(SECRET).sign(claims)
 
 
-async def _drive(url: str, path: str, headers: dict[str, str], keyed: bool) -> dict[str, Any]:
-    keys = itertools.count()
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-
-        async def worker(until: float, record: bool) -> None:
-            nonlocal errors
-            while time.perf_counter() < until:
-                sent = dict(headers)
-                if keyed:
-                    sent["Idempotency-Key"] = f"bench-{next(keys)}"
-                started = time.perf_counter()
-                response = await client.post(path, content=BODY, headers=sent)
-                if not record:
-                    continue
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code != 200:
-                    errors += 1
-
-        warm = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(warm, False) for _ in range(CONNECTIONS)))
-        started = time.perf_counter()
-        until = started + SECONDS
-        await asyncio.gather(*(worker(until, True) for _ in range(CONNECTIONS)))
-        seconds = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "requests": len(latencies) - errors,
-        "errors": errors,
-        "per_second": round((len(latencies) - errors) / seconds, 1),
-        "p50_ms": round(ordered[len(ordered) // 2], 2) if ordered else None,
-        "p99_ms": round(ordered[int(len(ordered) * 0.99)], 2) if ordered else None,
-        "mean_ms": round(statistics.fmean(ordered), 2) if ordered else None,
-    }
+def _measure(url: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    port = int(url.rsplit(":", 1)[1])
+    result = run_keyed_load(
+        url,
+        path,
+        headers,
+        BODY,
+        seconds=SECONDS,
+        connections=CONNECTIONS,
+        server_pid=SERVER_PIDS.get(port),
+    )
+    return result.summary()
 
 
 def main() -> dict[str, Any]:
@@ -113,15 +86,13 @@ def main() -> dict[str, Any]:
         with uvicorn_app(
             "medmesh.payments.main:app", free_port(), env, ready_path="/readyz"
         ) as gateway:
-            intents = asyncio.run(_drive(gateway, "/v1/payment_intents", headers, keyed=True))
+            intents = _measure(gateway, "/v1/payment_intents", headers)
     with uvicorn_app("bench.control_app:app", free_port()) as control_url:
-        control = asyncio.run(_drive(control_url, "/form", form, keyed=False))
+        control = _measure(control_url, "/form", form)
     return {
         "create_confirm_with_idempotency_key": intents,
         "control_form_endpoint": control,
-        "ratio_to_control": round(intents["per_second"] / control["per_second"], 4)
-        if control["per_second"]
-        else None,
+        "ratio_to_control": round(intents["rps"] / control["rps"], 4) if control["rps"] else None,
         "connections": CONNECTIONS,
         "seconds": SECONDS,
     }

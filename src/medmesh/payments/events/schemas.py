@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from medmesh.payments.models import EventRow
@@ -15,14 +16,19 @@ API_VERSION = "2023-08-16"
 
 
 def event_object(row: EventRow) -> dict[str, Any]:
+    return event_body(row.id, row.type, row.data, row.created)
+
+
+def event_body(event_id: str, kind: str, data: dict[str, Any], created: datetime) -> dict[str, Any]:
+    """The Stripe ``event`` object of an event's values."""
     return {
-        "id": row.id,
+        "id": event_id,
         "object": "event",
         "api_version": API_VERSION,
-        "created": unix(row.created),
-        "data": row.data,
+        "created": unix(created),
+        "data": data,
         "livemode": False,
         "pending_webhooks": 0,
         "request": {"id": None, "idempotency_key": None},
-        "type": row.type,
+        "type": kind,
     }

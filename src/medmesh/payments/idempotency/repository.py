@@ -7,12 +7,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.models import IdempotencyKeyRow
+from medmesh.payments.rows import add_rows
+from medmesh.platform.db import execute_together
+
+#: The response of a claimed key (one statement object: compiled once).
+_STORE = (
+    update(IdempotencyKeyRow)
+    .where(
+        IdempotencyKeyRow.owner == bindparam("b_owner"),
+        IdempotencyKeyRow.key == bindparam("b_key"),
+    )
+    .values(response_status=bindparam("b_status"), response_body=bindparam("b_body"))
+)
 
 
 class IdempotencyRepository:
@@ -20,12 +32,11 @@ class IdempotencyRepository:
         self.session = session
 
     async def claim(self, owner: str, key: str, request_hash: str, now: datetime) -> bool:
-        """Insert the claim; False when the key exists (the caller reads it)."""
-        self.session.add(
-            IdempotencyKeyRow(owner=owner, key=key, request_hash=request_hash, created=now)
-        )
+        """Insert the claim; False when the key exists (the transaction is rolled back and the
+        caller reads the key)."""
+        row = IdempotencyKeyRow(owner=owner, key=key, request_hash=request_hash, created=now)
         try:
-            await self.session.flush()
+            await add_rows(self.session, row)
         except IntegrityError:
             await self.session.rollback()
             return False
@@ -61,8 +72,5 @@ class IdempotencyRepository:
         )
 
     async def store(self, owner: str, key: str, status: int, body: str) -> None:
-        await self.session.execute(
-            update(IdempotencyKeyRow)
-            .where(IdempotencyKeyRow.owner == owner, IdempotencyKeyRow.key == key)
-            .values(response_status=status, response_body=body)
-        )
+        values = {"b_owner": owner, "b_key": key, "b_status": status, "b_body": body}
+        await execute_together(self.session, [(_STORE, values)])

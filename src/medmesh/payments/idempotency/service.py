@@ -134,8 +134,13 @@ class IdempotentWrites:
         now = utcnow()
         async with self.database.sessionmaker() as session:
             repository = IdempotencyRepository(session)
-            await repository.drop_expired(owner, key, now - self.ttl)
             claimed = await repository.claim(owner, key, digest, now)
+            if not claimed:
+                existing = await repository.get(owner, key)
+                if existing is not None and existing.created < now - self.ttl:
+                    # Past its window: the key is free again (the purge had not run yet).
+                    await repository.drop_expired(owner, key, now - self.ttl)
+                    claimed = await repository.claim(owner, key, digest, now)
             if claimed:
                 await session.commit()
                 return None

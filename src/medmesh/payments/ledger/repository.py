@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.models import ChargeRow, LedgerEntryRow, PaymentIntentRow, RefundRow
 from medmesh.payments.paging import ListPage
+from medmesh.payments.rows import insert_of
+from medmesh.platform.db import execute_together
 
 
 class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, rows: Sequence[LedgerEntryRow]) -> None:
-        self.session.add_all(rows)
-        await self.session.flush()
+    async def add(self, entries: list[dict[str, Any]]) -> None:
+        """Insert entries given as column values."""
+        await execute_together(self.session, [insert_of(LedgerEntryRow, entries)])
 
     async def balances(self) -> list[tuple[str, str, int, int]]:
         """(account, currency, debits, credits) of every account."""

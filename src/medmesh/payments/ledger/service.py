@@ -44,9 +44,8 @@ def entry_object(row: LedgerEntryRow) -> dict[str, Any]:
 
 
 class LedgerService:
-    async def _post(
+    def _entries(
         self,
-        session: AsyncSession,
         kind: str,
         debit: str,
         credit: str,
@@ -56,25 +55,54 @@ class LedgerService:
         payment_intent_id: str,
         customer_id: str | None,
         refund_id: str | None = None,
-    ) -> None:
+    ) -> list[dict[str, Any]]:
         transaction, now = new_id("ltx"), utcnow()
-        rows = [
-            LedgerEntryRow(
-                id=new_id("le"),
-                transaction_id=transaction,
-                kind=kind,
-                account=account,
-                direction=direction,
-                amount=amount,
-                currency=currency,
-                payment_intent_id=payment_intent_id,
-                refund_id=refund_id,
-                customer_id=customer_id,
-                created=now,
-            )
+        return [
+            {
+                "id": new_id("le"),
+                "transaction_id": transaction,
+                "kind": kind,
+                "account": account,
+                "direction": direction,
+                "amount": amount,
+                "currency": currency,
+                "payment_intent_id": payment_intent_id,
+                "refund_id": refund_id,
+                "customer_id": customer_id,
+                "created": now,
+            }
             for account, direction in ((debit, "debit"), (credit, "credit"))
         ]
-        await LedgerRepository(session).add(rows)
+
+    def capture_entries(
+        self,
+        amount: int,
+        fee: int,
+        currency: str,
+        payment_intent_id: str,
+        customer_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """The entries of a capture, and of the processor's fee for it (when there is one)."""
+        rows = self._entries(
+            "capture",
+            RECEIVABLE,
+            PAYMENTS,
+            amount,
+            currency,
+            payment_intent_id=payment_intent_id,
+            customer_id=customer_id,
+        )
+        if fee:
+            rows += self._entries(
+                "fee",
+                FEES,
+                RECEIVABLE,
+                fee,
+                currency,
+                payment_intent_id=payment_intent_id,
+                customer_id=customer_id,
+            )
+        return rows
 
     async def capture(
         self,
@@ -85,28 +113,9 @@ class LedgerService:
         payment_intent_id: str,
         customer_id: str | None,
     ) -> None:
-        """The capture, and the processor's fee for it (when there is one)."""
-        await self._post(
-            session,
-            "capture",
-            RECEIVABLE,
-            PAYMENTS,
-            amount,
-            currency,
-            payment_intent_id=payment_intent_id,
-            customer_id=customer_id,
-        )
-        if fee:
-            await self._post(
-                session,
-                "fee",
-                FEES,
-                RECEIVABLE,
-                fee,
-                currency,
-                payment_intent_id=payment_intent_id,
-                customer_id=customer_id,
-            )
+        """Post :meth:`capture_entries`."""
+        rows = self.capture_entries(amount, fee, currency, payment_intent_id, customer_id)
+        await LedgerRepository(session).add(rows)
 
     async def refund(
         self,
@@ -117,8 +126,7 @@ class LedgerService:
         customer_id: str | None,
         refund_id: str,
     ) -> None:
-        await self._post(
-            session,
+        rows = self._entries(
             "refund",
             REFUNDS,
             RECEIVABLE,
@@ -128,6 +136,7 @@ class LedgerService:
             customer_id=customer_id,
             refund_id=refund_id,
         )
+        await LedgerRepository(session).add(rows)
 
     async def balances(self, session: AsyncSession) -> dict[str, Any]:
         """Each account's debits, credits and balance (debits minus credits) per currency."""

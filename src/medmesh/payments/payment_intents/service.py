@@ -18,20 +18,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.payments.connectors import Authorization, Connector
 from medmesh.payments.currencies import THREE_DECIMAL
 from medmesh.payments.customers.service import CustomerService
-from medmesh.payments.errors import CardError, InvalidRequest, ResourceMissing, UnexpectedState
-from medmesh.payments.events.recording import record_event
+from medmesh.payments.errors import InvalidRequest, ResourceMissing, UnexpectedState
+from medmesh.payments.events.recording import record_event, record_events
 from medmesh.payments.ledger.service import LedgerService
-from medmesh.payments.models import ChargeRow, PaymentIntentRow
+from medmesh.payments.models import PaymentIntentRow, PaymentMethodRow
 from medmesh.payments.objects import list_object, new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.patient_records.recording import PatientRecords
 from medmesh.payments.payment_intents.repository import PaymentIntentRepository
 from medmesh.payments.payment_intents.schemas import payment_intent_object
-from medmesh.payments.payment_methods.schemas import payment_method_object
+from medmesh.payments.payment_intents.settlement import Settlement, settle, settlement_writes
 from medmesh.payments.payment_methods.service import PaymentMethodService
+from medmesh.payments.rows import add_rows
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import utcnow
+from medmesh.platform.db import execute_together, utcnow
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = (
@@ -49,6 +50,22 @@ def _unexpected(row: PaymentIntentRow, action: str) -> UnexpectedState:
         f"{row.status}.",
         payment_intent=payment_intent_object(row),
     )
+
+
+def _missing_payment_method() -> InvalidRequest:
+    return InvalidRequest(
+        "You cannot confirm this PaymentIntent because it's missing a payment method.",
+        code="payment_intent_unexpected_state",
+    )
+
+
+def _check_owner(method: PaymentMethodRow, customer_id: str | None) -> None:
+    if method.customer_id is not None and method.customer_id != customer_id:
+        raise InvalidRequest(
+            "The provided PaymentMethod belongs to another customer.",
+            param="payment_method",
+            code="parameter_invalid",
+        )
 
 
 def _check_amount(amount: int, currency: str) -> None:
@@ -95,12 +112,7 @@ class PaymentIntentService:
         self, session: AsyncSession, caller: Caller, pm_id: str, customer_id: str | None
     ) -> str:
         method = await self.payment_methods.resolve(session, caller, pm_id)
-        if method.customer_id is not None and method.customer_id != customer_id:
-            raise InvalidRequest(
-                "The provided PaymentMethod belongs to another customer.",
-                param="payment_method",
-                code="parameter_invalid",
-            )
+        _check_owner(method, customer_id)
         return method.id
 
     async def create(
@@ -119,21 +131,24 @@ class PaymentIntentService:
             customer_id = await self._customer_id(session, caller, params["customer"])
         elif caller.patient_ref is not None:
             raise InvalidRequest("a patient-bound token must name its customer", param="customer")
-        pm_id = None
+        method, new_rows = None, []
         if params.get("payment_method"):
-            pm_id = await self._payment_method_id(
-                session, caller, params["payment_method"], customer_id
+            method, fresh = await self.payment_methods.for_payment(
+                session, caller, params["payment_method"]
             )
+            _check_owner(method, customer_id)
+            if fresh:
+                new_rows.append(method)
         intent_id = new_id("pi")
         row = PaymentIntentRow(
             id=intent_id,
             amount=amount,
             currency=currency,
-            status="requires_confirmation" if pm_id else "requires_payment_method",
+            status="requires_confirmation" if method else "requires_payment_method",
             capture_method=params.get("capture_method", "automatic"),
             confirmation_method=params.get("confirmation_method", "automatic"),
             customer_id=customer_id,
-            payment_method_id=pm_id,
+            payment_method_id=method.id if method else None,
             payment_method_types=["card"],
             description=params.get("description"),
             receipt_email=params.get("receipt_email"),
@@ -144,11 +159,21 @@ class PaymentIntentService:
             client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
             created=utcnow(),
         )
-        await PaymentIntentRepository(session).add(row)
-        await record_event(session, "payment_intent.created", payment_intent_object(row))
-        if params.get("confirm"):
-            return await self.confirm(session, caller, intent_id, {})
-        return payment_intent_object(row)
+        created = ("payment_intent.created", payment_intent_object(row))
+        if not params.get("confirm"):
+            await add_rows(session, *new_rows, row)
+            await record_events(session, [created])
+            return created[1]
+        if method is None:
+            raise _missing_payment_method()
+        # A new intent is confirmed before it is stored (no other request knows its id): the
+        # processor answers first, then the intent goes in once, in its final state.
+        answer = await self.connector.authorize(method.processor_token, amount, currency)
+        settled = await settle(self.connector, self.ledger, self.public_url, row, method, answer)
+        for name, value in settled.values.items():
+            setattr(row, name, value)
+        await execute_together(session, settlement_writes(settled, *new_rows, row))
+        return await self._settled(session, row, payment_intent_object(row), settled, [created])
 
     async def retrieve(
         self, session: AsyncSession, caller: Caller, intent_id: str
@@ -199,10 +224,7 @@ class PaymentIntentService:
                 session, caller, params["payment_method"], row.customer_id
             )
         if pm_id is None:
-            raise InvalidRequest(
-                "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                code="payment_intent_unexpected_state",
-            )
+            raise _missing_payment_method()
         repository = PaymentIntentRepository(session)
         # Claim the confirmation: of racing confirms only one leaves a confirmable state.
         claimed = await repository.transition(
@@ -225,88 +247,41 @@ class PaymentIntentService:
         self, session: AsyncSession, caller: Caller, intent_id: str, answer: Authorization
     ) -> dict[str, Any]:
         """Record the processor's answer to the intent now ``processing``."""
-        repository = PaymentIntentRepository(session)
         row = await self.get_row(session, caller, intent_id)
-        if answer.outcome == "requires_action":
-            url = f"{self.public_url}/v1/payment_intents/{intent_id}/three_d_secure"
-            action = {
-                "type": "redirect_to_url",
-                "redirect_to_url": {"url": url, "return_url": None},
-            }
-            await repository.transition(
-                intent_id, ("processing",), {"status": "requires_action", "next_action": action}
-            )
-            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
-            await record_event(session, "payment_intent.requires_action", obj)
-            return obj
-        if answer.outcome == "declined":
-            error = CardError(
-                answer.message or "Your card was declined.",
-                code=answer.code or "card_declined",
-                decline_code=answer.decline_code,
-            )
-            failure = error.body()
-            if row.payment_method_id is not None:
-                method = await self.payment_methods.resolve(session, caller, row.payment_method_id)
-                failure["payment_method"] = payment_method_object(method)
-            await repository.transition(
-                intent_id,
-                ("processing", "requires_action"),
-                {
-                    "status": "requires_payment_method",
-                    "payment_method_id": None,
-                    "next_action": None,
-                    "last_payment_error": failure,
-                },
-            )
-            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
-            await record_event(session, "payment_intent.payment_failed", obj)
-            error.payment_intent = obj
-            raise error
-        charge = ChargeRow(
-            id=new_id("ch"),
-            payment_intent_id=intent_id,
-            payment_method_id=str(row.payment_method_id),
-            amount=row.amount,
-            amount_captured=0,
-            currency=row.currency,
-            processor_reference=answer.network_reference or "",
-            created=utcnow(),
+        method = None
+        if row.payment_method_id is not None:
+            method = await self.payment_methods.resolve(session, caller, row.payment_method_id)
+        settled = await settle(self.connector, self.ledger, self.public_url, row, method, answer)
+        await PaymentIntentRepository(session).transition(
+            intent_id, ("processing", "requires_action"), settled.values
         )
-        await repository.add_charge(charge)
-        common = {"latest_charge": charge.id, "next_action": None}
-        if row.capture_method == "manual":
-            await repository.transition(
-                intent_id,
-                ("processing", "requires_action"),
-                {**common, "status": "requires_capture", "amount_capturable": row.amount},
-            )
-            obj = payment_intent_object(await self.get_row(session, caller, intent_id))
-            await record_event(session, "payment_intent.amount_capturable_updated", obj)
-            return obj
-        charge.fee = await self.connector.capture(
-            charge.processor_reference, row.amount, row.currency
-        )
-        charge.amount_captured = row.amount
-        await repository.transition(
-            intent_id,
-            ("processing", "requires_action"),
-            {**common, "status": "succeeded", "amount_received": row.amount},
-        )
-        await self.ledger.capture(
-            session, row.amount, charge.fee, row.currency, intent_id, row.customer_id
-        )
-        await self.records.payment_succeeded(
-            session,
-            intent_id=intent_id,
-            charge_id=charge.id,
-            amount=row.amount,
-            currency=row.currency,
-            customer_id=row.customer_id,
-            when=charge.created,
-        )
+        await execute_together(session, settlement_writes(settled))
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
-        await record_event(session, "payment_intent.succeeded", obj)
+        return await self._settled(session, row, obj, settled, [])
+
+    async def _settled(
+        self,
+        session: AsyncSession,
+        row: PaymentIntentRow,
+        obj: dict[str, Any],
+        settled: Settlement,
+        events: list[tuple[str, dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """The events and the patient's record of a settled intent (``obj`` as it is now)."""
+        await record_events(session, [*events, (settled.event, obj)])
+        if settled.captured is not None:
+            await self.records.payment_succeeded(
+                session,
+                intent_id=row.id,
+                charge_id=settled.captured.id,
+                amount=row.amount,
+                currency=row.currency,
+                customer_id=row.customer_id,
+                when=settled.captured.created,
+            )
+        if settled.error is not None:
+            settled.error.payment_intent = obj
+            raise settled.error
         return obj
 
     async def authenticate(

@@ -30,15 +30,15 @@ class PaymentMethodService:
         self.fingerprints = fingerprints
         self.customers = customers
 
-    async def _tokenize(
+    def _tokenized(
         self,
-        session: AsyncSession,
         card: CardDetails,
         billing: dict[str, Any] | None = None,
         meta: dict[str, str] | None = None,
     ) -> PaymentMethodRow:
+        """A new payment method of ``card`` (the connector keeps the card), not yet stored."""
         tokenized = self.connector.tokenize(card)
-        row = PaymentMethodRow(
+        return PaymentMethodRow(
             id=new_id("pm"),
             type="card",
             customer_id=None,
@@ -55,6 +55,15 @@ class PaymentMethodService:
             metadata_={k: v for k, v in (meta or {}).items() if v != ""},
             created=utcnow(),
         )
+
+    async def _tokenize(
+        self,
+        session: AsyncSession,
+        card: CardDetails,
+        billing: dict[str, Any] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> PaymentMethodRow:
+        row = self._tokenized(card, billing, meta)
         await PaymentMethodRepository(session).add(row)
         return row
 
@@ -88,6 +97,16 @@ class PaymentMethodService:
                 f"No such PaymentMethod: '{payment_method_id}'", param="payment_method"
             )
         return row
+
+    async def for_payment(
+        self, session: AsyncSession, caller: Caller, payment_method_id: str
+    ) -> tuple[PaymentMethodRow, bool]:
+        """What :meth:`resolve` gives, except that a payment method made from a test id is not
+        stored yet (the payment stores it with its own rows); True when it is such a new one."""
+        test_number = TEST_PAYMENT_METHODS.get(payment_method_id)
+        if test_number is None:
+            return await self.resolve(session, caller, payment_method_id), False
+        return self._tokenized(CardDetails(test_number, 12, utcnow().year + 3, None)), True
 
     async def retrieve(
         self, session: AsyncSession, caller: Caller, payment_method_id: str

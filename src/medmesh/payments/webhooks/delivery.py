@@ -35,7 +35,7 @@ def signature_header(secrets: Sequence[str], body: bytes, timestamp: int) -> str
 
 async def enqueue_event(session: AsyncSession, event: dict[str, Any]) -> None:
     """Queue ``event`` for every enabled endpoint that subscribes to its type."""
-    for endpoint in await WebhookEndpointRepository(session).enabled():
+    for endpoint in await WebhookEndpointRepository(session).enabled_in_transaction():
         if "*" in endpoint.enabled_events or event["type"] in endpoint.enabled_events:
             await enqueue(
                 session,

@@ -1,0 +1,74 @@
+"""New rows written as Core ``INSERT``s in one trip (``platform.db.execute_together``).
+
+The domain builds its rows as mapped objects (``PaymentIntentRow(...)``) for their names and
+types, but never adds them to the session: the ORM's unit of work (identity map, flush
+planning, a statement each) cost more than the inserts. Rows of one table go in one
+``executemany``; tables in the order given, parents first (foreign keys are checked)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy import inspect as inspect_mapper
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
+
+from medmesh.payments.models import PaymentsBase
+from medmesh.platform.db import Statement, execute_together
+
+#: (attribute, column key, the column's scalar default or None)
+_Pairs = tuple[tuple[str, str, Any], ...]
+_columns: dict[type[PaymentsBase], tuple[Insert, _Pairs]] = {}
+
+
+def _shape(kind: type[PaymentsBase]) -> tuple[Insert, _Pairs]:
+    """The ``INSERT`` of a mapped class's table (one statement object, so that its compiled
+    form is cached) and its columns."""
+    shape = _columns.get(kind)
+    if shape is None:
+        mapper = inspect_mapper(kind)
+        pairs = []
+        for attr in mapper.column_attrs:
+            column = attr.columns[0]
+            default = column.default
+            scalar = default.arg if default is not None and default.is_scalar else None
+            pairs.append((attr.key, column.key, scalar))
+        table = mapper.local_table
+        assert isinstance(table, Table)
+        shape = _columns[kind] = (insert(table), tuple(pairs))
+    return shape
+
+
+def values_of(row: PaymentsBase) -> dict[str, Any]:
+    """A mapped object's column values by column key (a column's default where unset)."""
+    _, pairs = _shape(type(row))
+    values = {}
+    for attribute, column, default in pairs:
+        value = getattr(row, attribute)
+        values[column] = default if value is None else value
+    return values
+
+
+def inserts(rows: Sequence[PaymentsBase]) -> list[Statement]:
+    """One ``INSERT`` statement per table (rows of a table together, first-seen order)."""
+    grouped: dict[type[PaymentsBase], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(type(row), []).append(values_of(row))
+    statements: list[Statement] = []
+    for kind, values in grouped.items():
+        statement, _ = _shape(kind)
+        statements.append((statement, values if len(values) > 1 else values[0]))
+    return statements
+
+
+def insert_of(kind: type[PaymentsBase], values: list[dict[str, Any]]) -> Statement:
+    """The ``INSERT`` of rows of ``kind`` given as column values (an ``executemany``)."""
+    statement, _ = _shape(kind)
+    return (statement, values if len(values) > 1 else values[0])
+
+
+async def add_rows(session: AsyncSession, *rows: PaymentsBase) -> None:
+    """Insert ``rows`` in ``session``'s transaction, in one trip."""
+    await execute_together(session, inserts(rows))
