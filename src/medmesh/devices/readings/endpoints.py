@@ -8,8 +8,8 @@ from pydantic import AwareDatetime
 from medmesh.devices.components import Components, Reader
 from medmesh.devices.models import ReadingRow
 from medmesh.devices.patients import canonical_patient_ref
-from medmesh.devices.readings.repository import Window
 from medmesh.devices.readings.schemas import Aggregates, ReadingOut, ReadingPage
+from medmesh.devices.readings.window import Window
 from medmesh.platform.db import SessionDep
 from medmesh.platform.errors import BadRequest, Forbidden
 from medmesh.platform.origin import RequestOrigin

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.ingest.vitals import METRICS
 from medmesh.devices.models import ReadingRow
-from medmesh.devices.readings.repository import ReadingQueries, Window
+from medmesh.devices.readings.repository import ReadingQueries
 from medmesh.devices.readings.schemas import Aggregates, Bucket
+from medmesh.devices.readings.window import Window
 from medmesh.platform.errors import BadRequest
 from medmesh.platform.origin import RequestOrigin
 
