@@ -29,6 +29,10 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_synthetic_jobs_running": "gauge",
     "medmesh_synthetic_jobs_queued": "gauge",
     "medmesh_synthetic_job_duration_seconds": "histogram",
+    # payment-gateway
+    "medmesh_payments_writes_total": "counter",
+    "medmesh_payments_card_errors_total": "counter",
+    "medmesh_payments_idempotency_keys_expired_total": "counter",
 }
 
 SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")

@@ -70,3 +70,29 @@ def test_synthetic_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Pa
     assert 'medmesh_synthetic_jobs_finished_total{status="succeeded"} 1.0' in response.text
     assert 'medmesh_synthetic_patients_generated_total{mode="sync"} 2.0' in response.text
     assert 'route="/v1/jobs/{job_id}"' in response.text
+
+
+def test_payments_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) -> None:
+    headers = tokens().headers("payments:write", audience="medmesh-payments")
+    with (
+        running_service("payments", tmp_path) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=30) as http,
+    ):
+        paid = {"amount": "2500", "currency": "usd", "confirm": "true"}
+        visa = http.post("/v1/payment_intents", data={**paid, "payment_method": "pm_card_visa"})
+        assert visa.status_code == 200, visa.text
+        declined = http.post(
+            "/v1/payment_intents",
+            data={**paid, "payment_method": "pm_card_chargeDeclinedInsufficientFunds"},
+        )
+        assert declined.status_code == 402, declined.text
+        assert http.get(f"/v1/payment_intents/{visa.json()['id']}").status_code == 200
+        response = http.get("/metrics")
+    assert response.status_code == 200
+    assert "medmesh_payments_card_errors_total" in used_by("payments")
+    assert missing_metrics("payments", response.text) == []
+    create = 'action="payments.payment_intent.create"'
+    assert f'medmesh_payments_writes_total{{{create},outcome="succeeded"}} 1.0' in response.text
+    assert f'medmesh_payments_writes_total{{{create},outcome="card_error"}} 1.0' in response.text
+    assert 'medmesh_payments_card_errors_total{code="card_declined"} 1.0' in response.text
+    assert 'route="/v1/payment_intents/{intent_id}"' in response.text

@@ -161,7 +161,7 @@ def test_compose_services_are_hardened_and_take_secrets_from_the_environment(ser
         assert entry["user"].split(":")[0] not in {"0", "root"}
         assert entry["build"]["args"]["SERVICE"] == service
         for key, value in entry["environment"].items():
-            if re.search(r"(PASSWORD|KEYS|SECRET)", key):
+            if re.search(r"(PASSWORD|_KEYS?$|SECRET)", key):
                 assert str(value).startswith("${"), key
     assert services[service]["depends_on"][f"{service}-migrate"] == {
         "condition": "service_completed_successfully"

@@ -42,6 +42,7 @@ PHI = 'service="phi"'
 INSTANCE = "/fhir/{resource_type}/{resource_id}"
 TYPE = "/fhir/{resource_type}"
 SEARCH = "/fhir/{resource_type}(/_search)?"
+PAYMENT_INTENT = "payments[.]payment_intent[.]"
 
 SERVICES = [
     ServiceDashboard(
@@ -225,6 +226,64 @@ SERVICES = [
                 kind="stat",
                 description="Look at the jobs' error field (GET /v1/jobs?status=failed).",
                 thresholds=(("green", None), ("orange", 1), ("red", 3)),
+            ),
+        ],
+    ),
+    ServiceDashboard(
+        name="payments",
+        title="payment-gateway",
+        domain_panels=[
+            Panel(
+                "Writes per second by outcome",
+                {"{{outcome}}": f"sum by (outcome) (rate(medmesh_payments_writes_total[{RATE}]))"},
+                unit="reqps",
+                description="Every POST and DELETE: succeeded, card_error (402), replayed (an "
+                "Idempotency-Key answered from its stored response), key_in_use (409: its first "
+                "request still runs), refused (4xx before anything changed).",
+            ),
+            Panel(
+                "Payment intent writes by action",
+                {
+                    "{{action}}": "sum by (action) (rate(medmesh_payments_writes_total"
+                    f'{{action=~"{PAYMENT_INTENT}.*"}}[{RATE}]))'
+                },
+                unit="reqps",
+            ),
+            Panel(
+                "Card errors by code",
+                {"{{code}}": f"sum by (code) (rate(medmesh_payments_card_errors_total[{RATE}]))"},
+                unit="reqps",
+                description="Many incorrect_number or incorrect_cvc from few callers suggests "
+                "card testing; generic declines across all callers, a processor problem "
+                "(alert MedmeshPaymentsCardErrorsHigh).",
+            ),
+            Panel(
+                "Card error ratio of payments",
+                {
+                    "card errors": "sum(rate(medmesh_payments_writes_total"
+                    f'{{outcome="card_error"}}[{RATE}]))'
+                    " / sum(rate(medmesh_payments_writes_total"
+                    f'{{action=~"{PAYMENT_INTENT}(create|confirm)",'
+                    f'outcome=~"succeeded|card_error"}}[{RATE}]))',
+                },
+                unit="percentunit",
+                thresholds=(("green", None), ("orange", 0.25), ("red", 0.5)),
+            ),
+            Panel(
+                "Idempotent retries",
+                {
+                    "{{outcome}}": "sum by (outcome) (rate(medmesh_payments_writes_total"
+                    f'{{outcome=~"replayed|key_in_use"}}[{RATE}]))'
+                },
+                unit="reqps",
+                description="Sustained key_in_use means requests that never finish, or claims "
+                "of a replica that died mid-request (alert MedmeshPaymentsIdempotencyKeysStuck).",
+            ),
+            Panel(
+                "Idempotency keys expired (1h)",
+                {"expired": "sum(increase(medmesh_payments_idempotency_keys_expired_total[1h]))"},
+                kind="stat",
+                description="Keys deleted after MEDMESH_PAYMENTS_IDEMPOTENCY_HOURS.",
             ),
         ],
     ),

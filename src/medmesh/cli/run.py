@@ -234,15 +234,16 @@ def _phi_client_env(
     """The phi URL and client secret of a service that calls phi (it has both settings).
 
     Such a service gets tokens for phi with its own client (``svc-<name>``), whose secret auth's
-    bootstrap made and `medmesh up` keeps in var/credentials.json. Set values are left alone.
+    bootstrap made and `medmesh up` keeps in var/credentials.json; without the secret it is
+    not pointed at phi. Values the caller set are left alone.
     """
     fields = type(settings).model_fields
     if name == "phi" or not {"phi_url", "phi_client_secret"} <= set(fields):
         return {}
-    prefix = f"MEDMESH_{name.upper()}_"
-    wiring = {prefix + "PHI_URL": phi_url}
     client_id = str(getattr(settings, "phi_client_id", f"svc-{name}"))
     secret = creds.get("clients", {}).get(client_id)
-    if secret:
-        wiring[prefix + "PHI_CLIENT_SECRET"] = secret
+    if not secret:
+        return {}
+    prefix = f"MEDMESH_{name.upper()}_"
+    wiring = {prefix + "PHI_URL": phi_url, prefix + "PHI_CLIENT_SECRET": secret}
     return {key: value for key, value in wiring.items() if key not in env}
