@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, insert, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.platform.db import Statement, execute_together
 from medmesh.platform.paging import keyset_page
+
+# Core inserts on the tables: the ORM's bulk-insert path costs more than the statements.
+_INSERT_CURRENT = insert(cast(Table, ResourceRow.__table__))
+_INSERT_VERSION = insert(cast(Table, ResourceVersionRow.__table__))
+
+
+def new_resource_statements(
+    current: list[dict[str, Any]], versions: list[dict[str, Any]]
+) -> list[Statement]:
+    """The inserts of resources that do not exist yet (their current rows and first versions),
+    one executemany each, for :func:`~medmesh.platform.db.execute_together`."""
+    if not current:
+        return []
+    return [(_INSERT_CURRENT, current), (_INSERT_VERSION, versions)]
 
 
 class BundleRepository:
@@ -21,9 +36,7 @@ class BundleRepository:
         self, current: list[dict[str, Any]], versions: list[dict[str, Any]]
     ) -> None:
         """Insert resources that do not exist yet (server-assigned ids): two multi-row INSERTs."""
-        if current:
-            await self.session.execute(insert(ResourceRow), current)
-            await self.session.execute(insert(ResourceVersionRow), versions)
+        await execute_together(self.session, new_resource_statements(current, versions))
 
     async def compartment_page(
         self,

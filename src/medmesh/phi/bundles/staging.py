@@ -17,10 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.bundles.repository import BundleRepository
+from medmesh.phi.bundles.repository import new_resource_statements
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
+from medmesh.platform.db import execute_together
 
 
 class CreateStager:
@@ -80,11 +81,15 @@ class CreateStager:
             )
         )
         index = self.resources.index
-        prepared = [(s, index.rows(s.resource_type, s.resource)) for s in held]
-        await BundleRepository(session).insert_new(current, versions)
-        # The index rows of all of them go in together when the block ends (a few multi-row INSERTs).
-        async with index.deferred(session):
-            for stored, rows in prepared:
-                await index.write(session, stored.resource_type, stored.id, stored.resource, rows)
+        rows = {(s.resource_type, s.id): index.rows(s.resource_type, s.resource) for s in held}
+        # Rows, versions and index rows in one trip: an executemany per table (the index rows
+        # join a deferred block's instead, when the caller holds one).
+        await execute_together(
+            session,
+            [
+                *new_resource_statements(current, versions),
+                *index.new_resources_inserts(session, rows),
+            ],
+        )
         if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
             self.resources.consents.changed()

@@ -12,6 +12,7 @@ found as this server's. Reference search values get the same treatment
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,9 +164,30 @@ def _date_of(value: Any) -> tuple[datetime, datetime] | None:
     return None
 
 
+#: A parameter and the top-level elements its paths start from (plain names, choice stems).
+_Plan = tuple[SearchParamDef, frozenset[str], tuple[str, ...]]
+
+
+@functools.cache
+def _plan(resource_type: str) -> tuple[_Plan, ...]:
+    plans = []
+    for definition in INDEXED.get(resource_type, ()):
+        heads = [path.partition(".")[0] for path in definition.paths]
+        plain = frozenset(h for h in heads if not h.endswith("[x]"))
+        stems = tuple(h[:-3] for h in heads if h.endswith("[x]"))
+        plans.append((definition, plain, stems))
+    return tuple(plans)
+
+
 def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) -> IndexRows:
     rows = IndexRows()
-    for definition in INDEXED.get(resource_type, ()):
+    present = resource.keys()
+    for definition, plain, stems in _plan(resource_type):
+        # Most parameters of a type read elements a resource lacks: skip them before walking.
+        if plain.isdisjoint(present) and not (
+            stems and any(key.startswith(stem) for stem in stems for key in present)
+        ):
+            continue
         key = definition.index_key
         values = [v for path in definition.paths for v in walk(resource, path)]
         if definition.type == STRING:

@@ -69,11 +69,17 @@ class SearchIndex:
     ) -> list[Statement]:
         """The inserts of the index rows of a resource that has none yet, for the caller to run
         with its own writes (none inside a deferred block, which takes the rows instead)."""
+        return self.new_resources_inserts(session, {(resource_type, resource_id): rows})
+
+    def new_resources_inserts(
+        self, session: AsyncSession, rows_by_resource: dict[tuple[str, str], IndexRows]
+    ) -> list[Statement]:
+        """:meth:`new_resource_inserts` of many resources: one executemany per table."""
         pending = pending_rows(session)
         if pending is not None:
-            pending[(resource_type, resource_id)] = rows
+            pending.update(rows_by_resource)
             return []
-        return insert_statements({(resource_type, resource_id): rows})
+        return insert_statements(rows_by_resource)
 
     async def remove(self, session: AsyncSession, resource_type: str, resource_id: str) -> None:
         """Drop every index row of ``resource_type/resource_id``."""
