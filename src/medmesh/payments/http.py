@@ -1,18 +1,22 @@
-"""What every ``/v1`` endpoint shares: reading parameters and running a POST idempotently."""
+"""What every ``/v1`` endpoint shares: reading and checking its parameters, running a POST
+idempotently, expanding the answer."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medmesh.payments.components import PaymentsComponents
-from medmesh.payments.idempotency.service import Operation
+from medmesh.payments.components import Components, PaymentsComponents, Reader, Writer
 from medmesh.payments.objects import stripe_response
-from medmesh.payments.params import string_list
+from medmesh.payments.params import Spec, read_params, string_list
 from medmesh.payments.scoping import Caller
+from medmesh.platform.db import SessionDep
 
 #: The OpenAPI text of the ``Idempotency-Key`` header every POST takes.
 IDEMPOTENCY_HEADER = {
@@ -28,39 +32,75 @@ IDEMPOTENCY_HEADER = {
 }
 
 
-async def write(
-    request: Request,
-    caller: Caller,
-    components: PaymentsComponents,
-    params: dict[str, Any],
-    action: str,
-    operation: Operation,
-) -> Response:
-    """Run a POST's ``operation`` under its ``Idempotency-Key`` (see ``IdempotentWrites``),
-    its answer expanded as ``expand[]`` asks."""
-    paths = string_list("expand", params["expand"]) if "expand" in params else []
-
-    async def expanded(session: AsyncSession) -> dict[str, Any]:
-        return await components.expander.apply(session, caller, await operation(session), paths)
-
-    return await components.writes.run(
-        caller,
-        request.headers.get("idempotency-key"),
-        request.method,
-        request.url.path,
-        params,
-        action,
-        expanded,
-    )
+#: A POST's work: given its session and its checked parameters, the object it answers with.
+Run = Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A GET's: given its checked parameters, the object it answers with.
+Find = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-async def read(
-    session: AsyncSession,
-    caller: Caller,
-    components: PaymentsComponents,
-    checked: dict[str, Any],
-    obj: dict[str, Any],
-) -> Response:
-    """A GET's answer, expanded as ``expand[]`` asks."""
-    paths = checked.get("expand", [])
-    return stripe_response(await components.expander.apply(session, caller, obj, paths))
+@dataclass(frozen=True, slots=True)
+class WriteCall:
+    """A POST (or DELETE) under ``/v1``: the request, its caller and the gateway's services."""
+
+    request: Request
+    caller: Caller
+    services: PaymentsComponents
+
+    async def write(self, spec: Spec, action: str, run: Run) -> Response:
+        """Check the parameters with ``spec``, then ``run`` under the request's
+        ``Idempotency-Key`` (see ``IdempotentWrites``); the answer expanded as ``expand[]``
+        asks."""
+        params = await read_params(self.request)
+        checked = spec.parse(params)
+        paths = string_list("expand", params["expand"]) if "expand" in params else []
+        services, caller = self.services, self.caller
+
+        async def expanded(session: AsyncSession) -> dict[str, Any]:
+            obj = await run(session, checked)
+            return await services.expander.apply(session, caller, obj, paths)
+
+        return await services.writes.run(
+            caller,
+            self.request.headers.get("idempotency-key"),
+            self.request.method,
+            self.request.url.path,
+            params,
+            action,
+            expanded,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCall:
+    """A GET under ``/v1``: the request, its session, its caller and the gateway's services."""
+
+    request: Request
+    session: AsyncSession
+    caller: Caller
+    services: PaymentsComponents
+
+    async def read(self, spec: Spec, find: Find) -> Response:
+        """Check the parameters with ``spec``; ``find``'s object, expanded as ``expand[]``
+        asks."""
+        checked = spec.parse(await read_params(self.request))
+        obj = await find(checked)
+        paths = checked.get("expand", [])
+        return stripe_response(
+            await self.services.expander.apply(self.session, self.caller, obj, paths)
+        )
+
+
+async def _write_call(request: Request, caller: Writer, services: Components) -> WriteCall:
+    return WriteCall(request, caller, services)
+
+
+async def _read_call(
+    request: Request, caller: Reader, session: SessionDep, services: Components
+) -> ReadCall:
+    return ReadCall(request, session, caller, services)
+
+
+#: A POST or DELETE by a caller holding ``payments:write``.
+Posting = Annotated[WriteCall, Depends(_write_call)]
+#: A GET by a caller holding ``payments:read``.
+Reading = Annotated[ReadCall, Depends(_read_call)]

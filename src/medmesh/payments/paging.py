@@ -3,13 +3,14 @@ previous page (older rows follow), ``ending_before`` an id of the next page (new
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from medmesh.payments.objects import list_object
 from medmesh.platform.paging import keyset_page
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -34,6 +35,13 @@ class ListPage:
             return keyset_page(stmt, [key], (self.ending_before,), self.limit + 1)
         after = (self.starting_after,) if self.starting_after is not None else None
         return keyset_page(stmt, [key], after, self.limit + 1, descending=True)
+
+    def listed(
+        self, url: str, fetched: Sequence[R], to_object: Callable[[R], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Stripe's list object of the page's rows (``fetched`` by :meth:`narrow`)."""
+        rows, has_more = self.rows(fetched)
+        return list_object(url, [to_object(row) for row in rows], has_more)
 
     def rows(self, fetched: Sequence[R]) -> tuple[list[R], bool]:
         """The page's rows newest first, and whether more follow in the paging direction."""

@@ -11,7 +11,7 @@ from medmesh.payments.customers.schemas import PATIENT_KEY, customer_object
 from medmesh.payments.errors import InvalidRequest, ResourceMissing
 from medmesh.payments.events.recording import record_event
 from medmesh.payments.models import CustomerRow
-from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.objects import new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.scoping import Caller, canonical_patient_ref
@@ -101,5 +101,4 @@ class CustomerService:
     ) -> dict[str, Any]:
         page = ListPage.of(params)
         fetched = await CustomerRepository(session).page(caller, page, email=params.get("email"))
-        rows, has_more = page.rows(fetched)
-        return list_object("/v1/customers", [customer_object(r) for r in rows], has_more)
+        return page.listed("/v1/customers", fetched, customer_object)

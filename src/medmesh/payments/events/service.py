@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.payments.errors import ResourceMissing
 from medmesh.payments.events.repository import EventRepository
 from medmesh.payments.events.schemas import event_object
-from medmesh.payments.objects import list_object
 from medmesh.payments.paging import ListPage
 from medmesh.payments.scoping import Caller
 from medmesh.platform.errors import Forbidden
@@ -37,5 +36,4 @@ class EventService:
         _account_wide(caller)
         page = ListPage.of(params)
         fetched = await EventRepository(session).page(page, params.get("type"))
-        rows, has_more = page.rows(fetched)
-        return list_object("/v1/events", [event_object(r) for r in rows], has_more)
+        return page.listed("/v1/events", fetched, event_object)

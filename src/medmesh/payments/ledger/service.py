@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.ledger.repository import LedgerRepository
 from medmesh.payments.models import LedgerEntryRow
-from medmesh.payments.objects import list_object, new_id, unix
+from medmesh.payments.objects import new_id, unix
 from medmesh.payments.paging import ListPage
 from medmesh.platform.db import utcnow
 
@@ -207,6 +207,5 @@ class LedgerService:
     ) -> dict[str, Any]:
         """The ledger entries of one customer's payments and refunds, newest first."""
         fetched = await LedgerRepository(session).entries_of_customer(customer_id, page)
-        rows, has_more = page.rows(fetched)
         url = f"/v1/customers/{customer_id}/statement"
-        return list_object(url, [entry_object(r) for r in rows], has_more)
+        return page.listed(url, fetched, entry_object)

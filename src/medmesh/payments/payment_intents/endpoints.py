@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.payments.components import Components, Reader, Writer
-from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
+from medmesh.payments.components import Components
+from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
 from medmesh.payments.params import read_params
 from medmesh.payments.payment_intents.schemas import (
     CANCEL,
@@ -20,121 +20,89 @@ from medmesh.payments.payment_intents.schemas import (
     UPDATE,
 )
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import SessionDep
 from medmesh.platform.origin import RequestOrigin
 
 router = APIRouter(prefix="/v1/payment_intents", tags=["payment intents"])
 
 
 @router.post("", summary="Create a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
-async def create_payment_intent(
-    request: Request, caller: Writer, components: Components
-) -> Response:
+async def create_payment_intent(call: Posting) -> Response:
     """Creates an intent to collect `amount` (minor units of `currency`; a zero-decimal
     currency such as `jpy` counts whole units). With `payment_method` it waits for
     confirmation; `confirm=true` confirms it at once."""
-    params = await read_params(request)
-    checked = CREATE.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        CREATE,
         "payments.payment_intent.create",
-        lambda session: components.payment_intents.create(session, caller, checked),
+        lambda session, checked: call.services.payment_intents.create(
+            session, call.caller, checked
+        ),
     )
 
 
 @router.get("/{intent_id}", summary="Retrieve a payment intent")
-async def retrieve_payment_intent(
-    intent_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
-) -> Response:
+async def retrieve_payment_intent(intent_id: str, call: Reading) -> Response:
     """One payment intent."""
-    checked = RETRIEVE.parse(await read_params(request))
-    return await read(
-        session,
-        caller,
-        components,
-        checked,
-        await components.payment_intents.retrieve(session, caller, intent_id),
+    return await call.read(
+        RETRIEVE,
+        lambda _: call.services.payment_intents.retrieve(call.session, call.caller, intent_id),
     )
 
 
 @router.post("/{intent_id}", summary="Update a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
-async def update_payment_intent(
-    intent_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def update_payment_intent(intent_id: str, call: Posting) -> Response:
     """Changes amount, currency, customer, payment method or capture method before the payment
     is confirmed; description, receipt email and metadata at any time."""
-    params = await read_params(request)
-    checked = UPDATE.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        UPDATE,
         "payments.payment_intent.update",
-        lambda session: components.payment_intents.update(session, caller, intent_id, checked),
+        lambda session, checked: call.services.payment_intents.update(
+            session, call.caller, intent_id, checked
+        ),
     )
 
 
 @router.post(
     "/{intent_id}/confirm", summary="Confirm a payment intent", openapi_extra=IDEMPOTENCY_HEADER
 )
-async def confirm_payment_intent(
-    intent_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def confirm_payment_intent(intent_id: str, call: Posting) -> Response:
     """Sends the payment to the processor: `succeeded` (automatic capture), `requires_capture`
     (manual), `requires_action` (3-D Secure; follow `next_action`), or a 402 card error that
     leaves the intent in `requires_payment_method` with `last_payment_error`."""
-    params = await read_params(request)
-    checked = CONFIRM.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        CONFIRM,
         "payments.payment_intent.confirm",
-        lambda session: components.payment_intents.confirm(session, caller, intent_id, checked),
+        lambda session, checked: call.services.payment_intents.confirm(
+            session, call.caller, intent_id, checked
+        ),
     )
 
 
 @router.post(
     "/{intent_id}/capture", summary="Capture a payment intent", openapi_extra=IDEMPOTENCY_HEADER
 )
-async def capture_payment_intent(
-    intent_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def capture_payment_intent(intent_id: str, call: Posting) -> Response:
     """Captures an intent in `requires_capture`: all of it, or `amount_to_capture` (the rest
     is released)."""
-    params = await read_params(request)
-    checked = CAPTURE.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        CAPTURE,
         "payments.payment_intent.capture",
-        lambda session: components.payment_intents.capture(session, caller, intent_id, checked),
+        lambda session, checked: call.services.payment_intents.capture(
+            session, call.caller, intent_id, checked
+        ),
     )
 
 
 @router.post(
     "/{intent_id}/cancel", summary="Cancel a payment intent", openapi_extra=IDEMPOTENCY_HEADER
 )
-async def cancel_payment_intent(
-    intent_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def cancel_payment_intent(intent_id: str, call: Posting) -> Response:
     """Cancels an intent that has not succeeded (an authorization is released)."""
-    params = await read_params(request)
-    checked = CANCEL.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        CANCEL,
         "payments.payment_intent.cancel",
-        lambda session: components.payment_intents.cancel(session, caller, intent_id, checked),
+        lambda session, checked: call.services.payment_intents.cancel(
+            session, call.caller, intent_id, checked
+        ),
     )
 
 
@@ -160,15 +128,8 @@ async def three_d_secure(intent_id: str, request: Request, components: Component
 
 
 @router.get("", summary="List payment intents")
-async def list_payment_intents(
-    request: Request, caller: Reader, session: SessionDep, components: Components
-) -> Response:
+async def list_payment_intents(call: Reading) -> Response:
     """Payment intents, newest first (`customer`, `limit`, `starting_after`, `ending_before`)."""
-    checked = LIST.parse(await read_params(request))
-    return await read(
-        session,
-        caller,
-        components,
-        checked,
-        await components.payment_intents.list(session, caller, checked),
+    return await call.read(
+        LIST, lambda checked: call.services.payment_intents.list(call.session, call.caller, checked)
     )

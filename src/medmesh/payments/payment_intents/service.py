@@ -22,7 +22,7 @@ from medmesh.payments.errors import InvalidRequest, ResourceMissing, UnexpectedS
 from medmesh.payments.events.recording import record_event, record_events
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.models import PaymentIntentRow, PaymentMethodRow
-from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.objects import new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.patient_records.recording import PatientRecords
@@ -374,7 +374,4 @@ class PaymentIntentService:
     ) -> dict[str, Any]:
         page = ListPage.of(params)
         fetched = await PaymentIntentRepository(session).page(caller, page, params.get("customer"))
-        rows, has_more = page.rows(fetched)
-        return list_object(
-            "/v1/payment_intents", [payment_intent_object(r) for r in rows], has_more
-        )
+        return page.listed("/v1/payment_intents", fetched, payment_intent_object)

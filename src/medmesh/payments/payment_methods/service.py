@@ -12,7 +12,7 @@ from medmesh.payments.customers.service import CustomerService
 from medmesh.payments.errors import InvalidRequest, ParameterMissing, ResourceMissing
 from medmesh.payments.events.recording import record_event
 from medmesh.payments.models import PaymentMethodRow
-from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.objects import new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.payment_methods.cards import TEST_PAYMENT_METHODS, CardFingerprints
@@ -166,7 +166,4 @@ class PaymentMethodService:
         page = ListPage.of(params)
         repository = PaymentMethodRepository(session)
         fetched = await repository.page(caller, page, params.get("customer"))
-        rows, has_more = page.rows(fetched)
-        return list_object(
-            "/v1/payment_methods", [payment_method_object(r) for r in rows], has_more
-        )
+        return page.listed("/v1/payment_methods", fetched, payment_method_object)

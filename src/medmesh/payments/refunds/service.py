@@ -12,7 +12,7 @@ from medmesh.payments.errors import InvalidRequest, ParameterMissing, ResourceMi
 from medmesh.payments.events.recording import record_event
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.models import RefundRow
-from medmesh.payments.objects import list_object, new_id
+from medmesh.payments.objects import new_id
 from medmesh.payments.paging import ListPage
 from medmesh.payments.params import merge_metadata
 from medmesh.payments.patient_records.recording import PatientRecords
@@ -132,5 +132,4 @@ class RefundService:
         fetched = await RefundRepository(session).page(
             caller, page, params.get("payment_intent"), params.get("charge")
         )
-        rows, has_more = page.rows(fetched)
-        return list_object("/v1/refunds", [refund_object(r) for r in rows], has_more)
+        return page.listed("/v1/refunds", fetched, refund_object)

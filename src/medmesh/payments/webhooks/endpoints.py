@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.payments.components import Components, Reader, Writer
-from medmesh.payments.http import IDEMPOTENCY_HEADER, read, write
+from medmesh.payments.components import Components, Reader
+from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
 from medmesh.payments.objects import stripe_response
 from medmesh.payments.params import Spec, integer, read_params
 from medmesh.payments.webhooks.schemas import CREATE, LIST, ROLL, UPDATE
@@ -18,49 +18,35 @@ DELIVERIES = Spec({"limit": integer(1, 100)})
 
 
 @router.post("", summary="Create a webhook endpoint", openapi_extra=IDEMPOTENCY_HEADER)
-async def create_webhook_endpoint(
-    request: Request, caller: Writer, components: Components
-) -> Response:
+async def create_webhook_endpoint(call: Posting) -> Response:
     """Sends the events of `enabled_events` (`*` for all) to `url`, signed with the `whsec_`
     secret this answer carries (and no later one)."""
-    params = await read_params(request)
-    checked = CREATE.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        CREATE,
         "payments.webhook_endpoint.create",
-        lambda session: components.webhooks.create(session, caller, checked),
+        lambda session, checked: call.services.webhooks.create(session, call.caller, checked),
     )
 
 
 @router.get("/{endpoint_id}", summary="Retrieve a webhook endpoint")
-async def retrieve_webhook_endpoint(
-    endpoint_id: str, request: Request, caller: Reader, session: SessionDep, components: Components
-) -> Response:
+async def retrieve_webhook_endpoint(endpoint_id: str, call: Reading) -> Response:
     """One webhook endpoint (without its secret)."""
-    checked = _NOTHING.parse(await read_params(request))
-    found = await components.webhooks.retrieve(session, caller, endpoint_id)
-    return await read(session, caller, components, checked, found)
+    return await call.read(
+        _NOTHING, lambda _: call.services.webhooks.retrieve(call.session, call.caller, endpoint_id)
+    )
 
 
 @router.post(
     "/{endpoint_id}", summary="Update a webhook endpoint", openapi_extra=IDEMPOTENCY_HEADER
 )
-async def update_webhook_endpoint(
-    endpoint_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def update_webhook_endpoint(endpoint_id: str, call: Posting) -> Response:
     """Changes `url`, `enabled_events`, `description`, `metadata`; `disabled=true` pauses it."""
-    params = await read_params(request)
-    checked = UPDATE.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        UPDATE,
         "payments.webhook_endpoint.update",
-        lambda session: components.webhooks.update(session, caller, endpoint_id, checked),
+        lambda session, checked: call.services.webhooks.update(
+            session, call.caller, endpoint_id, checked
+        ),
     )
 
 
@@ -69,20 +55,15 @@ async def update_webhook_endpoint(
     summary="Roll a webhook endpoint's secret",
     openapi_extra=IDEMPOTENCY_HEADER,
 )
-async def roll_webhook_secret(
-    endpoint_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def roll_webhook_secret(endpoint_id: str, call: Posting) -> Response:
     """A new `whsec_` secret, in this answer only. Events carry a `v1` signature for it and,
     for `expires_in` seconds (default 86400; 0 ends the old one now), one for the old secret."""
-    params = await read_params(request)
-    checked = ROLL.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        ROLL,
         "payments.webhook_endpoint.roll_secret",
-        lambda session: components.webhooks.roll_secret(session, caller, endpoint_id, checked),
+        lambda session, checked: call.services.webhooks.roll_secret(
+            session, call.caller, endpoint_id, checked
+        ),
     )
 
 
@@ -99,27 +80,18 @@ async def webhook_deliveries(
 
 
 @router.delete("/{endpoint_id}", summary="Delete a webhook endpoint")
-async def delete_webhook_endpoint(
-    endpoint_id: str, request: Request, caller: Writer, components: Components
-) -> Response:
+async def delete_webhook_endpoint(endpoint_id: str, call: Posting) -> Response:
     """Deletes the endpoint; events not yet delivered to it are dropped."""
-    params = await read_params(request)
-    _NOTHING.parse(params)
-    return await write(
-        request,
-        caller,
-        components,
-        params,
+    return await call.write(
+        _NOTHING,
         "payments.webhook_endpoint.delete",
-        lambda session: components.webhooks.delete(session, caller, endpoint_id),
+        lambda session, _: call.services.webhooks.delete(session, call.caller, endpoint_id),
     )
 
 
 @router.get("", summary="List webhook endpoints")
-async def list_webhook_endpoints(
-    request: Request, caller: Reader, session: SessionDep, components: Components
-) -> Response:
+async def list_webhook_endpoints(call: Reading) -> Response:
     """Webhook endpoints, newest first."""
-    checked = LIST.parse(await read_params(request))
-    found = await components.webhooks.list(session, caller, checked)
-    return await read(session, caller, components, checked, found)
+    return await call.read(
+        LIST, lambda checked: call.services.webhooks.list(call.session, call.caller, checked)
+    )

@@ -136,7 +136,8 @@ class WebhookEndpointService:
     ) -> dict[str, Any]:
         _account_wide(caller)
         page = ListPage.of(params)
-        rows, has_more = page.rows(await WebhookEndpointRepository(session).page(page))
-        return list_object(
-            "/v1/webhook_endpoints", [webhook_endpoint_object(r) for r in rows], has_more
+        return page.listed(
+            "/v1/webhook_endpoints",
+            await WebhookEndpointRepository(session).page(page),
+            webhook_endpoint_object,
         )
