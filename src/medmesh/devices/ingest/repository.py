@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,10 +38,12 @@ class ReadingRepository:
             return set()
         dialect = self.session.get_bind().dialect.name
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = ReadingRow.__table__
+        assert isinstance(table, Table)
         stmt = (
-            dialect_insert(ReadingRow)
+            dialect_insert(table)
             .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
-            .returning(ReadingRow.device_id, ReadingRow.reading_id)
+            .returning(table.c.device_id, table.c.reading_id)
         )
         result = await self.session.execute(stmt, list(rows))
         return {(device_id, reading_id) for device_id, reading_id in result.all()}

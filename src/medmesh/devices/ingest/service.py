@@ -8,14 +8,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.ingest.repository import ReadingRepository
-from medmesh.devices.ingest.schemas import EntryResult
 from medmesh.devices.ingest.validation import Reading, Refusal, check_entry
 from medmesh.devices.models import AssignmentRow
+
+
+class EntryResult(TypedDict):
+    """One entry's answer (the shape of ``schemas.EntryResult``)."""
+
+    index: int
+    device_id: str | None
+    reading_id: str | None
+    status: str
+    code: str | None
+    message: str | None
 
 
 @dataclass
@@ -25,7 +35,7 @@ class IngestOutcome:
     stored: list[tuple[Reading, str | None]] = field(default_factory=list)
 
     def count(self, status: str) -> int:
-        return sum(1 for result in self.results if result.status == status)
+        return sum(1 for result in self.results if result["status"] == status)
 
 
 class PatientAtTime:
@@ -139,6 +149,11 @@ class IngestService:
                 outcome.stored.append((reading, patients[key]))
                 status = "stored"
             results[index] = EntryResult(
-                index=index, device_id=key[0], reading_id=key[1], status=status
+                index=index,
+                device_id=key[0],
+                reading_id=key[1],
+                status=status,
+                code=None,
+                message=None,
             )
         return outcome

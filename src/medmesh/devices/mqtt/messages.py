@@ -8,8 +8,6 @@ from typing import Any
 
 import orjson
 
-from medmesh.devices.ingest.schemas import EntryResult
-
 
 def device_of_topic(topic_filter: str, topic: str) -> str | None:
     """The level of ``topic`` where ``topic_filter`` has its ``+`` (the device id)."""
@@ -26,8 +24,8 @@ class ParsedMessage:
 
     device_id: str | None
     entries: list[Any] = field(default_factory=list)
-    #: Entries refused here (another device named), by position in the message.
-    refused: dict[int, EntryResult] = field(default_factory=dict)
+    #: Positions of the entries refused here (they name another device).
+    refused: list[int] = field(default_factory=list)
     error: str | None = None
 
 
@@ -50,16 +48,7 @@ def parse_message(topic_filter: str, topic: str, payload: bytes, max_entries: in
     parsed = ParsedMessage(device_id)
     for index, entry in enumerate(raw):
         if isinstance(entry, dict) and entry.get("device_id", device_id) != device_id:
-            parsed.refused[index] = EntryResult(
-                index=index,
-                device_id=device_id,
-                reading_id=entry.get("reading_id")
-                if isinstance(entry.get("reading_id"), str)
-                else None,
-                status="rejected",
-                code="wrong_device",
-                message="device_id: not the device of this topic",
-            )
+            parsed.refused.append(index)
             continue
         parsed.entries.append(
             {**entry, "device_id": device_id} if isinstance(entry, dict) else entry

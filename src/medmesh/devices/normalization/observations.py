@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from medmesh.devices.normalization.templates import MappingTemplate, TemplateSet
 
@@ -35,16 +35,6 @@ def fhir_device_id(device_id: str) -> str:
     return device_id.replace("_", "-")
 
 
-def _quantity(template: MappingTemplate, canonical: float) -> dict[str, Any]:
-    value = round(template.conversion.from_canonical(canonical), template.decimals)
-    return {
-        "value": int(value) if template.decimals == 0 else value,
-        "unit": template.unit_display,
-        "system": UCUM,
-        "code": template.unit,
-    }
-
-
 def _concept(coding: dict[str, Any]) -> dict[str, Any]:
     concept: dict[str, Any] = {"coding": [coding]}
     if coding.get("display"):
@@ -52,47 +42,71 @@ def _concept(coding: dict[str, Any]) -> dict[str, Any]:
     return concept
 
 
-def observation(template: MappingTemplate, reading: dict[str, Any]) -> dict[str, Any]:
-    """The Observation of ``reading`` (the fields of a queued reading: device_id, reading_id,
-    ts, value, components, patient)."""
-    category = template.category
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "identifier": [
-            {
-                "system": READING_SYSTEM,
-                "value": reading_identifier(reading["device_id"], reading["reading_id"]),
-            }
-        ],
-        "status": "final",
-        "category": [
+class CompiledTemplate:
+    """A template's fixed parts built once (they are shared by every Observation it makes, which
+    are serialized, never changed)."""
+
+    def __init__(self, template: MappingTemplate) -> None:
+        self.template = template
+        self.code = _concept(template.code.model_dump(exclude_none=True))
+        self.category = [
             {
                 "coding": [
                     {
                         "system": CATEGORY_SYSTEM,
-                        "code": category,
-                        "display": CATEGORY_DISPLAY[category],
+                        "code": template.category,
+                        "display": CATEGORY_DISPLAY[template.category],
                     }
                 ]
             }
-        ],
-        "code": _concept(template.code.model_dump(exclude_none=True)),
+        ]
+        self.components = [
+            (part.value, _concept(part.code.model_dump(exclude_none=True)))
+            for part in template.components
+        ]
+        self.convert = template.conversion.from_canonical
+        self.decimals = template.decimals
+        self.unit = {"unit": template.unit_display, "system": UCUM, "code": template.unit}
+
+    def quantity(self, canonical: float) -> dict[str, Any]:
+        value = round(self.convert(canonical), self.decimals)
+        return {"value": int(value) if self.decimals == 0 else value, **self.unit}
+
+
+_COMPILED: dict[int, CompiledTemplate] = {}
+
+
+def compiled(template: MappingTemplate) -> CompiledTemplate:
+    found = _COMPILED.get(id(template))
+    if found is None or found.template is not template:
+        found = _COMPILED[id(template)] = CompiledTemplate(template)
+    return found
+
+
+def observation(template: MappingTemplate, reading: dict[str, Any]) -> dict[str, Any]:
+    """The Observation of ``reading`` (the fields of a queued reading: device_id, reading_id,
+    ts, value, components, patient)."""
+    parts = compiled(template)
+    device_id = reading["device_id"]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "identifier": [{"system": READING_SYSTEM, "value": f"{device_id}:{reading['reading_id']}"}],
+        "status": "final",
+        "category": parts.category,
+        "code": parts.code,
         "effectiveDateTime": reading["ts"],
-        "device": {"reference": f"Device/{fhir_device_id(reading['device_id'])}"},
+        "device": {"reference": f"Device/{fhir_device_id(device_id)}"},
     }
     if reading.get("patient"):
         resource["subject"] = {"reference": reading["patient"]}
-    if template.components:
+    if parts.components:
         values = reading["components"]
         resource["component"] = [
-            {
-                "code": _concept(part.code.model_dump(exclude_none=True)),
-                "valueQuantity": _quantity(template, values[part.value]),
-            }
-            for part in template.components
+            {"code": concept, "valueQuantity": parts.quantity(values[name])}
+            for name, concept in parts.components
         ]
     else:
-        resource["valueQuantity"] = _quantity(template, reading["value"])
+        resource["valueQuantity"] = parts.quantity(reading["value"])
     return resource
 
 
@@ -136,7 +150,7 @@ def transaction_bundle(templates: TemplateSet, payload: dict[str, Any]) -> dict[
                 "request": {
                     "method": "POST",
                     "url": "Observation",
-                    "ifNoneExist": urlencode({"identifier": f"{READING_SYSTEM}|{value}"}),
+                    "ifNoneExist": "identifier=" + quote(f"{READING_SYSTEM}|{value}", safe=""),
                 },
             }
         )

@@ -1,0 +1,180 @@
+"""Benchmark of the medical-device service (issue 15): HTTP batch ingest, readings durably
+stored per second (each response comes after the commit), with p50/p99 latency per batch;
+control in the same run: a bare FastAPI endpoint (``bench/devices/control.py``) parsing the
+same batches, driven by the same load generator.
+
+One worker per server (pinned to core 0 when there are two cores), SQLite in a temporary
+directory, tokens HS256 (no auth-service needed), the load generator on core 1. Each request is
+``BATCH`` heart-rate readings of ``DEVICES`` assigned devices with reading ids never sent before
+(a repeated id would be a duplicate, not a store). Target (the issue): ≥ 50,000 readings/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.loadgen import process_cpu_seconds
+from bench.servers import SERVER_PIDS, free_port, uvicorn_app
+
+SECONDS = float(os.environ.get("BENCH_DEVICES_SECONDS", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_DEVICES_CONNECTIONS", "4"))
+BATCH = int(os.environ.get("BENCH_DEVICES_BATCH", "1000"))
+DEVICES = int(os.environ.get("BENCH_DEVICES_DEVICES", "10"))
+SECRET = "bench-devices-shared-secret-0123456789abcdef"
+
+
+def _token(scope: str) -> str:
+    from medmesh.platform.tokens import SigningKey
+
+    now = int(time.time())
+    claims = {
+        "iss": "http://auth.bench",
+        "sub": "bench",
+        "aud": ["medmesh-devices"],
+        "exp": now + 3600,
+        "iat": now,
+        "nbf": now,
+        "jti": "bench",
+        "scope": scope,
+        "client_id": "bench",
+        "roles": [],
+    }
+    return SigningKey.hs256(SECRET).sign(claims)
+
+
+def _register(url: str) -> list[str]:
+    headers = {"Authorization": "Bearer " + _token("devices:write")}
+    ids = []
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        for n in range(DEVICES):
+            device = http.post("/v1/devices", json={"serial_number": f"bench-{n}"}).json()
+            assigned = http.post(
+                f"/v1/devices/{device['id']}/assignments",
+                json={"patient": f"Patient/bench-{n}", "start": "2020-01-01T00:00:00Z"},
+            )
+            assigned.raise_for_status()
+            ids.append(device["id"])
+    return ids
+
+
+def _batch(device_ids: list[str], sequence: int) -> bytes:
+    base = "2026-03-01T00:00:00+00:00"
+    return orjson.dumps(
+        {
+            "readings": [
+                {
+                    "device_id": device_ids[i % len(device_ids)],
+                    "reading_id": f"{sequence}-{i}",
+                    "timestamp": base,
+                    "metric": "heart_rate",
+                    "value": 60 + i % 40,
+                    "unit": "/min",
+                }
+                for i in range(BATCH)
+            ]
+        }
+    )
+
+
+async def _drive(url: str, token: str, device_ids: list[str], seconds: float) -> dict[str, Any]:
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+    sequence = itertools.count()
+    stored = 0
+    errors = 0
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def connection(http: httpx.AsyncClient) -> None:
+        nonlocal stored, errors
+        while time.perf_counter() < deadline:
+            body = _batch(device_ids, next(sequence))
+            started = time.perf_counter()
+            response = await http.post("/v1/readings", content=body, headers=headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code == 200:
+                stored += response.json()["stored"]
+            else:
+                errors += 1
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(connection(http) for _ in range(CONNECTIONS)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "readings_per_second": round(stored / elapsed, 1),
+        "readings": stored,
+        "batches": len(latencies),
+        "errors": errors,
+        "p50_ms": round(latencies[len(latencies) // 2], 1) if latencies else None,
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)
+        if latencies
+        else None,
+        "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+    }
+
+
+def _measure(url: str, token: str, device_ids: list[str]) -> dict[str, Any]:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(0, {1})
+    port = int(url.rsplit(":", 1)[1])
+    pid = SERVER_PIDS.get(port)
+    asyncio.run(_drive(url, token, device_ids, 1.0))  # warm-up
+    before = process_cpu_seconds(pid) if pid else 0.0
+    result = asyncio.run(_drive(url, token, device_ids, SECONDS))
+    if pid and result["readings"]:
+        cpu = process_cpu_seconds(pid) - before
+        result["server_cpu_us_per_reading"] = round(cpu / result["readings"] * 1e6, 2)
+    return result
+
+
+def main() -> dict[str, Any]:
+    from medmesh.devices.migrations import upgrade
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database = f"sqlite+medmesh:///{Path(tmp) / 'devices.db'}"
+        asyncio.run(upgrade(database))
+        env = {
+            "MEDMESH_DEVICES_DATABASE_URL": database,
+            "MEDMESH_DEVICES_VAR_DIR": tmp,
+            "MEDMESH_DEVICES_ISSUER": "http://auth.bench",
+            "MEDMESH_DEVICES_JWT_HS256_SECRET": SECRET,
+            "MEDMESH_DEVICES_REVOCATION_POLL_SECONDS": "0",
+            "MEDMESH_DEVICES_LOG_LEVEL": "warning",
+            # Nothing listens there: Bundles stay queued, so delivery does not share the core.
+            "MEDMESH_DEVICES_PHI_URL": "http://127.0.0.1:9",
+            "MEDMESH_DEVICES_DELIVERY_BACKOFF_SECONDS": "3600",
+            "MEDMESH_DEVICES_MAX_BODY_BYTES": str(4 * 1024 * 1024),
+        }
+        with uvicorn_app("medmesh.devices.main:app", free_port(), env, ready_path="/readyz") as url:
+            device_ids = _register(url)
+            ingest = _measure(url, _token("devices:ingest"), device_ids)
+    with uvicorn_app("bench.devices.control:app", free_port()) as control_url:
+        control = _measure(control_url, "unused", device_ids)
+    return {
+        "http_batch_ingest": ingest,
+        "control_bare_json_endpoint": control,
+        "ratio_to_control": round(ingest["readings_per_second"] / control["readings_per_second"], 4)
+        if control["readings_per_second"]
+        else None,
+        "batch": BATCH,
+        "connections": CONNECTIONS,
+        "seconds": SECONDS,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
