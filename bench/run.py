@@ -15,6 +15,7 @@ sys.path.insert(0, str(HERE))
 
 def main() -> None:
     from bench.auth import bench_auth
+    from bench.payments import bench_payments
     from bench.phi import bench_phi
     from bench.synthetic import bench_synthetic
 
@@ -30,6 +31,7 @@ def main() -> None:
         "auth": bench_auth.main(),
         "phi": bench_phi.main(),
         "synthetic": bench_synthetic.main(),
+        "payments": bench_payments.main(),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
