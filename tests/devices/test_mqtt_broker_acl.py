@@ -1,0 +1,178 @@
+"""The broker set-up of docs/devices.md: each device a Mosquitto user named by its device id
+with its key as password, and an ACL pattern that lets it publish on its own topic only. A
+device publishing on another device's topic is refused by the broker; nothing of it is stored.
+
+Runs when MEDMESH_TEST_MQTT_URL is set (as in CI, where Mosquitto is installed), with a
+Mosquitto process of its own on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import orjson
+import pytest
+
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory
+from tests.devices.conftest import devices_settings_for, run_devices
+from tests.devices.test_mqtt import stored, subscribed
+
+SUBSCRIBER, SUBSCRIBER_PASSWORD = "medmesh-devices", "subscriber-password"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Broker:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.passwords = folder / "passwd"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def add_user(self, name: str, password: str) -> None:
+        create = [] if self.passwords.exists() else ["-c"]
+        subprocess.run(
+            ["mosquitto_passwd", "-b", *create, str(self.passwords), name, password], check=True
+        )
+        if self.process is not None:
+            self.process.send_signal(signal.SIGHUP)  # Mosquitto reads the password file again
+
+    def start(self) -> None:
+        acl = self.folder / "acl"
+        acl.write_text(
+            f"user {SUBSCRIBER}\n"
+            "topic read $share/medmesh-devices/medmesh/devices/+/readings\n"
+            "topic read medmesh/devices/+/readings\n"
+            "pattern write medmesh/devices/%u/readings\n"
+        )
+        config = self.folder / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+            f"password_file {self.passwords}\nacl_file {acl}\npersistence false\n"
+            + ("user root\n" if os.geteuid() == 0 else "")
+        )
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
+                return
+            assert self.process.poll() is None, "mosquitto exited"
+            assert time.monotonic() < deadline, "mosquitto did not listen"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def broker(mqtt_url: str, tmp_path: Path) -> Iterator[Broker]:
+    assert shutil.which("mosquitto"), "MEDMESH_TEST_MQTT_URL is set but mosquitto is not installed"
+    broker = Broker(tmp_path)
+    broker.add_user(SUBSCRIBER, SUBSCRIBER_PASSWORD)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        assert broker.process is not None
+        broker.process.terminate()
+        broker.process.wait(10)
+
+
+async def publish_as(broker: Broker, user: str, password: str, topic: str, body: bytes) -> None:
+    """Publish with QoS 1 as ``user`` (retrying the connection while the broker reloads)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username=user,
+                password=password,
+                protocol=aiomqtt.ProtocolVersion.V5,
+            ) as client:
+                await client.publish(topic, body, qos=1)
+                return
+        except aiomqtt.MqttCodeError:
+            assert time.monotonic() < deadline, "the device could not connect"
+            await asyncio.sleep(0.1)
+
+
+async def test_a_device_cannot_publish_on_another_devices_topic(
+    broker: Broker,
+    database_url: str,
+    tmp_path: Path,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
+) -> None:
+    settings = devices_settings_for(
+        database_url,
+        tmp_path,
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_username=SUBSCRIBER,
+        mqtt_password=SUBSCRIBER_PASSWORD,
+        mqtt_client_id=f"acl-{broker.port}",
+        mqtt_reconnect_seconds=0.1,
+    )
+    async with run_devices(settings, token_factory, database_templates) as devices:
+        await subscribed(devices)
+        mine = await devices.assigned("Patient/p1")
+        theirs = await devices.assigned("Patient/p2")
+        broker.add_user(mine["id"], mine["credential"]["key"])
+
+        def reading(reading_id: str) -> bytes:
+            return orjson.dumps(
+                {
+                    "reading_id": reading_id,
+                    "timestamp": "2026-03-01T08:00:00Z",
+                    "metric": "spo2",
+                    "value": 97,
+                    "unit": "%",
+                }
+            )
+
+        await publish_as(
+            broker,
+            mine["id"],
+            mine["credential"]["key"],
+            f"medmesh/devices/{theirs['id']}/readings",
+            reading("forged"),
+        )
+        await publish_as(
+            broker,
+            mine["id"],
+            mine["credential"]["key"],
+            f"medmesh/devices/{mine['id']}/readings",
+            reading("own"),
+        )
+        # The own reading was published after the forged one on the same broker: once it is
+        # stored, the forged one would have been too.
+        await stored(devices, 1)
+        assert await devices.rows("SELECT device_id, reading_id FROM readings") == [
+            (mine["id"], "own")
+        ]
+        # A wrong password does not connect at all.
+        with pytest.raises(aiomqtt.MqttCodeError):
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username=mine["id"],
+                password="mdk_wrong",
+                protocol=aiomqtt.ProtocolVersion.V5,
+            ):
+                pass
