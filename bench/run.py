@@ -14,7 +14,7 @@ sys.path.insert(0, str(HERE))
 
 
 def main() -> None:
-    from bench.auth import bench_auth
+    from bench.auth import bench_auth, bench_signin
     from bench.payments import bench_payments
     from bench.phi import bench_phi
     from bench.synthetic import bench_synthetic
@@ -29,6 +29,7 @@ def main() -> None:
             "processor": platform.processor() or platform.machine(),
         },
         "auth": bench_auth.main(),
+        "auth_signin": bench_signin.main(),
         "phi": bench_phi.main(),
         "synthetic": bench_synthetic.main(),
         "payments": bench_payments.main(),
