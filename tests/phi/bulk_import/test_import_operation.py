@@ -254,3 +254,17 @@ async def test_an_unfinished_job_answers_202_then_resumes_after_its_last_chunk(
     assert [(o["count"], o["lines"]) for o in done.json()["output"]] == [(3, 3)]
     assert (await phi.http.get("/fhir/Patient/settled", headers=headers)).status_code == 404
     assert (await phi.http.get("/fhir/Patient/r3", headers=headers)).status_code == 200
+
+
+async def test_the_capability_statement_lists_import(phi: PhiHarness) -> None:
+    response = await phi.http.get("/fhir/metadata")
+
+    assert response.status_code == 200
+    assert response.json()["rest"][0]["operation"] == [
+        {
+            "name": "import",
+            "definition": "https://github.com/smart-on-fhir/bulk-import/blob/master/import.md",
+            "documentation": "NDJSON from listed URLs loaded as a job "
+            "(GET /fhir/$import-poll-status/{id})",
+        }
+    ]

@@ -22,6 +22,8 @@ SMART_SERVICE = {
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+#: The Bulk Data import proposal (no OperationDefinition of it is published yet).
+IMPORT = "https://github.com/smart-on-fhir/bulk-import/blob/master/import.md"
 _PARAM = re.compile(r"\{[^}]*\}")
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 
@@ -203,6 +205,16 @@ def capability_statement(
         system.append({"code": "history-system"})
     if ("GET", "/fhir") in routes:
         system.append({"code": "search-system"})
+    operations = []
+    if ("POST", "/fhir/$import") in routes:
+        operations.append(
+            {
+                "name": "import",
+                "definition": IMPORT,
+                "documentation": "NDJSON from listed URLs loaded as a job "
+                "(GET /fhir/$import-poll-status/{id})",
+            }
+        )
     moment = (published or datetime.now(UTC)).astimezone(UTC)
     return {
         "resourceType": "CapabilityStatement",
@@ -221,6 +233,7 @@ def capability_statement(
                 "security": security(issuer),
                 "resource": resources,
                 "interaction": system,
+                **({"operation": operations} if operations else {}),
             }
         ],
     }
