@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from medmesh.cli import app
 from medmesh.platform.audit import audit_database_for
 from tests.auth.conftest import AuthHarness, header_of, light_settings, run_auth
+from tests.cli.commands import invoke
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,11 +30,6 @@ def _env(auth: AuthHarness) -> dict[str, str]:
         "MEDMESH_AUTH_VAR_DIR": str(auth.settings.var_dir),
         "MEDMESH_AUTH_KEY_ENCRYPTION_KEYS": auth.settings.key_encryption_keys,
     }
-
-
-async def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
-    # The commands run their own event loop (asyncio.run), so they run off this test's loop.
-    return await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
 
 
 async def test_audit_verify_passes_then_detects_an_edited_row(auth: AuthHarness) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from medmesh.platform.audit import AuditEntry, audit_database_for, list_records, record_hash
 from tests.auth.conftest import AuthHarness, light_settings, run_auth
-from tests.cli.test_cli import invoke
+from tests.cli.commands import invoke
 
 
 @pytest.fixture

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from typer.testing import CliRunner, Result
 
-from medmesh.cli import SERVICES, app, openapi_document
-from medmesh.platform.audit import audit_database_for
-from medmesh.platform.db import Database
+from medmesh.cli import SERVICES, openapi_document
 from medmesh.platform.testing import TokenFactory
+from tests.cli.commands import invoke, verify_then_tamper
 from tests.payments.conftest import payments_settings_for, run_payments
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-async def invoke(args: list[str], env: dict[str, str]) -> Result:
-    # The commands run their own event loop (asyncio.run), so they run off this test's loop.
-    return await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
 
 
 def test_payments_is_a_service_of_the_cli_and_documents_its_api() -> None:
@@ -63,14 +54,4 @@ async def test_audit_verify_payments_detects_an_edited_record(
         "MEDMESH_PAYMENTS_DATABASE_URL": settings.effective_database_url,
         "MEDMESH_PAYMENTS_VAR_DIR": str(tmp_path),
     }
-    ok = await invoke(["audit", "verify", "payments"], env)
-    assert ok.exit_code == 0, ok.output
-    assert ok.output.startswith("payments: audit trail intact (")
-
-    audit_db = audit_database_for(Database(settings.effective_database_url))
-    async with audit_db.engine.begin() as conn:
-        await conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1"))
-    await audit_db.dispose()
-    broken = await invoke(["audit", "verify", "payments"], env)
-    assert broken.exit_code == 1, broken.output
-    assert "payments: audit trail BROKEN at record 1" in broken.output
+    await verify_then_tamper("payments", settings.effective_database_url, env)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select, text
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from medmesh.cli import SERVICES, app, openapi_document
 from medmesh.phi.config import PhiSettings
@@ -25,6 +24,7 @@ from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
 from medmesh.platform.tokens import TokenVerifier
+from tests.cli.commands import invoke
 from tests.phi.conftest import AUDIENCE, BLIND_KEY
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -47,11 +47,6 @@ def env_of(settings: PhiSettings) -> dict[str, str]:
         "MEDMESH_PHI_ENCRYPTION_KEYS": settings.encryption_keys,
         "MEDMESH_PHI_BLIND_INDEX_KEY": settings.blind_index_key,
     }
-
-
-async def invoke(args: list[str], env: dict[str, str]) -> Result:
-    # The commands run their own event loop (asyncio.run), so they run off this test's loop.
-    return await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
 
 
 @asynccontextmanager

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from medmesh.cli import SERVICES, app, openapi_document
-from medmesh.platform.audit import audit_database_for
-from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
+from tests.cli.commands import invoke, verify_then_tamper
 from tests.synthetic.api.conftest import run_synthetic, synthetic_settings_for
-
-
-async def invoke(args: list[str], env: dict[str, str]) -> Result:
-    # The commands run their own event loop (asyncio.run), so they run off this test's loop.
-    return await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
 
 
 def test_synthetic_is_a_service_of_the_cli_and_documents_its_api() -> None:
@@ -55,17 +47,8 @@ async def test_audit_verify_synthetic_detects_an_edited_record(
         "MEDMESH_SYNTHETIC_DATABASE_URL": settings.effective_database_url,
         "MEDMESH_SYNTHETIC_VAR_DIR": str(tmp_path),
     }
-    ok = await invoke(["audit", "verify", "synthetic"], env)
-    assert ok.exit_code == 0, ok.output
-    assert "synthetic: audit trail intact (2 records; " in ok.output
-
-    audit_db = audit_database_for(Database(settings.effective_database_url))
-    async with audit_db.engine.begin() as conn:
-        await conn.execute(text("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 1"))
-    await audit_db.dispose()
-    broken = await invoke(["audit", "verify", "synthetic"], env)
-    assert broken.exit_code == 1, broken.output
-    assert "BROKEN at record 1" in broken.output
+    ok = await verify_then_tamper("synthetic", settings.effective_database_url, env)
+    assert ok.startswith("synthetic: audit trail intact (2 records; ")
 
 
 def test_up_takes_the_number_of_synthetic_patients() -> None:
