@@ -64,6 +64,7 @@ def test_the_required_alerts_exist() -> None:
         "medmesh_audit_write_failures_total",
         "medmesh_outbox_backlog",
         "medmesh_auth_signing_key_age_seconds",
+        "medmesh_payments_writes_total",
     ):
         assert metric in exprs
 
@@ -117,6 +118,17 @@ def test_the_auth_dashboard_shows_its_domain() -> None:
         "medmesh_auth_token_requests_rejected_total",
     ):
         assert metric in exprs
+
+
+def test_the_payments_dashboard_shows_its_domain() -> None:
+    exprs = "\n".join(dashboard_expressions(OBSERVABILITY / "grafana/dashboards/payments.json"))
+    for metric in (
+        "medmesh_payments_writes_total",
+        "medmesh_payments_card_errors_total",
+        "medmesh_payments_idempotency_keys_expired_total",
+    ):
+        assert metric in exprs
+    assert 'medmesh_outbox_backlog{service="payments"}' in exprs
 
 
 def test_the_collector_pipelines_use_only_defined_components() -> None:
