@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from medmesh.synthetic.loading.batches import (
     pack,
     parse_patient_bundle,
 )
+from medmesh.synthetic.loading.bulk_import import NdjsonInput, offers_import, run_import
 from medmesh.synthetic.loading.posting import (
     FHIR_JSON,
     REFUSING_STATUSES,
@@ -125,6 +126,31 @@ class PhiLoader:
             patients=summary.patients,
             loaded=summary.patients_loaded,
             present=summary.patients_already_present,
+            failed=summary.patients_failed,
+            resources=summary.resources_loaded,
+            seconds=round(summary.seconds, 3),
+        )
+        return summary
+
+    async def import_ndjson(self, inputs: Sequence[NdjsonInput]) -> LoadSummary | None:
+        """Load NDJSON files with the server's ``$import`` (it fetches ``inputs`` itself);
+        None, with nothing sent but the capability probe, when the server does not offer it."""
+        started = time.monotonic()
+        summary = self.summary
+        try:
+            async with self._client() as http:
+                if not await offers_import(http):
+                    return None
+                await self._preflight(http)
+                await run_import(http, inputs, summary, is_cancelled=self._is_cancelled)
+        finally:
+            summary.seconds = time.monotonic() - started
+        if self._on_progress is not None:
+            self._on_progress(summary.patients_done)
+        log.info(
+            "import_finished",
+            patients=summary.patients,
+            loaded=summary.patients_loaded,
             failed=summary.patients_failed,
             resources=summary.resources_loaded,
             seconds=round(summary.seconds, 3),
