@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from medmesh.devices.alerts.service import AlertService
 from medmesh.devices.config import DevicesSettings
 from medmesh.devices.errors import InvalidDeviceKey
 from medmesh.devices.ingest.intake import ReadingIntake
@@ -31,6 +32,7 @@ class DevicesComponents:
     registry: RegistryService
     intake: ReadingIntake
     queries: ReadingQueryService
+    alerts: AlertService
     templates: TemplateSet
     #: The client Bundles go to phi-service with (a test may put its own here before start).
     phi: ServiceClient

@@ -103,6 +103,17 @@ class DevicesSettings(ServiceSettings):
         default=1.0, gt=0, description="wait before reconnecting after the broker went away"
     )
 
+    alert_webhook_url: str = Field(
+        default="", description="where alert events are POSTed, signed; empty: none are sent"
+    )
+    alert_webhook_secret: str = Field(
+        default="",
+        description="HMAC-SHA256 key of the Medmesh-Signature header of alert events",
+    )
+    offline_check_seconds: float = Field(
+        default=30.0, gt=0, description="how often devices are checked against offline rules"
+    )
+
     @property
     def effective_token_url(self) -> str:
         return (self.auth_url or self.issuer).rstrip("/") + "/oauth/token"

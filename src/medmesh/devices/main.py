@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
+from medmesh.devices.alerts.endpoints import router as alerts_router
+from medmesh.devices.alerts.offline import offline_checks
+from medmesh.devices.alerts.service import AlertService
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.components import DevicesComponents, DevicesState
 from medmesh.devices.config import DevicesSettings
@@ -59,18 +63,29 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
     async def deliver_observations(app: FastAPI) -> AsyncIterator[None]:
         state = DevicesState.of(app)
         components = state.devices
-        deliver = phi_delivery(lambda: components.phi, templates, components.metrics)
+        webhooks = httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
+        deliver = phi_delivery(
+            lambda: components.phi,
+            templates,
+            components.metrics,
+            webhooks,
+            settings.alert_webhook_secret,
+        )
         worker = delivery_worker(state.database, settings, deliver)
         components.intake.on_queued = worker.wake
         await worker.start()
         try:
-            async with backlog_gauges(
-                state.database, components.metrics, settings.backlog_poll_seconds
+            async with (
+                backlog_gauges(state.database, components.metrics, settings.backlog_poll_seconds),
+                offline_checks(
+                    state.database, components.alerts, settings.offline_check_seconds, worker.wake
+                ),
             ):
                 yield
         finally:
             await worker.stop()
             await components.phi.aclose()
+            await webhooks.aclose()
 
     @asynccontextmanager
     async def subscribe_mqtt(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +103,13 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
         title="medmesh medical-device service",
         version=VERSION,
         description=DESCRIPTION,
-        routers=[registry_router, ingest_router, readings_router, templates_router],
+        routers=[
+            registry_router,
+            ingest_router,
+            readings_router,
+            templates_router,
+            alerts_router,
+        ],
         lifespans=[deliver_observations, *([subscribe_mqtt] if settings.mqtt_url else [])],
         state=DevicesState,
     )
@@ -101,6 +122,7 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
         registry=RegistryService(auditor, settings.phi_url.rstrip("/") + "/fhir"),
         intake=ReadingIntake(state.database, settings, auditor, metrics),
         queries=ReadingQueryService(auditor),
+        alerts=AlertService(auditor, settings.alert_webhook_url),
         templates=templates,
         phi=phi_client(settings),
     )

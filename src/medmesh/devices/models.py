@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, String
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medmesh.platform.db import UTCDateTime, new_metadata
@@ -96,3 +96,65 @@ class ReadingRow(DevicesBase):
     #: ``Patient/<id>`` assigned at ``ts``; null readings are kept and not sent to phi.
     patient_ref: Mapped[str | None] = mapped_column(String(PATIENT_REF), nullable=True)
     received: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertRuleRow(DevicesBase):
+    """A threshold rule (``kind`` threshold: metric, comparison, threshold, held ``for_seconds``
+    or ``in_a_row`` readings) or an offline rule (no reading for ``offline_seconds``), for one
+    patient, one device, or every device (both null)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    component: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    comparison: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    for_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    in_a_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    offline_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    patient_ref: Mapped[str | None] = mapped_column(String(PATIENT_REF), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(ID), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertStateRow(DevicesBase):
+    """Where a threshold rule stands for one device: since when (and for how many readings in a
+    row) its condition has held, and the latest reading time evaluated."""
+
+    __tablename__ = "alert_states"
+
+    rule_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    breach_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    breach_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AlertRow(DevicesBase):
+    """An alert: ``open``, then ``acknowledged`` (someone is on it), then ``resolved``."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_rule_device", "rule_id", "device_id", "status"),
+        Index("ix_alerts_status", "status", "id"),
+        Index("ix_alerts_patient", "patient_ref", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(ID))
+    kind: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    device_id: Mapped[str] = mapped_column(String(ID))
+    patient_ref: Mapped[str | None] = mapped_column(String(PATIENT_REF), nullable=True)
+    metric: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    #: The reading time the condition was met at (offline: when it was found silent).
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -10,6 +10,10 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import httpx
+
+from medmesh.devices.alerts.events import TOPIC as ALERT_TOPIC
+from medmesh.devices.alerts.events import signed_body
 from medmesh.devices.config import DevicesSettings
 from medmesh.devices.delivery.messages import DEVICE_TOPIC
 from medmesh.devices.delivery.repository import backlog
@@ -37,11 +41,25 @@ class PhiRefused(Exception):
 
 
 def phi_delivery(
-    phi: Callable[[], ServiceClient], templates: TemplateSet, metrics: DevicesMetrics
+    phi: Callable[[], ServiceClient],
+    templates: TemplateSet,
+    metrics: DevicesMetrics,
+    webhooks: httpx.AsyncClient,
+    webhook_secret: str,
 ) -> Deliver:
-    """Post a message's Bundle to phi (``phi()`` is the client in use)."""
+    """Post a message's Bundle to phi (``phi()`` is the client in use), or an alert event to
+    the webhook."""
 
     async def deliver(message: OutboxMessage) -> None:
+        if message.topic == ALERT_TOPIC:
+            body, headers = signed_body(webhook_secret, message.payload)
+            answer = await webhooks.post(
+                message.destination,
+                content=body,
+                headers={**headers, "Idempotency-Key": message.id},
+            )
+            answer.raise_for_status()
+            return
         if message.topic == DEVICE_TOPIC:
             resource = device_resource(message.payload)
             answer = await phi().put(

@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from medmesh.devices.alerts.evaluation import AlertEvaluator
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.config import DevicesSettings
 from medmesh.devices.delivery.messages import enqueue_observations
@@ -30,6 +31,7 @@ class ReadingIntake:
         self.database = database
         self.settings = settings
         self.service = IngestService(settings.future_skew_seconds)
+        self.evaluator = AlertEvaluator(settings.alert_webhook_url)
         self.auditor = auditor
         self.metrics = metrics
         #: Called after a commit that queued Bundles (wakes the delivery worker).
@@ -66,7 +68,9 @@ class ReadingIntake:
         try:
             lock = self.database.write_lock if self.database.is_sqlite else contextlib.nullcontext()
             async with lock, self.database.unit_of_work() as session:
-                outcome = await self.service.ingest(session, entries, device_id, utcnow())
+                now = utcnow()
+                outcome = await self.service.ingest(session, entries, device_id, now)
+                await self.evaluator.evaluate(session, outcome.stored, now)
                 queued = await enqueue_observations(
                     session,
                     outcome.stored,
