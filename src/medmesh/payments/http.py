@@ -12,11 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from medmesh.payments.components import Components, PaymentsComponents, Reader, Writer
+from medmesh.payments.components import (
+    WRITE_ACCESS,
+    Components,
+    PaymentsComponents,
+    PaymentsState,
+    Reader,
+    Writer,
+)
 from medmesh.payments.objects import stripe_response
 from medmesh.payments.params import Spec, read_params, string_list
 from medmesh.payments.scoping import Caller
 from medmesh.platform.db import SessionDep
+from medmesh.platform.origin import RequestOrigin
 
 #: The OpenAPI text of the ``Idempotency-Key`` header every POST takes.
 IDEMPOTENCY_HEADER = {
@@ -45,6 +53,14 @@ class WriteCall:
     request: Request
     caller: Caller
     services: PaymentsComponents
+
+    @classmethod
+    async def of(cls, request: Request) -> WriteCall:
+        """The call of a direct route: the token verified and its scopes checked here, as the
+        ``Posting`` dependency does."""
+        principal = await WRITE_ACCESS(request)
+        caller = Caller(RequestOrigin.of(request, principal))
+        return cls(request, caller, PaymentsState.of(request.app).payments)
 
     async def write(self, spec: Spec, action: str, run: Run) -> Response:
         """Check the parameters with ``spec``, then ``run`` under the request's

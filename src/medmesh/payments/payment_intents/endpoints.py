@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from medmesh.payments.components import Components
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
+from medmesh.payments.components import WRITE_SECURITY, Components
+from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading, WriteCall
 from medmesh.payments.params import read_params
 from medmesh.payments.payment_intents.schemas import (
     CANCEL,
@@ -21,15 +21,22 @@ from medmesh.payments.payment_intents.schemas import (
 )
 from medmesh.payments.scoping import Caller
 from medmesh.platform.origin import RequestOrigin
+from medmesh.platform.web import direct
 
 router = APIRouter(prefix="/v1/payment_intents", tags=["payment intents"])
 
 
-@router.post("", summary="Create a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
-async def create_payment_intent(call: Posting) -> Response:
+@router.post(
+    "",
+    summary="Create a payment intent",
+    openapi_extra={**IDEMPOTENCY_HEADER, "security": WRITE_SECURITY},
+)
+@direct
+async def create_payment_intent(request: Request) -> Response:
     """Creates an intent to collect `amount` (minor units of `currency`; a zero-decimal
     currency such as `jpy` counts whole units). With `payment_method` it waits for
     confirmation; `confirm=true` confirms it at once."""
+    call = await WriteCall.of(request)
     return await call.write(
         CREATE,
         "payments.payment_intent.create",
