@@ -133,12 +133,13 @@ async def test_another_apps_launch_value_is_refused(auth: AuthHarness) -> None:
     assert_sent_back(
         response, app, "invalid_request", "launch is unknown, expired, used or for another app"
     )
-    forged = await auth.http.get(
-        "/oauth/authorize", params=app.params(scope=LAUNCH_SCOPE, launch="mmla_forged")
-    )
-    assert_sent_back(
-        forged, app, "invalid_request", "launch is unknown, expired, used or for another app"
-    )
+    for forged in ("mmla_forged", "some-other-value"):
+        response = await auth.http.get(
+            "/oauth/authorize", params=app.params(scope=LAUNCH_SCOPE, launch=forged)
+        )
+        assert_sent_back(
+            response, app, "invalid_request", "launch is unknown, expired, used or for another app"
+        )
 
 
 async def test_the_launch_scope_and_parameter_come_together(auth: AuthHarness) -> None:
@@ -172,3 +173,16 @@ async def test_a_patient_cannot_take_another_patients_launch(auth: AuthHarness) 
         response, app, "access_denied", "the launch's patient is not the person signed in"
     )
     assert await auth.count("authorization_codes") == 0
+
+
+async def test_the_cleanup_job_deletes_expired_launch_values(
+    auth: AuthHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App(await register_ehr_app(auth))
+    await launch_value(auth, app.client_id, patient="pat-7")
+    launches = auth.app.state.auth.launches
+    assert await launches.forget_expired() == 0
+    later = utcnow() + timedelta(seconds=301)
+    monkeypatch.setattr("medmesh.auth.launches.service.utcnow", lambda: later)
+    assert await launches.forget_expired() == 1
+    assert await auth.count("launch_contexts") == 0
