@@ -237,9 +237,8 @@ SERVICES = [
                 "Writes per second by outcome",
                 {"{{outcome}}": f"sum by (outcome) (rate(medmesh_payments_writes_total[{RATE}]))"},
                 unit="reqps",
-                description="Every POST and DELETE: succeeded, card_error (402), replayed (an "
-                "Idempotency-Key answered from its stored response), key_in_use (409: its first "
-                "request still runs), refused (4xx before anything changed).",
+                description="POST and DELETE: card_error is a 402, replayed a stored answer, "
+                "key_in_use a 409 (first request still runs), refused a 4xx changing nothing.",
             ),
             Panel(
                 "Payment intent writes by action",
