@@ -101,18 +101,20 @@ class IdempotentWrites:
         operation: Operation,
     ) -> Response:
         owner = caller.owner
-        if key is not None:
-            if not 1 <= len(key) <= MAX_KEY_LENGTH:
-                raise InvalidRequest(
-                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
-                    code="idempotency_key_invalid",
-                )
-            digest = request_hash(self.digest_key, method, path, params)
-            replay = await self._claim(owner, key, digest)
-            if replay is not None:
-                self.metrics.writes.labels(action, "replayed").inc()
-                return replay
-        status, body = await self._execute(owner, key, operation)
+        if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+            raise InvalidRequest(
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+                code="idempotency_key_invalid",
+            )
+        # One session: the claim's transaction (committed at once), then the request's.
+        async with self.database.sessionmaker() as session:
+            if key is not None:
+                digest = request_hash(self.digest_key, method, path, params)
+                replay = await self._claim(session, owner, key, digest)
+                if replay is not None:
+                    self.metrics.writes.labels(action, "replayed").inc()
+                    return replay
+            status, body, encoded = await self._execute(session, owner, key, operation)
         if status < 400:
             self.metrics.writes.labels(action, "succeeded").inc()
         else:
@@ -128,29 +130,30 @@ class IdempotentWrites:
                     resource_id=body["id"],
                 )
             )
-        return Response(body_bytes(body), status_code=status, media_type="application/json")
+        return Response(encoded, status_code=status, media_type="application/json")
 
-    async def _claim(self, owner: str, key: str, digest: str) -> Response | None:
+    async def _claim(
+        self, session: AsyncSession, owner: str, key: str, digest: str
+    ) -> Response | None:
         now = utcnow()
-        async with self.database.sessionmaker() as session:
-            repository = IdempotencyRepository(session)
-            claimed = await repository.claim(owner, key, digest, now)
-            if not claimed:
-                existing = await repository.get(owner, key)
-                if existing is not None and existing.created < now - self.ttl:
-                    # Past its window: the key is free again (the purge had not run yet).
-                    await repository.drop_expired(owner, key, now - self.ttl)
-                    claimed = await repository.claim(owner, key, digest, now)
-            if claimed:
-                await session.commit()
-                return None
+        repository = IdempotencyRepository(session)
+        claimed = await repository.claim(owner, key, digest, now)
+        if not claimed:
             existing = await repository.get(owner, key)
-            stored = (
-                (existing.request_hash, existing.response_status, existing.response_body)
-                if existing is not None
-                else None
-            )
-            await session.rollback()
+            if existing is not None and existing.created < now - self.ttl:
+                # Past its window: the key is free again (the purge had not run yet).
+                await repository.drop_expired(owner, key, now - self.ttl)
+                claimed = await repository.claim(owner, key, digest, now)
+        if claimed:
+            await session.commit()
+            return None
+        existing = await repository.get(owner, key)
+        stored = (
+            (existing.request_hash, existing.response_status, existing.response_body)
+            if existing is not None
+            else None
+        )
+        await session.rollback()
         if stored is None:
             # Claimed a moment ago and released (its request failed its checks) since.
             raise IdempotencyKeyInUse(_IN_USE)
@@ -171,25 +174,28 @@ class IdempotentWrites:
         )
 
     async def _execute(
-        self, owner: str, key: str | None, operation: Operation
-    ) -> tuple[int, dict[str, Any]]:
+        self, session: AsyncSession, owner: str, key: str | None, operation: Operation
+    ) -> tuple[int, dict[str, Any], bytes]:
+        """Run ``operation`` in ``session`` and commit it with its stored response: its status,
+        body and the body's bytes."""
         try:
-            async with self.database.sessionmaker() as session:
-                try:
-                    status, body = 200, await operation(session)
-                except CardError as error:
-                    status, body = error.status, error_body(error)
-                if key is not None:
-                    stored = body_bytes(body).decode()
-                    await IdempotencyRepository(session).store(owner, key, status, stored)
-                await session.commit()
-        except BaseException:
+            try:
+                status, body = 200, await operation(session)
+            except CardError as error:
+                status, body = error.status, error_body(error)
+            encoded = body_bytes(body)
             if key is not None:
-                async with self.database.sessionmaker() as session:
-                    await IdempotencyRepository(session).release(owner, key)
-                    await session.commit()
+                await IdempotencyRepository(session).store(owner, key, status, encoded.decode())
+            await session.commit()
+        except BaseException:
+            # Undone first: on SQLite it holds the writer queue the release waits for.
+            await session.rollback()
+            if key is not None:
+                async with self.database.sessionmaker() as other:
+                    await IdempotencyRepository(other).release(owner, key)
+                    await other.commit()
             raise
-        return status, body
+        return status, body, encoded
 
     async def purge_expired(self) -> int:
         """Delete the keys whose replay window has passed; how many went."""
