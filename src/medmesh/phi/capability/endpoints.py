@@ -41,10 +41,9 @@ async def metadata(request: Request) -> Response:
 
 @router.get("/.well-known/smart-configuration", summary="SMART configuration")
 async def smart_config(request: Request) -> Response:
-    """SMART App Launch configuration: where an app sends its person to sign in and gets tokens
-    (the auth-service's endpoints), the JWKS, the grant types, client authentication methods,
-    scopes and SMART capabilities this deployment supports (standalone and EHR launch, public
-    and confidential apps, OpenID Connect, online and offline access). Public: no token needed."""
+    """SMART App Launch configuration: where to get tokens (the auth-service's token endpoint),
+    its JWKS, the grant types, client authentication methods, scopes and SMART capabilities this
+    deployment supports. Public: no token needed."""
     settings = PhiState.of(request.app).settings
     document = smart_configuration(settings.issuer, settings.effective_jwks_url)
     return Response(orjson.dumps(document), media_type="application/json")
