@@ -37,7 +37,7 @@ def openapi(
     ),
     out: Path = typer.Option(Path("docs/openapi"), help="output folder"),
 ) -> None:
-    """Write (or check) docs/openapi/<service>.json for every service built so far."""
+    """Write (or check) docs/openapi/<service>.json for every service."""
     stale = []
     for name in SERVICES:
         text = json.dumps(openapi_document(name), indent=2, sort_keys=True) + "\n"

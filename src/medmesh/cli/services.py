@@ -30,7 +30,7 @@ class ServiceEntry:
         await migrations.upgrade(url)
 
 
-#: The services built so far, in start order; the others join as they are built.
+#: The services, in start order.
 SERVICES: dict[str, ServiceEntry] = {
     "auth": ServiceEntry("auth", "medmesh.auth.main", "medmesh.auth.config:AuthSettings"),
     "phi": ServiceEntry("phi", "medmesh.phi.main", "medmesh.phi.config:PhiSettings"),
@@ -40,12 +40,15 @@ SERVICES: dict[str, ServiceEntry] = {
     "payments": ServiceEntry(
         "payments", "medmesh.payments.main", "medmesh.payments.config:PaymentsSettings"
     ),
+    "devices": ServiceEntry(
+        "devices", "medmesh.devices.main", "medmesh.devices.config:DevicesSettings"
+    ),
 }
 
 
 def service_entry(name: str) -> ServiceEntry:
     if name not in SERVICES:
-        raise typer.BadParameter(f"unknown service {name!r}; built so far: {', '.join(SERVICES)}")
+        raise typer.BadParameter(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
     return SERVICES[name]
 
 
