@@ -32,7 +32,8 @@ from bench.auth import bench_jws
 from bench.servers import BIN, ROOT, free_port, load, medmesh_service, uvicorn_app
 
 
-def _bootstrap(env: dict[str, str]) -> dict[str, str]:
+def bootstrap_clients(env: dict[str, str]) -> dict[str, str]:
+    """``medmesh admin bootstrap`` against the service of ``env``; the client secrets it prints."""
     out = subprocess.run(
         [str(BIN / "python"), "-m", "medmesh.cli", "admin", "bootstrap"],
         cwd=ROOT,
@@ -62,7 +63,7 @@ def bench_auth_service(results: dict[str, Any], alg: str = "RS256") -> None:
         "MEDMESH_AUTH_SIGNING_ALG": alg,
     }
     with medmesh_service("auth", port, env) as url:
-        secrets = _bootstrap(env)
+        secrets = bootstrap_clients(env)
         basic = base64.b64encode(f"demo-service:{secrets['demo-service']}".encode()).decode()
         form_headers = {
             "Authorization": f"Basic {basic}",

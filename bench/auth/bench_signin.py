@@ -22,10 +22,8 @@ import base64
 import hashlib
 import html
 import json
-import os
 import re
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +34,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.auth.bench_auth import bootstrap_clients
 from bench.auth.distinct_load import run_distinct
 from bench.loadgen import build_request
-from bench.servers import BIN, ROOT, SERVER_PIDS, free_port, load, medmesh_service, uvicorn_app
+from bench.servers import SERVER_PIDS, free_port, load, medmesh_service, uvicorn_app
 
 REDIRECT_URI = "https://app.example/callback"
 APP_SCOPE = "openid fhirUser launch/patient offline_access patient/Patient.rs"
@@ -49,23 +48,6 @@ _INPUT = re.compile(r'<input type="(?:hidden|checkbox)"[^>]*name="([^"]+)"[^>]*v
 #: Exchanges measured per run (after WARMUP more), and the same count of client_credentials.
 EXCHANGES = 4000
 WARMUP = 400
-
-
-def _bootstrap(env: dict[str, str]) -> dict[str, str]:
-    out = subprocess.run(
-        [str(BIN / "python"), "-m", "medmesh.cli", "admin", "bootstrap"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    found: dict[str, str] = {}
-    for line in out.splitlines():
-        if line.startswith("client "):
-            _, client_id, _, secret = line.split()
-            found[client_id] = secret
-    return found
 
 
 def _fields(page: str) -> list[tuple[str, str]]:
@@ -197,7 +179,7 @@ def bench_signin(results: dict[str, Any]) -> None:
         "MEDMESH_AUTH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }
     with medmesh_service("auth", port, env) as url:
-        found = _bootstrap(env)
+        found = bootstrap_clients(env)
         app = SignedInApp(url, found["medmesh-cli"])
         host = url.removeprefix("http://")
         pid = SERVER_PIDS.get(port)
