@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
 from medmesh.phi.bulk_import.repository import ImportRepository
 from medmesh.phi.bundles.staging import CreateStager
+from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
@@ -78,15 +79,16 @@ class NdjsonImporter:
         self, chunk: list[Line], progress: FileProgress, on_commit: OnCommit | None = None
     ) -> FileProgress:
         """Store one chunk in one transaction; returns the file's progress once it is committed."""
-        rejected: list[tuple[int, dict[str, Any]]] = []
-        parsed = [p for p in (self._parse(line, progress, rejected) for line in chunk) if p]
-        async with self.database.unit_of_work() as session:
-            async with self.resources.writes.slot(self.ctx.principal, None, "cu"):
-                stored = await self._store(session, parsed, progress.source, rejected)
-            issues = [issue for _, issue in sorted(rejected, key=lambda r: r[0])]
-            after = progress.after_chunk(chunk[-1][0], stored, issues)
-            if on_commit is not None:
-                await on_commit(session, after)
+        with bulk_collection_pacing():
+            rejected: list[tuple[int, dict[str, Any]]] = []
+            parsed = [p for p in (self._parse(line, progress, rejected) for line in chunk) if p]
+            async with self.database.unit_of_work() as session:
+                async with self.resources.writes.slot(self.ctx.principal, None, "cu"):
+                    stored = await self._store(session, parsed, progress.source, rejected)
+                issues = [issue for _, issue in sorted(rejected, key=lambda r: r[0])]
+                after = progress.after_chunk(chunk[-1][0], stored, issues)
+                if on_commit is not None:
+                    await on_commit(session, after)
         return after
 
     def _parse(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.components import Call
 from medmesh.phi.fhir.http import fhir_response, prefer_lenient, read_json_body
 
@@ -45,11 +46,12 @@ async def process_bundle(request: Request, call: Call) -> Response:
     at the existing match instead of creating. A failing transaction answers with the failing entry's
     OperationOutcome and stores nothing. `Prefer: return=representation` puts the resources in the answer.
     """
-    body = await read_json_body(request)
-    result = await call.services.bundles.process(
-        call.session, call.ctx, body, prefer=_prefer(request)
-    )
-    return fhir_response(result, 200)
+    with bulk_collection_pacing():  # from the parse of the body on (decision 0033)
+        body = await read_json_body(request)
+        result = await call.services.bundles.process(
+            call.session, call.ctx, body, prefer=_prefer(request)
+        )
+        return fhir_response(result, 200)
 
 
 router.add_api_route("/", process_bundle, methods=["POST"], include_in_schema=False)

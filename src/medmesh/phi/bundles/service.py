@@ -18,6 +18,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bundles.everything import EverythingQuery
 from medmesh.phi.bundles.processing import BundleRun
 from medmesh.phi.bundles.requests import BundleEntry, parse_bundle
+from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
@@ -52,11 +53,12 @@ class BundleService:
         A transaction that fails raises the failing entry's error (nothing is stored once the
         request's session rolls back); a batch answers every entry with its own status.
         """
-        kind, entries = parse_bundle(bundle, self.settings.max_bundle_entries, ctx.base_url)
-        # One write slot for the whole Bundle, taken once it is parsed; a token that can write
-        # nothing (a batch of reads) takes none.
-        async with self.resources.writes.slot(ctx.principal, None, "cud"):
-            return await self._process(session, ctx, kind, entries, prefer)
+        with bulk_collection_pacing():
+            kind, entries = parse_bundle(bundle, self.settings.max_bundle_entries, ctx.base_url)
+            # One write slot for the whole Bundle, taken once it is parsed; a token that can
+            # write nothing (a batch of reads) takes none.
+            async with self.resources.writes.slot(ctx.principal, None, "cud"):
+                return await self._process(session, ctx, kind, entries, prefer)
 
     async def _process(
         self,
