@@ -40,3 +40,21 @@ async def test_keys_past_their_window_are_purged(payments: PaymentsHarness) -> N
     assert reused["name"] == "C"
     metrics = (await payments.http.get("/metrics")).text
     assert "medmesh_payments_idempotency_keys_expired_total 1.0" in metrics
+
+
+async def test_a_key_past_its_window_runs_again_before_the_purge(
+    payments: PaymentsHarness,
+) -> None:
+    first = await payments.ok("/v1/customers", {"name": "A"}, **{"Idempotency-Key": "aged"})
+    async with payments.database.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE idempotency_keys SET created = :at WHERE key = 'aged'"),
+            {"at": utcnow() - timedelta(hours=25)},
+        )
+    again = await payments.post("/v1/customers", {"name": "B"}, **{"Idempotency-Key": "aged"})
+    assert again.status_code == 200
+    assert again.headers.get("idempotent-replayed") is None
+    assert again.json()["name"] == "B"
+    assert again.json()["id"] != first["id"]
+    assert await payments.count("idempotency_keys", "key = 'aged'") == 1
+    assert await payments.count("customers") == 2

@@ -46,10 +46,6 @@ class PaymentIntentRepository:
             stmt = stmt.where(PaymentIntentRow.customer_id == customer_id)
         return (await self.session.scalars(page.narrow(stmt, PaymentIntentRow.id))).all()
 
-    async def add(self, row: PaymentIntentRow) -> None:
-        self.session.add(row)
-        await self.session.flush()
-
     async def transition(
         self,
         intent_id: str,
@@ -71,10 +67,6 @@ class PaymentIntentRepository:
         )
         result: CursorResult[Any] = await self.session.execute(stmt)  # type: ignore[assignment]
         return result.rowcount == 1
-
-    async def add_charge(self, row: ChargeRow) -> None:
-        self.session.add(row)
-        await self.session.flush()
 
     async def charge(self, charge_id: str) -> ChargeRow | None:
         return await self.session.get(ChargeRow, charge_id, populate_existing=True)

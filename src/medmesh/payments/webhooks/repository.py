@@ -40,10 +40,6 @@ class WebhookEndpointRepository:
             )
         ).all()
 
-    async def enabled(self) -> Sequence[WebhookEndpointRow]:
-        stmt = select(WebhookEndpointRow).where(WebhookEndpointRow.status == "enabled")
-        return (await self.session.scalars(stmt)).all()
-
     async def enabled_in_transaction(self) -> Sequence[EnabledEndpoint]:
         """The enabled endpoints (id, url, enabled events), read once per session (the events
         of one change share it) on the session's connection; a change of an endpoint in the
