@@ -23,6 +23,7 @@ class DevicesMetrics:
     parked: Gauge
     mqtt_messages: Counter
     mqtt_connected: Gauge
+    mqtt_subscriptions: Counter
 
     @classmethod
     def register(cls, metrics: ServiceMetrics) -> DevicesMetrics:
@@ -70,10 +71,16 @@ class DevicesMetrics:
         connected = metrics.gauge(
             "medmesh_devices_mqtt_connected", "1 while the MQTT subscriber holds a session."
         )
+        subscriptions = metrics.counter(
+            "medmesh_devices_mqtt_subscriptions_total",
+            "Times the MQTT subscriber connected and subscribed (more than one: reconnects).",
+        )
         for transport in TRANSPORTS:
             full.labels(transport)
             for outcome in OUTCOMES:
                 readings.labels(transport, outcome)
         for outcome in ("accepted", "refused"):
             mqtt.labels(outcome)
-        return cls(readings, full, pending, delivered, backlog, lag, parked, mqtt, connected)
+        return cls(
+            readings, full, pending, delivered, backlog, lag, parked, mqtt, connected, subscriptions
+        )

@@ -90,6 +90,7 @@ class MqttSubscriber:
                 async with self._client() as client:
                     await client.subscribe(self.subscription, qos=1)
                     self.metrics.mqtt_connected.set(1)
+                    self.metrics.mqtt_subscriptions.inc()
                     self.subscribed.set()
                     log.info("mqtt_subscribed", broker=f"{self.hostname}:{self.port}")
                     await self._consume(client)
