@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -24,6 +25,8 @@ _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
 #: Stripe's limits on metadata.
 METADATA_KEYS, METADATA_KEY_CHARS, METADATA_VALUE_CHARS = 50, 40, 500
 MAX_AMOUNT = 99_999_999
+#: Parameters of one request at most (Starlette's limit on a form).
+MAX_FIELDS = 1000
 
 
 def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -72,6 +75,15 @@ async def read_params(request: Request) -> dict[str, Any]:
             if not isinstance(loaded, dict):
                 raise InvalidRequest("the request body must be a JSON object")
             params.update(loaded)
+        elif kind == "application/x-www-form-urlencoded":
+            # What Starlette's form parser gives, for a fraction of its cost: names and values
+            # percent-decoded as UTF-8, raw bytes as Latin-1, blank values kept.
+            text = (await request.body()).decode("latin-1")
+            try:
+                pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+            except ValueError:
+                raise InvalidRequest(f"at most {MAX_FIELDS} parameters") from None
+            params.update(nest(pairs))
         else:
             form = await request.form()
             params.update(nest((k, v) for k, v in form.multi_items() if isinstance(v, str)))
