@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,4 +124,28 @@ async def devices(
     database_templates: DatabaseTemplates,
 ) -> AsyncIterator[DevicesHarness]:
     async with run_devices(devices_settings, token_factory, database_templates) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def mqtt_devices(
+    mqtt_url: str,
+    database_url: str,
+    tmp_path: Path,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
+) -> AsyncIterator[DevicesHarness]:
+    run = uuid.uuid4().hex[:12]
+    settings = devices_settings_for(
+        database_url,
+        tmp_path,
+        mqtt_url=mqtt_url,
+        mqtt_topic=f"test-{run}/devices/+/readings",
+        mqtt_group=f"group-{run}",
+        mqtt_client_id=f"devices-{run}",
+        mqtt_reconnect_seconds=0.1,
+    )
+    async with run_devices(settings, token_factory, database_templates) as harness:
+        mqtt = harness.app.state.devices.mqtt
+        await asyncio.wait_for(mqtt.subscribed.wait(), 60)
         yield harness

@@ -5,46 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
 import orjson
-import pytest
 
 from medmesh.devices.components import DevicesState
 from medmesh.devices.mqtt.subscriber import MqttSubscriber
-from medmesh.platform.testing import DatabaseTemplates, TokenFactory
-from tests.devices.conftest import DevicesHarness, devices_settings_for, run_devices
+from tests.devices.conftest import DevicesHarness
 from tests.devices.test_backpressure import writes_held
 
 TS = "2026-03-01T08:00:00Z"
-
-
-@pytest.fixture
-async def mqtt_devices(
-    mqtt_url: str,
-    database_url: str,
-    tmp_path: Path,
-    token_factory: TokenFactory,
-    database_templates: DatabaseTemplates,
-) -> AsyncIterator[DevicesHarness]:
-    run = uuid.uuid4().hex[:12]
-    settings = devices_settings_for(
-        database_url,
-        tmp_path,
-        mqtt_url=mqtt_url,
-        mqtt_topic=f"test-{run}/devices/+/readings",
-        mqtt_group=f"group-{run}",
-        mqtt_client_id=f"devices-{run}",
-        mqtt_reconnect_seconds=0.1,
-    )
-    async with run_devices(settings, token_factory, database_templates) as harness:
-        await subscribed(harness)
-        yield harness
 
 
 def subscriber(devices: DevicesHarness) -> MqttSubscriber:
