@@ -82,6 +82,8 @@ def load_dashboard_generator(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # It imports its sibling modules (the model, the panels) as a script run from its folder does.
+    monkeypatch.syspath_prepend(str(path.parent))
     # dataclasses resolve their annotations through sys.modules.
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
