@@ -33,6 +33,16 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_payments_writes_total": "counter",
     "medmesh_payments_card_errors_total": "counter",
     "medmesh_payments_idempotency_keys_expired_total": "counter",
+    # medical-device service
+    "medmesh_devices_readings_total": "counter",
+    "medmesh_devices_ingest_full_total": "counter",
+    "medmesh_devices_ingest_pending_readings": "gauge",
+    "medmesh_devices_observations_delivered_total": "counter",
+    "medmesh_devices_delivery_backlog_bundles": "gauge",
+    "medmesh_devices_delivery_lag_seconds": "gauge",
+    "medmesh_devices_delivery_parked_bundles": "gauge",
+    "medmesh_devices_mqtt_messages_total": "counter",
+    "medmesh_devices_mqtt_connected": "gauge",
 }
 
 SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")

@@ -96,3 +96,33 @@ def test_payments_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Pat
     assert f'medmesh_payments_writes_total{{{create},outcome="card_error"}} 1.0' in response.text
     assert 'medmesh_payments_card_errors_total{code="card_declined"} 1.0' in response.text
     assert 'route="/v1/payment_intents/{intent_id}"' in response.text
+
+
+def test_devices_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) -> None:
+    headers = tokens().headers("devices:write devices:ingest", audience="medmesh-devices")
+    with (
+        running_service("devices", tmp_path) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=30) as http,
+    ):
+        device = http.post(
+            "/v1/devices", json={"manufacturer": "Acme", "model": "Pulse 2", "serial_number": "1"}
+        )
+        assert device.status_code == 201, device.text
+        reading = {"timestamp": "2026-01-01T08:00:00Z", "metric": "heart_rate", "unit": "/min"}
+        batch = [
+            {**reading, "device_id": device.json()["id"], "reading_id": "r-1", "value": 72},
+            {**reading, "device_id": device.json()["id"], "reading_id": "r-2", "value": 900},
+        ]
+        sent = http.post("/v1/readings", json={"readings": batch})
+        assert sent.status_code == 200, sent.text
+        assert [r["status"] for r in sent.json()["results"]] == ["stored", "rejected"]
+        response = http.get("/metrics")
+    assert response.status_code == 200
+    assert "medmesh_devices_delivery_lag_seconds" in used_by("devices")
+    assert missing_metrics("devices", response.text) == []
+    stored = 'medmesh_devices_readings_total{outcome="stored",transport="http"} 1.0'
+    rejected = 'medmesh_devices_readings_total{outcome="rejected",transport="http"} 1.0'
+    assert stored in response.text
+    assert rejected in response.text
+    assert "medmesh_devices_mqtt_connected 0.0" in response.text
+    assert 'route="/v1/readings"' in response.text

@@ -14,9 +14,10 @@ import pytest
 from medmesh.platform.config import SERVICE_PORTS
 from tests.deploy.tools import OVERLAYS, SERVICES, by_kind, render_overlay
 
-#: Who calls whom inside the cluster. Every service calls auth (JWKS, revocations, tokens).
+#: Who calls whom inside the cluster. Every service calls auth (JWKS, revocations, tokens);
+#: auth calls phi to check the patient picked at sign-in.
 CALLS: dict[str, set[str]] = {
-    "auth": set(),
+    "auth": {"phi"},
     "phi": {"auth"},
     "synthetic": {"auth", "phi"},
     "payments": {"auth", "phi"},
@@ -124,3 +125,60 @@ def test_only_webhook_senders_reach_outside_and_only_public_https(service: str) 
             if ipaddress.ip_network(e).version == inside.version
         ]
         assert any(inside.subnet_of(e) for e in excluded), inside  # type: ignore[arg-type]
+
+
+def broker_labels(objects: list[dict[str, Any]]) -> dict[str, str]:
+    labels: dict[str, str] = by_kind(objects, "Deployment")["mosquitto"]["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    return labels
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_devices_reaches_the_dev_broker_and_the_broker_admits_only_devices(
+    service: str,
+) -> None:
+    objects = render_overlay("dev")
+    policies = by_kind(objects, "NetworkPolicy")
+    broker = broker_labels(objects)
+    out = allows(policies[f"{service}-egress"]["spec"]["egress"], "to", broker, 1883)
+    admitted = allows(
+        policies["mosquitto"]["spec"]["ingress"], "from", api_pod_labels(objects, service), 1883
+    )
+    assert out is (service == "devices")
+    assert admitted is (service == "devices")
+
+
+def test_in_prod_devices_alone_reaches_the_managed_broker_over_tls() -> None:
+    objects = render_overlay("prod")
+    assert "mosquitto" not in by_kind(objects, "Deployment")
+    policy = by_kind(objects, "NetworkPolicy")["allow-managed-mqtt"]["spec"]
+    selected = [s for s in SERVICES if selects(policy["podSelector"], api_pod_labels(objects, s))]
+    assert selected == ["devices"]
+    (rule,) = policy["egress"]
+    assert [p["port"] for p in rule["ports"]] == [8883]
+    assert [list(peer) for peer in rule["to"]] == [["ipBlock"]]
+
+
+def test_auth_checks_picked_patients_at_phi_in_cluster_and_through_the_public_base_in_prod() -> (
+    None
+):
+    dev, prod = render_overlay("dev"), render_overlay("prod")
+    bases = {
+        name: by_kind(objects, "ConfigMap")["auth-config"]["data"]["MEDMESH_AUTH_FHIR_BASE_URLS"]
+        for name, objects in (("dev", dev), ("prod", prod))
+    }
+    assert bases == {
+        "dev": '["http://phi.medmesh.svc.cluster.local:8002/fhir"]',
+        "prod": '["https://fhir.medmesh.example.com/fhir"]',
+    }
+    # The public base is served by the ingress controller: prod lets auth reach it on 443.
+    policy = by_kind(prod, "NetworkPolicy")["auth-egress-public-fhir"]["spec"]
+    assert selects(policy["podSelector"], api_pod_labels(prod, "auth"))
+    (rule,) = policy["egress"]
+    assert [p["port"] for p in rule["ports"]] == [443]
+    assert [peer["namespaceSelector"]["matchLabels"] for peer in rule["to"]] == [
+        {"kubernetes.io/metadata.name": "ingress-nginx"}
+    ]
+    hosts = {r["host"] for r in by_kind(prod, "Ingress")["phi"]["spec"]["rules"]}
+    assert hosts == {"fhir.medmesh.example.com"}

@@ -65,6 +65,10 @@ def test_the_required_alerts_exist() -> None:
         "medmesh_outbox_backlog",
         "medmesh_auth_signing_key_age_seconds",
         "medmesh_payments_writes_total",
+        "medmesh_devices_delivery_lag_seconds",
+        "medmesh_devices_delivery_parked_bundles",
+        "medmesh_devices_ingest_full_total",
+        "medmesh_devices_mqtt_connected",
     ):
         assert metric in exprs
 
@@ -131,6 +135,22 @@ def test_the_payments_dashboard_shows_its_domain() -> None:
     ):
         assert metric in exprs
     assert 'medmesh_outbox_backlog{service="payments"}' in exprs
+
+
+def test_the_devices_dashboard_shows_its_domain() -> None:
+    exprs = "\n".join(dashboard_expressions(OBSERVABILITY / "grafana/dashboards/devices.json"))
+    for metric in (
+        "medmesh_devices_readings_total",
+        "medmesh_devices_ingest_full_total",
+        "medmesh_devices_ingest_pending_readings",
+        "medmesh_devices_observations_delivered_total",
+        "medmesh_devices_delivery_backlog_bundles",
+        "medmesh_devices_delivery_lag_seconds",
+        "medmesh_devices_delivery_parked_bundles",
+        "medmesh_devices_mqtt_messages_total",
+        "medmesh_devices_mqtt_connected",
+    ):
+        assert metric in exprs
 
 
 def test_the_collector_pipelines_use_only_defined_components() -> None:

@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 
 from dashboard_model import ServiceDashboard, render_dashboard
+from devices_panels import DEVICES
 from service_panels import AUTH, PAYMENTS, PHI, SYNTHETIC
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboards"
 
-SERVICES: list[ServiceDashboard] = [AUTH, PHI, SYNTHETIC, PAYMENTS]
+SERVICES: list[ServiceDashboard] = [AUTH, PHI, SYNTHETIC, PAYMENTS, DEVICES]
 
 
 def dashboard_files() -> dict[Path, str]:

@@ -1,4 +1,4 @@
-"""The domain panels of auth, phi, synthetic and payments."""
+"""The domain panels of auth, phi, synthetic and payments (devices': ``devices_panels.py``)."""
 
 from __future__ import annotations
 
