@@ -12,7 +12,7 @@ from medmesh.payments.models import EventRow
 from medmesh.payments.objects import new_id
 from medmesh.payments.rows import insert_of
 from medmesh.payments.webhooks.delivery import enqueue_event
-from medmesh.platform.db import execute_together, utcnow
+from medmesh.platform.db import Statement, execute_together, utcnow
 
 
 async def record_event(session: AsyncSession, kind: str, obj: dict[str, Any]) -> None:
@@ -22,9 +22,12 @@ async def record_event(session: AsyncSession, kind: str, obj: dict[str, Any]) ->
 
 
 async def record_events(
-    session: AsyncSession, events: Sequence[tuple[str, dict[str, Any]]]
+    session: AsyncSession,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    before: Sequence[Statement] = (),
 ) -> None:
-    """:func:`record_event` of each (kind, object), in order, the rows in one insert."""
+    """:func:`record_event` of each (kind, object), in order, the rows in one insert, run in
+    one trip after the change's own statements ``before``."""
     now = utcnow()
     # Ids drawn in one millisecond are random among themselves: sorted, they list in order.
     ids = sorted(new_id("evt") for _ in events)
@@ -38,6 +41,6 @@ async def record_events(
         }
         for event_id, (kind, obj) in zip(ids, events, strict=True)
     ]
-    await execute_together(session, [insert_of(EventRow, rows)])
+    await execute_together(session, [*before, insert_of(EventRow, rows)])
     for row in rows:
         await enqueue_event(session, event_body(row["id"], row["type"], row["data"], now))

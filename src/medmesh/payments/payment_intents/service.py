@@ -32,7 +32,7 @@ from medmesh.payments.payment_intents.settlement import Settlement, settle, sett
 from medmesh.payments.payment_methods.service import PaymentMethodService
 from medmesh.payments.rows import add_rows
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import execute_together, utcnow
+from medmesh.platform.db import Statement, utcnow
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = (
@@ -172,8 +172,9 @@ class PaymentIntentService:
         settled = await settle(self.connector, self.ledger, self.public_url, row, method, answer)
         for name, value in settled.values.items():
             setattr(row, name, value)
-        await execute_together(session, settlement_writes(settled, *new_rows, row))
-        return await self._settled(session, row, payment_intent_object(row), settled, [created])
+        writes = settlement_writes(settled, *new_rows, row)
+        obj = payment_intent_object(row)
+        return await self._settled(session, row, obj, settled, [created], writes)
 
     async def retrieve(
         self, session: AsyncSession, caller: Caller, intent_id: str
@@ -255,9 +256,8 @@ class PaymentIntentService:
         await PaymentIntentRepository(session).transition(
             intent_id, ("processing", "requires_action"), settled.values
         )
-        await execute_together(session, settlement_writes(settled))
         obj = payment_intent_object(await self.get_row(session, caller, intent_id))
-        return await self._settled(session, row, obj, settled, [])
+        return await self._settled(session, row, obj, settled, [], settlement_writes(settled))
 
     async def _settled(
         self,
@@ -266,9 +266,11 @@ class PaymentIntentService:
         obj: dict[str, Any],
         settled: Settlement,
         events: list[tuple[str, dict[str, Any]]],
+        writes: list[Statement],
     ) -> dict[str, Any]:
-        """The events and the patient's record of a settled intent (``obj`` as it is now)."""
-        await record_events(session, [*events, (settled.event, obj)])
+        """The settlement's ``writes`` with the events in one trip, and the patient's record
+        of a settled intent (``obj`` as it is now)."""
+        await record_events(session, [*events, (settled.event, obj)], writes)
         if settled.captured is not None:
             await self.records.payment_succeeded(
                 session,
