@@ -8,15 +8,11 @@ everything (``payments:admin``), so that the requests reach the handlers.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -24,17 +20,12 @@ from schemathesis.core.result import Ok
 
 from medmesh.platform.testing import TokenFactory
 from medmesh.platform.tokens import SigningKey
+from tests.e2e.test_phi_process import MEDMESH, _wait_ready, free_port
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "payments-schemathesis-hs256-secret-of-32-bytes"
 ISSUER = "http://auth.schemathesis.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -51,34 +42,13 @@ def payments_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "MEDMESH_PAYMENTS_LOG_FILE": str(var_dir / "payments.log"),
         }
     )
-    port = _free_port()
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [*MEDMESH, "serve", "payments", "--port", url.rsplit(":", 1)[1], "--migrate"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "medmesh.cli",
-            "serve",
-            "payments",
-            "--port",
-            str(port),
-            "--migrate",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, "the gateway exited"
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not become ready"
-            time.sleep(0.1)
+        _wait_ready(url, process, var_dir / "payments.log")
         yield url
     finally:
         process.terminate()
