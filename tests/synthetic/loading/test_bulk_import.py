@@ -3,6 +3,7 @@ phi-service app that offers the operation."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from medmesh.platform.crypto import KeyRing
 from medmesh.platform.service_client import ServiceClient
 from medmesh.platform.testing import DatabaseTemplates, TokenFactory, serve_app
 from medmesh.platform.tokens import TokenVerifier
-from medmesh.synthetic.loading import LoadRefused, NdjsonInput, load_patients
+from medmesh.synthetic.loading import LoadCancelled, LoadRefused, NdjsonInput, load_patients
 from medmesh.synthetic.loading.bulk_import import offers_import
 from medmesh.synthetic.loading.summary import LoadFailure
 from medmesh.synthetic.runner import run_generation
@@ -161,3 +162,29 @@ async def test_only_a_server_listing_the_operation_offers_it(
     # A server without a CapabilityStatement (the file server: 404) does not.
     async with ServiceClient(exports[0]) as files:
         assert await offers_import(files) is False
+
+
+async def test_a_cancelled_load_stops_waiting_and_phi_keeps_what_its_job_stores(
+    phi_url: str, token_factory: TokenFactory, exports: tuple[str, Path]
+) -> None:
+    base, folder = exports
+    (folder / "Patient.ndjson").write_bytes(orjson.dumps({"resourceType": "Patient", "id": "p"}))
+
+    with pytest.raises(LoadCancelled) as cancelled:
+        await load_patients(
+            target(phi_url, token_factory),
+            options(1),
+            ndjson=[NdjsonInput("Patient", base + "Patient.ndjson")],
+            is_cancelled=lambda: True,
+        )
+
+    assert cancelled.value.summary.patients_loaded == 0
+    async with ServiceClient(phi_url + "/fhir") as phi:
+        headers = {
+            "Authorization": "Bearer " + token_factory.token("system/*.rs", audience="medmesh-phi")
+        }
+        for _ in range(600):
+            if (await phi.get("Patient/p", headers=headers)).status_code == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert (await phi.get("Patient/p", headers=headers)).status_code == 200
