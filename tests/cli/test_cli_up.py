@@ -1,6 +1,6 @@
 """`medmesh up` (what `make run` runs): every registered service as a process, with demo data.
 
-It runs for real here — the four services on free ports, a fresh var/ — twice, the second time
+It runs for real here — the five services on free ports, a fresh var/ — twice, the second time
 over the first one's data, as a developer runs `make run` again.
 """
 
@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -87,11 +88,11 @@ def running_up(env: dict[str, str], urls: dict[str, str], var_dir: Path) -> Iter
 
 
 @pytest.mark.timeout(900)
-def test_up_starts_every_service_and_seeds_a_payment_tied_to_the_demo_patient(
+def test_up_starts_every_service_and_seeds_a_payment_and_a_device_of_the_demo_patient(
     tmp_path: Path, up_env: tuple[dict[str, str], dict[str, str]]
 ) -> None:
     env, urls = up_env
-    assert list(urls) == ["auth", "phi", "synthetic", "payments"]
+    assert list(urls) == ["auth", "phi", "synthetic", "payments", "devices"]
     with running_up(env, urls, tmp_path / "var") as first:
         for name, url in urls.items():
             assert f"  {name:<10} {url}   docs {url}/docs   metrics {url}/metrics" in first.lines
@@ -131,6 +132,24 @@ def test_up_starts_every_service_and_seeds_a_payment_tied_to_the_demo_patient(
         assert found.status_code == 200, found.text
         assert found.json()["paymentAmount"] == {"value": 25.0, "currency": "USD"}
 
+        # The demo device, assigned to the demo patient: the key shown once sends its readings.
+        assert first.line_starting("client svc-devices: mmcs_")
+        device = first.line_starting("devices: pulse oximeter ").split()[3]
+        assert first.line_starting("devices: ") == (
+            f"devices: pulse oximeter {device} assigned to Patient/example (registered now)"
+        )
+        key = first.line_starting("device key (shown once): ").split()[-1]
+        reading = {"reading_id": "up-1", "metric": "spo2", "value": 97, "unit": "%"}
+        sent = httpx.post(
+            f"{urls['devices']}/v1/devices/{device}/readings",
+            headers={"X-Device-Key": key},
+            json={**reading, "timestamp": datetime.now(UTC).isoformat()},
+            timeout=30,
+        )
+        assert [r["status"] for r in sent.json()["results"]] == ["stored"], sent.text
+        search = f"{urls['phi']}/fhir/Observation?subject=Patient/example&code=59408-5"
+        assert first.line_starting(f"     curl -s '{search}' ")
+
     # `make run` again: the same data, nothing made twice, no new credentials shown.
     with running_up(env, urls, tmp_path / "var") as second:
         assert second.line_starting("payments: ") == (
@@ -138,4 +157,8 @@ def test_up_starts_every_service_and_seeds_a_payment_tied_to_the_demo_patient(
             "25.00 usd succeeded (already there)"
         )
         assert second.line_starting("synthetic: 0 patients loaded into phi")
+        assert second.line_starting("devices: ") == (
+            f"devices: pulse oximeter {device} assigned to Patient/example (already there)"
+        )
+        assert not [line for line in second.lines if line.startswith("device key")]
         assert not [line for line in second.lines if line.startswith("admin user:")]

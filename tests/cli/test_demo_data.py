@@ -4,11 +4,13 @@ a service refuses or cannot be reached (it goes on; `medmesh up` keeps running).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from medmesh.cli.demo_data import seed_demo_data
+from medmesh.cli.devices_demo import DEMO_SERIAL, DemoDevice, seed_demo_device
 from medmesh.cli.payments_demo import DEMO_EMAIL, seed_demo_payment
 from tests.deploy.live_service import free_port, running_service, tokens
 
@@ -77,3 +79,58 @@ def test_no_synthetic_patients_asked_for_loads_none(capsys: pytest.CaptureFixtur
     nowhere = f"http://127.0.0.1:{free_port()}"
     seed_demo_data({"synthetic": nowhere, "phi": nowhere}, "t", synthetic_patients=0)
     assert "synthetic" not in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def devices_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_service("devices", tmp_path_factory.mktemp("devices")) as url:
+        yield url
+
+
+def devices_token(scope: str = "devices:write") -> str:
+    return tokens().token(scope, audience="medmesh-devices")
+
+
+def test_the_demo_device_is_registered_once_and_assigned_once_phi_runs(
+    devices_service: str,
+) -> None:
+    first = seed_demo_device(devices_service, devices_token(), patient=None)
+    assert (first.patient, first.created) == (None, True)
+    assert first.key is not None
+    assert first.summary() == f"pulse oximeter {first.id} assigned to no patient (registered now)"
+    # A later run with phi: the same device, now assigned; its key is not shown again.
+    later = seed_demo_device(devices_service, devices_token())
+    assert later == DemoDevice(first.id, "Patient/example", None, False)
+    assert (
+        later.summary() == f"pulse oximeter {first.id} assigned to Patient/example (already there)"
+    )
+    assert seed_demo_device(devices_service, devices_token()) == later
+
+    with httpx.Client(base_url=devices_service, timeout=30) as http:
+        headers = {"Authorization": f"Bearer {devices_token()}"}
+        listed = http.get("/v1/devices", headers=headers).json()["data"]
+        assert [(d["id"], d["serial_number"]) for d in listed] == [(first.id, DEMO_SERIAL)]
+        assignments = http.get(f"/v1/devices/{first.id}/assignments", headers=headers).json()
+        assert [(a["patient"], a["end"]) for a in assignments["data"]] == [
+            ("Patient/example", None)
+        ]
+        # The key shown once lets the device send its readings.
+        reading = {"reading_id": "r-1", "metric": "spo2", "value": 97, "unit": "%"}
+        sent = http.post(
+            f"/v1/devices/{first.id}/readings",
+            headers={"X-Device-Key": first.key},
+            json={**reading, "timestamp": datetime.now(UTC).isoformat()},
+        )
+        assert sent.status_code == 200, sent.text
+        assert [r["status"] for r in sent.json()["results"]] == ["stored"]
+
+
+def test_a_refused_registry_request_is_named_with_the_services_message(
+    devices_service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(RuntimeError) as refused:
+        seed_demo_device(devices_service, devices_token("devices:ingest"))
+    assert str(refused.value).startswith("GET /v1/devices: 403 ")
+    seed_demo_data({"devices": devices_service}, "not-a-token", synthetic_patients=0)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "devices" in line]
+    assert line.startswith("devices: demo device not registered (GET /v1/devices: 401 ")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from medmesh.cli.devices_demo import seed_demo_device
 from medmesh.cli.payments_demo import DEMO_PATIENT, seed_demo_payment
 from medmesh.cli.seeding import seed_synthetic_patients
 from medmesh.cli.services import echo as _echo
@@ -128,9 +129,36 @@ def _seed_payments(urls: dict[str, str], token: str, _: DemoOptions) -> None:
         )
 
 
-#: The demo data of each service, in the order it is seeded (phi's patient before its payer).
+def _seed_devices(urls: dict[str, str], token: str, _: DemoOptions) -> None:
+    """A device assigned to phi's demo patient (when phi runs); its key when it is new."""
+    url = urls["devices"]
+    try:
+        demo = seed_demo_device(url, token, patient=DEMO_PATIENT if "phi" in urls else None)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _echo(f"\ndevices: demo device not registered ({exc})")
+        return
+    _echo(f"\ndevices API: {url}/v1  (registry, readings, alerts)")
+    _echo("devices: " + demo.summary())
+    key = demo.key or "<its key, shown when it was registered>"
+    if demo.key:
+        _echo(f"device key (shown once): {demo.key}")
+    _echo(
+        f"try: curl -s -X POST {url}/v1/devices/{demo.id}/readings -H 'X-Device-Key: {key}' "
+        '-H \'Content-Type: application/json\' -d \'{"reading_id": "r-1", "timestamp": '
+        '"\'"$(date -u +%FT%TZ)"\'", "metric": "spo2", "value": 97, "unit": "%"}\''
+    )
+    if demo.patient and "phi" in urls:
+        _echo(
+            f"     curl -s '{urls['phi']}/fhir/Observation?subject={demo.patient}&code=59408-5' "
+            '-H "Authorization: Bearer $TOKEN"   (its SpO2 Observations in phi)'
+        )
+
+
+#: The demo data of each service, in the order it is seeded (phi's patient before its payer
+#: and its device).
 SEEDERS = (
     Seeder(frozenset({"phi"}), _seed_phi),
     Seeder(frozenset({"phi", "synthetic"}), _seed_synthetic),
     Seeder(frozenset({"payments"}), _seed_payments),
+    Seeder(frozenset({"devices"}), _seed_devices),
 )
