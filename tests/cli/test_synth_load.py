@@ -7,13 +7,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 from typer.testing import CliRunner
 
 from medmesh.cli import app
 from medmesh.platform.testing import TokenFactory
-
-pytestmark = pytest.mark.timeout(300)
 
 
 async def synth(*args: str) -> tuple[int, str]:

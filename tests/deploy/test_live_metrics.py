@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.deploy.live_service import missing_metrics, running_service, tokens, used_by
 
@@ -48,7 +47,6 @@ def test_phi_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) ->
     assert 'medmesh_audit_records_total{service="phi"}' in response.text
 
 
-@pytest.mark.timeout(180)
 def test_synthetic_exposes_every_metric_its_dashboard_and_rules_use(tmp_path: Path) -> None:
     headers = tokens().headers("synthetic:generate", audience="medmesh-synthetic")
     with (

@@ -24,7 +24,7 @@ from medmesh.platform.outbox import OutboxMessage
 from medmesh.platform.service_client import ServiceClient
 from tests.e2e.test_phi_process import MEDMESH, _cli, _wait_ready, free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.e2e
 
 
 @dataclass

@@ -14,7 +14,6 @@ from medmesh.synthetic.config import SyntheticSettings
 from medmesh.synthetic.models import JobRow
 from tests.synthetic.api.conftest import SyntheticHarness, run_synthetic, synthetic_settings_for
 
-pytestmark = pytest.mark.timeout(300)
 #: Large enough to be still running when the test acts on it.
 LONG_RUN = {"size": 200_000, "seed": 5, "formats": ["ndjson"]}
 

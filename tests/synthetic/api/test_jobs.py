@@ -11,8 +11,6 @@ import pytest
 
 from tests.synthetic.api.conftest import SyntheticHarness
 
-pytestmark = pytest.mark.timeout(300)
-
 
 async def download(synthetic: SyntheticHarness, url: str) -> bytes:
     response = await synthetic.http.get(url, headers=synthetic.headers())

@@ -26,8 +26,6 @@ from medmesh.synthetic.runner import run_generation
 from tests.synthetic.live_phi import BLIND_KEY, ISSUER
 from tests.synthetic.loading.test_loader import count, generated_counts, options, target
 
-pytestmark = pytest.mark.timeout(300)
-
 
 @pytest.fixture
 async def exports(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:

@@ -29,7 +29,6 @@ from medmesh.synthetic.loading import (
     load_patients,
 )
 
-pytestmark = pytest.mark.timeout(300)
 FAST = LoadSettings(batch_size=3, concurrency=2, retries=4, backoff_seconds=0.01)
 
 
