@@ -129,6 +129,10 @@ async def test_three_d_secure(payments: PaymentsHarness) -> None:
     assert created["next_action"]["type"] == "redirect_to_url"
     wrong = await payments.http.post(url, data={"client_secret": "x", "outcome": "complete"})
     assert wrong.status_code == 404
+    # A secret that is not ASCII is a wrong secret too (not a 500).
+    accented = await payments.http.post(url, data={"client_secret": "é" * 8, "outcome": "complete"})
+    assert accented.status_code == 404
+    assert accented.json() == wrong.json()
     done = await payments.http.post(
         url, data={"client_secret": created["client_secret"], "outcome": "complete"}
     )

@@ -292,7 +292,8 @@ class PaymentIntentService:
         """The cardholder's 3-D Secure step (``next_action``'s URL): ``complete`` authorizes
         the payment, ``fail`` returns the intent to ``requires_payment_method``."""
         row = await PaymentIntentRepository(session).get_unscoped(intent_id)
-        if row is None or not secrets.compare_digest(row.client_secret, params["client_secret"]):
+        given = params["client_secret"].encode()  # compare_digest takes only ASCII str
+        if row is None or not secrets.compare_digest(row.client_secret.encode(), given):
             raise ResourceMissing(f"No such payment_intent: '{intent_id}'", param="intent")
         if row.status != "requires_action":
             raise _unexpected(row, "authentication")
