@@ -182,3 +182,22 @@ async def test_endpoint_crud_and_bad_input(payments: PaymentsHarness) -> None:
     assert gone.json() == {"id": created["id"], "object": "webhook_endpoint", "deleted": True}
     patient = payments.headers("payments:write", patient="p-1")
     assert (await payments.http.get("/v1/webhook_endpoints", headers=patient)).status_code == 403
+
+
+async def test_a_url_with_a_malformed_host_is_a_400_and_makes_no_endpoint(
+    payments: PaymentsHarness,
+) -> None:
+    for url in ("http://[", "https://[::1/x"):
+        refused = await payments.post(
+            "/v1/webhook_endpoints", {"url": url, "enabled_events[]": "*"}
+        )
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "parameter_invalid",
+                "message": "Invalid URL: it must be an absolute http or https URL",
+                "param": "url",
+            }
+        }
+    assert (await payments.get("/v1/webhook_endpoints"))["data"] == []

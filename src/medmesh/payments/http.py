@@ -22,6 +22,7 @@ from medmesh.payments.components import (
 )
 from medmesh.payments.objects import stripe_response
 from medmesh.payments.params import Spec, read_params, string_list
+from medmesh.payments.request_bodies import form_body
 from medmesh.payments.scoping import Caller
 from medmesh.platform.db import SessionDep
 from medmesh.platform.origin import RequestOrigin
@@ -38,6 +39,12 @@ IDEMPOTENCY_HEADER = {
         }
     ]
 }
+
+
+def write_operation(spec: Spec, **extra: Any) -> dict[str, Any]:
+    """The ``openapi_extra`` of a POST: its ``Idempotency-Key`` header and its form body as
+    ``spec`` checks it; ``extra`` adds to the operation (``security``)."""
+    return {**IDEMPOTENCY_HEADER, **form_body(spec), **extra}
 
 
 #: A POST's work: given its session and its checked parameters, the object it answers with.

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.requests import Request
 
-from medmesh.payments.currencies import is_supported_currency
+from medmesh.payments.currencies import ISO_4217, is_supported_currency
 from medmesh.payments.errors import InvalidRequest, ParameterMissing, ParameterUnknown
 
 _KEY = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -90,11 +90,27 @@ async def read_params(request: Request) -> dict[str, Any]:
     return params
 
 
-Check = Callable[[str, Any], Any]
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One parameter's check, and what the OpenAPI document says of it: ``schema`` is the JSON
+    Schema of one form value; ``shape`` how the parameter is spelt in a form: ``value``
+    (``name=``), ``list`` (``name[]=``), ``hash`` (``name[key]=``) or ``nested``
+    (``name[field]=`` for each field of ``spec``)."""
+
+    run: Callable[[str, Any], Any]
+    schema: Mapping[str, Any]
+    shape: str = "value"
+    spec: Spec | None = None
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return self.run(name, value)
 
 
 def string(max_length: int = 5000, *, choices: Iterable[str] = ()) -> Check:
     allowed = frozenset(choices)
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length}
+    if allowed:
+        schema = {"type": "string", "enum": sorted(allowed)}
 
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str):
@@ -113,7 +129,7 @@ def string(max_length: int = 5000, *, choices: Iterable[str] = ()) -> Check:
             )
         return value
 
-    return check
+    return Check(check, schema)
 
 
 def integer(minimum: int = 0, maximum: int = MAX_AMOUNT) -> Check:
@@ -142,10 +158,10 @@ def integer(minimum: int = 0, maximum: int = MAX_AMOUNT) -> Check:
             )
         return value
 
-    return check
+    return Check(check, {"type": "integer", "minimum": minimum, "maximum": maximum})
 
 
-def boolean(name: str, value: Any) -> bool:
+def _boolean(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if value in ("true", "false"):
@@ -153,7 +169,10 @@ def boolean(name: str, value: Any) -> bool:
     raise InvalidRequest(f"Invalid boolean: {name}", param=name, code="parameter_invalid")
 
 
-def currency(name: str, value: Any) -> str:
+boolean = Check(_boolean, {"type": "string", "enum": ["false", "true"]})
+
+
+def _currency(name: str, value: Any) -> str:
     if not isinstance(value, str) or not is_supported_currency(value.lower()):
         raise InvalidRequest(
             "Invalid currency: it must be a supported ISO 4217 code in lowercase",
@@ -163,7 +182,10 @@ def currency(name: str, value: Any) -> str:
     return value.lower()
 
 
-def metadata(name: str, value: Any) -> dict[str, str] | None:
+currency = Check(_currency, {"type": "string", "enum": sorted(ISO_4217)})
+
+
+def _metadata(name: str, value: Any) -> dict[str, str] | None:
     """A metadata hash; ``""`` (clear all) is None. A key whose value is ``""`` is unset."""
     if value == "":
         return None
@@ -189,7 +211,10 @@ def metadata(name: str, value: Any) -> dict[str, str] | None:
     return out
 
 
-def string_list(name: str, value: Any) -> list[str]:
+metadata = Check(_metadata, {"type": "string", "maxLength": METADATA_VALUE_CHARS}, shape="hash")
+
+
+def _string_list(name: str, value: Any) -> list[str]:
     """A list: ``a[]=x`` or ``a[0]=x`` in a form, a JSON array."""
     if isinstance(value, dict) and all(k.isdigit() for k in value):
         value = [value[k] for k in sorted(value, key=int)]
@@ -200,13 +225,16 @@ def string_list(name: str, value: Any) -> list[str]:
     return list(value)
 
 
+string_list = Check(_string_list, {"type": "string", "maxLength": 5000}, shape="list")
+
+
 def nested(spec: Spec) -> Check:
     def check(name: str, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise InvalidRequest(f"Invalid hash: {name}", param=name, code="parameter_invalid")
         return spec.parse(value, prefix=name)
 
-    return check
+    return Check(check, {"type": "object"}, shape="nested", spec=spec)
 
 
 @dataclass(frozen=True)
@@ -228,7 +256,7 @@ class Spec:
             check = self.fields.get(key)
             if check is None:
                 raise ParameterUnknown(f"Received unknown parameter: {qualified}", param=qualified)
-            out[key] = check(qualified, value)
+            out[key] = check.run(qualified, value)
         for key in sorted(self.required - out.keys()):
             qualified = f"{prefix}[{key}]" if prefix else key
             raise ParameterMissing(f"Missing required param: {qualified}.", param=qualified)

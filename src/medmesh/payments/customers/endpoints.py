@@ -6,14 +6,14 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from medmesh.payments.customers.schemas import CREATE, LIST, UPDATE
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
+from medmesh.payments.http import Posting, Reading, write_operation
 from medmesh.payments.params import Spec
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 _NOTHING = Spec({})
 
 
-@router.post("", summary="Create a customer", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("", summary="Create a customer", openapi_extra=write_operation(CREATE))
 async def create_customer(call: Posting) -> Response:
     """Creates a customer. `metadata[patient]=Patient/<id>` ties it to a FHIR Patient."""
     return await call.write(
@@ -31,7 +31,7 @@ async def retrieve_customer(customer_id: str, call: Reading) -> Response:
     )
 
 
-@router.post("/{customer_id}", summary="Update a customer", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("/{customer_id}", summary="Update a customer", openapi_extra=write_operation(UPDATE))
 async def update_customer(customer_id: str, call: Posting) -> Response:
     """Sets the parameters given; `metadata[key]=` (empty) unsets a key."""
     return await call.write(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medmesh.payments.components import WRITE_SECURITY, Components
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading, WriteCall
+from medmesh.payments.http import Posting, Reading, WriteCall, write_operation
 from medmesh.payments.params import read_params
 from medmesh.payments.payment_intents.schemas import (
     CANCEL,
@@ -19,6 +19,7 @@ from medmesh.payments.payment_intents.schemas import (
     THREE_D_SECURE,
     UPDATE,
 )
+from medmesh.payments.request_bodies import form_body
 from medmesh.payments.scoping import Caller
 from medmesh.platform.origin import RequestOrigin
 from medmesh.platform.web import direct
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/v1/payment_intents", tags=["payment intents"])
 @router.post(
     "",
     summary="Create a payment intent",
-    openapi_extra={**IDEMPOTENCY_HEADER, "security": WRITE_SECURITY},
+    openapi_extra=write_operation(CREATE, security=WRITE_SECURITY),
 )
 @direct
 async def create_payment_intent(request: Request) -> Response:
@@ -55,7 +56,9 @@ async def retrieve_payment_intent(intent_id: str, call: Reading) -> Response:
     )
 
 
-@router.post("/{intent_id}", summary="Update a payment intent", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post(
+    "/{intent_id}", summary="Update a payment intent", openapi_extra=write_operation(UPDATE)
+)
 async def update_payment_intent(intent_id: str, call: Posting) -> Response:
     """Changes amount, currency, customer, payment method or capture method before the payment
     is confirmed; description, receipt email and metadata at any time."""
@@ -69,7 +72,9 @@ async def update_payment_intent(intent_id: str, call: Posting) -> Response:
 
 
 @router.post(
-    "/{intent_id}/confirm", summary="Confirm a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+    "/{intent_id}/confirm",
+    summary="Confirm a payment intent",
+    openapi_extra=write_operation(CONFIRM),
 )
 async def confirm_payment_intent(intent_id: str, call: Posting) -> Response:
     """Sends the payment to the processor: `succeeded` (automatic capture), `requires_capture`
@@ -85,7 +90,9 @@ async def confirm_payment_intent(intent_id: str, call: Posting) -> Response:
 
 
 @router.post(
-    "/{intent_id}/capture", summary="Capture a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+    "/{intent_id}/capture",
+    summary="Capture a payment intent",
+    openapi_extra=write_operation(CAPTURE),
 )
 async def capture_payment_intent(intent_id: str, call: Posting) -> Response:
     """Captures an intent in `requires_capture`: all of it, or `amount_to_capture` (the rest
@@ -100,7 +107,7 @@ async def capture_payment_intent(intent_id: str, call: Posting) -> Response:
 
 
 @router.post(
-    "/{intent_id}/cancel", summary="Cancel a payment intent", openapi_extra=IDEMPOTENCY_HEADER
+    "/{intent_id}/cancel", summary="Cancel a payment intent", openapi_extra=write_operation(CANCEL)
 )
 async def cancel_payment_intent(intent_id: str, call: Posting) -> Response:
     """Cancels an intent that has not succeeded (an authorization is released)."""
@@ -113,7 +120,11 @@ async def cancel_payment_intent(intent_id: str, call: Posting) -> Response:
     )
 
 
-@router.post("/{intent_id}/three_d_secure", summary="Complete or fail 3-D Secure")
+@router.post(
+    "/{intent_id}/three_d_secure",
+    summary="Complete or fail 3-D Secure",
+    openapi_extra=form_body(THREE_D_SECURE),
+)
 async def three_d_secure(intent_id: str, request: Request, components: Components) -> Response:
     """The cardholder's step of `next_action.redirect_to_url`: `outcome=complete` authorizes
     the payment, `outcome=fail` fails it. Authorized by the intent's `client_secret`, not a

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
+from medmesh.payments.http import Posting, Reading, write_operation
 from medmesh.payments.params import Spec
 from medmesh.payments.payment_methods.schemas import ATTACH, CREATE, DETACH, LIST, UPDATE
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1/payment_methods", tags=["payment methods"])
 _NOTHING = Spec({})
 
 
-@router.post("", summary="Create a card payment method", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("", summary="Create a card payment method", openapi_extra=write_operation(CREATE))
 async def create_payment_method(call: Posting) -> Response:
     """Tokenizes `card[number]`, `card[exp_month]`, `card[exp_year]`, `card[cvc]` at once: the
     number and CVC are never stored, logged or returned; brand, last4, expiry and a keyed
@@ -37,7 +37,7 @@ async def retrieve_payment_method(payment_method_id: str, call: Reading) -> Resp
 
 
 @router.post(
-    "/{payment_method_id}", summary="Update a payment method", openapi_extra=IDEMPOTENCY_HEADER
+    "/{payment_method_id}", summary="Update a payment method", openapi_extra=write_operation(UPDATE)
 )
 async def update_payment_method(payment_method_id: str, call: Posting) -> Response:
     """Changes `billing_details` or `metadata`."""
@@ -53,7 +53,7 @@ async def update_payment_method(payment_method_id: str, call: Posting) -> Respon
 @router.post(
     "/{payment_method_id}/attach",
     summary="Attach a payment method to a customer",
-    openapi_extra=IDEMPOTENCY_HEADER,
+    openapi_extra=write_operation(ATTACH),
 )
 async def attach_payment_method(payment_method_id: str, call: Posting) -> Response:
     """Attaches the payment method to `customer`."""
@@ -69,7 +69,7 @@ async def attach_payment_method(payment_method_id: str, call: Posting) -> Respon
 @router.post(
     "/{payment_method_id}/detach",
     summary="Detach a payment method from its customer",
-    openapi_extra=IDEMPOTENCY_HEADER,
+    openapi_extra=write_operation(DETACH),
 )
 async def detach_payment_method(payment_method_id: str, call: Posting) -> Response:
     """Detaches the payment method from its customer."""

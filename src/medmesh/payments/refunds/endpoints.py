@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
+from medmesh.payments.http import Posting, Reading, write_operation
 from medmesh.payments.params import Spec
 from medmesh.payments.refunds.schemas import CREATE, LIST, UPDATE
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1/refunds", tags=["refunds"])
 _NOTHING = Spec({})
 
 
-@router.post("", summary="Create a refund", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("", summary="Create a refund", openapi_extra=write_operation(CREATE))
 async def create_refund(call: Posting) -> Response:
     """Refunds a succeeded `payment_intent` (or `charge`): what remains of it, or `amount`.
     Refunds of one payment never add up to more than was captured."""
@@ -32,7 +32,7 @@ async def retrieve_refund(refund_id: str, call: Reading) -> Response:
     )
 
 
-@router.post("/{refund_id}", summary="Update a refund", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("/{refund_id}", summary="Update a refund", openapi_extra=write_operation(UPDATE))
 async def update_refund(refund_id: str, call: Posting) -> Response:
     """Changes a refund's metadata."""
     return await call.write(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from medmesh.payments.components import Components, Reader
-from medmesh.payments.http import IDEMPOTENCY_HEADER, Posting, Reading
+from medmesh.payments.http import Posting, Reading, write_operation
 from medmesh.payments.objects import stripe_response
 from medmesh.payments.params import Spec, integer, read_params
 from medmesh.payments.webhooks.schemas import CREATE, LIST, ROLL, UPDATE
@@ -17,7 +17,7 @@ _NOTHING = Spec({})
 DELIVERIES = Spec({"limit": integer(1, 100)})
 
 
-@router.post("", summary="Create a webhook endpoint", openapi_extra=IDEMPOTENCY_HEADER)
+@router.post("", summary="Create a webhook endpoint", openapi_extra=write_operation(CREATE))
 async def create_webhook_endpoint(call: Posting) -> Response:
     """Sends the events of `enabled_events` (`*` for all) to `url`, signed with the `whsec_`
     secret this answer carries (and no later one)."""
@@ -37,7 +37,7 @@ async def retrieve_webhook_endpoint(endpoint_id: str, call: Reading) -> Response
 
 
 @router.post(
-    "/{endpoint_id}", summary="Update a webhook endpoint", openapi_extra=IDEMPOTENCY_HEADER
+    "/{endpoint_id}", summary="Update a webhook endpoint", openapi_extra=write_operation(UPDATE)
 )
 async def update_webhook_endpoint(endpoint_id: str, call: Posting) -> Response:
     """Changes `url`, `enabled_events`, `description`, `metadata`; `disabled=true` pauses it."""
@@ -53,7 +53,7 @@ async def update_webhook_endpoint(endpoint_id: str, call: Posting) -> Response:
 @router.post(
     "/{endpoint_id}/roll_secret",
     summary="Roll a webhook endpoint's secret",
-    openapi_extra=IDEMPOTENCY_HEADER,
+    openapi_extra=write_operation(ROLL),
 )
 async def roll_webhook_secret(endpoint_id: str, call: Posting) -> Response:
     """A new `whsec_` secret, in this answer only. Events carry a `v1` signature for it and,

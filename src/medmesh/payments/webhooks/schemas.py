@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from medmesh.payments.errors import InvalidRequest
 from medmesh.payments.models import WebhookEndpointRow
 from medmesh.payments.objects import unix
 from medmesh.payments.params import (
     LIST_FIELDS,
+    Check,
     Spec,
     boolean,
     integer,
@@ -36,10 +39,40 @@ EVENT_TYPES = frozenset(
         "refund.updated",
     }
 )
+_URL_LENGTH = string(2048)
+
+
+def _url(name: str, value: Any) -> str:
+    url: str = _URL_LENGTH.run(name, value)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed host, such as an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidRequest("Invalid URL: it must be an absolute http or https URL", param=name)
+    return url
+
+
+def _events(name: str, value: Any) -> list[str]:
+    values: list[str] = string_list.run(name, value)
+    unknown = [v for v in values if v != "*" and v not in EVENT_TYPES]
+    if unknown or not values:
+        raise InvalidRequest(
+            f"Invalid {name}: each must be * or an event type this gateway sends", param=name
+        )
+    return sorted(set(values))
+
+
+#: An absolute http or https URL.
+URL = Check(_url, {"type": "string", "maxLength": 2048, "pattern": "^https?://[^/?#]+"})
+#: ``*`` or event types the gateway sends, at least one.
+ENABLED_EVENTS = Check(
+    _events, {"type": "string", "enum": sorted(EVENT_TYPES | {"*"})}, shape="list"
+)
 CREATE = Spec(
     {
-        "url": string(2048),
-        "enabled_events": string_list,
+        "url": URL,
+        "enabled_events": ENABLED_EVENTS,
         "description": string(1000),
         "metadata": metadata,
         "api_version": string(32),
@@ -48,8 +81,8 @@ CREATE = Spec(
 )
 UPDATE = Spec(
     {
-        "url": string(2048),
-        "enabled_events": string_list,
+        "url": URL,
+        "enabled_events": ENABLED_EVENTS,
         "description": string(1000),
         "metadata": metadata,
         "disabled": boolean,
