@@ -54,7 +54,7 @@ def _describe(
     for key, check in spec.fields.items():
         name = f"{prefix}[{key}]" if prefix else key
         must = needed and key in spec.required
-        if check.shape == "nested" and check.spec is not None:
+        if check.spec is not None:  # shape "nested"
             _describe(check.spec, name, properties, patterns, required, needed=must)
         elif check.shape == "hash":
             key_pattern = rf"\[[^\[\]]{{1,{METADATA_KEY_CHARS}}}\]"
