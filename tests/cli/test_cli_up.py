@@ -149,6 +149,15 @@ def test_up_starts_every_service_and_seeds_a_payment_and_a_device_of_the_demo_pa
         assert [r["status"] for r in sent.json()["results"]] == ["stored"], sent.text
         search = f"{urls['phi']}/fhir/Observation?subject=Patient/example&code=59408-5"
         assert first.line_starting(f"     curl -s '{search}' ")
+        # devices delivers it to phi as an Observation with its own client's default scopes.
+        deadline = time.monotonic() + 120
+        while not (observed := httpx.get(search, headers=headers, timeout=30).json()).get("entry"):
+            assert time.monotonic() < deadline, "the reading never reached phi"
+            time.sleep(0.5)
+        [entry] = observed["entry"]
+        assert entry["resource"]["valueQuantity"]["value"] == 97
+        fhir_id = device.replace("_", "-")  # a FHIR id has no underscore
+        assert entry["resource"]["device"] == {"reference": f"Device/{fhir_id}"}
 
     # `make run` again: the same data, nothing made twice, no new credentials shown.
     with running_up(env, urls, tmp_path / "var") as second:

@@ -52,7 +52,7 @@ class DevicesSettings(ServiceSettings):
         default="", description="that client's secret (a Secret in Kubernetes)"
     )
     phi_scope: str = Field(
-        default="system/Observation.cu system/Device.cru system/Patient.r",
+        default="system/Observation.cus system/Device.cru system/Patient.r",
         description="scopes the delivery token asks for",
     )
     delivery_max_entries: int = Field(
