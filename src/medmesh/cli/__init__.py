@@ -6,6 +6,7 @@ import typer
 
 from medmesh.cli.admin import admin_app
 from medmesh.cli.audit import audit_app
+from medmesh.cli.devices_simulate import devices_app
 from medmesh.cli.openapi import openapi, openapi_document
 from medmesh.cli.phi_import import phi_app
 from medmesh.cli.run import migrate, serve, up
@@ -23,5 +24,6 @@ app.command("synth")(synth)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 app.add_typer(phi_app, name="phi")
+app.add_typer(devices_app, name="devices")
 
 __all__ = ["SERVICES", "ServiceEntry", "app", "openapi_document"]
