@@ -34,6 +34,8 @@ def devices_settings_for(database_url: str, var_dir: Path, **overrides: Any) -> 
         "issuer": ISSUER,
         # Nothing listens there: a test that delivers to phi serves one and says so.
         "phi_url": "http://127.0.0.1:9",
+        # Each test makes the rules it is about; test_alert_defaults.py starts with the defaults.
+        "default_alert_rules": False,
     }
     values.update(overrides)
     return DevicesSettings(**values)

@@ -113,6 +113,11 @@ class DevicesSettings(ServiceSettings):
     offline_check_seconds: float = Field(
         default=30.0, gt=0, description="how often devices are checked against offline rules"
     )
+    default_alert_rules: bool = Field(
+        default=True,
+        description="make the default alert rules at start when missing (SpO2 < 90 % for 60 s, "
+        "heart rate > 130 /min for 60 s, no reading for 5 min; every device)",
+    )
 
     @property
     def effective_token_url(self) -> str:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from medmesh.devices.alerts.defaults import ensure_default_rules
 from medmesh.devices.alerts.endpoints import router as alerts_router
 from medmesh.devices.alerts.offline import offline_checks
 from medmesh.devices.alerts.service import AlertService
@@ -63,6 +64,8 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
     async def deliver_observations(app: FastAPI) -> AsyncIterator[None]:
         state = DevicesState.of(app)
         components = state.devices
+        if settings.default_alert_rules:
+            await ensure_default_rules(state.database)
         webhooks = httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
         deliver = phi_delivery(
             lambda: components.phi,

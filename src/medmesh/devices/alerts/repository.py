@@ -29,6 +29,18 @@ class AlertRepository:
         self.session.add_all(rows)
         await self.session.flush()
 
+    async def add_missing(self, rows: Sequence[AlertRuleRow]) -> int:
+        """Insert the rules whose ids are not there yet; how many were inserted."""
+        present = set(
+            await self.session.scalars(
+                select(AlertRuleRow.id).where(AlertRuleRow.id.in_([r.id for r in rows]))
+            )
+        )
+        missing = [r for r in rows if r.id not in present]
+        self.session.add_all(missing)
+        await self.session.flush()
+        return len(missing)
+
     async def rule(self, rule_id: str) -> AlertRuleRow | None:
         return await self.session.get(AlertRuleRow, rule_id)
 
