@@ -11,7 +11,12 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from medmesh.cli import app
+from tests.cli.commands import invoke
 from tests.deploy.live_service import running_service, tokens
+from tests.devices.conftest import DevicesHarness, mqtt_devices
+from tests.devices.test_mqtt import stored
+
+__all__ = ["mqtt_devices"]  # the fixture, used by name
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +97,25 @@ def test_without_a_token_or_with_one_that_may_not_register_nothing_is_made(
     assert refused.exit_code == 1
     assert refused.output.startswith("devices: not registered (POST /v1/devices: 403 ")
     assert registered(devices_service) == before
+
+
+async def test_over_mqtt_each_device_publishes_on_its_topic(mqtt_devices: DevicesHarness) -> None:
+    devices = mqtt_devices
+    device = await devices.assigned()
+    pair = f"{device['id']}:{device['credential']['key']}"
+    args = ["--device", pair, "--rate", "0", "--seconds", "1"]
+    mqtt = ["--mqtt", devices.settings.mqtt_url, "--topic", devices.settings.mqtt_topic]
+    result = await invoke(["devices", "simulate", *args, *mqtt], env={"MEDMESH_TOKEN": ""})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert [line.split(" (")[0] for line in lines[:-1]] == [
+        f"published {n} readings" for n in (5, 9, 13, 17, 21)
+    ]
+    assert lines[-1] == (
+        f"done: 21 readings published to {devices.settings.mqtt_url} "
+        "(QoS 1, acknowledged by the broker)"
+    )
+    rows = await stored(devices, 21)
+    assert len(rows) == 21
+    owners = await devices.rows("SELECT DISTINCT device_id FROM readings")
+    assert owners == [(device["id"],)]

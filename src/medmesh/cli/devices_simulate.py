@@ -62,10 +62,13 @@ async def _stream(
     devices = [SimulatedDevice(device_id, key) for device_id, key in pairs]
 
     def progress(state: Progress) -> None:
-        echo(
-            f"sent {state.sent} readings, {state.stored} stored, {state.rejected} rejected "
-            f"({state.rate:.0f}/s)"
-        )
+        if mqtt is None:
+            echo(
+                f"sent {state.sent} readings, {state.stored} stored, {state.rejected} rejected "
+                f"({state.rate:.0f}/s)"
+            )
+        else:
+            echo(f"published {state.sent} readings ({state.rate:.0f}/s)")
 
     async def run(sender: Sender) -> Progress:
         return await simulate(devices, sender, rate=rate, ticks=ticks, on_progress=progress)
@@ -129,5 +132,7 @@ def devices_simulate(
     except httpx.HTTPStatusError as error:
         typer.echo(f"devices: refused ({error.response.status_code})", err=True)
         raise typer.Exit(1) from error
-    target = mqtt or url
-    echo(f"done: {sent} readings sent to {target}, {stored} stored, {rejected} rejected")
+    if mqtt is None:
+        echo(f"done: {sent} readings sent to {url}, {stored} stored, {rejected} rejected")
+    else:
+        echo(f"done: {sent} readings published to {mqtt} (QoS 1, acknowledged by the broker)")
