@@ -5,11 +5,13 @@ its digits occur by chance in ids; it has no column and no response carries it.)
 from __future__ import annotations
 
 import asyncio
+import base64
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from medmesh.payments.payment_methods.cards import CardFingerprints
 from medmesh.platform.testing import LogLines
 from tests.payments.conftest import TEST_NUMBERS, PaymentsHarness
 
@@ -89,3 +91,19 @@ async def test_no_card_number_is_kept_or_logged(
         assert not any(number in row for row in stored), number
         assert number.encode() not in files, number
         assert number not in log_lines.text, number
+
+
+def test_production_refuses_to_start_without_a_fingerprint_key(tmp_path: Path) -> None:
+    with pytest.raises(
+        RuntimeError, match="MEDMESH_PAYMENTS_FINGERPRINT_KEY must be set in production"
+    ):
+        CardFingerprints.from_setting("", tmp_path, "production")
+    assert list(tmp_path.iterdir()) == []
+    key = base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
+    configured = CardFingerprints.from_setting(key, tmp_path, "production")
+    assert configured.of("4242424242424242") == CardFingerprints(bytes(range(32))).of(
+        "4242424242424242"
+    )
+    developed = CardFingerprints.from_setting("", tmp_path)
+    assert (tmp_path / "payments-fingerprint.key").stat().st_mode & 0o777 == 0o600
+    assert CardFingerprints.from_setting("", tmp_path).of("1") == developed.of("1")

@@ -23,7 +23,7 @@ class PaymentsSettings(ServiceSettings):
     fingerprint_key: str = Field(
         default="",
         description="HMAC key (base64url, at least 32 bytes) of card fingerprints; empty: "
-        "development generates <var_dir>/payments-fingerprint.key",
+        "development generates <var_dir>/payments-fingerprint.key, production refuses to start",
     )
     idempotency_hours: float = Field(
         default=24.0, gt=0, description="how long a stored response is replayed for its key"

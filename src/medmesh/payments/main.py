@@ -123,7 +123,9 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     )
     state = PaymentsState.of(app)
     connector = connector_for(settings)
-    fingerprints = CardFingerprints.from_setting(settings.fingerprint_key, settings.var_dir)
+    fingerprints = CardFingerprints.from_setting(
+        settings.fingerprint_key, settings.var_dir, settings.environment
+    )
     ledger = LedgerService()
     customers = CustomerService()
     payment_methods = PaymentMethodService(connector, fingerprints, customers)

@@ -39,11 +39,17 @@ class CardFingerprints:
         self._key = key
 
     @classmethod
-    def from_setting(cls, setting: str, var_dir: Path) -> CardFingerprints:
+    def from_setting(
+        cls, setting: str, var_dir: Path, environment: str = "development"
+    ) -> CardFingerprints:
         """The key of ``fingerprint_key`` (base64url), or the development key file in
-        ``var_dir`` (made on first use, readable by its owner only)."""
+        ``var_dir`` (made on first use, readable by its owner only). Production refuses to
+        start without the setting: replicas must share one key, or one card would get a
+        fingerprint per pod."""
         if setting:
             return cls(base64.urlsafe_b64decode(setting + "=" * (-len(setting) % 4)))
+        if environment == "production":
+            raise RuntimeError("MEDMESH_PAYMENTS_FINGERPRINT_KEY must be set in production")
         path = var_dir / "payments-fingerprint.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
