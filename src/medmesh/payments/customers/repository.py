@@ -35,6 +35,11 @@ class CustomerRepository:
             stmt = stmt.where(CustomerRow.email == filters["email"])
         return (await self.session.scalars(page.narrow(stmt, CustomerRow.id))).all()
 
+    async def patient_of(self, customer_id: str) -> str | None:
+        """The FHIR Patient reference a customer carries (``metadata[patient]``), if any."""
+        stmt = select(CustomerRow.patient_ref).where(CustomerRow.id == customer_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def add(self, row: CustomerRow) -> None:
         self.session.add(row)
         await self.session.flush()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.payments.models import CustomerRow
+from medmesh.payments.customers.repository import CustomerRepository
 from medmesh.payments.patient_records.resources import fhir_id, payment_record, refund_record
 from medmesh.platform.outbox import enqueue
 
@@ -28,8 +27,7 @@ class PatientRecords:
     async def _patient_of(self, session: AsyncSession, customer_id: str | None) -> str | None:
         if not self.enabled or customer_id is None:
             return None
-        stmt = select(CustomerRow.patient_ref).where(CustomerRow.id == customer_id)
-        return (await session.execute(stmt)).scalar_one_or_none()
+        return await CustomerRepository(session).patient_of(customer_id)
 
     async def payment_succeeded(
         self,
