@@ -15,6 +15,7 @@ sys.path.insert(0, str(HERE))
 
 def main() -> None:
     from bench.auth import bench_auth, bench_signin
+    from bench.devices import bench_delivery, bench_devices, bench_mqtt
     from bench.payments import bench_payments
     from bench.phi import bench_phi
     from bench.synthetic import bench_synthetic
@@ -33,6 +34,9 @@ def main() -> None:
         "phi": bench_phi.main(),
         "synthetic": bench_synthetic.main(),
         "payments": bench_payments.main(),
+        "devices_http": bench_devices.main(),
+        "devices_mqtt": bench_mqtt.main(),
+        "devices_delivery": bench_delivery.main(),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

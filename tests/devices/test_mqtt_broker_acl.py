@@ -72,7 +72,7 @@ class Broker:
         config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
             f"password_file {self.passwords}\nacl_file {acl}\n{persistence}"
-            + ("user root\n" if os.geteuid() == 0 else "")
+            "max_queued_messages 1000000\n" + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.process = subprocess.Popen(
             ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -248,3 +248,66 @@ async def test_the_subscriber_reconnects_after_a_broker_restart(
             assert len(rows) == 100
     finally:
         broker.stop()
+
+
+async def test_a_backlog_beyond_mosquittos_default_queue_is_kept_for_the_subscriber(
+    broker: Broker,
+    database_url: str,
+    tmp_path: Path,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
+) -> None:
+    """With the broker set up as docs/devices.md says (``max_queued_messages`` raised), the
+    messages devices publish while the service is away — more than Mosquitto's default queue of
+    1000 — all wait in the subscriber's session and are stored once it is back."""
+    settings = devices_settings_for(
+        database_url,
+        tmp_path,
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_username=SUBSCRIBER,
+        mqtt_password=SUBSCRIBER_PASSWORD,
+        mqtt_client_id=f"backlog-{broker.port}",
+        mqtt_reconnect_seconds=0.1,
+    )
+    async with run_devices(settings, token_factory, database_templates) as devices:
+        await subscribed(devices)
+        device = await devices.assigned("Patient/p1")
+    key = device["credential"]["key"]
+    broker.add_user(device["id"], key)
+    deadline = time.monotonic() + 30
+    while True:  # the broker has read its password file again once the device can connect
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username=device["id"],
+                password=key,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                max_inflight_messages=200,
+            ) as client:
+                await asyncio.gather(
+                    *(
+                        client.publish(
+                            f"medmesh/devices/{device['id']}/readings",
+                            orjson.dumps(
+                                {
+                                    "reading_id": f"q{n}",
+                                    "timestamp": "2026-03-01T08:00:00Z",
+                                    "metric": "heart_rate",
+                                    "value": 40 + n % 100,
+                                    "unit": "/min",
+                                }
+                            ),
+                            qos=1,
+                        )
+                        for n in range(1500)
+                    )
+                )
+            break
+        except aiomqtt.MqttCodeError:
+            assert time.monotonic() < deadline, "the device could not connect"
+            await asyncio.sleep(0.1)
+    # The service's database keeps the device; the subscriber resumes its session.
+    async with run_devices(settings, token_factory, None) as devices:
+        rows = await stored(devices, 1500)
+        assert sorted(r[0] for r in rows) == sorted(f"q{n}" for n in range(1500))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +31,8 @@ from medmesh.platform.origin import RequestOrigin
 log = get_logger("medmesh.devices.mqtt")
 SESSION_EXPIRY_SECONDS = 3600
 ORIGIN = RequestOrigin(ip="mqtt")
+#: Turns of the event loop without a new message after which a batch is stored.
+IDLE_TURNS = 3
 
 
 def client_id(settings: DevicesSettings) -> str:
@@ -119,9 +122,7 @@ class MqttSubscriber:
                     getter.cancel()
                     receiver.result()  # the connection ended: raise its error
                     raise aiomqtt.MqttError("the message stream ended")
-                batch = [getter.result()]
-                while len(batch) < self.settings.mqtt_batch_messages and not pending.empty():
-                    batch.append(pending.get_nowait())
+                batch = await self._gather(client, getter.result(), pending)
                 await self._store(batch)
                 for message in batch:
                     client._client.ack(message.mid, message.qos)
@@ -129,6 +130,32 @@ class MqttSubscriber:
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await receiver
+
+    async def _gather(
+        self,
+        client: aiomqtt.Client,
+        first: aiomqtt.Message,
+        pending: asyncio.Queue[aiomqtt.Message],
+    ) -> list[aiomqtt.Message]:
+        """``first`` and the messages already on their way, up to ``MQTT_BATCH_MESSAGES``.
+
+        The MQTT client reads one packet off the socket per turn of the event loop, so a backlog
+        sitting in the socket's buffer reaches ``pending`` only as the loop turns: it is given
+        turns while the socket has bytes to read, and a few more for what was read to arrive.
+        """
+        sock = client._client.socket()
+        batch = [first]
+        idle = 0
+        while len(batch) < self.settings.mqtt_batch_messages:
+            if not pending.empty():
+                batch.append(pending.get_nowait())
+                idle = 0
+                continue
+            if idle >= IDLE_TURNS and not _readable(sock):
+                break
+            idle += 1
+            await asyncio.sleep(0)
+        return batch
 
     async def _store(self, batch: list[aiomqtt.Message]) -> None:
         """Store the batch's readings (retrying while ingest is full); returns once committed."""
@@ -165,6 +192,13 @@ class MqttSubscriber:
         self.metrics.mqtt_messages.labels("accepted").inc()
         if message.refused:
             log.warning("mqtt_entries_refused", code="wrong_device", device_id=message.device_id)
+
+
+def _readable(sock: Any) -> bool:
+    """Whether bytes wait in ``sock``'s receive buffer (no wait)."""
+    if sock is None:
+        return False
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _bytes(payload: Any) -> bytes:
