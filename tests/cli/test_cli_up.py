@@ -135,8 +135,14 @@ def test_up_starts_every_service_and_seeds_a_payment_and_a_device_of_the_demo_pa
         # The demo device, assigned to the demo patient: the key shown once sends its readings.
         assert first.line_starting("client svc-devices: mmcs_")
         device = first.line_starting("devices: pulse oximeter ").split()[3]
-        assert first.line_starting("devices: ") == (
+        assert first.line_starting("devices: pulse oximeter ") == (
             f"devices: pulse oximeter {device} assigned to Patient/example (registered now)"
+        )
+        # It streamed ten minutes of simulated vitals, with a desaturation the default rule
+        # turned into an alert that recovery resolved.
+        assert first.line_starting("devices: simulated ") == (
+            "devices: simulated 246 readings (246 stored) over the last 10 minutes; "
+            "alerts: spo2 resolved"
         )
         key = first.line_starting("device key (shown once): ").split()[-1]
         reading = {"reading_id": "up-1", "metric": "spo2", "value": 97, "unit": "%"}
@@ -149,13 +155,23 @@ def test_up_starts_every_service_and_seeds_a_payment_and_a_device_of_the_demo_pa
         assert [r["status"] for r in sent.json()["results"]] == ["stored"], sent.text
         search = f"{urls['phi']}/fhir/Observation?subject=Patient/example&code=59408-5"
         assert first.line_starting(f"     curl -s '{search}' ")
-        # devices delivers it to phi as an Observation with its own client's default scopes.
+        # devices delivers it to phi as an Observation with its own client's default scopes,
+        # beside the 60 SpO2 readings of the simulated stream.
+        mine = f"{search}&identifier={device}:up-1"
         deadline = time.monotonic() + 120
-        while not (observed := httpx.get(search, headers=headers, timeout=30).json()).get("entry"):
+        while not (observed := httpx.get(mine, headers=headers, timeout=30).json()).get("entry"):
             assert time.monotonic() < deadline, "the reading never reached phi"
             time.sleep(0.5)
         [entry] = observed["entry"]
         assert entry["resource"]["valueQuantity"]["value"] == 97
+        deadline = time.monotonic() + 120
+        while (
+            httpx.get(search + "&_summary=count", headers=headers, timeout=30).json()["total"] < 61
+        ):
+            assert time.monotonic() < deadline, "the simulated SpO2 never reached phi"
+            time.sleep(0.5)
+        count = httpx.get(search + "&_summary=count", headers=headers, timeout=30).json()
+        assert count["total"] == 61
         fhir_id = device.replace("_", "-")  # a FHIR id has no underscore
         assert entry["resource"]["device"] == {"reference": f"Device/{fhir_id}"}
 
@@ -166,8 +182,10 @@ def test_up_starts_every_service_and_seeds_a_payment_and_a_device_of_the_demo_pa
             "25.00 usd succeeded (already there)"
         )
         assert second.line_starting("synthetic: 0 patients loaded into phi")
-        assert second.line_starting("devices: ") == (
+        assert second.line_starting("devices: pulse oximeter ") == (
             f"devices: pulse oximeter {device} assigned to Patient/example (already there)"
         )
+        # A new stream: new readings, stored.
+        assert second.line_starting("devices: simulated 246 readings (246 stored) ")
         assert not [line for line in second.lines if line.startswith("device key")]
         assert not [line for line in second.lines if line.startswith("admin user:")]

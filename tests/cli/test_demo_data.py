@@ -10,7 +10,12 @@ import httpx
 import pytest
 
 from medmesh.cli.demo_data import seed_demo_data
-from medmesh.cli.devices_demo import DEMO_SERIAL, DemoDevice, seed_demo_device
+from medmesh.cli.devices_demo import (
+    DEMO_SERIAL,
+    DemoDevice,
+    seed_demo_device,
+    stream_demo_vitals,
+)
 from medmesh.cli.payments_demo import DEMO_EMAIL, seed_demo_payment
 from tests.deploy.live_service import free_port, running_service, tokens
 
@@ -134,3 +139,33 @@ def test_a_refused_registry_request_is_named_with_the_services_message(
     seed_demo_data({"devices": devices_service}, "not-a-token", synthetic_patients=0)
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "devices" in line]
     assert line.startswith("devices: demo device not registered (GET /v1/devices: 401 ")
+
+
+@pytest.fixture(scope="module")
+def streaming_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A devices service of its own (the stream's readings must be the device's latest)."""
+    with running_service("devices", tmp_path_factory.mktemp("streaming")) as url:
+        yield url
+
+
+def test_the_demo_device_streams_vitals_that_raise_and_resolve_a_low_spo2_alert(
+    streaming_service: str,
+) -> None:
+    scope = "devices:read devices:write"
+    url = streaming_service
+    demo = seed_demo_device(url, devices_token(scope), patient="Patient/example")
+    first = stream_demo_vitals(url, devices_token(scope), demo.id)
+    assert (first.sent, first.stored) == (246, 246)
+    assert [(a["metric"], a["status"], a["rule_id"]) for a in first.alerts] == [
+        ("spo2", "resolved", "rule_default_low_spo2")
+    ]
+    assert first.summary() == (
+        "simulated 246 readings (246 stored) over the last 10 minutes; alerts: spo2 resolved"
+    )
+    # Another run sends new readings (its reading ids are its own).
+    again = stream_demo_vitals(url, devices_token(scope), demo.id)
+    assert (again.sent, again.stored) == (246, 246)
+    # Each run's key was revoked after it; the device's own key is untouched.
+    headers = {"Authorization": f"Bearer {devices_token(scope)}"}
+    keys = httpx.get(f"{url}/v1/devices/{demo.id}/keys", headers=headers, timeout=30).json()
+    assert [k["revoked"] is None for k in keys["data"]] == [True, False, False]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from medmesh.cli.devices_demo import seed_demo_device
+from medmesh.cli.devices_demo import seed_demo_device, stream_demo_vitals
 from medmesh.cli.payments_demo import DEMO_PATIENT, seed_demo_payment
 from medmesh.cli.seeding import seed_synthetic_patients
 from medmesh.cli.services import echo as _echo
@@ -147,6 +147,15 @@ def _seed_devices(urls: dict[str, str], token: str, _: DemoOptions) -> None:
         '-H \'Content-Type: application/json\' -d \'{"reading_id": "r-1", "timestamp": '
         '"\'"$(date -u +%FT%TZ)"\'", "metric": "spo2", "value": 97, "unit": "%"}\''
     )
+    try:
+        stream = stream_demo_vitals(url, token, demo.id)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        _echo(f"devices: no vitals simulated ({exc})")
+    else:
+        _echo("devices: " + stream.summary())
+        _echo(
+            f"     curl -s '{url}/v1/alerts?device_id={demo.id}' -H \"Authorization: Bearer $TOKEN\""
+        )
     if demo.patient and "phi" in urls:
         _echo(
             f"     curl -s '{urls['phi']}/fhir/Observation?subject={demo.patient}&code=59408-5' "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -87,13 +88,21 @@ async def simulate(
     interval_seconds: float = 10.0,
     start: datetime | None = None,
     on_progress: Callable[[Progress], Awaitable[None] | None] | None = None,
+    run: str = "",
 ) -> Progress:
     """Send ``ticks`` rounds of readings for every device, paced to about ``rate`` readings
     per second (0: as fast as the service answers). Reading times step ``interval_seconds``
-    per tick from ``start`` (default: now minus the whole run, so no reading is in the future)."""
+    per tick from ``start`` (default: now minus the whole run, so no reading is in the future).
+    Reading ids carry ``run`` (default: random), so a device's next run sends new readings."""
     rng = random.Random(seed)  # noqa: S311 - simulated vitals, not secrets
+    run = run or secrets.token_hex(4)
     vitals = [
-        DeviceVitals(d.device_id, random.Random(rng.random()), anomaly_probability)  # noqa: S311
+        DeviceVitals(
+            d.device_id,
+            random.Random(rng.random()),  # noqa: S311
+            anomaly_probability,
+            run,
+        )
         for d in devices
     ]
     first = start or datetime.now(UTC) - timedelta(seconds=interval_seconds * ticks)

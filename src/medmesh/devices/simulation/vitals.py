@@ -32,6 +32,8 @@ class DeviceVitals:
     device_id: str
     rng: random.Random
     anomaly_probability: float
+    #: Part of every reading id, so that another run of the same device sends new readings.
+    run: str = "0"
     values: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     systolic: float = 0.0
@@ -79,7 +81,7 @@ class DeviceVitals:
 
     def _reading(self, at: datetime, metric: str, value: Any, unit: str) -> dict[str, Any]:
         return {
-            "reading_id": f"sim-{self.sequence}-{metric}",
+            "reading_id": f"sim-{self.run}-{self.sequence}-{metric}",
             "timestamp": at.isoformat(),
             "metric": metric,
             "value": value,
