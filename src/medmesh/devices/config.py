@@ -94,6 +94,19 @@ class DevicesSettings(ServiceSettings):
     )
     mqtt_username: str = Field(default="", description="the subscriber's broker user name")
     mqtt_password: str = Field(default="", description="the subscriber's broker password")
+    mqtt_auth_secret: str = Field(
+        default="",
+        description="the secret a broker sends as `Authorization: Bearer <secret>` to "
+        "POST /v1/mqtt/authenticate (its HTTP authentication of devices); empty: that endpoint "
+        "answers 404",
+    )
+    mqtt_auth_ttl_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="how long a broker keeps a device's session before asking again (a revoked "
+        "key is refused from then on)",
+    )
     mqtt_batch_messages: int = Field(
         default=200,
         ge=1,

@@ -82,3 +82,20 @@ class InvalidSample(BadRequest):
     """A preview sample the template's metric refuses (unit, bounds, shape)."""
 
     code = "invalid_sample"
+
+
+class BrokerAuthDisabled(NotFound):
+    code = "broker_auth_disabled"
+
+    def __init__(self) -> None:
+        super().__init__("broker authentication is off (MEDMESH_DEVICES_MQTT_AUTH_SECRET is empty)")
+
+
+class InvalidBrokerSecret(Unauthorized):
+    code = "invalid_broker_secret"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the broker's secret is missing or wrong",
+            headers={"WWW-Authenticate": 'Bearer realm="medmesh-devices-broker"'},
+        )

@@ -19,6 +19,7 @@ from medmesh.devices.delivery.worker import backlog_gauges, delivery_worker, phi
 from medmesh.devices.ingest.endpoints import router as ingest_router
 from medmesh.devices.ingest.intake import ReadingIntake
 from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.mqtt.broker_auth import router as broker_auth_router
 from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.endpoints import router as templates_router
 from medmesh.devices.normalization.templates import TemplateSet
@@ -109,6 +110,7 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
         routers=[
             registry_router,
             ingest_router,
+            broker_auth_router,
             readings_router,
             templates_router,
             alerts_router,
