@@ -4,19 +4,25 @@ a round, and says plainly what was refused."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import aiomqtt
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
 from medmesh.cli import app
+from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from tests.cli.commands import invoke
 from tests.deploy.live_service import running_service, tokens
-from tests.devices.conftest import DevicesHarness, mqtt_devices
-from tests.devices.test_mqtt import stored
+from tests.devices.conftest import DevicesHarness, devices_settings_for, mqtt_devices, run_devices
+from tests.devices.test_mqtt import stored, subscribed
+from tests.devices.test_mqtt_broker_acl import SUBSCRIBER, SUBSCRIBER_PASSWORD, Broker, broker
 
-__all__ = ["mqtt_devices"]  # the fixture, used by name
+__all__ = ["broker", "mqtt_devices"]  # the fixtures, used by name
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +125,60 @@ async def test_over_mqtt_each_device_publishes_on_its_topic(mqtt_devices: Device
     assert len(rows) == 21
     owners = await devices.rows("SELECT DISTINCT device_id FROM readings")
     assert owners == [(device["id"],)]
+
+
+async def test_over_mqtt_each_device_connects_as_itself_to_a_broker_with_users(
+    broker: Broker,
+    database_url: str,
+    tmp_path: Path,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
+) -> None:
+    """With the broker set-up of docs/devices.md (a user per device, its own topic only), every
+    simulated device publishes as itself and all its readings are stored (3 rounds of 4 vitals
+    and a blood pressure in the first: 13 a device)."""
+    settings = devices_settings_for(
+        database_url,
+        tmp_path,
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_username=SUBSCRIBER,
+        mqtt_password=SUBSCRIBER_PASSWORD,
+        mqtt_client_id=f"simulate-{broker.port}",
+        mqtt_reconnect_seconds=0.1,
+    )
+    async with run_devices(settings, token_factory, database_templates) as devices:
+        await subscribed(devices)
+        made = [await devices.assigned(f"Patient/p{n}") for n in range(2)]
+        for device in made:
+            broker.add_user(device["id"], device["credential"]["key"])
+        for device in made:  # Mosquitto reads its password file again on SIGHUP
+            await can_connect(broker, device["id"], device["credential"]["key"])
+        pairs = [f"{d['id']}:{d['credential']['key']}" for d in made]
+        args = ["--device", pairs[0], "--device", pairs[1], "--rate", "0", "--seconds", "1"]
+        mqtt = ["--mqtt", settings.mqtt_url]
+        result = await invoke(["devices", "simulate", *args, *mqtt], env={"MEDMESH_TOKEN": ""})
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1] == (
+            f"done: 26 readings published to {settings.mqtt_url} (QoS 1, acknowledged by the broker)"
+        )
+        rows = await stored(devices, 26)
+        assert len(rows) == 26
+        owners = await devices.rows("SELECT device_id, count(*) FROM readings GROUP BY device_id")
+        assert sorted(owners) == sorted((d["id"], 13) for d in made)
+
+
+async def can_connect(broker: Broker, user: str, password: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username=user,
+                password=password,
+                protocol=aiomqtt.ProtocolVersion.V5,
+            ):
+                return
+        except aiomqtt.MqttCodeError:
+            assert time.monotonic() < deadline, "the device could not connect"
+            await asyncio.sleep(0.1)

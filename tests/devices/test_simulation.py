@@ -83,7 +83,7 @@ async def test_the_simulator_publishes_over_mqtt(mqtt_devices: DevicesHarness) -
     ) as client:
         result = await simulate(
             [SimulatedDevice(device["id"], device["credential"]["key"])],
-            MqttSender(client, devices.settings.mqtt_topic),
+            MqttSender({device["id"]: client}, devices.settings.mqtt_topic),
             rate=0,
             ticks=5,
         )

@@ -9,6 +9,7 @@ MQTT topic. A progress line follows every tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import secrets
 from urllib.parse import urlsplit
@@ -80,12 +81,21 @@ async def _stream(
         import aiomqtt
 
         parts = urlsplit(mqtt)
-        async with aiomqtt.Client(
-            parts.hostname or "127.0.0.1",
-            parts.port or 1883,
-            protocol=aiomqtt.ProtocolVersion.V5,
-        ) as client:
-            done = await run(MqttSender(client, topic))
+        async with contextlib.AsyncExitStack() as stack:
+            # Each device connects as itself: its id as the user name, its key as the password.
+            clients = {
+                device.device_id: await stack.enter_async_context(
+                    aiomqtt.Client(
+                        parts.hostname or "127.0.0.1",
+                        parts.port or 1883,
+                        username=device.device_id,
+                        password=device.key,
+                        protocol=aiomqtt.ProtocolVersion.V5,
+                    )
+                )
+                for device in devices
+            }
+            done = await run(MqttSender(clients, topic))
     return done.sent, done.stored, done.rejected
 
 

@@ -7,7 +7,7 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -64,17 +64,22 @@ class HttpSender:
 
 
 class MqttSender:
-    """QoS 1 publishes on ``medmesh/devices/<id>/readings`` through a connected client."""
+    """QoS 1 publishes on ``medmesh/devices/<id>/readings``, each device through its own
+    connected client (as the device itself: with a broker set up as docs/devices.md says, a
+    device may publish on its own topic only)."""
 
-    def __init__(self, client: Any, topic: str = "medmesh/devices/+/readings") -> None:
-        self.client = client
+    def __init__(
+        self, clients: Mapping[str, Any], topic: str = "medmesh/devices/+/readings"
+    ) -> None:
+        self.clients = clients
         self.topic = topic
 
     async def send(
         self, device: SimulatedDevice, readings: list[dict[str, Any]], progress: Progress
     ) -> None:
         topic = self.topic.replace("+", device.device_id)
-        await self.client.publish(topic, orjson.dumps({"readings": readings}), qos=1)
+        client = self.clients[device.device_id]
+        await client.publish(topic, orjson.dumps({"readings": readings}), qos=1)
 
 
 async def simulate(
