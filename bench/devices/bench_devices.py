@@ -55,6 +55,21 @@ def _token(scope: str) -> str:
     return SigningKey.hs256(SECRET).sign(claims)
 
 
+def service_env(database: str, var_dir: str) -> dict[str, str]:
+    """The settings of a measured devices service: HS256 tokens, no auth-service, and a phi URL
+    nothing listens on, so Bundles stay queued and delivery does not share the core."""
+    return {
+        "MEDMESH_DEVICES_DATABASE_URL": database,
+        "MEDMESH_DEVICES_VAR_DIR": var_dir,
+        "MEDMESH_DEVICES_ISSUER": "http://auth.bench",
+        "MEDMESH_DEVICES_JWT_HS256_SECRET": SECRET,
+        "MEDMESH_DEVICES_REVOCATION_POLL_SECONDS": "0",
+        "MEDMESH_DEVICES_LOG_LEVEL": "error",
+        "MEDMESH_DEVICES_PHI_URL": "http://127.0.0.1:9",
+        "MEDMESH_DEVICES_DELIVERY_BACKOFF_SECONDS": "3600",
+    }
+
+
 def _register(url: str) -> list[str]:
     headers = {"Authorization": "Bearer " + _token("devices:write")}
     ids = []
@@ -148,15 +163,7 @@ def main() -> dict[str, Any]:
         database = f"sqlite+medmesh:///{Path(tmp) / 'devices.db'}"
         asyncio.run(upgrade(database))
         env = {
-            "MEDMESH_DEVICES_DATABASE_URL": database,
-            "MEDMESH_DEVICES_VAR_DIR": tmp,
-            "MEDMESH_DEVICES_ISSUER": "http://auth.bench",
-            "MEDMESH_DEVICES_JWT_HS256_SECRET": SECRET,
-            "MEDMESH_DEVICES_REVOCATION_POLL_SECONDS": "0",
-            "MEDMESH_DEVICES_LOG_LEVEL": "warning",
-            # Nothing listens there: Bundles stay queued, so delivery does not share the core.
-            "MEDMESH_DEVICES_PHI_URL": "http://127.0.0.1:9",
-            "MEDMESH_DEVICES_DELIVERY_BACKOFF_SECONDS": "3600",
+            **service_env(database, tmp),
             "MEDMESH_DEVICES_MAX_BODY_BYTES": str(4 * 1024 * 1024),
         }
         with uvicorn_app("medmesh.devices.main:app", free_port(), env, ready_path="/readyz") as url:

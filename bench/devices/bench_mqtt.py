@@ -38,7 +38,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.devices.bench_devices import SECRET, _register
+from bench.devices.bench_devices import _register, service_env
 from bench.loadgen import process_cpu_seconds
 from bench.servers import BIN, ROOT, SERVER_PIDS, _pin, free_port, uvicorn_app
 
@@ -223,15 +223,7 @@ def _main() -> dict[str, Any]:
         database = f"sqlite+medmesh:///{db}"
         asyncio.run(upgrade(database))
         env = {
-            "MEDMESH_DEVICES_DATABASE_URL": database,
-            "MEDMESH_DEVICES_VAR_DIR": tmp,
-            "MEDMESH_DEVICES_ISSUER": "http://auth.bench",
-            "MEDMESH_DEVICES_JWT_HS256_SECRET": SECRET,
-            "MEDMESH_DEVICES_REVOCATION_POLL_SECONDS": "0",
-            "MEDMESH_DEVICES_LOG_LEVEL": "error",
-            # Nothing listens there: Bundles stay queued, so delivery does not share the core.
-            "MEDMESH_DEVICES_PHI_URL": "http://127.0.0.1:9",
-            "MEDMESH_DEVICES_DELIVERY_BACKOFF_SECONDS": "3600",
+            **service_env(database, tmp),
             "MEDMESH_DEVICES_MQTT_URL": BROKER,
             "MEDMESH_DEVICES_MQTT_TOPIC": topic,
             "MEDMESH_DEVICES_MQTT_GROUP": f"bench-{run}",

@@ -4,12 +4,9 @@ a round, and says plainly what was refused."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiomqtt
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
@@ -18,9 +15,9 @@ from medmesh.cli import app
 from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from tests.cli.commands import invoke
 from tests.deploy.live_service import running_service, tokens
-from tests.devices.conftest import DevicesHarness, devices_settings_for, mqtt_devices, run_devices
+from tests.devices.conftest import DevicesHarness, mqtt_devices, run_devices
 from tests.devices.test_mqtt import stored, subscribed
-from tests.devices.test_mqtt_broker_acl import SUBSCRIBER, SUBSCRIBER_PASSWORD, Broker, broker
+from tests.devices.test_mqtt_broker_acl import Broker, broker, broker_settings, connect_as
 
 __all__ = ["broker", "mqtt_devices"]  # the fixtures, used by name
 
@@ -137,22 +134,15 @@ async def test_over_mqtt_each_device_connects_as_itself_to_a_broker_with_users(
     """With the broker set-up of docs/devices.md (a user per device, its own topic only), every
     simulated device publishes as itself and all its readings are stored (3 rounds of 4 vitals
     and a blood pressure in the first: 13 a device)."""
-    settings = devices_settings_for(
-        database_url,
-        tmp_path,
-        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
-        mqtt_username=SUBSCRIBER,
-        mqtt_password=SUBSCRIBER_PASSWORD,
-        mqtt_client_id=f"simulate-{broker.port}",
-        mqtt_reconnect_seconds=0.1,
-    )
+    settings = broker_settings(broker, database_url, tmp_path, "simulate")
     async with run_devices(settings, token_factory, database_templates) as devices:
         await subscribed(devices)
         made = [await devices.assigned(f"Patient/p{n}") for n in range(2)]
         for device in made:
             broker.add_user(device["id"], device["credential"]["key"])
         for device in made:  # Mosquitto reads its password file again on SIGHUP
-            await can_connect(broker, device["id"], device["credential"]["key"])
+            client = await connect_as(broker, device["id"], device["credential"]["key"])
+            await client.__aexit__(None, None, None)
         pairs = [f"{d['id']}:{d['credential']['key']}" for d in made]
         args = ["--device", pairs[0], "--device", pairs[1], "--rate", "0", "--seconds", "1"]
         mqtt = ["--mqtt", settings.mqtt_url]
@@ -165,20 +155,3 @@ async def test_over_mqtt_each_device_connects_as_itself_to_a_broker_with_users(
         assert len(rows) == 26
         owners = await devices.rows("SELECT device_id, count(*) FROM readings GROUP BY device_id")
         assert sorted(owners) == sorted((d["id"], 13) for d in made)
-
-
-async def can_connect(broker: Broker, user: str, password: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            async with aiomqtt.Client(
-                "127.0.0.1",
-                broker.port,
-                username=user,
-                password=password,
-                protocol=aiomqtt.ProtocolVersion.V5,
-            ):
-                return
-        except aiomqtt.MqttCodeError:
-            assert time.monotonic() < deadline, "the device could not connect"
-            await asyncio.sleep(0.1)

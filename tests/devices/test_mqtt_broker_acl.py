@@ -18,11 +18,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import orjson
 import pytest
 
+from medmesh.devices.config import DevicesSettings
 from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from tests.devices.conftest import devices_settings_for, run_devices
 from tests.devices.test_mqtt import stored, subscribed
@@ -106,23 +108,48 @@ def broker(mqtt_url: str, tmp_path: Path) -> Iterator[Broker]:
         broker.stop()
 
 
-async def publish_as(broker: Broker, user: str, password: str, topic: str, body: bytes) -> None:
-    """Publish with QoS 1 as ``user`` (retrying the connection while the broker reloads)."""
+def broker_settings(broker: Broker, database_url: str, folder: Path, name: str) -> DevicesSettings:
+    """A devices service subscribing to ``broker`` as its subscriber user."""
+    return devices_settings_for(
+        database_url,
+        folder,
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_username=SUBSCRIBER,
+        mqtt_password=SUBSCRIBER_PASSWORD,
+        mqtt_client_id=f"{name}-{broker.port}",
+        mqtt_reconnect_seconds=0.1,
+    )
+
+
+async def connect_as(broker: Broker, user: str, password: str, **options: Any) -> aiomqtt.Client:
+    """A client connected as ``user``, retrying while the broker reads its password file again
+    (after ``add_user``); the caller disconnects it."""
     deadline = time.monotonic() + 30
     while True:
+        client = aiomqtt.Client(
+            "127.0.0.1",
+            broker.port,
+            username=user,
+            password=password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            **options,
+        )
         try:
-            async with aiomqtt.Client(
-                "127.0.0.1",
-                broker.port,
-                username=user,
-                password=password,
-                protocol=aiomqtt.ProtocolVersion.V5,
-            ) as client:
-                await client.publish(topic, body, qos=1)
-                return
+            await client.__aenter__()
         except aiomqtt.MqttCodeError:
             assert time.monotonic() < deadline, "the device could not connect"
             await asyncio.sleep(0.1)
+        else:
+            return client
+
+
+async def publish_as(broker: Broker, user: str, password: str, topic: str, body: bytes) -> None:
+    """Publish with QoS 1 as ``user``."""
+    client = await connect_as(broker, user, password)
+    try:
+        await client.publish(topic, body, qos=1)
+    finally:
+        await client.__aexit__(None, None, None)
 
 
 async def test_a_device_cannot_publish_on_another_devices_topic(
@@ -132,15 +159,7 @@ async def test_a_device_cannot_publish_on_another_devices_topic(
     token_factory: TokenFactory,
     database_templates: DatabaseTemplates,
 ) -> None:
-    settings = devices_settings_for(
-        database_url,
-        tmp_path,
-        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
-        mqtt_username=SUBSCRIBER,
-        mqtt_password=SUBSCRIBER_PASSWORD,
-        mqtt_client_id=f"acl-{broker.port}",
-        mqtt_reconnect_seconds=0.1,
-    )
+    settings = broker_settings(broker, database_url, tmp_path, "acl")
     async with run_devices(settings, token_factory, database_templates) as devices:
         await subscribed(devices)
         mine = await devices.assigned("Patient/p1")
@@ -201,15 +220,7 @@ async def test_the_subscriber_reconnects_after_a_broker_restart(
     broker.folder.mkdir()
     broker.add_user(SUBSCRIBER, SUBSCRIBER_PASSWORD)
     broker.start()
-    settings = devices_settings_for(
-        database_url,
-        tmp_path,
-        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
-        mqtt_username=SUBSCRIBER,
-        mqtt_password=SUBSCRIBER_PASSWORD,
-        mqtt_client_id=f"restart-{broker.port}",
-        mqtt_reconnect_seconds=0.1,
-    )
+    settings = broker_settings(broker, database_url, tmp_path, "restart")
     try:
         async with run_devices(settings, token_factory, database_templates) as devices:
             await subscribed(devices)
@@ -260,53 +271,34 @@ async def test_a_backlog_beyond_mosquittos_default_queue_is_kept_for_the_subscri
     """With the broker set up as docs/devices.md says (``max_queued_messages`` raised), the
     messages devices publish while the service is away — more than Mosquitto's default queue of
     1000 — all wait in the subscriber's session and are stored once it is back."""
-    settings = devices_settings_for(
-        database_url,
-        tmp_path,
-        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
-        mqtt_username=SUBSCRIBER,
-        mqtt_password=SUBSCRIBER_PASSWORD,
-        mqtt_client_id=f"backlog-{broker.port}",
-        mqtt_reconnect_seconds=0.1,
-    )
+    settings = broker_settings(broker, database_url, tmp_path, "backlog")
     async with run_devices(settings, token_factory, database_templates) as devices:
         await subscribed(devices)
         device = await devices.assigned("Patient/p1")
     key = device["credential"]["key"]
     broker.add_user(device["id"], key)
-    deadline = time.monotonic() + 30
-    while True:  # the broker has read its password file again once the device can connect
-        try:
-            async with aiomqtt.Client(
-                "127.0.0.1",
-                broker.port,
-                username=device["id"],
-                password=key,
-                protocol=aiomqtt.ProtocolVersion.V5,
-                max_inflight_messages=200,
-            ) as client:
-                await asyncio.gather(
-                    *(
-                        client.publish(
-                            f"medmesh/devices/{device['id']}/readings",
-                            orjson.dumps(
-                                {
-                                    "reading_id": f"q{n}",
-                                    "timestamp": "2026-03-01T08:00:00Z",
-                                    "metric": "heart_rate",
-                                    "value": 40 + n % 100,
-                                    "unit": "/min",
-                                }
-                            ),
-                            qos=1,
-                        )
-                        for n in range(1500)
-                    )
+    client = await connect_as(broker, device["id"], key, max_inflight_messages=200)
+    try:
+        await asyncio.gather(
+            *(
+                client.publish(
+                    f"medmesh/devices/{device['id']}/readings",
+                    orjson.dumps(
+                        {
+                            "reading_id": f"q{n}",
+                            "timestamp": "2026-03-01T08:00:00Z",
+                            "metric": "heart_rate",
+                            "value": 40 + n % 100,
+                            "unit": "/min",
+                        }
+                    ),
+                    qos=1,
                 )
-            break
-        except aiomqtt.MqttCodeError:
-            assert time.monotonic() < deadline, "the device could not connect"
-            await asyncio.sleep(0.1)
+                for n in range(1500)
+            )
+        )
+    finally:
+        await client.__aexit__(None, None, None)
     # The service's database keeps the device; the subscriber resumes its session.
     async with run_devices(settings, token_factory, None) as devices:
         rows = await stored(devices, 1500)
