@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
+import paho.mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -24,6 +25,7 @@ from medmesh.devices.config import DevicesSettings
 from medmesh.devices.errors import IngestFull
 from medmesh.devices.ingest.intake import ReadingIntake
 from medmesh.devices.metrics import DevicesMetrics
+from medmesh.devices.mqtt import paho_tables
 from medmesh.devices.mqtt.messages import ParsedMessage, parse_message
 from medmesh.platform.logging import get_logger
 from medmesh.platform.origin import RequestOrigin
@@ -59,6 +61,8 @@ class MqttSubscriber:
         self.subscribed = asyncio.Event()
 
     async def start(self) -> None:
+        if not paho_tables.install():
+            log.info("mqtt_paho_tables_not_installed", paho=paho.mqtt.__version__)
         self._task = asyncio.create_task(self._run(), name="devices-mqtt")
 
     async def stop(self) -> None:
