@@ -4,6 +4,7 @@ not checked against."""
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from medmesh.devices.mqtt import paho_tables
+from medmesh.devices.mqtt.subscriber import _readable
 
 
 def _properties(**values: object) -> Properties:
@@ -79,3 +81,18 @@ def test_a_paho_it_was_not_checked_against_is_left_alone(
     monkeypatch.setattr(paho.mqtt, "__version__", "9.9.9")
     assert paho_tables.install() is False
     assert _packet.Properties is Properties  # type: ignore[attr-defined]
+
+
+def test_a_socket_is_readable_only_with_bytes_waiting_and_never_once_closed() -> None:
+    """What a batch asks before giving the MQTT client another turn (a socket closed under the
+    subscriber ends the batch, not the subscriber)."""
+    here, there = socket.socketpair()
+    try:
+        assert _readable(here) is False
+        there.sendall(b"\x30")
+        assert _readable(here) is True
+    finally:
+        here.close()
+        there.close()
+    assert _readable(here) is False
+    assert _readable(None) is False

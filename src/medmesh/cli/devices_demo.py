@@ -11,6 +11,7 @@ its hash is stored); the stream uses a key made for the run and revoked after it
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,18 +58,22 @@ def _answer(response: httpx.Response, expected: int = 200) -> dict[str, Any]:
     return body
 
 
+def _listed(http: httpx.Client, path: str, **params: str) -> Iterator[dict[str, Any]]:
+    """Every object of a keyset-paged listing (``data`` and ``next_after``), page by page."""
+    query: dict[str, str | int] = {"limit": 100, **params}
+    while True:
+        page = _answer(http.get(path, params=query))
+        yield from page["data"]
+        if not page["next_after"]:
+            return
+        query["after"] = page["next_after"]
+
+
 def _find(http: httpx.Client) -> dict[str, Any] | None:
     """The device with the demo serial number, paging through the registry."""
-    params: dict[str, str | int] = {"limit": 100}
-    while True:
-        page = _answer(http.get("/v1/devices", params=params))
-        for device in page["data"]:
-            if device.get("serial_number") == DEMO_SERIAL:
-                found: dict[str, Any] = device
-                return found
-        if not page["next_after"]:
-            return None
-        params["after"] = page["next_after"]
+    return next(
+        (d for d in _listed(http, "/v1/devices") if d.get("serial_number") == DEMO_SERIAL), None
+    )
 
 
 def seed_demo_device(
@@ -143,13 +148,10 @@ def stream_demo_vitals(base_url: str, token: str, device_id: str) -> DemoStream:
         try:
             sent, stored = asyncio.run(run())
         finally:
-            http.delete(f"/v1/devices/{device_id}/keys/{made['id']}")
-        alerts = []
-        params: dict[str, str | int] = {"device_id": device_id, "limit": 100}
-        while True:
-            page = _answer(http.get("/v1/alerts", params=params))
-            alerts += [a for a in page["data"] if datetime.fromisoformat(a["opened_at"]) >= began]
-            if not page["next_after"]:
-                break
-            params["after"] = page["next_after"]
+            _answer(http.delete(f"/v1/devices/{device_id}/keys/{made['id']}"))
+        alerts = [
+            alert
+            for alert in _listed(http, "/v1/alerts", device_id=device_id)
+            if datetime.fromisoformat(alert["opened_at"]) >= began
+        ]
     return DemoStream(sent, stored, alerts)

@@ -33,8 +33,9 @@ from medmesh.platform.origin import RequestOrigin
 log = get_logger("medmesh.devices.mqtt")
 SESSION_EXPIRY_SECONDS = 3600
 ORIGIN = RequestOrigin(ip="mqtt")
-#: Turns of the event loop without a new message after which a batch is stored.
-IDLE_TURNS = 3
+#: Turns of the event loop without a new message after which a batch is stored (at most
+#: ``MAX_IDLE_TURNS`` while the socket still has bytes: a large message takes several reads).
+IDLE_TURNS, MAX_IDLE_TURNS = 3, 64
 
 
 def client_id(settings: DevicesSettings) -> str:
@@ -155,7 +156,7 @@ class MqttSubscriber:
                 batch.append(pending.get_nowait())
                 idle = 0
                 continue
-            if idle >= IDLE_TURNS and not _readable(sock):
+            if idle >= MAX_IDLE_TURNS or (idle >= IDLE_TURNS and not _readable(sock)):
                 break
             idle += 1
             await asyncio.sleep(0)
@@ -199,10 +200,11 @@ class MqttSubscriber:
 
 
 def _readable(sock: Any) -> bool:
-    """Whether bytes wait in ``sock``'s receive buffer (no wait)."""
-    if sock is None:
+    """Whether bytes wait in ``sock``'s receive buffer (no wait); False once it is closed."""
+    try:
+        return sock is not None and bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):  # closed under us: the connection ended
         return False
-    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _bytes(payload: Any) -> bytes:
