@@ -2,7 +2,9 @@
 
 Readings are keyed by (device, device-assigned reading id), so a repeated reading is the same
 row; the (device, time) and (patient, time) indexes make a window of one device's or one
-patient's readings a range scan.
+patient's readings a range scan. On PostgreSQL ``readings`` is partitioned by month of ``ts``
+(:mod:`medmesh.devices.partitions`) and the key is kept unique in ``reading_keys``
+(:class:`ReadingKeyRow`); SQLite keeps one plain table.
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ class AssignmentRow(DevicesBase):
 
 
 class ReadingRow(DevicesBase):
-    """One stored reading, in its metric's canonical UCUM unit."""
+    """One stored reading, in its metric's canonical UCUM unit.
+
+    On PostgreSQL the table is partitioned by month of ``ts`` (migration 0003): its primary key
+    there is (device_id, reading_id, ts), since a partitioned table's unique keys must hold the
+    partition key, and ``reading_keys`` keeps (device_id, reading_id) unique.
+    """
 
     __tablename__ = "readings"
     __table_args__ = (
@@ -158,3 +165,21 @@ class AlertRow(DevicesBase):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(256), nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PostgresOnlyBase(DeclarativeBase):
+    """Tables only PostgreSQL has (migration 0003 makes them; SQLite has no partitions)."""
+
+    metadata = new_metadata()
+
+
+class ReadingKeyRow(PostgresOnlyBase):
+    """The key of every stored reading, outside the monthly partitions of ``readings``: a
+    reading is new when its key is. ``ts`` is the stored reading's time, which names the
+    partition that holds it."""
+
+    __tablename__ = "reading_keys"
+
+    device_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(READING_ID), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,11 +6,12 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingRow
+from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingKeyRow, ReadingRow
+from medmesh.devices.partitions import ReadingPartitions
 
 
 class ReadingRepository:
@@ -37,16 +38,42 @@ class ReadingRepository:
         if not rows:
             return set()
         dialect = self.session.get_bind().dialect.name
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        if dialect == "postgresql":
+            return await self._insert_new_partitioned(rows)
         table = ReadingRow.__table__
         assert isinstance(table, Table)
         stmt = (
-            dialect_insert(table)
+            sqlite.insert(table)
             .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
             .returning(table.c.device_id, table.c.reading_id)
         )
         result = await self.session.execute(stmt, list(rows))
         return {(device_id, reading_id) for device_id, reading_id in result.all()}
+
+    async def _insert_new_partitioned(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """PostgreSQL: the keys go into ``reading_keys`` (its primary key decides which are
+        new), then the new readings into their monthly partitions of ``readings``."""
+        await ReadingPartitions(self.session).ensure(row["ts"] for row in rows)
+        keys = ReadingKeyRow.__table__
+        assert isinstance(keys, Table)
+        # In key order, so two batches holding the same keys take their locks in one order.
+        ordered = sorted(rows, key=lambda row: (row["device_id"], row["reading_id"]))
+        result = await self.session.execute(
+            postgresql.insert(keys)
+            .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
+            .returning(keys.c.device_id, keys.c.reading_id),
+            [
+                {"device_id": r["device_id"], "reading_id": r["reading_id"], "ts": r["ts"]}
+                for r in ordered
+            ],
+        )
+        inserted = {(device_id, reading_id) for device_id, reading_id in result.all()}
+        new = [r for r in ordered if (r["device_id"], r["reading_id"]) in inserted]
+        if new:
+            readings = ReadingRow.__table__
+            assert isinstance(readings, Table)
+            await self.session.execute(insert(readings), new)
+        return inserted
 
     async def touch(self, device_ids: Collection[str], seen: datetime) -> None:
         """Move these devices' ``last_seen`` forward to ``seen`` (never back)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
 from medmesh.platform.db.engine import create_unpooled_engine, dispose_engine
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import IncludeNameFn
 
 
 def alembic_config(script_location: str, url: str) -> Any:
@@ -22,8 +25,11 @@ def alembic_config(script_location: str, url: str) -> Any:
     return config
 
 
-def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
-    """The body of a service's ``migrations/env.py``: upgrade with an async engine."""
+def run_migrations_online(
+    target_metadata: MetaData | list[MetaData], include_name: IncludeNameFn | None = None
+) -> None:
+    """The body of a service's ``migrations/env.py``: upgrade with an async engine.
+    ``include_name`` leaves out of autogenerate what a service's migrations make by hand."""
     from alembic import context
 
     config = context.config
@@ -37,6 +43,7 @@ def run_migrations_online(target_metadata: MetaData | list[MetaData]) -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
