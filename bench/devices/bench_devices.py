@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ CONNECTIONS = int(os.environ.get("BENCH_DEVICES_CONNECTIONS", "4"))
 BATCH = int(os.environ.get("BENCH_DEVICES_BATCH", "1000"))
 DEVICES = int(os.environ.get("BENCH_DEVICES_DEVICES", "10"))
 SECRET = "bench-devices-shared-secret-0123456789abcdef"
+#: The first reading's time (every reading is of a later minute, still in the past).
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _token(scope: str) -> str:
@@ -56,8 +59,9 @@ def _token(scope: str) -> str:
 
 
 def service_env(database: str, var_dir: str) -> dict[str, str]:
-    """The settings of a measured devices service: HS256 tokens, no auth-service, and a phi URL
-    nothing listens on, so Bundles stay queued and delivery does not share the core."""
+    """The settings of a measured devices service: HS256 tokens, no auth-service, and an
+    ingest-only replica (``DELIVERY_ENABLED=false``): Bundles stay queued and delivery does not
+    share the core (``bench_delivery.py`` measures delivery)."""
     return {
         "MEDMESH_DEVICES_DATABASE_URL": database,
         "MEDMESH_DEVICES_VAR_DIR": var_dir,
@@ -67,6 +71,7 @@ def service_env(database: str, var_dir: str) -> dict[str, str]:
         "MEDMESH_DEVICES_LOG_LEVEL": "error",
         "MEDMESH_DEVICES_PHI_URL": "http://127.0.0.1:9",
         "MEDMESH_DEVICES_DELIVERY_BACKOFF_SECONDS": "3600",
+        "MEDMESH_DEVICES_DELIVERY_ENABLED": "false",
     }
 
 
@@ -86,14 +91,17 @@ def _register(url: str) -> list[str]:
 
 
 def _batch(device_ids: list[str], sequence: int) -> bytes:
-    base = "2026-03-01T00:00:00+00:00"
+    """``BATCH`` readings taking turns over the devices, each device's a minute apart (each
+    batch continues where the previous one ended)."""
+    per_device = -(-BATCH // len(device_ids))
+    first = BASE + timedelta(minutes=sequence * per_device)
     return orjson.dumps(
         {
             "readings": [
                 {
                     "device_id": device_ids[i % len(device_ids)],
                     "reading_id": f"{sequence}-{i}",
-                    "timestamp": base,
+                    "timestamp": (first + timedelta(minutes=i // len(device_ids))).isoformat(),
                     "metric": "heart_rate",
                     "value": 60 + i % 40,
                     "unit": "/min",

@@ -221,3 +221,80 @@ async def test_readings_wait_while_phi_is_down_and_arrive_once(
     await asyncio.sleep(0.2)
     metrics = (await devices.http.get("/metrics")).text
     assert metric_value(metrics, "medmesh_devices_delivery_backlog_bundles") == 0
+
+
+async def test_a_bundle_queued_with_its_values_inline_is_still_delivered(
+    devices_to_phi: DevicesHarness, phi: LivePhi
+) -> None:
+    """Messages queued before they named their readings by key carry the values themselves."""
+    from medmesh.platform.outbox import enqueue
+
+    devices = devices_to_phi
+    await use_phi(devices, phi.client())
+    patient = await phi.patient()
+    device = await devices.assigned(patient)
+    fields = {
+        "device_id": device["id"],
+        "reading_id": "inline-1",
+        "ts": "2026-03-01T08:00:00+00:00",
+        "metric": "heart_rate",
+        "unit": "/min",
+        "value": 64.0,
+        "components": None,
+        "patient": patient,
+    }
+    async with devices.database.unit_of_work() as session:
+        await enqueue(
+            session,
+            topic="devices.observations",
+            destination=phi.url + "/fhir",
+            payload={"readings": [fields]},
+        )
+    DevicesState.of(devices.app).devices.intake.on_queued()
+    await delivered(devices)
+    observations = await phi.search("Observation", subject=patient)
+    assert [(o["identifier"][0]["value"], o["valueQuantity"]["value"]) for o in observations] == [
+        (f"{device['id']}:inline-1", 64)
+    ]
+
+
+async def test_an_ingest_only_replica_queues_and_a_delivering_one_sends(
+    database_url: str,
+    tmp_path: Path,
+    token_factory: TokenFactory,
+    database_templates: DatabaseTemplates,
+    phi: LivePhi,
+) -> None:
+    """``DELIVERY_ENABLED=false``: the replica stores and queues; one with delivery sends."""
+    patient = await phi.patient()
+    ingest_only = devices_settings_for(
+        database_url, tmp_path / "a", phi_url=phi.url, delivery_enabled=False
+    )
+    async with run_devices(ingest_only, token_factory, database_templates) as devices:
+        device = await devices.assigned(patient)
+        entries = [{**r, "timestamp": "2026-03-01T08:00:00Z"} for r in READINGS[:2]]
+        await devices.ok(
+            "POST",
+            f"/v1/devices/{device['id']}/readings",
+            json={"readings": entries},
+            headers={"X-Device-Key": device["credential"]["key"]},
+        )
+        queued = await devices.rows(
+            "SELECT count(*), sum(attempts) FROM outbox_messages "
+            "WHERE topic IN ('devices.observations', 'devices.device')"
+        )
+    assert queued == [(2, 0)]  # the Device and one Bundle, never attempted
+    assert await phi.search("Observation", subject=patient) == []
+
+    delivering = devices_settings_for(
+        database_url, tmp_path / "b", phi_url=phi.url, delivery_poll_seconds=0.05
+    )
+    async with run_devices(delivering, token_factory) as devices:
+        await use_phi(devices, phi.client())
+        devices.app.state.devices.intake.on_queued()
+        await delivered(devices)
+    observations = await phi.search("Observation", subject=patient)
+    assert sorted(o["identifier"][0]["value"] for o in observations) == [
+        f"{device['id']}:bp",
+        f"{device['id']}:hr",
+    ]

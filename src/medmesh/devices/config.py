@@ -55,6 +55,13 @@ class DevicesSettings(ServiceSettings):
         default="system/Observation.cus system/Device.cru system/Patient.r",
         description="scopes the delivery token asks for",
     )
+    delivery_enabled: bool = Field(
+        default=True,
+        description=(
+            "run the delivery worker in this process (Bundles to phi, alert webhooks); false: "
+            "it only ingests and queues, and a replica with it true delivers (PostgreSQL)"
+        ),
+    )
     delivery_max_entries: int = Field(
         default=500, ge=1, le=5000, description="most Observations in one Bundle posted to phi"
     )

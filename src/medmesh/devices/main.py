@@ -69,6 +69,7 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
             await ensure_default_rules(state.database)
         webhooks = httpx.AsyncClient(timeout=settings.delivery_timeout_seconds)
         deliver = phi_delivery(
+            state.database,
             lambda: components.phi,
             templates,
             components.metrics,
@@ -76,18 +77,23 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
             settings.alert_webhook_secret,
         )
         worker = delivery_worker(state.database, settings, deliver)
-        components.intake.on_queued = worker.wake
-        await worker.start()
+        if settings.delivery_enabled:
+            components.intake.on_queued = worker.wake
+            await worker.start()
         try:
             async with (
                 backlog_gauges(state.database, components.metrics, settings.backlog_poll_seconds),
                 offline_checks(
-                    state.database, components.alerts, settings.offline_check_seconds, worker.wake
+                    state.database,
+                    components.alerts,
+                    settings.offline_check_seconds,
+                    components.intake.on_queued,
                 ),
             ):
                 yield
         finally:
-            await worker.stop()
+            if settings.delivery_enabled:
+                await worker.stop()
             await components.phi.aclose()
             await webhooks.aclose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -138,7 +139,14 @@ class AlertRepository:
         return silent
 
 
-def scope_matches(rule: AlertRuleRow, device_id: str, patient_ref: str | None) -> bool:
+class RuleScope(NamedTuple):
+    """A rule's scope as plain values: one device, one patient, or every device (both None)."""
+
+    device_id: str | None
+    patient_ref: str | None
+
+
+def scope_matches(rule: AlertRuleRow | RuleScope, device_id: str, patient_ref: str | None) -> bool:
     """Whether ``rule`` covers this device's reading (for this patient)."""
     if rule.device_id is not None:
         return rule.device_id == device_id

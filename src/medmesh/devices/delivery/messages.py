@@ -1,5 +1,7 @@
 """Observations queued for phi-service: one outbox message per Bundle, written in the
-transaction that stores the readings, so a stored reading is always on its way."""
+transaction that stores the readings, so a stored reading is always on its way. A message names
+its readings by key (device id, reading id); the delivery reads them from the readings table
+when it sends the Bundle, so the outbox holds no second copy of the values."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.ingest.validation import Reading
-from medmesh.devices.models import DeviceRow
+from medmesh.devices.models import DeviceRow, ReadingRow
 from medmesh.platform.outbox import enqueue
 
 TOPIC = "devices.observations"
@@ -31,7 +33,8 @@ def device_fields(row: DeviceRow) -> dict[str, Any]:
     }
 
 
-def reading_fields(reading: Reading, patient: str | None) -> dict[str, Any]:
+def reading_fields(reading: Reading | ReadingRow, patient: str | None) -> dict[str, Any]:
+    """What an Observation is made from (see ``normalization.observations``)."""
     return {
         "device_id": reading.device_id,
         "reading_id": reading.reading_id,
@@ -56,11 +59,14 @@ async def enqueue_observations(
     max_entries: int,
 ) -> int:
     """Queue the assigned readings in messages of at most ``max_entries``; how many messages."""
-    assigned = [(reading, patient) for reading, patient in stored if patient is not None]
+    assigned = [
+        (reading.device_id, reading.reading_id)
+        for reading, patient in stored
+        if patient is not None
+    ]
     messages = 0
     for start in range(0, len(assigned), max_entries):
-        chunk = assigned[start : start + max_entries]
-        payload = {"readings": [reading_fields(reading, patient) for reading, patient in chunk]}
+        payload = {"reading_keys": assigned[start : start + max_entries]}
         await enqueue(session, topic=TOPIC, destination=destination, payload=payload)
         messages += 1
     return messages

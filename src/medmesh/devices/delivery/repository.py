@@ -1,12 +1,16 @@
-"""The delivery backlog as the outbox table holds it."""
+"""The delivery backlog as the outbox table holds it, and the readings a message names."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.devices.delivery.messages import DEVICE_TOPIC, TOPIC
+from medmesh.devices.delivery.messages import DEVICE_TOPIC, TOPIC, reading_fields
+from medmesh.devices.models import ReadingRow
 from medmesh.platform.db import Database
 from medmesh.platform.outbox import OutboxMessage
 
@@ -28,3 +32,31 @@ async def backlog(database: Database) -> tuple[int, int, datetime | None]:
         ).one()
         dead = (await session.execute(select(func.count()).where(*parked))).scalar_one()
     return int(count), int(dead), oldest
+
+
+async def queued_readings(session: AsyncSession, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The readings of a queued message, as ``reading_fields`` gives them, in its order.
+
+    A message names them by ``reading_keys``; one queued before messages did so carries them
+    as ``readings``."""
+    if "readings" in payload:
+        readings: list[dict[str, Any]] = payload["readings"]
+        return readings
+    keys = [(device_id, reading_id) for device_id, reading_id in payload["reading_keys"]]
+    rows = await stored_readings(session, keys)
+    return [reading_fields(rows[key], rows[key].patient_ref) for key in keys if key in rows]
+
+
+async def stored_readings(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], ReadingRow]:
+    """The stored readings of these (device id, reading id) keys."""
+    found: dict[tuple[str, str], ReadingRow] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stmt = select(ReadingRow).where(
+            tuple_(ReadingRow.device_id, ReadingRow.reading_id).in_(chunk)
+        )
+        for row in (await session.scalars(stmt)).all():
+            found[(row.device_id, row.reading_id)] = row
+    return found

@@ -11,12 +11,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
+import orjson
 
 from medmesh.devices.alerts.events import TOPIC as ALERT_TOPIC
 from medmesh.devices.alerts.events import signed_body
 from medmesh.devices.config import DevicesSettings
 from medmesh.devices.delivery.messages import DEVICE_TOPIC
-from medmesh.devices.delivery.repository import backlog
+from medmesh.devices.delivery.repository import backlog, queued_readings
 from medmesh.devices.metrics import DevicesMetrics
 from medmesh.devices.normalization.observations import device_resource, transaction_bundle
 from medmesh.devices.normalization.templates import TemplateSet
@@ -41,6 +42,7 @@ class PhiRefused(Exception):
 
 
 def phi_delivery(
+    database: Database,
     phi: Callable[[], ServiceClient],
     templates: TemplateSet,
     metrics: DevicesMetrics,
@@ -70,10 +72,14 @@ def phi_delivery(
             if answer.status_code not in (200, 201):
                 raise PhiRefused(answer.status_code)
             return
-        bundle = transaction_bundle(templates, message.payload)
+        async with database.sessionmaker() as session:
+            readings = await queued_readings(session, message.payload)
+        if not readings:
+            return
+        bundle = transaction_bundle(templates, {"readings": readings})
         response = await phi().post(
             "/fhir",
-            json=bundle,
+            content=orjson.dumps(bundle),
             headers={"Idempotency-Key": message.id, "Content-Type": FHIR_JSON},
         )
         if response.status_code != 200:

@@ -12,6 +12,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.partitions import ReadingPartitions
+from medmesh.platform.db.fast import InsertNew
+
+#: The columns of a reading row, in the order :meth:`ReadingRepository.insert_rows` takes them.
+READING_COLUMNS = (
+    "device_id",
+    "reading_id",
+    "ts",
+    "metric",
+    "value",
+    "components",
+    "unit",
+    "patient_ref",
+    "received",
+)
+#: A batch's readings on SQLite, those whose (device, reading id) is new (see :class:`InsertNew`).
+NEW_READINGS = InsertNew(
+    ReadingRow.__table__,  # type: ignore[arg-type]
+    READING_COLUMNS,
+    ["device_id", "reading_id"],
+)
 
 
 class ReadingRepository:
@@ -32,6 +52,12 @@ class ReadingRepository:
             or_(AssignmentRow.end.is_(None), AssignmentRow.end > first),
         )
         return (await self.session.scalars(stmt)).all()
+
+    async def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
+        """As :meth:`insert_new`, rows given as tuples in :data:`READING_COLUMNS` order."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return set(await NEW_READINGS.run(self.session, rows))
+        return await self.insert_new([dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
 
     async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Insert the readings not stored yet; the (device, reading id) of those inserted."""

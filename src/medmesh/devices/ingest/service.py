@@ -4,7 +4,7 @@ store the new readings and queue their Observations for phi-service in the same 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,30 +33,38 @@ class IngestOutcome:
     results: list[EntryResult]
     #: New readings with the patient assigned at their time (None: unassigned, not sent).
     stored: list[tuple[Reading, str | None]] = field(default_factory=list)
+    _counts: Counter[str] | None = field(default=None, repr=False)
 
     def count(self, status: str) -> int:
-        return sum(1 for result in self.results if result["status"] == status)
+        """How many entries have this status (counted once, when first asked)."""
+        if self._counts is None:
+            self._counts = Counter(result["status"] for result in self.results)
+        return self._counts[status]
 
 
 class PatientAtTime:
     """The patient each device was assigned to at a moment (assignments never overlap)."""
 
     def __init__(self, assignments: Sequence[AssignmentRow]) -> None:
-        by_device: dict[str, list[AssignmentRow]] = defaultdict(list)
+        by_device: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
         for row in assignments:
-            by_device[row.device_id].append(row)
-        self._rows = {k: sorted(v, key=lambda r: r.start) for k, v in by_device.items()}
-        self._starts = {k: [r.start for r in v] for k, v in self._rows.items()}
+            by_device[row.device_id].append((row.start, row.end, row.patient_ref))
+        #: Per device, its assignments' (start, end, patient) in start order, and the starts.
+        self._rows = {k: sorted(v, key=lambda r: r[0]) for k, v in by_device.items()}
+        self._starts = {k: [r[0] for r in v] for k, v in self._rows.items()}
 
     def __call__(self, device_id: str, ts: datetime) -> str | None:
-        starts = self._starts.get(device_id)
-        if not starts:
+        rows = self._rows.get(device_id)
+        if not rows:
             return None
-        at = bisect.bisect_right(starts, ts) - 1
+        if len(rows) == 1:
+            start, end, patient = rows[0]
+            return patient if start <= ts and (end is None or ts < end) else None
+        at = bisect.bisect_right(self._starts[device_id], ts) - 1
         if at < 0:
             return None
-        row = self._rows[device_id][at]
-        return row.patient_ref if row.end is None or ts < row.end else None
+        _, end, patient = rows[at]
+        return patient if end is None or ts < end else None
 
 
 def _rejected(index: int, raw: Any, refusal: Refusal) -> EntryResult:
@@ -93,16 +101,17 @@ class IngestService:
                 results[index] = _rejected(index, raw, error)
         repository = ReadingRepository(session)
         devices = await repository.devices({r.device_id for _, r in valid}) if valid else {}
+        active = {device_id for device_id, row in devices.items() if row.status == "active"}
         accepted: list[tuple[int, Reading]] = []
         for index, reading in valid:
+            if reading.device_id in active:
+                accepted.append((index, reading))
+                continue
             device = devices.get(reading.device_id)
             if device is None:
                 refusal = Refusal("unknown_device", "device_id: no such device")
-            elif device.status != "active":
-                refusal = Refusal("device_not_active", f"device_id: the device is {device.status}")
             else:
-                accepted.append((index, reading))
-                continue
+                refusal = Refusal("device_not_active", f"device_id: the device is {device.status}")
             results[index] = _rejected(index, entries[index], refusal)
         outcome = IngestOutcome(results=[])
         if accepted:
@@ -120,40 +129,43 @@ class IngestService:
         stamps = [reading.ts for _, reading in accepted]
         ids = {reading.device_id for _, reading in accepted}
         patient_at = PatientAtTime(await repository.assignments(ids, min(stamps), max(stamps)))
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: list[tuple[Any, ...]] = []
         patients: dict[tuple[str, str], str | None] = {}
         for _, reading in accepted:
             key = (reading.device_id, reading.reading_id)
-            if key in rows:
+            if key in patients:
                 continue
-            patients[key] = patient_at(reading.device_id, reading.ts)
-            rows[key] = {
-                "device_id": reading.device_id,
-                "reading_id": reading.reading_id,
-                "ts": reading.ts,
-                "metric": reading.metric,
-                "value": reading.value,
-                "components": reading.components,
-                "unit": reading.unit,
-                "patient_ref": patients[key],
-                "received": now,
-            }
-        inserted = await repository.insert_new(list(rows.values()))
+            patient = patients[key] = patient_at(reading.device_id, reading.ts)
+            rows.append(
+                (
+                    reading.device_id,
+                    reading.reading_id,
+                    reading.ts,
+                    reading.metric,
+                    reading.value,
+                    reading.components,
+                    reading.unit,
+                    patient,
+                    now,
+                )
+            )
+        inserted = await repository.insert_rows(rows)
         await repository.touch(ids, now)
         outcome = IngestOutcome(results=[])
+        stored = outcome.stored
         for index, reading in accepted:
             key = (reading.device_id, reading.reading_id)
             status = "duplicate"
             if key in inserted:
                 inserted.discard(key)  # a repeat later in the same batch is a duplicate
-                outcome.stored.append((reading, patients[key]))
+                stored.append((reading, patients[key]))
                 status = "stored"
-            results[index] = EntryResult(
-                index=index,
-                device_id=key[0],
-                reading_id=key[1],
-                status=status,
-                code=None,
-                message=None,
-            )
+            results[index] = {
+                "index": index,
+                "device_id": key[0],
+                "reading_id": key[1],
+                "status": status,
+                "code": None,
+                "message": None,
+            }
         return outcome

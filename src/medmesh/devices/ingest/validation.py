@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from medmesh.devices.ingest.vitals import METRICS
+from medmesh.devices.ingest.vitals import METRICS, Metric
 
+_fromisoformat = datetime.fromisoformat
 _READING_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
 FIELDS = frozenset({"device_id", "reading_id", "timestamp", "metric", "value", "unit"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
-    """A valid reading in canonical units."""
+    """A valid reading in canonical units (a plain dataclass: a batch makes thousands)."""
 
     device_id: str
     reading_id: str
@@ -65,6 +67,35 @@ def _timestamp(value: Any, now: datetime, skew: timedelta) -> datetime:
     return ts
 
 
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """A metric read in one of its units: the conversion and the bounds, looked up once."""
+
+    metric: Metric
+    to_canonical: Callable[[float], float]
+    #: (name, low, high) per component, or one ("value", low, high).
+    bounds: tuple[tuple[str, float, float], ...]
+
+
+_UNITS: dict[tuple[str, str], _Unit] = {
+    (metric.name, unit): _Unit(
+        metric,
+        conversion.to_canonical,
+        tuple((name, low, high) for name, (low, high) in metric.bounds.items()),
+    )
+    for metric in METRICS.values()
+    for unit, conversion in metric.units.items()
+}
+
+
+def _implausible(metric: Metric, name: str, low: float, high: float) -> Refusal:
+    where = "value" if name == "value" else f"value.{name}"
+    return Refusal(
+        "implausible_value",
+        f"{where}: outside {low:g}-{high:g} {metric.unit} (physiologically implausible)",
+    )
+
+
 def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta) -> Reading:
     """The entry as a :class:`Reading`; raises :class:`Refusal`.
 
@@ -72,8 +103,8 @@ def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta)
     device is refused, one naming none belongs to it."""
     if not isinstance(raw, dict):
         raise Refusal("invalid_entry", "an entry is a JSON object")
-    unknown = raw.keys() - FIELDS
-    if unknown:
+    if not raw.keys() <= FIELDS:
+        unknown = raw.keys() - FIELDS
         raise Refusal("invalid_entry", f"unknown fields: {', '.join(sorted(unknown)[:5])}")
     named = raw.get("device_id")
     if named is None:
@@ -87,36 +118,49 @@ def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta)
         raise Refusal(
             "invalid_reading_id", "reading_id: 1-128 characters of A-Z a-z 0-9 . _ : - required"
         )
-    metric = METRICS.get(raw.get("metric"))  # type: ignore[arg-type]
-    if metric is None:
-        raise Refusal("unknown_metric", f"metric: one of {', '.join(METRICS)}")
+    name = raw.get("metric")
     unit = raw.get("unit")
-    conversion = metric.units.get(unit) if isinstance(unit, str) else None
-    if conversion is None:
+    try:
+        known = _UNITS[name, unit]  # type: ignore[index]  # refused below when not str
+    except (KeyError, TypeError):  # TypeError: an unhashable metric or unit (a list, an object)
+        metric = METRICS.get(name) if isinstance(name, str) else None
+        if metric is None:
+            raise Refusal("unknown_metric", f"metric: one of {', '.join(METRICS)}") from None
         raise Refusal(
             "unknown_unit", f"unit: for {metric.name} one of {', '.join(metric.units)} (UCUM)"
-        )
-    ts = _timestamp(raw.get("timestamp"), now, skew)
-    value = raw.get("value")
-    components: dict[str, float] | None = None
-    if metric.components:
-        if not isinstance(value, dict) or set(value) != set(metric.components):
-            names = ", ".join(metric.components)
-            raise Refusal("invalid_value", f"value: an object with {names} is required")
-        components = {
-            name: conversion.to_canonical(_number(value[name], f"value.{name}"))
-            for name in metric.components
-        }
-        values = components
-    else:
-        values = {"value": conversion.to_canonical(_number(value, "value"))}
-    for name, number in values.items():
-        low, high = metric.bounds[name]
+        ) from None
+    metric = known.metric
+    # The common case inline (a batch checks thousands); anything else is refused by the
+    # checks that say why.
+    stamp = raw.get("timestamp")
+    ts = None
+    if stamp.__class__ is str and len(stamp) <= 40:
+        try:
+            ts = _fromisoformat(stamp)
+        except ValueError:
+            ts = None
+    if ts is None or ts.tzinfo is None or ts > now + skew:
+        ts = _timestamp(stamp, now, skew)
+    value: Any = raw.get("value")
+    convert = known.to_canonical
+    if not metric.components:
+        kind = value.__class__
+        if (kind is float or kind is int) and math.isfinite(value):
+            number = convert(float(value))
+        else:
+            number = convert(_number(value, "value"))
+        _, low, high = known.bounds[0]
         if not low <= number <= high:
-            where = "value" if name == "value" else f"value.{name}"
-            raise Refusal(
-                "implausible_value",
-                f"{where}: outside {low:g}-{high:g} {metric.unit} (physiologically implausible)",
-            )
-    first = next(iter(values.values()))
+            raise _implausible(metric, "value", low, high)
+        return Reading(named, reading_id, ts, metric.name, metric.unit, number, None)
+    if not isinstance(value, dict) or set(value) != set(metric.components):
+        names = ", ".join(metric.components)
+        raise Refusal("invalid_value", f"value: an object with {names} is required")
+    components = {
+        name: convert(_number(value[name], f"value.{name}")) for name in metric.components
+    }
+    for name, low, high in known.bounds:
+        if not low <= components[name] <= high:
+            raise _implausible(metric, name, low, high)
+    first = next(iter(components.values()))
     return Reading(named, reading_id, ts, metric.name, metric.unit, first, components)

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -32,6 +33,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 
 from medmesh.platform.config import DATABASE_POOL_SIZE
 from medmesh.platform.db import sqlite
+from medmesh.platform.db.types import json_column_text
 
 
 def is_sqlite(url: str) -> bool:
@@ -61,6 +63,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+#: How JSON columns are encoded and decoded (orjson: several times the standard library's speed).
+JSON_CODEC: dict[str, Any] = {
+    "json_serializer": json_column_text,
+    "json_deserializer": orjson.loads,
+}
+
+
 def create_engine(
     url: str, *, pool_size: int = DATABASE_POOL_SIZE, echo: bool = False
 ) -> AsyncEngine:
@@ -69,10 +78,12 @@ def create_engine(
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 10}, **JSON_CODEC)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC
+    )
     _check_liveness_on_checkout(engine.sync_engine)
     return engine
 
@@ -164,7 +175,7 @@ def create_unpooled_engine(url: str) -> AsyncEngine:
     """An engine without a pool, for one-off commands (migrations, CLI)."""
     if is_sqlite(url):
         return create_engine(url)
-    return create_async_engine(url, poolclass=NullPool)
+    return create_async_engine(url, poolclass=NullPool, **JSON_CODEC)
 
 
 class Database:
