@@ -161,6 +161,12 @@ async def test_bad_queries(devices: DevicesHarness) -> None:
             {"start": "2026-03-01T08:00:00", "end": "2026-03-01T09:00:00Z"},
             "invalid_request",
         ),
+        # In UTC, an hour before the year 1.
+        (
+            "/v1/devices/dev_x/readings",
+            {"start": "0001-01-01T00:00:00+01:00", "end": "2026-03-01T09:00:00Z"},
+            "invalid_window",
+        ),
     ]
     for path, params, code in cases:
         response = await devices.http.get(path, params=params, headers=headers)

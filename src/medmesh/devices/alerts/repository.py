@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,17 @@ class AlertRepository:
             stmt = stmt.where(AlertRuleRow.metric.in_(metrics))
         return (await self.session.scalars(stmt)).all()
 
+    async def rules_for_readings(self, metrics: Collection[str]) -> Sequence[AlertRuleRow]:
+        """The enabled offline rules and the enabled threshold rules of these metrics."""
+        stmt = select(AlertRuleRow).where(
+            AlertRuleRow.enabled.is_(True),
+            or_(
+                AlertRuleRow.kind == "offline",
+                and_(AlertRuleRow.kind == "threshold", AlertRuleRow.metric.in_(metrics)),
+            ),
+        )
+        return (await self.session.scalars(stmt)).all()
+
     async def states(
         self, pairs: Collection[tuple[str, str]]
     ) -> dict[tuple[str, str], AlertStateRow]:
@@ -64,18 +75,27 @@ class AlertRepository:
         if not pairs:
             return {}
         dialect = self.session.get_bind().dialect.name
-        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        await self.session.execute(
-            dialect_insert(AlertStateRow)
-            .values([{"rule_id": r, "device_id": d, "breach_count": 0} for r, d in sorted(pairs)])
-            .on_conflict_do_nothing(index_elements=["rule_id", "device_id"])
-        )
+        found = await self._states(pairs, lock=dialect == "postgresql")
+        missing = sorted(set(pairs) - set(found))
+        if missing:  # a rule's first reading of a device: made once, then found
+            dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            await self.session.execute(
+                dialect_insert(AlertStateRow)
+                .values([{"rule_id": r, "device_id": d, "breach_count": 0} for r, d in missing])
+                .on_conflict_do_nothing(index_elements=["rule_id", "device_id"])
+            )
+            found.update(await self._states(missing, lock=dialect == "postgresql"))
+        return found
+
+    async def _states(
+        self, pairs: Collection[tuple[str, str]], *, lock: bool
+    ) -> dict[tuple[str, str], AlertStateRow]:
         rules = {r for r, _ in pairs}
         devices = {d for _, d in pairs}
         stmt = select(AlertStateRow).where(
             AlertStateRow.rule_id.in_(rules), AlertStateRow.device_id.in_(devices)
         )
-        if dialect == "postgresql":
+        if lock:
             stmt = stmt.with_for_update()
         rows = (await self.session.scalars(stmt)).all()
         return {

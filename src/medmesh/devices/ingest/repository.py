@@ -38,20 +38,27 @@ class ReadingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def devices(self, device_ids: Collection[str]) -> dict[str, DeviceRow]:
-        stmt = select(DeviceRow).where(DeviceRow.id.in_(device_ids))
-        return {row.id: row for row in (await self.session.scalars(stmt)).all()}
+    async def statuses(self, device_ids: Collection[str]) -> dict[str, str]:
+        """The status of each of these devices that exists."""
+        stmt = select(DeviceRow.id, DeviceRow.status).where(DeviceRow.id.in_(device_ids))
+        return {device_id: status for device_id, status in await self.session.execute(stmt)}
 
     async def assignments(
         self, device_ids: Collection[str], first: datetime, last: datetime
-    ) -> Sequence[AssignmentRow]:
-        """The assignments of these devices that overlap [first, last]."""
-        stmt = select(AssignmentRow).where(
+    ) -> list[tuple[str, datetime, datetime | None, str]]:
+        """(device, start, end, patient) of the assignments of these devices that overlap
+        [first, last]."""
+        stmt = select(
+            AssignmentRow.device_id,
+            AssignmentRow.start,
+            AssignmentRow.end,
+            AssignmentRow.patient_ref,
+        ).where(
             AssignmentRow.device_id.in_(device_ids),
             AssignmentRow.start <= last,
             or_(AssignmentRow.end.is_(None), AssignmentRow.end > first),
         )
-        return (await self.session.scalars(stmt)).all()
+        return [tuple(row) for row in await self.session.execute(stmt)]
 
     async def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
         """As :meth:`insert_new`, rows given as tuples in :data:`READING_COLUMNS` order."""
@@ -110,4 +117,6 @@ class ReadingRepository:
                 or_(DeviceRow.last_seen.is_(None), DeviceRow.last_seen < seen),
             )
             .values(last_seen=seen)
+            # No loaded device needs the new value: skip matching the session's objects.
+            .execution_options(synchronize_session=False)
         )

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.ingest.repository import ReadingRepository
 from medmesh.devices.ingest.validation import Reading, Refusal, check_entry
-from medmesh.devices.models import AssignmentRow
 
 
 class EntryResult(TypedDict):
@@ -45,10 +44,10 @@ class IngestOutcome:
 class PatientAtTime:
     """The patient each device was assigned to at a moment (assignments never overlap)."""
 
-    def __init__(self, assignments: Sequence[AssignmentRow]) -> None:
+    def __init__(self, assignments: Sequence[tuple[str, datetime, datetime | None, str]]) -> None:
         by_device: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
-        for row in assignments:
-            by_device[row.device_id].append((row.start, row.end, row.patient_ref))
+        for device_id, start, end, patient in assignments:
+            by_device[device_id].append((start, end, patient))
         #: Per device, its assignments' (start, end, patient) in start order, and the starts.
         self._rows = {k: sorted(v, key=lambda r: r[0]) for k, v in by_device.items()}
         self._starts = {k: [r[0] for r in v] for k, v in self._rows.items()}
@@ -100,18 +99,18 @@ class IngestService:
             except Refusal as error:
                 results[index] = _rejected(index, raw, error)
         repository = ReadingRepository(session)
-        devices = await repository.devices({r.device_id for _, r in valid}) if valid else {}
-        active = {device_id for device_id, row in devices.items() if row.status == "active"}
+        statuses = await repository.statuses({r.device_id for _, r in valid}) if valid else {}
+        active = {device_id for device_id, status in statuses.items() if status == "active"}
         accepted: list[tuple[int, Reading]] = []
         for index, reading in valid:
             if reading.device_id in active:
                 accepted.append((index, reading))
                 continue
-            device = devices.get(reading.device_id)
-            if device is None:
+            status = statuses.get(reading.device_id)
+            if status is None:
                 refusal = Refusal("unknown_device", "device_id: no such device")
             else:
-                refusal = Refusal("device_not_active", f"device_id: the device is {device.status}")
+                refusal = Refusal("device_not_active", f"device_id: the device is {status}")
             results[index] = _rejected(index, entries[index], refusal)
         outcome = IngestOutcome(results=[])
         if accepted:

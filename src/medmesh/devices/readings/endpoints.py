@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
@@ -57,10 +59,20 @@ def _window(
         device_id=device_id,
         patient_ref=patient,
         metric=metric,
-        start=start,
-        end=end,
+        start=_in_utc(start, "start"),
+        end=_in_utc(end, "end"),
         bound_patient=bound,
     )
+
+
+def _in_utc(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC; a moment whose UTC time falls outside the years 1 to 9999 is a 400."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(
+            f"{name}: outside the years 1 to 9999 in UTC", code="invalid_window"
+        ) from None
 
 
 def _out(row: ReadingRow) -> ReadingOut:
