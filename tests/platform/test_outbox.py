@@ -15,8 +15,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from medmesh.platform.db import Base, Database
-from medmesh.platform.outbox import OutboxMessage, OutboxWorker, enqueue, json_post_delivery
+from medmesh.platform.db import Base, Database, write_transaction
+from medmesh.platform.outbox import (
+    OutboxMessage,
+    OutboxWorker,
+    QueuedMessage,
+    enqueue,
+    enqueue_all,
+    json_post_delivery,
+)
 from medmesh.platform.testing import serve_app
 
 
@@ -158,6 +165,38 @@ async def test_dedup_key_enqueues_once(database: Database) -> None:
     async with httpx.AsyncClient() as client:
         worker = OutboxWorker(database, json_post_delivery(client))
         assert await worker.backlog() == 1
+
+
+async def test_enqueue_all_delivers_what_its_write_transaction_commits(database: Database) -> None:
+    delivered: list[tuple[str, object, dict[str, str]]] = []
+
+    async def deliver(message: OutboxMessage) -> None:
+        delivered.append((message.destination, message.payload, message.headers))
+
+    async def enqueue_then_fail() -> None:
+        async with write_transaction(database) as tx:
+            await enqueue_all(tx, [QueuedMessage("t", "http://x/lost", {"n": 0})])
+            raise RuntimeError("the domain change failed")
+
+    messages = [
+        QueuedMessage("t", "http://x/a", {"n": 1}, {"h": "1"}, dedup_key="evt_1:we_1"),
+        QueuedMessage("t", "http://x/b", {"n": 2}),
+    ]
+    async with write_transaction(database) as tx:
+        await enqueue_all(tx, messages)
+    async with write_transaction(database) as tx:
+        # A repeated dedup key adds nothing; a single message is one row too.
+        await enqueue_all(tx, [QueuedMessage("t", "http://x/a", {"n": 9}, dedup_key="evt_1:we_1")])
+        await enqueue_all(tx, [])
+    with pytest.raises(RuntimeError):
+        await enqueue_then_fail()
+
+    worker = OutboxWorker(database, deliver)
+    assert await worker.run_once() == 2
+    assert sorted(delivered, key=str) == [
+        ("http://x/a", {"n": 1}, {"h": "1"}),
+        ("http://x/b", {"n": 2}, {}),
+    ]
 
 
 async def test_crash_mid_delivery_is_redelivered_after_lease(database: Database) -> None:

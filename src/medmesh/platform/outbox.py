@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,10 +41,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from medmesh.platform.db import Base, Database, UTCDateTime, utcnow
+from medmesh.platform.db import Base, Database, UTCDateTime, WriteTransaction, utcnow
 from medmesh.platform.logging import get_logger, scrub_text
 
-__all__ = ["OutboxMessage", "OutboxWorker", "enqueue", "json_post_delivery"]
+__all__ = [
+    "OutboxMessage",
+    "OutboxWorker",
+    "QueuedMessage",
+    "enqueue",
+    "enqueue_all",
+    "json_post_delivery",
+]
 
 log = get_logger("medmesh.platform.outbox")
 
@@ -122,6 +130,54 @@ async def enqueue(
         return str(inserted)
     existing = select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)
     return str((await session.execute(existing)).scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message for :func:`enqueue_all` (the arguments of :func:`enqueue`)."""
+
+    topic: str
+    destination: str
+    payload: Any
+    headers: dict[str, str] = field(default_factory=dict)
+    dedup_key: str | None = None
+
+
+#: ``INSERT ... ON CONFLICT (dedup_key) DO NOTHING`` per dialect: a repeated key adds nothing.
+_INSERT_NEW = {
+    "postgresql": postgresql.insert(OutboxMessage).on_conflict_do_nothing(
+        index_elements=["dedup_key"]
+    ),
+    "sqlite": sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedup_key"]),
+}
+
+
+async def enqueue_all(tx: WriteTransaction, messages: Sequence[QueuedMessage]) -> None:
+    """Add ``messages`` to the write transaction ``tx`` (one insert), as :func:`enqueue` adds
+    one to a session: committed or rolled back with it; a message whose ``dedup_key`` is
+    already enqueued adds nothing."""
+    if not messages:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "topic": message.topic,
+            "destination": message.destination,
+            "payload": message.payload,
+            "headers": dict(message.headers),
+            "dedup_key": message.dedup_key,
+            "created_at": now,
+            "available_at": now,
+            "attempts": 0,
+            "locked_until": None,
+            "delivered_at": None,
+            "dead_at": None,
+            "last_error": None,
+        }
+        for message in messages
+    ]
+    await tx.execute(_INSERT_NEW[tx.dialect_name], rows if len(rows) > 1 else rows[0])
 
 
 Deliver = Callable[[OutboxMessage], Awaitable[None]]

@@ -3,6 +3,10 @@ and the statements that skip the ORM session on hot paths. The embedded driver i
 """
 
 from medmesh.platform.db import sqlite
+from medmesh.platform.db.direct_writes import (
+    WriteTransaction,
+    write_transaction,
+)
 from medmesh.platform.db.engine import (
     PING_AFTER_IDLE_SECONDS,
     SQLITE_CHECKPOINT_PAGES,
@@ -54,6 +58,7 @@ __all__ = [
     "SessionSource",
     "Statement",
     "UTCDateTime",
+    "WriteTransaction",
     "alembic_config",
     "create_engine",
     "create_unpooled_engine",
@@ -68,4 +73,5 @@ __all__ = [
     "sqlite",
     "upgrade_database",
     "utcnow",
+    "write_transaction",
 ]

@@ -258,6 +258,10 @@ class DBAPI:
         self.sqlite = sqlite3
         #: The writer connection of each file this engine opened (see :class:`Writer`).
         self.writers: dict[str, Writer] = {}
+        #: How long a writer of each file waits for its turn (the connections' ``timeout``).
+        self.timeouts: dict[str, float] = {}
+        #: The key of each path :meth:`writer_of` was asked about.
+        self._keys: dict[str, str] = {}
 
     def connect(self, database: str, **kw: Any) -> Connection:
         kw.pop("async_fallback", None)
@@ -275,13 +279,28 @@ class DBAPI:
             writer = self.writers.get(key)
             if writer is None:
                 writer = self.writers[key] = Writer(database, kw, checkpoints=checkpoints)
+                self.timeouts[key] = timeout
         return Connection(raw, key, timeout, key if not uri else None, writer)
+
+    def writer_of(self, database: str) -> tuple[str, float] | None:
+        """(file key, timeout) of the writer connection of the file ``database`` (a path, not
+        a URI) once a connection opened it; None before (or for an in-memory database)."""
+        key = self._keys.get(database)
+        if key is None:
+            key = file_identity(database, False)  # a path resolved: a few system calls
+            if key is None:
+                return None
+            self._keys[database] = key
+        if key not in self.writers:
+            return None
+        return key, self.timeouts[key]
 
     def close_writers(self) -> None:
         """Close the writer connections (when the engine is disposed)."""
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
+        self.timeouts.clear()
 
 
 async def _open(database: str, kw: dict[str, Any], *, checkpoints: bool) -> sqlite3.Connection:
