@@ -37,6 +37,17 @@ async def test_expand(payments: PaymentsHarness) -> None:
     )
     assert found["payment_method"]["object"] == "payment_method"
     assert found["customer"] == customer["id"]
+    # The payment method a test id makes is created by the payment itself, and expands too.
+    fresh = await payments.paid_intent(
+        300, customer=customer["id"], **{"expand[0]": "payment_method", "expand[1]": "customer"}
+    )
+    assert fresh["payment_method"]["id"].startswith("pm_")
+    assert fresh["payment_method"]["card"]["last4"] == "4242"
+    assert fresh["customer"] == customer
+    stored = await payments.get(
+        f"/v1/payment_intents/{fresh['id']}", **{"expand[]": "payment_method"}
+    )
+    assert stored["payment_method"] == fresh["payment_method"]
     listed = await payments.get("/v1/payment_intents", **{"expand[]": "data.customer"})
     assert listed["data"][0]["customer"] == customer
     refused = await payments.http.get(

@@ -4,6 +4,7 @@ expanded is refused, never silently left as an id."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,9 +35,15 @@ class Expander:
         self.payment_intents = payment_intents
 
     async def apply(
-        self, session: AsyncSession, caller: Caller, obj: dict[str, Any], paths: list[str]
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        obj: dict[str, Any],
+        paths: list[str],
+        created: Mapping[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """``obj`` with the ``paths`` of ``expand[]`` replaced by their objects."""
+        """``obj`` with the ``paths`` of ``expand[]`` replaced by their objects; ``created``:
+        objects the request makes and has not stored yet, by id."""
         if not paths:
             return obj
         if obj.get("object") == "list":
@@ -45,7 +52,7 @@ class Expander:
                 if not path.startswith("data."):
                     raise _refused(path)
                 inner.append(path.removeprefix("data."))
-            data = [await self.apply(session, caller, item, inner) for item in obj["data"]]
+            data = [await self.apply(session, caller, item, inner, created) for item in obj["data"]]
             return {**obj, "data": data}
         allowed = EXPANDABLE.get(str(obj.get("object")), frozenset())
         out = dict(obj)
@@ -55,7 +62,9 @@ class Expander:
             value = out.get(path)
             if not isinstance(value, str):
                 continue
-            if path == "customer":
+            if created and value in created:
+                out[path] = created[value]
+            elif path == "customer":
                 out[path] = await self.customers.retrieve(session, caller, value)
             elif path == "payment_method":
                 out[path] = await self.payment_methods.retrieve(session, caller, value)

@@ -20,11 +20,12 @@ from medmesh.payments.components import (
     Reader,
     Writer,
 )
+from medmesh.payments.idempotency.service import Planned
 from medmesh.payments.objects import stripe_response
 from medmesh.payments.params import Spec, read_params, string_list
 from medmesh.payments.request_bodies import form_body
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import SessionDep
+from medmesh.platform.db import RequestSession, SessionDep, SessionSource
 from medmesh.platform.origin import RequestOrigin
 
 #: The OpenAPI text of the ``Idempotency-Key`` header every POST takes.
@@ -49,6 +50,9 @@ def write_operation(spec: Spec, **extra: Any) -> dict[str, Any]:
 
 #: A POST's work: given its session and its checked parameters, the object it answers with.
 Run = Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A planned POST's work: given a source of a session for its reads (opened only if called) and
+#: its checked parameters, its answer and the writes that store it.
+PlanRun = Callable[[SessionSource, dict[str, Any]], Awaitable[Planned]]
 #: A GET's: given its checked parameters, the object it answers with.
 Find = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -90,6 +94,38 @@ class WriteCall:
             params,
             action,
             expanded,
+        )
+
+    async def write_planned(self, spec: Spec, action: str, plan: PlanRun) -> Response:
+        """As :meth:`write`, for work that answers before it writes (see
+        ``IdempotentWrites.run_planned``): its reads in a session closed before the writes,
+        which run outside any session."""
+        params = await read_params(self.request)
+        checked = spec.parse(params)
+        paths = string_list("expand", params["expand"]) if "expand" in params else []
+        services, caller = self.services, self.caller
+        database = PaymentsState.of(self.request.app).database
+
+        async def planned() -> Planned:
+            reads = RequestSession(database)
+            try:
+                answer = await plan(reads.get, checked)
+                if paths and answer.status < 400:
+                    answer.body = await services.expander.apply(
+                        reads.get(), caller, answer.body, paths, answer.created
+                    )
+                return answer
+            finally:
+                await reads.finish(commit=False)
+
+        return await services.writes.run_planned(
+            caller,
+            self.request.headers.get("idempotency-key"),
+            self.request.method,
+            self.request.url.path,
+            params,
+            action,
+            planned,
         )
 
 

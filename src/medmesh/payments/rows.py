@@ -1,22 +1,28 @@
-"""New rows written as Core ``INSERT``s in one trip (``platform.db.execute_together``).
+"""New rows written as Core ``INSERT``s in one trip (``platform.db.execute_together``, or a
+``write_transaction``).
 
-The domain builds its rows as mapped objects (``PaymentIntentRow(...)``) for their names and
-types, but never adds them to the session: the ORM's unit of work (identity map, flush
-planning, a statement each) cost more than the inserts. Rows of one table go in one
-``executemany``; tables in the order given, parents first (foreign keys are checked)."""
+The domain builds its rows as mapped objects for their names and types, but never adds them to
+the session: the ORM's unit of work (identity map, flush planning, a statement each) cost more
+than the inserts. :func:`plain_row` builds one without the ORM's change tracking either (a
+mapped class's constructor sets each attribute through its instrumentation: 16 µs for a payment
+intent, against 1 µs here). Rows of one table go in one ``executemany``; tables in the order
+given, parents first (foreign keys are checked)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy import inspect as inspect_mapper
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import configure_mappers
 from sqlalchemy.sql.dml import Insert
 
 from medmesh.payments.models import PaymentsBase
 from medmesh.platform.db import Statement, execute_together
+
+R = TypeVar("R", bound=PaymentsBase)
 
 #: (attribute, column key, the column's scalar default or None)
 _Pairs = tuple[tuple[str, str, Any], ...]
@@ -39,6 +45,18 @@ def _shape(kind: type[PaymentsBase]) -> tuple[Insert, _Pairs]:
         assert isinstance(table, Table)
         shape = _columns[kind] = (insert(table), tuple(pairs))
     return shape
+
+
+def plain_row(kind: type[R], **values: Any) -> R:
+    """A ``kind`` holding ``values`` (by attribute name; an attribute not given reads None),
+    made without the ORM's change tracking: for a row inserted by Core, never for the session.
+    """
+    mapper = inspect_mapper(kind)
+    if not mapper.configured:
+        configure_mappers()
+    row = cast(R, mapper.class_manager.new_instance())
+    row.__dict__.update(values)
+    return row
 
 
 def values_of(row: PaymentsBase) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.models import CustomerRow
 from medmesh.payments.paging import ListPage
 from medmesh.payments.scoping import Caller
+from medmesh.platform.db import WriteTransaction
 
 
 def readable_customers(caller: Caller) -> Select[tuple[CustomerRow]]:
@@ -19,6 +20,15 @@ def readable_customers(caller: Caller) -> Select[tuple[CustomerRow]]:
     if caller.patient_ref is not None:
         stmt = stmt.where(CustomerRow.patient_ref == caller.patient_ref)
     return stmt
+
+
+_PATIENT_OF = select(CustomerRow.patient_ref).where(CustomerRow.id == bindparam("b_id"))
+
+
+async def patient_in(tx: WriteTransaction, customer_id: str) -> str | None:
+    """The FHIR Patient reference a customer carries, as the write transaction ``tx`` sees it."""
+    rows = await tx.all(_PATIENT_OF, {"b_id": customer_id})
+    return rows[0][0] if rows else None
 
 
 class CustomerRepository:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,8 +12,10 @@ from medmesh.payments.events.schemas import event_body
 from medmesh.payments.models import EventRow
 from medmesh.payments.objects import new_id
 from medmesh.payments.rows import insert_of
-from medmesh.payments.webhooks.delivery import enqueue_event
-from medmesh.platform.db import Statement, execute_together, utcnow
+from medmesh.payments.webhooks.delivery import enqueue_event, webhook_messages
+from medmesh.payments.webhooks.repository import enabled_endpoints
+from medmesh.platform.db import Statement, WriteTransaction, execute_together, utcnow
+from medmesh.platform.outbox import enqueue_all
 
 
 async def record_event(session: AsyncSession, kind: str, obj: dict[str, Any]) -> None:
@@ -29,9 +32,36 @@ async def record_events(
     """:func:`record_event` of each (kind, object), in order, the rows in one insert, run in
     one trip after the change's own statements ``before``."""
     now = utcnow()
+    rows = _event_rows(events, now)
+    await execute_together(session, [*before, insert_of(EventRow, rows)])
+    for row in rows:
+        await enqueue_event(session, event_body(row["id"], row["type"], row["data"], now))
+
+
+async def write_events(tx: WriteTransaction, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """:func:`record_events` in a write transaction: the rows in one insert, the webhooks of
+    the endpoints enabled in the transaction in one more."""
+    now = utcnow()
+    rows = _event_rows(events, now)
+    await tx.execute(*insert_of(EventRow, rows))
+    endpoints = await enabled_endpoints(tx)
+    if endpoints:
+        messages = [
+            message
+            for row in rows
+            for message in webhook_messages(
+                endpoints, event_body(row["id"], row["type"], row["data"], now)
+            )
+        ]
+        await enqueue_all(tx, messages)
+
+
+def _event_rows(
+    events: Sequence[tuple[str, dict[str, Any]]], now: datetime
+) -> list[dict[str, Any]]:
     # Ids drawn in one millisecond are random among themselves: sorted, they list in order.
     ids = sorted(new_id("evt") for _ in events)
-    rows: list[dict[str, Any]] = [
+    return [
         {
             "id": event_id,
             "type": kind,
@@ -41,6 +71,3 @@ async def record_events(
         }
         for event_id, (kind, obj) in zip(ids, events, strict=True)
     ]
-    await execute_together(session, [*before, insert_of(EventRow, rows)])
-    for row in rows:
-        await enqueue_event(session, event_body(row["id"], row["type"], row["data"], now))

@@ -12,6 +12,11 @@ has one, as Stripe documents it.
   made (the intent's ``last_payment_error``) and is stored like a success.
 
 Keys belong to the caller (client and subject): two callers' equal keys never meet.
+
+Work comes in two forms: an :data:`Operation` runs in a session of its own (reads, ORM changes,
+conditional updates), its response stored in its transaction; a :data:`Plan` (the creation of a
+payment intent) works out its answer first and then writes it, with the response, in one write
+transaction outside any session (decision 0039).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -35,17 +41,44 @@ from medmesh.payments.errors import (
     StripeError,
     error_body,
 )
-from medmesh.payments.idempotency.repository import IdempotencyRepository
+from medmesh.payments.idempotency.repository import (
+    IdempotencyKeys,
+    IdempotencyRepository,
+    store_response,
+)
 from medmesh.payments.metrics import PaymentsMetrics
 from medmesh.payments.scoping import Caller
 from medmesh.platform.audit import AuditRecord, AuditTrail
-from medmesh.platform.db import Database, utcnow
+from medmesh.platform.db import Database, WriteTransaction, utcnow, write_transaction
 from medmesh.platform.logging import get_logger
 
 log = get_logger("medmesh.payments.idempotency")
 MAX_KEY_LENGTH = 255
 #: The work of one POST: given its session, the Stripe object it answers with.
 Operation = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class Planned:
+    """A POST's answer worked out before anything is stored, and the writes that store it
+    (run in one write transaction with the key's response)."""
+
+    body: dict[str, Any]
+    write: Callable[[WriteTransaction], Awaitable[None]]
+    status: int = 200
+    #: The objects the writes create, by id (``expand[]`` of one finds it here: it is not
+    #: stored yet when the answer is expanded).
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+async def _nothing(tx: WriteTransaction) -> None:
+    return None
+
+
+#: The work of a planned POST (see :meth:`IdempotentWrites.run_planned`).
+Plan = Callable[[], Awaitable[Planned]]
+#: What a POST's work gives: its status, body and the body's bytes.
+_Answer = tuple[int, dict[str, Any], bytes]
 
 
 def request_hash(key: bytes, method: str, path: str, params: dict[str, Any]) -> str:
@@ -65,6 +98,7 @@ class IdempotentWrites:
         digest_key: bytes,
     ) -> None:
         self.database = database
+        self.keys = IdempotencyKeys(database)
         self.metrics = metrics
         self.digest_key = digest_key
         self.audit = audit
@@ -80,9 +114,40 @@ class IdempotentWrites:
         action: str,
         operation: Operation,
     ) -> Response:
-        """Run ``operation`` once for ``key`` (or once, without a key), answer its response."""
+        """Run ``operation`` once for ``key`` (or once, without a key) in a session of its
+        own, answer its response."""
+
+        async def work(claimed: str | None) -> _Answer:
+            return await self._execute(caller.owner, claimed, operation)
+
+        return await self._counted(
+            action, self._run(caller, key, method, path, params, action, work)
+        )
+
+    async def run_planned(
+        self,
+        caller: Caller,
+        key: str | None,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        action: str,
+        plan: Plan,
+    ) -> Response:
+        """As :meth:`run`, for work that answers before it writes: ``plan`` gives the answer
+        and its writes, which then run with the key's response in one write transaction,
+        outside any session."""
+
+        async def work(claimed: str | None) -> _Answer:
+            return await self._execute_planned(caller.owner, claimed, plan)
+
+        return await self._counted(
+            action, self._run(caller, key, method, path, params, action, work)
+        )
+
+    async def _counted(self, action: str, running: Awaitable[Response]) -> Response:
         try:
-            return await self._run(caller, key, method, path, params, action, operation)
+            return await running
         except IdempotencyKeyInUse:
             self.metrics.writes.labels(action, "key_in_use").inc()
             raise
@@ -98,7 +163,7 @@ class IdempotentWrites:
         path: str,
         params: dict[str, Any],
         action: str,
-        operation: Operation,
+        work: Callable[[str | None], Awaitable[_Answer]],
     ) -> Response:
         owner = caller.owner
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
@@ -106,15 +171,13 @@ class IdempotentWrites:
                 f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                 code="idempotency_key_invalid",
             )
-        # One session: the claim's transaction (committed at once), then the request's.
-        async with self.database.sessionmaker() as session:
-            if key is not None:
-                digest = request_hash(self.digest_key, method, path, params)
-                replay = await self._claim(session, owner, key, digest)
-                if replay is not None:
-                    self.metrics.writes.labels(action, "replayed").inc()
-                    return replay
-            status, body, encoded = await self._execute(session, owner, key, operation)
+        if key is not None:
+            digest = request_hash(self.digest_key, method, path, params)
+            replay = await self._claim(owner, key, digest)
+            if replay is not None:
+                self.metrics.writes.labels(action, "replayed").inc()
+                return replay
+        status, body, encoded = await work(key)
         if status < 400:
             self.metrics.writes.labels(action, "succeeded").inc()
         else:
@@ -132,38 +195,28 @@ class IdempotentWrites:
             )
         return Response(encoded, status_code=status, media_type="application/json")
 
-    async def _claim(
-        self, session: AsyncSession, owner: str, key: str, digest: str
-    ) -> Response | None:
+    async def _claim(self, owner: str, key: str, digest: str) -> Response | None:
+        """Claim ``key`` (committed at once); None when claimed, else the stored response to
+        replay (or the error of a key in use or used with other parameters)."""
         now = utcnow()
-        repository = IdempotencyRepository(session)
-        claimed = await repository.claim(owner, key, digest, now)
-        if not claimed:
-            existing = await repository.get(owner, key)
-            if existing is not None and existing.created < now - self.ttl:
-                # Past its window: the key is free again (the purge had not run yet).
-                await repository.drop_expired(owner, key, now - self.ttl)
-                claimed = await repository.claim(owner, key, digest, now)
-        if claimed:
-            await session.commit()
+        if await self.keys.claim(owner, key, digest, now, expired=None):
             return None
-        existing = await repository.get(owner, key)
-        stored = (
-            (existing.request_hash, existing.response_status, existing.response_body)
-            if existing is not None
-            else None
-        )
-        await session.rollback()
-        if stored is None:
+        existing = await self.keys.stored(owner, key)
+        if existing is not None and existing.created < now - self.ttl:
+            # Past its window: the key is free again (the purge had not run yet).
+            if await self.keys.claim(owner, key, digest, now, expired=now - self.ttl):
+                return None
+            existing = await self.keys.stored(owner, key)
+        if existing is None:
             # Claimed a moment ago and released (its request failed its checks) since.
             raise IdempotencyKeyInUse(_IN_USE)
-        stored_hash, status, body = stored
-        if stored_hash != digest:
+        if existing.request_hash != digest:
             raise IdempotencyMismatch(
                 "Keys for idempotent requests can only be used with the same parameters they "
                 "were first used with. Try using a key other than the one you sent if you meant "
                 "to execute a different request."
             )
+        status, body = existing.response_status, existing.response_body
         if status is None or body is None:
             raise IdempotencyKeyInUse(_IN_USE)
         return Response(
@@ -173,29 +226,47 @@ class IdempotentWrites:
             headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
         )
 
-    async def _execute(
-        self, session: AsyncSession, owner: str, key: str | None, operation: Operation
-    ) -> tuple[int, dict[str, Any], bytes]:
-        """Run ``operation`` in ``session`` and commit it with its stored response: its status,
-        body and the body's bytes."""
+    async def _execute(self, owner: str, key: str | None, operation: Operation) -> _Answer:
+        """Run ``operation`` in a session and commit it with its stored response."""
         try:
-            try:
-                status, body = 200, await operation(session)
-            except CardError as error:
-                status, body = error.status, error_body(error)
-            encoded = body_bytes(body)
-            if key is not None:
-                await IdempotencyRepository(session).store(owner, key, status, encoded.decode())
-            await session.commit()
+            async with self.database.sessionmaker() as session:
+                try:
+                    try:
+                        status, body = 200, await operation(session)
+                    except CardError as error:
+                        status, body = error.status, error_body(error)
+                    encoded = body_bytes(body)
+                    if key is not None:
+                        repository = IdempotencyRepository(session)
+                        await repository.store(owner, key, status, encoded.decode())
+                    await session.commit()
+                except BaseException:
+                    # Undone first: on SQLite it holds the writer queue the release waits for.
+                    await session.rollback()
+                    raise
         except BaseException:
-            # Undone first: on SQLite it holds the writer queue the release waits for.
-            await session.rollback()
             if key is not None:
-                async with self.database.sessionmaker() as other:
-                    await IdempotencyRepository(other).release(owner, key)
-                    await other.commit()
+                await self.keys.release(owner, key)
             raise
         return status, body, encoded
+
+    async def _execute_planned(self, owner: str, key: str | None, plan: Plan) -> _Answer:
+        """Work out ``plan``, then run its writes and store its response in one transaction."""
+        try:
+            try:
+                planned = await plan()
+            except CardError as error:  # stored like any answer, as an operation's would be
+                planned = Planned(error_body(error), _nothing, error.status)
+            encoded = body_bytes(planned.body)
+            async with write_transaction(self.database) as tx:
+                await planned.write(tx)
+                if key is not None:
+                    await store_response(tx, owner, key, planned.status, encoded.decode())
+        except BaseException:
+            if key is not None:
+                await self.keys.release(owner, key)
+            raise
+        return planned.status, planned.body, encoded
 
     async def purge_expired(self) -> int:
         """Delete the keys whose replay window has passed; how many went."""

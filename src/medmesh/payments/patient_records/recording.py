@@ -11,9 +11,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.payments.customers.repository import CustomerRepository
+from medmesh.payments.customers.repository import CustomerRepository, patient_in
 from medmesh.payments.patient_records.resources import fhir_id, payment_record, refund_record
-from medmesh.platform.outbox import enqueue
+from medmesh.platform.db import WriteTransaction
+from medmesh.platform.outbox import QueuedMessage, enqueue, enqueue_all
 
 TOPIC = "payments.phi"
 
@@ -46,6 +47,25 @@ class PatientRecords:
             resource = payment_record(intent_id, charge_id, amount, currency, patient, when)
             await _queue(session, intent_id, resource)
 
+    async def payment_succeeded_in(
+        self,
+        tx: WriteTransaction,
+        *,
+        intent_id: str,
+        charge_id: str,
+        amount: int,
+        currency: str,
+        customer_id: str | None,
+        when: datetime,
+    ) -> None:
+        """:meth:`payment_succeeded` in a write transaction."""
+        if not self.enabled or customer_id is None:
+            return
+        patient = await patient_in(tx, customer_id)
+        if patient is not None:
+            resource = payment_record(intent_id, charge_id, amount, currency, patient, when)
+            await enqueue_all(tx, [_message(intent_id, resource)])
+
     async def refund_succeeded(
         self,
         session: AsyncSession,
@@ -67,11 +87,21 @@ class PatientRecords:
             await _queue(session, refund_id, resource)
 
 
-async def _queue(session: AsyncSession, stripe_id: str, resource: dict[str, object]) -> None:
-    await enqueue(
-        session,
+def _message(stripe_id: str, resource: dict[str, object]) -> QueuedMessage:
+    return QueuedMessage(
         topic=TOPIC,
         destination=f"PaymentReconciliation/{fhir_id(stripe_id)}",
         payload=resource,
         dedup_key=f"phi:{stripe_id}",
+    )
+
+
+async def _queue(session: AsyncSession, stripe_id: str, resource: dict[str, object]) -> None:
+    message = _message(stripe_id, resource)
+    await enqueue(
+        session,
+        topic=message.topic,
+        destination=message.destination,
+        payload=message.payload,
+        dedup_key=message.dedup_key,
     )

@@ -38,12 +38,10 @@ async def create_payment_intent(request: Request) -> Response:
     currency such as `jpy` counts whole units). With `payment_method` it waits for
     confirmation; `confirm=true` confirms it at once."""
     call = await WriteCall.of(request)
-    return await call.write(
+    return await call.write_planned(
         CREATE,
         "payments.payment_intent.create",
-        lambda session, checked: call.services.payment_intents.create(
-            session, call.caller, checked
-        ),
+        lambda reads, checked: call.services.payment_intents.create(reads, call.caller, checked),
     )
 
 

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.payments.connectors import Authorization, Connector
 from medmesh.payments.currencies import THREE_DECIMAL
 from medmesh.payments.customers.service import CustomerService
-from medmesh.payments.errors import InvalidRequest, ResourceMissing, UnexpectedState
-from medmesh.payments.events.recording import record_event, record_events
+from medmesh.payments.errors import InvalidRequest, ResourceMissing, UnexpectedState, error_body
+from medmesh.payments.events.recording import record_event, record_events, write_events
+from medmesh.payments.idempotency.service import Planned
 from medmesh.payments.ledger.service import LedgerService
 from medmesh.payments.models import PaymentIntentRow, PaymentMethodRow
 from medmesh.payments.objects import new_id
@@ -29,10 +30,11 @@ from medmesh.payments.patient_records.recording import PatientRecords
 from medmesh.payments.payment_intents.repository import PaymentIntentRepository
 from medmesh.payments.payment_intents.schemas import payment_intent_object
 from medmesh.payments.payment_intents.settlement import Settlement, settle, settlement_writes
+from medmesh.payments.payment_methods.schemas import payment_method_object
 from medmesh.payments.payment_methods.service import PaymentMethodService
-from medmesh.payments.rows import add_rows
+from medmesh.payments.rows import inserts, plain_row
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import Statement, utcnow
+from medmesh.platform.db import SessionSource, Statement, WriteTransaction, utcnow
 
 CONFIRMABLE = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = (
@@ -115,9 +117,9 @@ class PaymentIntentService:
         _check_owner(method, customer_id)
         return method.id
 
-    async def create(
-        self, session: AsyncSession, caller: Caller, params: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def create(self, reads: SessionSource, caller: Caller, params: dict[str, Any]) -> Planned:
+        """A new intent, worked out in memory (its customer and payment method read in
+        ``reads()``) and written once, in its final state, by the plan's writes."""
         amount, currency = params["amount"], params["currency"]
         _check_amount(amount, currency)
         types = params.get("payment_method_types", ["card"])
@@ -128,19 +130,20 @@ class PaymentIntentService:
             )
         customer_id = None
         if params.get("customer"):
-            customer_id = await self._customer_id(session, caller, params["customer"])
+            customer_id = await self._customer_id(reads(), caller, params["customer"])
         elif caller.patient_ref is not None:
             raise InvalidRequest("a patient-bound token must name its customer", param="customer")
         method, new_rows = None, []
         if params.get("payment_method"):
             method, fresh = await self.payment_methods.for_payment(
-                session, caller, params["payment_method"]
+                reads, caller, params["payment_method"]
             )
             _check_owner(method, customer_id)
             if fresh:
                 new_rows.append(method)
         intent_id = new_id("pi")
-        row = PaymentIntentRow(
+        row = plain_row(
+            PaymentIntentRow,
             id=intent_id,
             amount=amount,
             currency=currency,
@@ -159,22 +162,45 @@ class PaymentIntentService:
             client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
             created=utcnow(),
         )
-        created = ("payment_intent.created", payment_intent_object(row))
+        created = {m.id: payment_method_object(m) for m in new_rows}
+        opened = ("payment_intent.created", payment_intent_object(row))
         if not params.get("confirm"):
-            await add_rows(session, *new_rows, row)
-            await record_events(session, [created])
-            return created[1]
+            statements = inserts([*new_rows, row])
+
+            async def write_new(tx: WriteTransaction) -> None:
+                await tx.execute_all(statements)
+                await write_events(tx, [opened])
+
+            return Planned(opened[1], write_new, created=created)
         if method is None:
             raise _missing_payment_method()
         # A new intent is confirmed before it is stored (no other request knows its id): the
         # processor answers first, then the intent goes in once, in its final state.
         answer = await self.connector.authorize(method.processor_token, amount, currency)
         settled = await settle(self.connector, self.ledger, self.public_url, row, method, answer)
-        for name, value in settled.values.items():
-            setattr(row, name, value)
+        row.__dict__.update(settled.values)
         writes = settlement_writes(settled, *new_rows, row)
         obj = payment_intent_object(row)
-        return await self._settled(session, row, obj, settled, [created], writes)
+        captured = settled.captured
+
+        async def write_settled(tx: WriteTransaction) -> None:
+            await tx.execute_all(writes)
+            await write_events(tx, [opened, (settled.event, obj)])
+            if captured is not None:
+                await self.records.payment_succeeded_in(
+                    tx,
+                    intent_id=intent_id,
+                    charge_id=captured.id,
+                    amount=amount,
+                    currency=currency,
+                    customer_id=customer_id,
+                    when=captured.created,
+                )
+
+        if settled.error is not None:
+            settled.error.payment_intent = obj
+            return Planned(error_body(settled.error), write_settled, settled.error.status)
+        return Planned(obj, write_settled, created=created)
 
     async def retrieve(
         self, session: AsyncSession, caller: Caller, intent_id: str

@@ -20,7 +20,7 @@ from medmesh.payments.models import (
 )
 from medmesh.payments.objects import new_id
 from medmesh.payments.payment_methods.schemas import payment_method_object
-from medmesh.payments.rows import insert_of, inserts
+from medmesh.payments.rows import insert_of, inserts, plain_row
 from medmesh.platform.db import Statement, utcnow
 
 
@@ -79,7 +79,8 @@ async def settle(
             "last_payment_error": failure,
         }
         return Settlement(values, "payment_intent.payment_failed", error=error)
-    charge = ChargeRow(
+    charge = plain_row(
+        ChargeRow,
         id=new_id("ch"),
         payment_intent_id=intent.id,
         payment_method_id=str(intent.payment_method_id),

@@ -18,8 +18,9 @@ from medmesh.payments.params import merge_metadata
 from medmesh.payments.payment_methods.cards import TEST_PAYMENT_METHODS, CardFingerprints
 from medmesh.payments.payment_methods.repository import PaymentMethodRepository
 from medmesh.payments.payment_methods.schemas import billing_details, payment_method_object
+from medmesh.payments.rows import plain_row
 from medmesh.payments.scoping import Caller
-from medmesh.platform.db import utcnow
+from medmesh.platform.db import SessionSource, utcnow
 
 
 class PaymentMethodService:
@@ -37,8 +38,17 @@ class PaymentMethodService:
         meta: dict[str, str] | None = None,
     ) -> PaymentMethodRow:
         """A new payment method of ``card`` (the connector keeps the card), not yet stored."""
+        return PaymentMethodRow(**self._card_values(card, billing, meta))
+
+    def _card_values(
+        self,
+        card: CardDetails,
+        billing: dict[str, Any] | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The attributes of a new payment method of ``card``."""
         tokenized = self.connector.tokenize(card)
-        return PaymentMethodRow(
+        return dict(
             id=new_id("pm"),
             type="card",
             customer_id=None,
@@ -99,14 +109,16 @@ class PaymentMethodService:
         return row
 
     async def for_payment(
-        self, session: AsyncSession, caller: Caller, payment_method_id: str
+        self, reads: SessionSource, caller: Caller, payment_method_id: str
     ) -> tuple[PaymentMethodRow, bool]:
-        """What :meth:`resolve` gives, except that a payment method made from a test id is not
-        stored yet (the payment stores it with its own rows); True when it is such a new one."""
+        """What :meth:`resolve` gives (read in ``reads()``), except that a payment method made
+        from a test id is not stored yet (the payment inserts it with its own rows, and it is a
+        :func:`plain_row`); True when it is such a new one."""
         test_number = TEST_PAYMENT_METHODS.get(payment_method_id)
         if test_number is None:
-            return await self.resolve(session, caller, payment_method_id), False
-        return self._tokenized(CardDetails(test_number, 12, utcnow().year + 3, None)), True
+            return await self.resolve(reads(), caller, payment_method_id), False
+        card = CardDetails(test_number, 12, utcnow().year + 3, None)
+        return plain_row(PaymentMethodRow, **self._card_values(card)), True
 
     async def retrieve(
         self, session: AsyncSession, caller: Caller, payment_method_id: str

@@ -16,9 +16,9 @@ import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.payments.webhooks.repository import WebhookEndpointRepository
+from medmesh.payments.webhooks.repository import EnabledEndpoint, WebhookEndpointRepository
 from medmesh.platform.db import Database, utcnow
-from medmesh.platform.outbox import Deliver, OutboxMessage, enqueue
+from medmesh.platform.outbox import Deliver, OutboxMessage, QueuedMessage, enqueue
 
 TOPIC = "payments.webhook"
 
@@ -35,16 +35,33 @@ def signature_header(secrets: Sequence[str], body: bytes, timestamp: int) -> str
 
 async def enqueue_event(session: AsyncSession, event: dict[str, Any]) -> None:
     """Queue ``event`` for every enabled endpoint that subscribes to its type."""
-    for endpoint in await WebhookEndpointRepository(session).enabled_in_transaction():
-        if "*" in endpoint.enabled_events or event["type"] in endpoint.enabled_events:
-            await enqueue(
-                session,
-                topic=TOPIC,
-                destination=endpoint.url,
-                payload=event,
-                headers={"webhook_endpoint": endpoint.id},
-                dedup_key=f"{event['id']}:{endpoint.id}",
-            )
+    endpoints = await WebhookEndpointRepository(session).enabled_in_transaction()
+    for message in webhook_messages(endpoints, event):
+        await enqueue(
+            session,
+            topic=message.topic,
+            destination=message.destination,
+            payload=message.payload,
+            headers=message.headers,
+            dedup_key=message.dedup_key,
+        )
+
+
+def webhook_messages(
+    endpoints: Sequence[EnabledEndpoint], event: dict[str, Any]
+) -> list[QueuedMessage]:
+    """The outbox messages of ``event``: one for each of ``endpoints`` subscribing to its type."""
+    return [
+        QueuedMessage(
+            topic=TOPIC,
+            destination=endpoint.url,
+            payload=event,
+            headers={"webhook_endpoint": endpoint.id},
+            dedup_key=f"{event['id']}:{endpoint.id}",
+        )
+        for endpoint in endpoints
+        if "*" in endpoint.enabled_events or event["type"] in endpoint.enabled_events
+    ]
 
 
 def signed_delivery(database: Database, client: httpx.AsyncClient) -> Deliver:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.payments.models import WebhookEndpointRow
 from medmesh.payments.paging import ListPage
+from medmesh.platform.db import WriteTransaction
 from medmesh.platform.outbox import OutboxMessage
 
 #: ``session.info`` key of the enabled endpoints read in the session.
@@ -23,6 +24,12 @@ class EnabledEndpoint(NamedTuple):
     id: str
     url: str
     enabled_events: list[str]
+
+
+async def enabled_endpoints(tx: WriteTransaction) -> list[EnabledEndpoint]:
+    """The enabled endpoints (id, url, enabled events) as the write transaction ``tx`` sees
+    them."""
+    return [EnabledEndpoint(*row) for row in await tx.all(_ENABLED_QUERY)]
 
 
 class WebhookEndpointRepository:
