@@ -13,6 +13,7 @@ import pytest
 
 from medmesh.devices.components import DevicesState
 from medmesh.phi.fhir.r4 import validate
+from medmesh.platform.outbox import enqueue
 from medmesh.platform.service_client import ServiceClient
 from medmesh.platform.testing import DatabaseTemplates, TokenFactory
 from tests.devices.conftest import INGEST, DevicesHarness, devices_settings_for, run_devices
@@ -227,8 +228,6 @@ async def test_a_bundle_queued_with_its_values_inline_is_still_delivered(
     devices_to_phi: DevicesHarness, phi: LivePhi
 ) -> None:
     """Messages queued before they named their readings by key carry the values themselves."""
-    from medmesh.platform.outbox import enqueue
-
     devices = devices_to_phi
     await use_phi(devices, phi.client())
     patient = await phi.patient()
