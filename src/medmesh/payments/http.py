@@ -112,7 +112,7 @@ class WriteCall:
                 answer = await plan(reads.get, checked)
                 if paths and answer.status < 400:
                     answer.body = await services.expander.apply(
-                        reads.get(), caller, answer.body, paths, answer.created
+                        reads.get(), caller, answer.body, paths, answer.created()
                     )
                 return answer
             finally:

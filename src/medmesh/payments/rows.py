@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Table, insert
 from sqlalchemy import inspect as inspect_mapper
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm import ClassManager, configure_mappers
 from sqlalchemy.sql.dml import Insert
 
 from medmesh.payments.models import PaymentsBase
@@ -27,6 +27,7 @@ R = TypeVar("R", bound=PaymentsBase)
 #: (attribute, column key, the column's scalar default or None)
 _Pairs = tuple[tuple[str, str, Any], ...]
 _columns: dict[type[PaymentsBase], tuple[Insert, _Pairs]] = {}
+_managers: dict[type[PaymentsBase], ClassManager[Any]] = {}
 
 
 def _shape(kind: type[PaymentsBase]) -> tuple[Insert, _Pairs]:
@@ -51,10 +52,13 @@ def plain_row(kind: type[R], **values: Any) -> R:
     """A ``kind`` holding ``values`` (by attribute name; an attribute not given reads None),
     made without the ORM's change tracking: for a row inserted by Core, never for the session.
     """
-    mapper = inspect_mapper(kind)
-    if not mapper.configured:
-        configure_mappers()
-    row = cast(R, mapper.class_manager.new_instance())
+    manager = _managers.get(kind)
+    if manager is None:
+        mapper = inspect_mapper(kind)
+        if not mapper.configured:
+            configure_mappers()
+        manager = _managers[kind] = mapper.class_manager
+    row = cast(R, manager.new_instance())
     row.__dict__.update(values)
     return row
 
@@ -62,9 +66,10 @@ def plain_row(kind: type[R], **values: Any) -> R:
 def values_of(row: PaymentsBase) -> dict[str, Any]:
     """A mapped object's column values by column key (a column's default where unset)."""
     _, pairs = _shape(type(row))
+    held = row.__dict__  # what a new row holds (its instrumented attributes read from here)
     values = {}
     for attribute, column, default in pairs:
-        value = getattr(row, attribute)
+        value = held[attribute] if attribute in held else getattr(row, attribute)
         values[column] = default if value is None else value
     return values
 

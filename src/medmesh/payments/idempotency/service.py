@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -67,8 +67,8 @@ class Planned:
     write: Callable[[WriteTransaction], Awaitable[None]]
     status: int = 200
     #: The objects the writes create, by id (``expand[]`` of one finds it here: it is not
-    #: stored yet when the answer is expanded).
-    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: stored yet when the answer is expanded); made only when asked for.
+    created: Callable[[], dict[str, dict[str, Any]]] = dict
 
 
 async def _nothing(tx: WriteTransaction) -> None:

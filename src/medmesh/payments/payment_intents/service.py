@@ -11,6 +11,7 @@ captures exactly one happens.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,6 +69,11 @@ def _check_owner(method: PaymentMethodRow, customer_id: str | None) -> None:
             param="payment_method",
             code="parameter_invalid",
         )
+
+
+def _created_objects(rows: list[PaymentMethodRow]) -> Callable[[], dict[str, dict[str, Any]]]:
+    """The objects of the payment methods a payment creates, for ``expand[]`` (made if asked)."""
+    return lambda: {row.id: payment_method_object(row) for row in rows}
 
 
 def _check_amount(amount: int, currency: str) -> None:
@@ -162,7 +168,7 @@ class PaymentIntentService:
             client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
             created=utcnow(),
         )
-        created = {m.id: payment_method_object(m) for m in new_rows}
+        created = _created_objects(new_rows)
         opened = ("payment_intent.created", payment_intent_object(row))
         if not params.get("confirm"):
             statements = inserts([*new_rows, row])
