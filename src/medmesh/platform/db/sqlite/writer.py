@@ -73,7 +73,12 @@ class Writer:
 
     def connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = connect(self._database, self._kw, checkpoints=self._checkpoints)
+            conn = connect(self._database, self._kw, checkpoints=self._checkpoints)
+            # A savepoint's journal (the pages it changed, as they were) stays in memory: past
+            # 64 KiB SQLite spills it to a temporary file, which a group commit's savepoints
+            # (platform.db.sqlite.groups) wrote on every payment.
+            conn.execute("PRAGMA temp_store=MEMORY")
+            self._conn = conn
         return self._conn
 
     def close(self) -> None:
