@@ -159,6 +159,20 @@ async def test_a_cancelled_waiting_member_leaves_the_others_to_commit(database: 
     assert _stored(database) == ["first", "w0", "w2"]
 
 
+async def test_a_member_cancelled_while_its_group_lingers_still_closes_it(
+    database: Database,
+) -> None:
+    cancelled = asyncio.create_task(_write(database, "released"))
+    await asyncio.sleep(0)  # it ran, released its statements and lets the loop turn
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+
+    await asyncio.wait_for(_write(database, "next"), timeout=5)  # the writer queue is free
+    # Released before the cancellation: committed with the group it had joined.
+    assert _stored(database) == ["next", "released"]
+
+
 async def test_session_writers_keep_their_turn_between_groups(database: Database) -> None:
     order: list[str] = []
 

@@ -4,7 +4,7 @@
 deletes, selects) run in order in one transaction, committed when the block ends and rolled back
 when it raises. It costs what the statements cost, not what a session's bookkeeping costs: a
 ``Session`` begins, flushes, commits and closes through SQLAlchemy's greenlet bridge and its
-transaction objects, about 100 to 150 µs of CPU a transaction, several times an indexed insert.
+transaction objects, several times the cost of an indexed insert (decision 0039).
 
 Two implementations behind the one interface:
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Select
@@ -117,11 +118,11 @@ def _write_group(engine: AsyncEngine) -> WriteGroup | None:
 
 
 class _Prepared:
-    """A statement compiled once for a dialect and a set of parameter names: its SQL, and for
-    each positional parameter its name, its bound value when the statement carries one, and its
+    """A statement compiled once for SQLite and a set of parameter names: its SQL, and for each
+    positional parameter its name, its bound value when the statement carries one, and its
     type's bind processor; for a select, its columns' result processors."""
 
-    __slots__ = ("binds", "results", "sql")
+    __slots__ = ("binds", "get", "processed", "results", "sql")
 
     _cache: dict[tuple[Executable, type[Dialect], tuple[str, ...]], _Prepared] = {}
 
@@ -130,10 +131,19 @@ class _Prepared:
         sql: str,
         binds: list[tuple[str, Any, Callable[[Any], Any] | None]],
         results: list[Callable[[Any], Any] | None],
+        keys: tuple[str, ...],
     ) -> None:
         self.sql = sql
         self.binds = binds
         self.results = results
+        names = [name for name, _, _ in binds]
+        #: A row's values in bind order when the row names them all (``itemgetter`` of one
+        #: name gives the value, not a tuple); None when some come from the statement.
+        self.get: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+        if names and set(names) <= set(keys):
+            self.get = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+        #: The positions whose type converts the value (dates, JSON, booleans...).
+        self.processed = [(i, p) for i, (_, _, p) in enumerate(binds) if p is not None]
 
     @classmethod
     def of(cls, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
@@ -180,21 +190,34 @@ class _Prepared:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in statement.selected_columns
             ]
-        return cls(compiled.string, binds, results)
+        return cls(compiled.string, binds, results, keys)
 
     def values(self, row: dict[str, Any]) -> list[Any]:
-        """The positional values of one row of parameters, converted."""
-        values = []
-        for name, bound, processor in self.binds:
-            value = row.get(name, bound)
-            # None too: a JSON column stores it as JSON ``null``, as SQLAlchemy does.
-            values.append(value if processor is None else processor(value))
+        """The positional values of one row of parameters, converted (None too: a JSON
+        column stores it as JSON ``null``, as SQLAlchemy does)."""
+        if self.get is not None:
+            values = list(self.get(row))
+        else:
+            values = [row.get(name, bound) for name, bound, _ in self.binds]
+        for i, process in self.processed:
+            values[i] = process(values[i])
         return values
 
 
 def _utc_text(value: Any) -> Any:
-    """:class:`UTCDateTime`'s stored text on SQLite (a null stays null)."""
-    return None if value is None else sqlite_datetime_text(value)
+    """:class:`UTCDateTime`'s stored text on SQLite (a null stays null); the text of the last
+    datetime object is reused for it (the rows of one change share their ``created``)."""
+    global _last_utc
+    last = _last_utc
+    if value is last[0]:
+        return last[1]
+    text = None if value is None else sqlite_datetime_text(value)
+    _last_utc = (value, text)
+    return text
+
+
+#: The last datetime :func:`_utc_text` converted, and its text (replaced as one tuple).
+_last_utc: tuple[Any, Any] = (None, None)
 
 
 class _DirectTransaction:

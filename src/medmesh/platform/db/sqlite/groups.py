@@ -4,8 +4,8 @@ transaction, each in a savepoint of its own (but the first), and are committed t
 Each SQLite commit writes every page its transaction dirtied to the WAL (two ``pwrite`` calls a
 page) and the next checkpoint copies them again; the transactions of concurrent requests dirty
 the same pages (the right edges of tables and indexes with time-ordered keys). Committed
-together they write those pages once: a payment's transactions wrote about 30 WAL frames, and
-in groups of eight its SQL cost half the CPU time (docs/decisions/0039).
+together they write those pages once (figures in
+docs/decisions/0039-payments-planned-writes-and-group-commit.md).
 
 How a group runs, on one event loop, for one file:
 
@@ -40,8 +40,8 @@ from medmesh.platform.db.sqlite.writer import Writer, begin_immediate, write_que
 
 #: Members of one group at most: past it, waiting writers queue behind the session writers.
 MAX_MEMBERS = 64
-#: Turns of the event loop the last member lets run, before it commits, for writers to join:
-#: one let a payment's transaction meet 3 others on average, two about 5 (more gained nothing).
+#: Turns of the event loop the last member lets run, before it commits, for writers to join
+#: (one formed smaller groups, more gained nothing: decision 0039).
 LINGER_TURNS = 2
 _SAVEPOINT = "medmesh_member"
 
@@ -52,7 +52,10 @@ _groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WriteGro
 
 def write_group(file: str, writer: Writer, timeout: float) -> WriteGroup:
     """The group commit of ``file`` (a driver file key) on the running loop."""
-    per_loop = _groups.setdefault(asyncio.get_running_loop(), {})
+    loop = asyncio.get_running_loop()
+    per_loop = _groups.get(loop)
+    if per_loop is None:
+        per_loop = _groups[loop] = {}
     group = per_loop.get(file)
     if group is None:
         group = per_loop[file] = WriteGroup(file, writer, timeout)
@@ -154,12 +157,14 @@ class WriteGroup:
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(committed)
         if not self._pass_on():
-            # The last member: writers that become ready meanwhile join before it commits.
-            for _ in range(LINGER_TURNS):
-                await asyncio.sleep(0)
-                if self._joiners:
-                    break
-            self._pass_on_or_close()
+            try:
+                # The last member: writers that become ready meanwhile join before it commits.
+                for _ in range(LINGER_TURNS):
+                    await asyncio.sleep(0)
+                    if self._joiners:
+                        break
+            finally:
+                self._pass_on_or_close()  # cancelled or not: the group must go on or close
         await committed
 
     async def rollback(self) -> None:
