@@ -34,6 +34,9 @@ def nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     keys (``a[0]``) stay dict keys until the parameter's spec asks for a list."""
     root: dict[str, Any] = {}
     for raw_key, value in pairs:
+        if raw_key and "[" not in raw_key and "]" not in raw_key:
+            root[raw_key] = value  # a plain name (what _KEY matches without brackets)
+            continue
         match = _KEY.match(raw_key)
         if match is None:
             raise InvalidRequest("a parameter name is malformed", code="parameter_invalid")

@@ -16,7 +16,7 @@ Keys belong to the caller (client and subject): two callers' equal keys never me
 Work comes in two forms: an :data:`Operation` runs in a session of its own (reads, ORM changes,
 conditional updates), its response stored in its transaction; a :data:`Plan` (the creation of a
 payment intent) works out its answer first and then writes it, with the response, in one write
-transaction outside any session (decision 0039).
+transaction outside any session (docs/decisions/0039-payments-planned-writes-and-group-commit.md).
 """
 
 from __future__ import annotations
