@@ -69,7 +69,13 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         settings.effective_concurrent_writes, settings.effective_writes_per_client
     )
     resources = ResourceService(
-        protection, index, auditor, settings.max_json_depth, writes=writes, consents=consents
+        protection,
+        index,
+        auditor,
+        settings.max_json_depth,
+        writes=writes,
+        consents=consents,
+        database=state.database,
     )
     search = SearchService(settings, protection, resources, auditor)
     resources.conditions = search

@@ -25,7 +25,8 @@ from medmesh.phi.resources.repository import CurrentRow, ResourceRepository
 from medmesh.phi.resources.stored import Stored
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import DecryptionFailed
-from medmesh.platform.db import execute_together, utcnow
+from medmesh.platform.db import Database, execute_together, utcnow
+from medmesh.platform.db.direct_writes import direct_applies, write_transaction
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
 
@@ -57,6 +58,7 @@ class ResourceStore:
         *,
         writes: WriteAdmission,
         consents: ConsentRegistry | None = None,
+        database: Database | None = None,
     ) -> None:
         self.protection = protection
         self.index = index
@@ -65,6 +67,8 @@ class ResourceStore:
         #: Admission of writes (``PhiSettings.concurrent_writes``, ``writes_per_client``).
         self.writes = writes
         self.consents = consents
+        #: The database, for a create's write transaction of its own (:meth:`write`, ``alone``).
+        self.database = database
         #: Evaluates ``If-None-Exist`` (the search service, set once it is built).
         self.conditions: ConditionalMatch | None = None
 
@@ -97,10 +101,12 @@ class ResourceStore:
         if_match: int | None = None,
         method: str = "PUT",
         server_assigned: bool = False,
+        alone: bool = False,
     ) -> tuple[Stored, bool]:
         """Store a validated ``resource`` as a new version; returns it and whether it was created.
 
-        ``server_assigned``: ``resource_id`` was just drawn by :meth:`create` (random, so new)."""
+        ``server_assigned``: ``resource_id`` was just drawn by :meth:`create` (random, so new).
+        ``alone``: this write is all its request writes (see :meth:`_own_transaction`)."""
         repo = ResourceRepository(session)
         resource_type = resource["resourceType"]
         resource_id = resource_id or uuid7_hex()
@@ -127,15 +133,16 @@ class ResourceStore:
         )
         if current is None:
             # The first version: every write is an insert, all run in one trip.
-            await execute_together(
-                session,
-                [
-                    *repo.new_resource_inserts(row, method),
-                    *self.index.new_resource_inserts(
-                        session, resource_type, resource_id, index_rows
-                    ),
-                ],
-            )
+            inserts = [
+                *repo.new_resource_inserts(row, method),
+                *self.index.new_resource_inserts(session, resource_type, resource_id, index_rows),
+            ]
+            if alone and self._own_transaction(session, resource_type):
+                assert self.database is not None
+                async with write_transaction(self.database) as transaction:
+                    await transaction.execute_all(inserts)
+            else:
+                await execute_together(session, inserts)
         else:
             if not await repo.replace(row, current.version):
                 raise VersionConflict(
@@ -147,6 +154,20 @@ class ResourceStore:
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
         return stored, current is None or current.deleted
+
+    def _own_transaction(self, session: AsyncSession, resource_type: str) -> bool:
+        """Whether a new resource that is all its request writes commits in a write transaction
+        of its own, outside the request's session: on the embedded SQLite driver, where
+        concurrent requests' transactions commit together (``platform.db.write_transaction``),
+        while the session has begun nothing (its own transaction would otherwise hold what it
+        read or wrote apart from the create), and not for a Consent (the consent registry
+        learns of those at the session's commit)."""
+        return (
+            self.database is not None
+            and resource_type != "Consent"
+            and not session.in_transaction()
+            and direct_applies(self.database)
+        )
 
     def seal_version(
         self, resource: dict[str, Any], resource_id: str, version: int, now: datetime

@@ -48,10 +48,18 @@ class ResourceWrites(ResourceReads):
                     )
                 if matches:
                     return await self.read(session, ctx, resource_type, matches[0]), False
-            return await self._create(session, ctx, resource, resource_type), True
+            # Without a condition the create is all the request writes (see ResourceStore.write).
+            alone = not if_none_exist
+            return await self._create(session, ctx, resource, resource_type, alone=alone), True
 
     async def _create(
-        self, session: AsyncSession, ctx: FhirContext, resource: Any, resource_type: str
+        self,
+        session: AsyncSession,
+        ctx: FhirContext,
+        resource: Any,
+        resource_type: str,
+        *,
+        alone: bool = False,
     ) -> Stored:
         await self.check_create(ctx, resource, resource_type)
         resource_id = uuid7_hex()
@@ -65,6 +73,7 @@ class ResourceWrites(ResourceReads):
             [patient],
             method="POST",
             server_assigned=True,
+            alone=alone,
         )
         return stored
 
@@ -80,6 +89,7 @@ class ResourceWrites(ResourceReads):
         if_match: int | None = None,
         method: str = "PUT",
         server_assigned: bool = False,
+        alone: bool = False,
         **details: Any,
     ) -> tuple[Stored, bool]:
         """Audit a checked write, then make it.
@@ -100,6 +110,7 @@ class ResourceWrites(ResourceReads):
                 if_match=if_match,
                 method=method,
                 server_assigned=server_assigned,
+                alone=alone,
             )
         except FhirError as exc:
             await self.auditor.record(
