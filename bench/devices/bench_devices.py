@@ -4,7 +4,9 @@ control in the same run: a bare FastAPI endpoint (``bench/devices/control.py``) 
 same batches, driven by the same load generator.
 
 One worker per server (pinned to core 0 when there are two cores), SQLite in a temporary
-directory, tokens HS256 (no auth-service needed), the load generator on core 1. Each request is
+directory (``BENCH_DEVICES_DATABASE_URL``, a PostgreSQL URL: an empty database of its own on that
+server instead, made and dropped by the benchmark; the database server's CPU is not counted and
+shares the machine), tokens HS256 (no auth-service needed), the load generator on core 1. Each request is
 ``BATCH`` heart-rate readings of ``DEVICES`` assigned devices with reading ids never sent before
 (a repeated id would be a duplicate, not a store). Target (the issue): ≥ 50,000 readings/s.
 """
@@ -19,6 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ SECONDS = float(os.environ.get("BENCH_DEVICES_SECONDS", "8"))
 CONNECTIONS = int(os.environ.get("BENCH_DEVICES_CONNECTIONS", "4"))
 BATCH = int(os.environ.get("BENCH_DEVICES_BATCH", "1000"))
 DEVICES = int(os.environ.get("BENCH_DEVICES_DEVICES", "10"))
+DATABASE_URL = os.environ.get("BENCH_DEVICES_DATABASE_URL", "")
 SECRET = "bench-devices-shared-secret-0123456789abcdef"
 #: The first reading's time (every reading is of a later minute, still in the past).
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -164,12 +169,26 @@ def _measure(url: str, token: str, device_ids: list[str]) -> dict[str, Any]:
     return result
 
 
-def main() -> dict[str, Any]:
+@contextmanager
+def _database(folder: str) -> Iterator[str]:
+    """An empty database at the head of the devices migrations: a SQLite file in ``folder``, or
+    a database of its own on the server of ``BENCH_DEVICES_DATABASE_URL``."""
     from medmesh.devices.migrations import upgrade
+    from medmesh.platform.testing import create_postgres_database, drop_postgres_database
 
-    with tempfile.TemporaryDirectory() as tmp:
-        database = f"sqlite+medmesh:///{Path(tmp) / 'devices.db'}"
-        asyncio.run(upgrade(database))
+    url = f"sqlite+medmesh:///{Path(folder) / 'devices.db'}"
+    if DATABASE_URL:
+        url = asyncio.run(create_postgres_database(DATABASE_URL))
+    try:
+        asyncio.run(upgrade(url))
+        yield url
+    finally:
+        if DATABASE_URL:
+            asyncio.run(drop_postgres_database(DATABASE_URL, url))
+
+
+def main() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, _database(tmp) as database:
         env = {
             **service_env(database, tmp),
             "MEDMESH_DEVICES_MAX_BODY_BYTES": str(4 * 1024 * 1024),
@@ -180,6 +199,7 @@ def main() -> dict[str, Any]:
     with uvicorn_app("bench.devices.control:app", free_port()) as control_url:
         control = _measure(control_url, "unused", device_ids)
     return {
+        "database": "postgresql" if DATABASE_URL else "sqlite",
         "http_batch_ingest": ingest,
         "control_bare_json_endpoint": control,
         "ratio_to_control": round(ingest["readings_per_second"] / control["readings_per_second"], 4)
