@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import ClauseElement, Executable, Select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from medmesh.devices.ingest.repository import ReadingRepository
+from medmesh.devices.ingest.repository import READING_COLUMNS, ReadingRepository
 from medmesh.devices.partitions import ReadingPartitions
 from medmesh.devices.readings.repository import aggregate_statement, raw_statement
 from medmesh.devices.readings.window import Window
@@ -111,6 +111,89 @@ async def test_a_reading_sent_again_with_another_time_is_a_duplicate(
     if not devices.database.is_sqlite:
         keys = await devices.rows("SELECT reading_id FROM reading_keys ORDER BY reading_id")
         assert keys == [("r1",), ("r2",), ("r3",)]
+
+
+def _row(device: str, reading_id: str, ts: datetime, **extra: Any) -> tuple[Any, ...]:
+    """A row in READING_COLUMNS order (heart rate unless ``extra`` says otherwise)."""
+    values: dict[str, Any] = {
+        "metric": "heart_rate",
+        "value": 72.0,
+        "components": None,
+        "unit": "/min",
+        "patient_ref": "Patient/p1",
+        **extra,
+    }
+    received = datetime(2026, 4, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    return (
+        device,
+        reading_id,
+        ts,
+        values["metric"],
+        values["value"],
+        values["components"],
+        values["unit"],
+        values["patient_ref"],
+        received,
+    )
+
+
+def _batch(device: str) -> list[tuple[Any, ...]]:
+    plus_two = timezone(timedelta(hours=2))
+    return [
+        _row(device, "r1", datetime(2026, 1, 31, 23, 59, 59, 999_999, tzinfo=UTC)),
+        _row(device, "r2", datetime(2026, 2, 1, 1, 0, tzinfo=plus_two), value=61.5),
+        _row(
+            device,
+            "bp",
+            datetime(2026, 3, 3, 8, 0, tzinfo=UTC),
+            metric="blood_pressure",
+            value=120.0,
+            components={"systolic": 120.0, "diastolic": 80.25},
+            unit="mm[Hg]",
+        ),
+        _row(device, "old", datetime(1970, 1, 1, tzinfo=UTC), patient_ref=None),
+        _row(device, "a:b.c-d_e", datetime(2026, 3, 3, 8, 1, tzinfo=UTC), value=1e-7),
+    ]
+
+
+async def test_a_batch_stored_as_arrays_stores_what_the_rows_store(
+    pg_devices: DevicesHarness,
+) -> None:
+    """``insert_rows`` on PostgreSQL (one statement of arrays) against ``insert_new`` (the keys,
+    then the readings, row by row): the same answers, the same stored rows and keys."""
+    stored: dict[str, tuple[set[tuple[str, str]], set[tuple[str, str]]]] = {}
+    for device in ("by-rows", "as-arrays"):
+        batch = _batch(device)
+        again = [batch[1], _row(device, "r3", datetime(2026, 4, 1, tzinfo=UTC)), batch[3]]
+        answers = []
+        for rows in (batch, again):
+            async with pg_devices.database.unit_of_work() as session:
+                repository = ReadingRepository(session)
+                if device == "by-rows":
+                    named = [dict(zip(READING_COLUMNS, row, strict=True)) for row in rows]
+                    answers.append(await repository.insert_new(named))
+                else:
+                    answers.append(await repository.insert_rows(rows))
+        stored[device] = (answers[0], answers[1])
+
+    def renamed(keys: set[tuple[str, str]]) -> set[str]:
+        return {reading_id for _, reading_id in keys}
+
+    by_rows, as_arrays = stored["by-rows"], stored["as-arrays"]
+    assert [renamed(keys) for keys in as_arrays] == [renamed(keys) for keys in by_rows]
+    assert renamed(as_arrays[1]) == {"r3"}
+    columns = "reading_id, ts, metric, value, components::text, unit, patient_ref, received"
+    for table, selected in (("readings", columns), ("reading_keys", "reading_id, ts")):
+        found = {
+            device: await pg_devices.rows(
+                f"SELECT {selected}, tableoid::regclass::text FROM {table}"
+                " WHERE device_id = :device ORDER BY reading_id",
+                device=device,
+            )
+            for device in stored
+        }
+        assert found["as-arrays"] == found["by-rows"]
+        assert len(found["by-rows"]) == 6
 
 
 async def test_readings_of_three_months_land_in_three_partitions(

@@ -6,13 +6,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import Table, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.partitions import ReadingPartitions
 from medmesh.platform.db.fast import InsertNew
+from medmesh.platform.db.types import json_column_text
 
 #: The columns of a reading row, in the order :meth:`ReadingRepository.insert_rows` takes them.
 READING_COLUMNS = (
@@ -31,6 +32,38 @@ NEW_READINGS = InsertNew(
     ReadingRow.__table__,  # type: ignore[arg-type]
     READING_COLUMNS,
     ["device_id", "reading_id"],
+)
+
+#: A batch's readings on PostgreSQL in one statement, each column an array (``unnest``): the new
+#: keys into ``reading_keys`` (its primary key decides which are new), then the readings of those
+#: keys into their partitions of ``readings``; answers the keys inserted. The rows come in key
+#: order, so two batches holding the same keys take their locks in one order.
+NEW_READINGS_POSTGRESQL = text(
+    """
+WITH batch AS (
+    SELECT * FROM unnest(
+        CAST(:device_id AS varchar[]), CAST(:reading_id AS varchar[]),
+        CAST(:ts AS timestamptz[]), CAST(:metric AS varchar[]), CAST(:value AS float8[]),
+        CAST(:components AS text[]), CAST(:unit AS varchar[]), CAST(:patient_ref AS varchar[]),
+        CAST(:received AS timestamptz[])
+    ) WITH ORDINALITY
+      AS b(device_id, reading_id, ts, metric, value, components, unit, patient_ref, received, n)
+),
+new_keys AS (
+    INSERT INTO reading_keys (device_id, reading_id, ts)
+    SELECT device_id, reading_id, ts FROM batch ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING device_id, reading_id
+)
+INSERT INTO readings (
+    device_id, reading_id, ts, metric, value, components, unit, patient_ref, received
+)
+SELECT b.device_id, b.reading_id, b.ts, b.metric, b.value, CAST(b.components AS json), b.unit,
+       b.patient_ref, b.received
+FROM batch AS b JOIN new_keys AS k USING (device_id, reading_id)
+ORDER BY b.n
+RETURNING device_id, reading_id
+"""
 )
 
 
@@ -61,10 +94,28 @@ class ReadingRepository:
         return [tuple(row) for row in await self.session.execute(stmt)]
 
     async def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
-        """As :meth:`insert_new`, rows given as tuples in :data:`READING_COLUMNS` order."""
-        if self.session.get_bind().dialect.name == "sqlite":
+        """As :meth:`insert_new`, rows given as tuples in :data:`READING_COLUMNS` order (no two
+        with the same device and reading id)."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "sqlite":
             return set(await NEW_READINGS.run(self.session, rows))
+        if dialect == "postgresql" and rows:
+            return await self._insert_rows_postgresql(rows)
         return await self.insert_new([dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
+
+    async def _insert_rows_postgresql(
+        self, rows: Sequence[tuple[Any, ...]]
+    ) -> set[tuple[str, str]]:
+        """:data:`NEW_READINGS_POSTGRESQL`, after the partitions the rows need are made; a JSON
+        column's text as every engine writes it (:func:`json_column_text`, ``null`` for None)."""
+        await ReadingPartitions(self.session).ensure(row[2] for row in rows)
+        ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+        columns = [list(column) for column in zip(*ordered, strict=True)]
+        columns[5] = [json_column_text(value) for value in columns[5]]
+        result = await self.session.execute(
+            NEW_READINGS_POSTGRESQL, dict(zip(READING_COLUMNS, columns, strict=True))
+        )
+        return {(device_id, reading_id) for device_id, reading_id in result.all()}
 
     async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Insert the readings not stored yet; the (device, reading id) of those inserted."""
