@@ -130,6 +130,15 @@ class DevicesSettings(ServiceSettings):
         default="",
         description="HMAC-SHA256 key of the Medmesh-Signature header of alert events",
     )
+    reading_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="readings older than this many days are removed (PostgreSQL: whole months "
+        "dropped as partitions) and refused at ingest; 0 keeps every reading",
+    )
+    retention_check_seconds: float = Field(
+        default=3600.0, gt=0, description="how often readings past the retention are removed"
+    )
     offline_check_seconds: float = Field(
         default=30.0, gt=0, description="how often devices are checked against offline rules"
     )

@@ -24,6 +24,7 @@ from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.endpoints import router as templates_router
 from medmesh.devices.normalization.templates import TemplateSet
 from medmesh.devices.readings.endpoints import router as readings_router
+from medmesh.devices.readings.retention import ReadingRetention, retention_runs
 from medmesh.devices.readings.service import ReadingQueryService
 from medmesh.devices.registry.endpoints import router as registry_router
 from medmesh.devices.registry.service import RegistryService
@@ -88,6 +89,14 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
                     components.alerts,
                     settings.offline_check_seconds,
                     components.intake.on_queued,
+                ),
+                retention_runs(
+                    ReadingRetention(
+                        state.database,
+                        components.intake.auditor,
+                        settings.reading_retention_days,
+                    ),
+                    settings.retention_check_seconds,
                 ),
             ):
                 yield

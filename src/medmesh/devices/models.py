@@ -179,6 +179,7 @@ class ReadingKeyRow(PostgresOnlyBase):
     partition that holds it."""
 
     __tablename__ = "reading_keys"
+    __table_args__ = (Index("ix_reading_keys_ts", "ts"),)
 
     device_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     reading_id: Mapped[str] = mapped_column(String(READING_ID), primary_key=True)

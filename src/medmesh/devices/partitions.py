@@ -40,6 +40,13 @@ class Month:
         utc = ts.astimezone(UTC)
         return cls(utc.year, utc.month)
 
+    @classmethod
+    def of_name(cls, name: str) -> Month | None:
+        """The month of the monthly partition ``name`` (None for any other table)."""
+        if _MONTHLY.fullmatch(name) is None:
+            return None
+        return cls(int(name[-7:-3]), int(name[-2:]))
+
     @property
     def name(self) -> str:
         return f"{PARENT}_{self.year:04d}_{self.month:02d}"

@@ -30,7 +30,7 @@ class ReadingIntake:
     ) -> None:
         self.database = database
         self.settings = settings
-        self.service = IngestService(settings.future_skew_seconds)
+        self.service = IngestService(settings.future_skew_seconds, settings.reading_retention_days)
         self.evaluator = AlertEvaluator(settings.alert_webhook_url)
         self.auditor = auditor
         self.metrics = metrics

@@ -80,8 +80,10 @@ def _rejected(index: int, raw: Any, refusal: Refusal) -> EntryResult:
 
 
 class IngestService:
-    def __init__(self, future_skew_seconds: float) -> None:
+    def __init__(self, future_skew_seconds: float, retention_days: int = 0) -> None:
         self.skew = timedelta(seconds=future_skew_seconds)
+        #: How long readings are kept (None: for ever); an older one is refused.
+        self.retention = timedelta(days=retention_days) if retention_days else None
 
     async def ingest(
         self,
@@ -93,9 +95,10 @@ class IngestService:
         """Store ``entries`` (of ``device_id`` when the caller is bound to one device)."""
         results: list[EntryResult | None] = [None] * len(entries)
         valid: list[tuple[int, Reading]] = []
+        earliest = now - self.retention if self.retention is not None else None
         for index, raw in enumerate(entries):
             try:
-                valid.append((index, check_entry(raw, device_id, now, self.skew)))
+                valid.append((index, check_entry(raw, device_id, now, self.skew, earliest)))
             except Refusal as error:
                 results[index] = _rejected(index, raw, error)
         repository = ReadingRepository(session)

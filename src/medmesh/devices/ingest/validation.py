@@ -53,7 +53,7 @@ def _number(value: Any, field: str) -> float:
     return number
 
 
-def _timestamp(value: Any, now: datetime, skew: timedelta) -> datetime:
+def _timestamp(value: Any, now: datetime, skew: timedelta, earliest: datetime | None) -> datetime:
     if not isinstance(value, str) or len(value) > 40:
         raise Refusal("invalid_timestamp", "timestamp: an RFC 3339 date-time is required")
     try:
@@ -64,6 +64,8 @@ def _timestamp(value: Any, now: datetime, skew: timedelta) -> datetime:
         raise Refusal("invalid_timestamp", "timestamp: a UTC offset (or Z) is required")
     if ts > now + skew:
         raise Refusal("timestamp_in_future", "timestamp: later than the server's clock allows")
+    if earliest is not None and ts < earliest:
+        raise Refusal("timestamp_expired", "timestamp: older than the readings this service keeps")
     return ts
 
 
@@ -96,11 +98,18 @@ def _implausible(metric: Metric, name: str, low: float, high: float) -> Refusal:
     )
 
 
-def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta) -> Reading:
+def check_entry(
+    raw: Any,
+    device_id: str | None,
+    now: datetime,
+    skew: timedelta,
+    earliest: datetime | None = None,
+) -> Reading:
     """The entry as a :class:`Reading`; raises :class:`Refusal`.
 
     ``device_id`` is the device of the path (or of the device key); an entry naming another
-    device is refused, one naming none belongs to it."""
+    device is refused, one naming none belongs to it. A reading older than ``earliest`` (the
+    retention's horizon) is refused."""
     if not isinstance(raw, dict):
         raise Refusal("invalid_entry", "an entry is a JSON object")
     if not raw.keys() <= FIELDS:
@@ -139,8 +148,13 @@ def check_entry(raw: Any, device_id: str | None, now: datetime, skew: timedelta)
             ts = _fromisoformat(stamp)
         except ValueError:
             ts = None
-    if ts is None or ts.tzinfo is None or ts > now + skew:
-        ts = _timestamp(stamp, now, skew)
+    if (
+        ts is None
+        or ts.tzinfo is None
+        or ts > now + skew
+        or (earliest is not None and ts < earliest)
+    ):
+        ts = _timestamp(stamp, now, skew, earliest)
     value: Any = raw.get("value")
     convert = known.to_canonical
     if not metric.components:
