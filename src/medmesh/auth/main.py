@@ -43,6 +43,7 @@ from medmesh.auth.users.endpoints import router as users_router
 from medmesh.auth.users.passwords import PasswordHasher
 from medmesh.auth.users.service import UserService
 from medmesh.platform.app import create_service_app
+from medmesh.platform.background import running
 from medmesh.platform.crypto import KeyRing
 from medmesh.platform.db import Database
 from medmesh.platform.errors import MedmeshError, render_oauth_error
@@ -105,13 +106,10 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             await components.roles.ensure_builtin(session)
             await keys.load(session)
         await revocations.sync()
-        task = asyncio.create_task(_housekeeping(components, settings), name="auth-housekeeping")
         try:
-            yield
+            async with running(_housekeeping(components, settings), "auth-housekeeping"):
+                yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
             await token_limiter.aclose()
 
     routers = [

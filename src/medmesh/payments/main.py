@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +37,7 @@ from medmesh.payments.webhooks.delivery import signed_delivery
 from medmesh.payments.webhooks.endpoints import router as webhooks_router
 from medmesh.payments.webhooks.service import WebhookEndpointService
 from medmesh.platform.app import create_service_app
+from medmesh.platform.background import running
 from medmesh.platform.outbox import Deliver, OutboxMessage, OutboxWorker
 from medmesh.platform.service_client import ServiceClient
 
@@ -59,13 +59,9 @@ def create_app(settings: PaymentsSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def purge_idempotency_keys(app: FastAPI) -> AsyncIterator[None]:
         writes = PaymentsState.of(app).payments.writes
-        task = asyncio.create_task(writes.purge_periodically(settings.idempotency_purge_seconds))
-        try:
+        purge = writes.purge_periodically(settings.idempotency_purge_seconds)
+        async with running(purge, "payments-idempotency-purge"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     @asynccontextmanager
     async def deliver_outbox(app: FastAPI) -> AsyncIterator[None]:

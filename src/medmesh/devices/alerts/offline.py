@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from medmesh.devices.alerts.service import AlertService
+from medmesh.platform.background import running
 from medmesh.platform.db import Database
 from medmesh.platform.logging import get_logger
 
@@ -29,10 +29,5 @@ async def offline_checks(
             except Exception as exc:
                 log.warning("offline_check_failed", error=type(exc).__name__)
 
-    task = asyncio.create_task(run(), name="devices-offline-checks")
-    try:
+    async with running(run(), "devices-offline-checks"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

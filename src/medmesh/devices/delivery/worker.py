@@ -6,7 +6,6 @@ by the platform's outbox worker, and parked after ``DELIVERY_MAX_ATTEMPTS``."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -21,6 +20,7 @@ from medmesh.devices.delivery.repository import backlog, queued_readings
 from medmesh.devices.metrics import DevicesMetrics
 from medmesh.devices.normalization.observations import device_resource, transaction_bundle
 from medmesh.devices.normalization.templates import TemplateSet
+from medmesh.platform.background import running
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
 from medmesh.platform.outbox import Deliver, OutboxMessage, OutboxWorker
@@ -130,10 +130,5 @@ async def backlog_gauges(
                 metrics.lag.set(max(0.0, lag))
             await asyncio.sleep(interval)
 
-    task = asyncio.create_task(refresh(), name="devices-backlog-gauges")
-    try:
+    async with running(refresh(), "devices-backlog-gauges"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -14,7 +14,6 @@ dropped (counts and names, never values).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sqlalchemy import delete, select, text, tuple_
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.partitions import LOCK_KEY, PARENT, Month
+from medmesh.platform.background import running
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
 from medmesh.platform.origin import RequestOrigin
@@ -159,10 +159,5 @@ async def retention_runs(retention: ReadingRetention, interval: float) -> AsyncI
                 log.warning("retention_failed", error=type(exc).__name__)
             await asyncio.sleep(interval)
 
-    task = asyncio.create_task(run(), name="devices-retention")
-    try:
+    async with running(run(), "devices-retention"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
