@@ -106,6 +106,47 @@ async def test_concurrent_records_get_contiguous_seqs(
     assert report.records == 200
 
 
+async def test_record_many_commits_each_record_in_order_across_batches(
+    database: Database,
+) -> None:
+    audit = AuditTrail(database, "phi", flush_interval_ms=1.0, max_batch=7, sealing=SEALING)
+    await audit.start()
+    try:
+        await audit.record(read(0))
+        await audit.record_many([read(i) for i in range(1, 21)])
+        # Returned: every record of the call is committed (three batches of at most seven).
+        stored = await list_records(database, limit=1000)
+    finally:
+        await audit.stop()
+
+    assert [r.seq for r in stored] == list(range(1, 22))
+    assert [r.resource_id for r in stored] == [f"obs-{i}" for i in range(21)]
+    for i, entry in enumerate(stored):
+        expected = read(i)
+        assert (entry.action, entry.actor, entry.client_id) == ("fhir.read", "u-1", "portal")
+        assert (list(entry.roles), list(entry.patient_ids)) == (["clinician"], ["p-1"])
+        assert (entry.source_ip, entry.request_id) == ("10.0.0.1", f"req-{i}")
+        assert entry.details == expected.details
+    report = await verify_chain(database, keys=KEYS)
+    assert report.ok, report.problem
+    assert report.records == 21
+
+
+async def test_record_many_raises_when_its_records_are_not_written(database: Database) -> None:
+    audit = AuditTrail(database, "phi", flush_interval_ms=1.0, sealing=SEALING)
+    await audit.start()
+    try:
+        await audit.record_many([])  # nothing to write: returns
+        async with database.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE audit_log"))
+        with pytest.raises(AuditWriteFailed):
+            await audit.record_many([read(1), read(2)])
+    finally:
+        await audit.stop()
+    with pytest.raises(AuditWriteFailed):
+        await audit.record_many([read(3)])
+
+
 async def test_two_trails_on_one_database_keep_one_chain(database_url: str) -> None:
     first, second = Database(database_url), Database(database_url)
     async with first.engine.begin() as conn:
