@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from medmesh.platform.audit import (
     AuditKeys,
@@ -21,6 +22,14 @@ from medmesh.platform.audit import (
     list_records,
     verify_chain,
 )
+from medmesh.platform.audit.chain import (
+    GENESIS_HASH,
+    AuditEntry,
+    SqliteAppender,
+    _json_text,
+    link,
+)
+from medmesh.platform.audit.trail import _row
 from medmesh.platform.db import Base, Database, sqlite, utcnow
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
@@ -380,3 +389,28 @@ def test_record_timestamps_are_hashed_as_utc_microsecond_text() -> None:
         _ts_text(datetime(2026, 11, 26, 20, 0, 1, 5, tzinfo=east)) == "2026-11-26T14:30:01.000005Z"
     )
     assert _ts_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000000Z"
+
+
+def test_the_sqlite_appender_binds_values_as_the_column_types_do(tmp_path: Path) -> None:
+    appender = SqliteAppender(f"sqlite+medmesh:///{tmp_path}/audit.db")
+    dialect = sqlite_dialect.dialect(json_serializer=_json_text)
+    records = [
+        read(1),
+        AuditRecord(action="auth.login", outcome="failure", details={}),
+        AuditRecord(
+            action="fhir.search",
+            roles=("r", "ü"),
+            patient_ids=["p-b", "p-a"],
+            purpose="emergency",
+            details={"n": None, "nested": {"z": [1, 2.5, "é"], "a": True}},
+            ts=datetime(2026, 12, 4, 18, 0, 0, 123456, tzinfo=UTC),
+        ),
+    ]
+    rows = [_row(record, "phi") for record in records]
+    link(rows, 0, GENESIS_HASH, KEYS.active)
+    for row in rows:
+        expected = []
+        for column in AuditEntry.__table__.columns:
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            expected.append(process(row[column.name]) if process else row[column.name])
+        assert appender.values(row) == expected
