@@ -3,9 +3,9 @@
 A body passes the cheap guards first (a JSON object, nesting no deeper than the setting, a
 ``resourceType`` matching the URL and stored here, a well-formed id); its references are
 brought to their canonical form next (when the caller gives its bases; the depth guard's walk
-finds them), and then the R4 validator, whose
-every issue (several at once, each naming its element's path) goes into the 400
-OperationOutcome. Messages name the element and the problem, never the submitted value.
+finds them), and then the R4 validator, whose every issue (several at once, each naming its
+element's path) goes into the 400 OperationOutcome. Messages name the element and the problem,
+never the submitted value.
 """
 
 from __future__ import annotations
