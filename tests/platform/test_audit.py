@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from medmesh.platform.audit import (
     AuditKeys,
@@ -21,6 +22,14 @@ from medmesh.platform.audit import (
     list_records,
     verify_chain,
 )
+from medmesh.platform.audit.chain import (
+    GENESIS_HASH,
+    AuditEntry,
+    SqliteAppender,
+    _json_text,
+    link,
+)
+from medmesh.platform.audit.trail import _row
 from medmesh.platform.db import Base, Database, sqlite, utcnow
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
@@ -104,6 +113,47 @@ async def test_concurrent_records_get_contiguous_seqs(
     report = await verify_chain(database, keys=KEYS)
     assert report.ok, report.problem
     assert report.records == 200
+
+
+async def test_record_many_commits_each_record_in_order_across_batches(
+    database: Database,
+) -> None:
+    audit = AuditTrail(database, "phi", flush_interval_ms=1.0, max_batch=7, sealing=SEALING)
+    await audit.start()
+    try:
+        await audit.record(read(0))
+        await audit.record_many([read(i) for i in range(1, 21)])
+        # Returned: every record of the call is committed (three batches of at most seven).
+        stored = await list_records(database, limit=1000)
+    finally:
+        await audit.stop()
+
+    assert [r.seq for r in stored] == list(range(1, 22))
+    assert [r.resource_id for r in stored] == [f"obs-{i}" for i in range(21)]
+    for i, entry in enumerate(stored):
+        expected = read(i)
+        assert (entry.action, entry.actor, entry.client_id) == ("fhir.read", "u-1", "portal")
+        assert (list(entry.roles), list(entry.patient_ids)) == (["clinician"], ["p-1"])
+        assert (entry.source_ip, entry.request_id) == ("10.0.0.1", f"req-{i}")
+        assert entry.details == expected.details
+    report = await verify_chain(database, keys=KEYS)
+    assert report.ok, report.problem
+    assert report.records == 21
+
+
+async def test_record_many_raises_when_its_records_are_not_written(database: Database) -> None:
+    audit = AuditTrail(database, "phi", flush_interval_ms=1.0, sealing=SEALING)
+    await audit.start()
+    try:
+        await audit.record_many([])  # nothing to write: returns
+        async with database.engine.begin() as conn:
+            await conn.execute(text("DROP TABLE audit_log"))
+        with pytest.raises(AuditWriteFailed):
+            await audit.record_many([read(1), read(2)])
+    finally:
+        await audit.stop()
+    with pytest.raises(AuditWriteFailed):
+        await audit.record_many([read(3)])
 
 
 async def test_two_trails_on_one_database_keep_one_chain(database_url: str) -> None:
@@ -339,3 +389,28 @@ def test_record_timestamps_are_hashed_as_utc_microsecond_text() -> None:
         _ts_text(datetime(2026, 11, 26, 20, 0, 1, 5, tzinfo=east)) == "2026-11-26T14:30:01.000005Z"
     )
     assert _ts_text(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000000Z"
+
+
+def test_the_sqlite_appender_binds_values_as_the_column_types_do(tmp_path: Path) -> None:
+    appender = SqliteAppender(f"sqlite+medmesh:///{tmp_path}/audit.db")
+    dialect = sqlite_dialect.dialect(json_serializer=_json_text)
+    records = [
+        read(1),
+        AuditRecord(action="auth.login", outcome="failure", details={}),
+        AuditRecord(
+            action="fhir.search",
+            roles=("r", "ü"),
+            patient_ids=["p-b", "p-a"],
+            purpose="emergency",
+            details={"n": None, "nested": {"z": [1, 2.5, "é"], "a": True}},
+            ts=datetime(2026, 12, 4, 18, 0, 0, 123456, tzinfo=UTC),
+        ),
+    ]
+    rows = [_row(record, "phi") for record in records]
+    link(rows, 0, GENESIS_HASH, KEYS.active)
+    for row in rows:
+        expected = []
+        for column in AuditEntry.__table__.columns:
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            expected.append(process(row[column.name]) if process else row[column.name])
+        assert appender.values(row) == expected

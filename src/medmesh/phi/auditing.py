@@ -98,6 +98,36 @@ class PhiAuditor:
             )
         )
 
+    async def record_many(
+        self,
+        ctx: FhirContext,
+        action: str,
+        resources: Iterable[tuple[str, str, str | None]],
+        **details: Any,
+    ) -> None:
+        """One ``action`` record for each ``(resource_type, resource_id, patient)`` of
+        ``resources`` (what :meth:`record` writes for each, in that order), queued together;
+        returns once every one is durable."""
+        if ctx.policy.break_glass_used:
+            details["break_glass"] = True
+        self._audited[id(ctx.policy)] = ctx.policy
+        origin = ctx.origin
+        purpose = ctx.policy.break_glass_reason if ctx.policy.break_glass_used else None
+        await self.trail.record_many(
+            [
+                AuditRecord.for_origin(
+                    origin,
+                    action,
+                    patient_ids=[patient] if patient else [],
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    purpose=purpose,
+                    details=details,
+                )
+                for resource_type, resource_id, patient in resources
+            ]
+        )
+
     async def record_failure(self, request: Request, error: MedmeshError, issue: str) -> None:
         """One ``failure`` record for an authenticated FHIR request whose operation wrote none
         (a read answering 404/410, a create refused with 400 ...): the attempted action, the

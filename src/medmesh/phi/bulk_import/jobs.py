@@ -26,6 +26,7 @@ from medmesh.phi.bulk_import.importer import CHUNK_LINES, Line, NdjsonImporter
 from medmesh.phi.bulk_import.kickoff import parse_kickoff
 from medmesh.phi.bulk_import.models import ImportJobRow
 from medmesh.phi.bulk_import.progress import FileProgress, outcome_of
+from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.errors import ResourceNotFound
@@ -174,7 +175,7 @@ class ImportJobs:
     # --- running ------------------------------------------------------------------------------
 
     def _start(self, job_id: str) -> None:
-        task = asyncio.create_task(self._run(job_id), name=f"phi-import-{job_id}")
+        task = asyncio.create_task(self._run_paced(job_id), name=f"phi-import-{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -217,6 +218,11 @@ class ImportJobs:
         policy.denied_patients = await self.consents.denied_patients(self.database)
         base = row.base_url
         return FhirContext(RequestOrigin(row.ip, None, principal), policy, lambda: base)
+
+    async def _run_paced(self, job_id: str) -> None:
+        # One bulk unit for the collector from the first chunk to the last (as import_directory).
+        with bulk_collection_pacing():
+            await self._run(job_id)
 
     async def _run(self, job_id: str) -> None:
         async with self.database.unit_of_work() as session:

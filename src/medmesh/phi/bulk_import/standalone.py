@@ -20,6 +20,7 @@ from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.importer import NdjsonImporter, chunks
 from medmesh.phi.bulk_import.progress import FileProgress
+from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.types import SUPPORTED_TYPES
@@ -113,13 +114,16 @@ async def import_directory(
         )
         importer = NdjsonImporter(resources, database, cli_context(settings), bulk="ndjson")
         reports: list[FileProgress] = []
-        for path in ndjson_files(directory):
-            progress = FileProgress(str(path.relative_to(directory)), file_type(path.name))
-            for chunk in chunks(_lines(path), size=chunk_lines):
-                progress = await importer.store_chunk(chunk, progress)
-                if on_chunk is not None:
-                    on_chunk(progress)
-            reports.append(progress)
+        # One bulk unit for the collector from the first chunk to the last: the thresholds
+        # put back between chunks start a collection while a chunk's objects are still alive.
+        with bulk_collection_pacing():
+            for path in ndjson_files(directory):
+                progress = FileProgress(str(path.relative_to(directory)), file_type(path.name))
+                for chunk in chunks(_lines(path), size=chunk_lines):
+                    progress = await importer.store_chunk(chunk, progress)
+                    if on_chunk is not None:
+                        on_chunk(progress)
+                reports.append(progress)
         return reports
     finally:
         await trail.stop()

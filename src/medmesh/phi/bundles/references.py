@@ -28,20 +28,21 @@ Holder = dict[str, Any]
 def reference_holders(resource: dict[str, Any]) -> list[Holder]:
     """Every dict under ``resource`` with a string ``reference`` (iterative: depth is unbounded here)."""
     found: list[Holder] = []
-    stack: list[Any] = [resource]
+    stack: list[Any] = [resource] if type(resource) in (dict, list) else []
     pop, push = stack.pop, stack.append
+    # Parsed JSON holds plain dicts and lists: exact type tests cost less than isinstance.
     while stack:
         node = pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("reference"), str):
+        if type(node) is dict:
+            if type(node.get("reference")) is str:
                 found.append(node)
-            for value in node.values():
-                if isinstance(value, dict | list):
-                    push(value)
-        elif isinstance(node, list):
-            for value in node:
-                if isinstance(value, dict | list):
-                    push(value)
+            children = node.values()
+        else:
+            children = node
+        for value in children:
+            kind = type(value)
+            if kind is dict or kind is list:
+                push(value)
     return found
 
 

@@ -11,7 +11,6 @@ written.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -66,19 +65,11 @@ class CreateStager:
             return
         held, self._held = self._held, []
         current, versions, self._current, self._versions = self._current, self._versions, [], []
-        record = self.resources.auditor.record
-        await asyncio.gather(
-            *(
-                record(
-                    ctx,
-                    "fhir.create",
-                    resource_type=s.resource_type,
-                    resource_id=s.id,
-                    patients=[s.patient_id],
-                    **details,
-                )
-                for s in held
-            )
+        await self.resources.auditor.record_many(
+            ctx,
+            "fhir.create",
+            [(s.resource_type, s.id, s.patient_id) for s in held],
+            **details,
         )
         index = self.resources.index
         rows = {(s.resource_type, s.id): index.rows(s.resource_type, s.resource) for s in held}

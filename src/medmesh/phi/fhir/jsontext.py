@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-#: A decimal point followed by a digit: where a number with a fraction may be.
-_POINT = re.compile(rb"\.\d")
+#: A decimal point and the digits after it: where a number with a fraction may be.
+_POINT = re.compile(rb"\.\d+")
 _DIGITS = frozenset(b"0123456789")
 _BEFORE = frozenset(b":[, \t\r\n-")
 _AFTER = frozenset(b",]} \t\r\n")
@@ -31,13 +31,11 @@ def _all_floats_exact(data: bytes) -> bool:
     string that looks like a number only costs the slower parse."""
     end = len(data)
     for found in _POINT.finditer(data):
-        start = found.start()
+        point, stop = found.span()
+        start = point
         while start > 0 and data[start - 1] in _DIGITS:
             start -= 1
-        stop = found.end()
-        while stop < end and data[stop] in _DIGITS:
-            stop += 1
-        if start == found.start() or (start > 0 and data[start - 1] not in _BEFORE):
+        if start == point or (start > 0 and data[start - 1] not in _BEFORE):
             continue  # ".5" or "v2.5": not a JSON number
         if stop < end and data[stop] in b"eE":
             return False

@@ -151,7 +151,8 @@ class LocalBases:
 def canonical_reference(reference: str, bases: Callable[[], LocalBases]) -> str:
     """``reference`` in its stored form, or :class:`InvalidReference` with the reason (the
     caller names the element). ``bases`` is called only for an absolute http(s) URL."""
-    if parse_canonical(reference) is not None:
+    match = _CANONICAL.match(reference)
+    if match is not None and is_resource_type(match["type"]):
         return reference
     if not reference or reference != reference.strip() or any(ch.isspace() for ch in reference):
         raise InvalidReference("holds whitespace or is empty")
@@ -267,6 +268,27 @@ def canonicalize_references(
             raise InvalidReference(
                 f"{where} {exc.message}", issue_code="value", expression=[where]
             ) from None
+
+
+def canonicalize_holders(
+    resource: dict[str, Any],
+    resource_type: str,
+    holders: list[dict[str, Any]],
+    bases: Callable[[], LocalBases],
+) -> None:
+    """:func:`canonicalize_references` of ``resource`` whose objects holding a ``reference``
+    key are ``holders`` (found by the caller's own walk, in any order). When one cannot be
+    brought to its form, the refusal is the one :func:`canonicalize_references` gives (the
+    first in its order; the references already rewritten are rewritten to themselves)."""
+    for holder in holders:
+        value = holder["reference"]
+        if type(value) is not str:
+            continue
+        try:
+            holder["reference"] = canonical_reference(value, bases)
+        except InvalidReference:
+            canonicalize_references(resource, resource_type, bases)
+            raise
 
 
 def canonical_search_value(value: str, bases: Callable[[], LocalBases]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ def is_valid_id(value: str) -> bool:
     return bool(ID_PATTERN.match(value))
 
 
+@functools.lru_cache(maxsize=256)
 def fhir_instant(moment: datetime) -> str:
-    """A FHIR ``instant`` (UTC, milliseconds, ``Z``)."""
+    """A FHIR ``instant`` (UTC, milliseconds, ``Z``). Remembered: a Bundle's or an import
+    chunk's resources share one moment."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

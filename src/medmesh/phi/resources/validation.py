@@ -10,7 +10,6 @@ from medmesh.phi.access.policy import AccessDenied
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.compartment import compartment_patient
 from medmesh.phi.fhir.errors import InvalidResource, ResourceNotFound
-from medmesh.phi.fhir.references import canonicalize_references
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.resources.repository import ResourceRepository
 from medmesh.phi.resources.storage import ResourceStore
@@ -106,9 +105,7 @@ class ResourceValidation(ResourceStore):
                 resource,
                 expected_type=resource_type,
                 max_depth=self.max_depth,
-                prepare=lambda body, kind: canonicalize_references(
-                    body, kind, lambda: ctx.local_bases
-                ),
+                bases=lambda: ctx.local_bases,
             )
         except InvalidResource as exc:
             if exc.extra.get("issue_code") == "too-costly":

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.phi.context import FhirContext
 from medmesh.phi.fhir.compartment import compartment_patient
 from medmesh.phi.fhir.errors import FhirError, InvalidResource, VersionConflict
-from medmesh.phi.fhir.references import canonicalize_references
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.resources.reads import ResourceReads
@@ -132,7 +131,7 @@ class ResourceWrites(ResourceReads):
             resource,
             expected_type=resource_type,
             max_depth=self.max_depth,
-            prepare=lambda body, kind: canonicalize_references(body, kind, lambda: ctx.local_bases),
+            bases=lambda: ctx.local_bases,
         )
         patient = compartment_patient(resource) if resource_type != "Patient" else None
         await self._require(ctx, "c", resource_type, patient, resource, "fhir.create")
@@ -169,7 +168,7 @@ class ResourceWrites(ResourceReads):
             resource,
             expected_type=resource_type,
             max_depth=self.max_depth,
-            prepare=lambda body, kind: canonicalize_references(body, kind, lambda: ctx.local_bases),
+            bases=lambda: ctx.local_bases,
         )
         if resource.get("id") != resource_id:
             raise InvalidResource(

@@ -6,6 +6,7 @@ dateTime the second (or fraction) it names. Values without a zone are taken as U
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -38,45 +39,52 @@ def _plus(moment: datetime, step: timedelta) -> datetime:
         return _END_OF_TIME
 
 
+@functools.lru_cache(maxsize=64)
+def _zone(text: str) -> timezone:
+    """The fixed offset ``±hh:mm`` names (``timezone`` refuses one of a day or more)."""
+    sign = -1 if text[0] == "-" else 1
+    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
+
+
+_DAY, _MINUTE, _SECOND = timedelta(days=1), timedelta(minutes=1), timedelta(seconds=1)
+#: The span of a time given to 1 … 9 fractional digits (a microsecond at most).
+_FRACTION_STEPS = {n: timedelta(microseconds=10 ** max(0, 6 - n)) for n in range(1, 10)}
+
+
 def date_range(text: str) -> tuple[datetime, datetime] | None:
     """The UTC range a FHIR date/dateTime/instant covers, or None when ``text`` is not one."""
     match = _PATTERN.match(text.strip())
     if match is None:
         return None
-    g = match.groupdict()
-    zone = UTC
-    if g["zone"] and g["zone"] != "Z":
-        sign = -1 if g["zone"][0] == "-" else 1
-        hours, minutes = int(g["zone"][1:3]), int(g["zone"][4:6])
-        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    year, month, day, hour, minute, second, fraction, zone_text = match.groups()
+    zone = _zone(zone_text) if zone_text and zone_text != "Z" else UTC
     try:
-        if g["month"] is None:
-            low = datetime(int(g["year"]), 1, 1, tzinfo=UTC)
+        if month is None:
+            low = datetime(int(year), 1, 1, tzinfo=UTC)
             return low, _add_months(low, 12)
-        if g["day"] is None:
-            low = datetime(int(g["year"]), int(g["month"]), 1, tzinfo=UTC)
+        if day is None:
+            low = datetime(int(year), int(month), 1, tzinfo=UTC)
             return low, _add_months(low, 1)
-        if g["hour"] is None:
-            low = datetime(int(g["year"]), int(g["month"]), int(g["day"]), tzinfo=UTC)
-            return low, _plus(low, timedelta(days=1))
-        fraction = g["fraction"] or ""
-        micro = int((fraction + "000000")[:6])
+        if hour is None:
+            low = datetime(int(year), int(month), int(day), tzinfo=UTC)
+            return low, _plus(low, _DAY)
+        micro = int((fraction + "000000")[:6]) if fraction else 0
         low = datetime(
-            int(g["year"]),
-            int(g["month"]),
-            int(g["day"]),
-            int(g["hour"]),
-            int(g["minute"]),
-            int(g["second"] or 0),
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
             micro,
             tzinfo=zone,
         ).astimezone(UTC)
     except (ValueError, OverflowError):  # no such date, or one outside what datetime can hold
         return None
-    if g["second"] is None:
-        step = timedelta(minutes=1)
+    if second is None:
+        step = _MINUTE
     elif fraction:
-        step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
+        step = _FRACTION_STEPS[len(fraction)]
     else:
-        step = timedelta(seconds=1)
+        step = _SECOND
     return low, _plus(low, step)

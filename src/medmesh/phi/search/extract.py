@@ -164,55 +164,119 @@ def _date_of(value: Any) -> tuple[datetime, datetime] | None:
     return None
 
 
-#: A parameter and the top-level elements its paths start from (plain names, choice stems).
-_Plan = tuple[SearchParamDef, frozenset[str], tuple[str, ...]]
+#: A compiled path: its steps, each an element name and whether it is a choice stem
+#: (``effective`` of ``effective[x]``).
+_Steps = tuple[tuple[str, bool], ...]
+#: What a type's index rows need: the parameters with their compiled paths, which parameters
+#: each top-level element name feeds, and which each choice stem feeds.
+_Plan = tuple[
+    tuple[tuple[SearchParamDef, tuple[_Steps, ...]], ...],
+    dict[str, tuple[int, ...]],
+    tuple[tuple[str, tuple[int, ...]], ...],
+]
+
+
+def _steps(path: str) -> _Steps:
+    return tuple(
+        (part[:-3], True) if part.endswith("[x]") else (part, False) for part in path.split(".")
+    )
 
 
 @functools.cache
-def _plan(resource_type: str) -> tuple[_Plan, ...]:
-    plans = []
-    for definition in INDEXED.get(resource_type, ()):
-        heads = [path.partition(".")[0] for path in definition.paths]
-        plain = frozenset(h for h in heads if not h.endswith("[x]"))
-        stems = tuple(h[:-3] for h in heads if h.endswith("[x]"))
-        plans.append((definition, plain, stems))
-    return tuple(plans)
+def _plan(resource_type: str) -> _Plan:
+    parameters = []
+    by_head: dict[str, list[int]] = {}
+    by_stem: dict[str, list[int]] = {}
+    for position, definition in enumerate(INDEXED.get(resource_type, ())):
+        compiled = tuple(_steps(path) for path in definition.paths)
+        parameters.append((definition, compiled))
+        for steps in compiled:
+            name, choice = steps[0]
+            heads = by_stem if choice else by_head
+            if position not in heads.setdefault(name, []):
+                heads[name].append(position)
+    return (
+        tuple(parameters),
+        {name: tuple(found) for name, found in by_head.items()},
+        tuple((stem, tuple(found)) for stem, found in by_stem.items()),
+    )
+
+
+def _collect(value: Any, steps: _Steps, at: int, out: list[Any]) -> None:
+    """Append every value under ``steps[at:]`` of ``value`` to ``out`` (what :func:`walk`
+    yields, in the same order)."""
+    name, choice = steps[at]
+    last = at + 1 == len(steps)
+    for item in value if isinstance(value, list) else (value,):
+        if not isinstance(item, dict):
+            continue
+        if choice:
+            size = len(name)
+            found = [v for k, v in item.items() if k.startswith(name) and k[size:][:1].isupper()]
+        elif name in item:
+            found = [item[name]]
+        else:
+            continue
+        for child in found:
+            if not last:
+                _collect(child, steps, at + 1, out)
+            elif isinstance(child, list):
+                out.extend(child)
+            else:
+                out.append(child)
+
+
+def _chosen(resource_type: str, resource: dict[str, Any]) -> list[int]:
+    """The positions of the parameters of the type whose paths start at an element
+    ``resource`` has (the others read nothing), in the catalogue's order."""
+    _, by_head, by_stem = _plan(resource_type)
+    chosen: set[int] = set()
+    for key in resource:
+        found = by_head.get(key)
+        if found is not None:
+            chosen.update(found)
+        for stem, positions in by_stem:
+            if key.startswith(stem) and key[len(stem) :][:1].isupper():
+                chosen.update(positions)
+    return sorted(chosen)
 
 
 def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) -> IndexRows:
     rows = IndexRows()
-    present = resource.keys()
-    for definition, plain, stems in _plan(resource_type):
-        # Most parameters of a type read elements a resource lacks: skip them before walking.
-        if plain.isdisjoint(present) and not (
-            stems and any(key.startswith(stem) for stem in stems for key in present)
-        ):
-            continue
+    parameters = _plan(resource_type)[0]
+    strings, tokens, dates, references = rows.strings, rows.tokens, rows.dates, rows.references
+    for position in _chosen(resource_type, resource):
+        definition, paths = parameters[position]
         key = definition.index_key
-        values = [v for path in definition.paths for v in walk(resource, path)]
-        if definition.type == STRING:
-            for value in values:
-                for text in _strings_of(value, definition.parts):
-                    if not text.strip():
-                        continue
-                    rows.strings.add((key, blind.token(text)))
-                    rows.strings.update((key, t) for t in blind.prefix_tokens(text, 1, MAX_PREFIX))
-        elif definition.type == TOKEN:
+        values: list[Any] = []
+        for steps in paths:
+            _collect(resource, steps, 0, values)
+        if not values:
+            continue
+        kind = definition.type
+        if kind == TOKEN:
             for value in values:
                 for system, code in _codes_of(value, definition):
                     stored = blind_code(blind, definition, code) if definition.blind else code
-                    rows.tokens.add((key, _cut(system), _cut(stored)))
-        elif definition.type == DATE:
-            for value in values:
-                span = _date_of(value)
-                if span is not None:
-                    rows.dates.add((key, *span))
-        elif definition.type == REFERENCE:
+                    tokens.add((key, _cut(system), _cut(stored)))
+        elif kind == REFERENCE:
             for value in values:
                 ref = value.get("reference") if isinstance(value, dict) else None
                 target = parse_canonical(ref) if isinstance(ref, str) else None
                 if target is not None:
-                    rows.references.add((key, target.resource_type, target.id))
+                    references.add((key, target.resource_type, target.id))
+        elif kind == DATE:
+            for value in values:
+                span = _date_of(value)
+                if span is not None:
+                    dates.add((key, *span))
+        elif kind == STRING:
+            for value in values:
+                for text in _strings_of(value, definition.parts):
+                    if not text.strip():
+                        continue
+                    strings.add((key, blind.token(text)))
+                    strings.update((key, t) for t in blind.prefix_tokens(text, 1, MAX_PREFIX))
     return rows
 
 

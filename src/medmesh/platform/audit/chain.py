@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import operator
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -164,10 +165,18 @@ class SqliteAppender:
         table = AuditEntry.__table__
         self._columns = [c.name for c in table.columns]
         # UTCDateTime's text written directly (what its two processors give, at a quarter of the
-        # cost; tests/platform/test_fast_insert_new.py compares them).
+        # cost; tests/platform/test_fast_insert_new.py compares them), and JSON's: the JSON
+        # processor gives the serializer's text for every value a record holds
+        # (tests/platform/test_audit.py compares them).
         self._processors = [
             _utc_text if isinstance(c.type, UTCDateTime) else c.type.bind_processor(dialect)
             for c in table.columns
+        ]
+        self._values = operator.itemgetter(*self._columns)
+        self._converted = [
+            (i, _json_text if isinstance(c.type, JSON) else proc)
+            for i, (c, proc) in enumerate(zip(table.columns, self._processors, strict=True))
+            if proc is not None
         ]
         names = ", ".join(self._columns)
         marks = ", ".join("?" for _ in self._columns)
@@ -193,6 +202,13 @@ class SqliteAppender:
             else:
                 self._conn = self._connect(int(self.timeout * 1000))
         return self._conn
+
+    def values(self, row: dict[str, Any]) -> list[Any]:
+        """The parameters of ``row``'s INSERT, in column order, as the column types bind them."""
+        values = list(self._values(row))
+        for i, convert in self._converted:
+            values[i] = convert(values[i])
+        return values
 
     async def append(self, rows: list[dict[str, Any]], key: LinkKey | None = None) -> None:
         """Chain (under ``key``) and commit ``rows``."""
@@ -226,13 +242,7 @@ class SqliteAppender:
                 )
                 found = (0, GENESIS_HASH)
             last_seq, last_hash = link(rows, int(found[0]), str(found[1]), key)
-            values = [
-                [
-                    proc(row[name]) if proc is not None else row[name]
-                    for name, proc in zip(self._columns, self._processors, strict=True)
-                ]
-                for row in rows
-            ]
+            values = [self.values(row) for row in rows]
             conn.executemany(self._insert, values)
             conn.execute(
                 "UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1",

@@ -177,7 +177,9 @@ def _row(rec: AuditRecord, service: str) -> dict[str, Any]:
     }
 
 
-_Pending = tuple[dict[str, Any], "asyncio.Future[None]"]
+#: A queued row, the future of its call, and whether it is the call's last row (the future is
+#: resolved when that one is committed; any failure of the call's rows fails it).
+_Pending = tuple[dict[str, Any], "asyncio.Future[None]", bool]
 
 
 class AuditTrail:
@@ -247,7 +249,23 @@ class AuditTrail:
             self._count_failure()
             raise AuditWriteFailed("the audit trail is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((_row(rec, self.service), future))
+        self._pending.append((_row(rec, self.service), future, True))
+        self._wakeup.set()
+        await future
+
+    async def record_many(self, recs: Sequence[AuditRecord]) -> None:
+        """Queue ``recs`` in their order (each its own row of the chain, as :meth:`record`
+        makes it) and return once every one is committed; raise :class:`AuditWriteFailed` if
+        any is not."""
+        if not recs:
+            return
+        if self._task is None or self._closing:
+            self._count_failure()
+            raise AuditWriteFailed("the audit trail is not running")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        last = len(recs) - 1
+        service = self.service
+        self._pending.extend((_row(rec, service), future, i == last) for i, rec in enumerate(recs))
         self._wakeup.set()
         await future
 
@@ -316,11 +334,11 @@ class AuditTrail:
         # Not under ``database.write_lock``: callers may hold it while they await
         # ``record()``. SQLite's busy timeout orders this writer with the others.
         try:
-            await self._commit([row for row, _ in batch])
+            await self._commit([row for row, _, _ in batch])
         except Exception as exc:
             log.error("audit_write_failed", records=len(batch), error=type(exc).__name__)
             self._count_failure()
-            for _, future in batch:
+            for _, future, _ in batch:
                 if not future.done():
                     failure = AuditWriteFailed("the audit record could not be written")
                     failure.__cause__ = exc
@@ -330,10 +348,10 @@ class AuditTrail:
             self._records.inc(len(batch))
         if self._batch_sizes is not None:
             self._batch_sizes.observe(len(batch))
-        for _, future in batch:
-            if not future.done():
+        for _, future, last in batch:
+            if last and not future.done():
                 future.set_result(None)
-        await self._after_commit([row for row, _ in batch])
+        await self._after_commit([row for row, _, _ in batch])
 
     async def _commit(self, rows: list[dict[str, Any]]) -> None:
         if self._sqlite is not None:

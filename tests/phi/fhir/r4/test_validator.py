@@ -305,3 +305,26 @@ def test_validation_leaves_the_resource_as_it_was() -> None:
     before = copy.deepcopy(resource)
     validate(resource)
     assert resource == before
+
+
+@pytest.mark.parametrize(
+    ("date", "valid"),
+    [
+        ("2020-02-29", True),
+        ("2000-02-29", True),
+        ("1900-02-29", False),
+        ("2021-02-29", False),
+        ("2021-01-31", True),
+        ("2021-04-31", False),
+        ("2021-04-30T10:00:00Z", True),
+        ("2021-06-31T10:00:00+02:00", False),
+        ("2021-12-28", True),
+    ],
+)
+def test_a_day_is_checked_against_its_months_length(date: str, valid: bool) -> None:
+    issues = validate({**OBS, "effectiveDateTime": date})
+    assert (not issues) is valid
+    if not valid:
+        assert [i.diagnostics for i in issues] == [
+            "Observation.effectiveDateTime: not a valid dateTime (no such day)"
+        ]

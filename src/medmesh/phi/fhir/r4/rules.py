@@ -197,7 +197,8 @@ class ResourceWalk:
                     )
             elif kind in _DATES:
                 found = _DATE.match(value)
-                if found is not None:
+                # Every month has day 28: only a later day needs the month's length.
+                if found is not None and int(found[3]) > 28:
                     year, month, day = (int(part) for part in found.groups())
                     if 1 <= month <= 12 and day > calendar.monthrange(year, month)[1]:
                         self.issues.append(
