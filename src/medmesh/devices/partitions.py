@@ -72,8 +72,16 @@ def _literal(ts: datetime) -> str:
     return f"'{ts.isoformat(sep=' ')}'"
 
 
+#: The names of the partitions of ``readings`` (``AND`` more conditions on ``c.relname``).
+_PARTITION_NAMES = (
+    "SELECT c.relname FROM pg_catalog.pg_inherits i"
+    " JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = 'readings'::regclass"
+)
+
+
 class ReadingPartitions:
-    """The partitions of ``readings``, made in the session's transaction."""
+    """The partitions of ``readings``, made and dropped in the session's transaction."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -108,12 +116,25 @@ class ReadingPartitions:
         if not months:
             return []
         present = await self.session.scalars(
-            text(
-                "SELECT c.relname FROM pg_catalog.pg_inherits i"
-                " JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
-                " WHERE i.inhparent = 'readings'::regclass AND c.relname = ANY(:names)"
-            ),
+            text(_PARTITION_NAMES + " AND c.relname = ANY(:names)"),
             {"names": [month.name for month in months]},
         )
         found = set(present.all())
         return [month for month in months if month.name not in found]
+
+    async def months(self) -> list[Month]:
+        """The months that have a partition, oldest first."""
+        names = await self.session.scalars(text(_PARTITION_NAMES))
+        return sorted(month for month in map(Month.of_name, names) if month is not None)
+
+    async def drop(self, month: Month) -> bool:
+        """Detach and drop ``month``'s partition; False when it is not there (another
+        transaction dropped it). Under the partition makers' advisory lock, so no batch makes
+        the month meanwhile and two replicas drop it once."""
+        await self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+        there = await self.session.scalar(text("SELECT to_regclass(:name)"), {"name": month.name})
+        if there is None:
+            return False
+        await self.session.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {month.name}"))
+        await self.session.execute(text(f"DROP TABLE {month.name}"))
+        return True

@@ -82,20 +82,8 @@ class PhiAuditor:
         **details: Any,
     ) -> None:
         """Write one record (``fhir.read``, ``fhir.search`` ...) and wait until it is durable."""
-        if ctx.policy.break_glass_used:
-            details["break_glass"] = True
-        self._audited[id(ctx.policy)] = ctx.policy
         await self.trail.record(
-            AuditRecord.for_origin(
-                ctx.origin,
-                action,
-                outcome=outcome,
-                patient_ids=sorted({p for p in patients if p}),
-                resource_type=resource_type,
-                resource_id=resource_id,
-                purpose=ctx.policy.break_glass_reason if ctx.policy.break_glass_used else None,
-                details=details,
-            )
+            self._of(ctx, action, resource_type, resource_id, patients, outcome, details)
         )
 
     async def record_many(
@@ -108,24 +96,36 @@ class PhiAuditor:
         """One ``action`` record for each ``(resource_type, resource_id, patient)`` of
         ``resources`` (what :meth:`record` writes for each, in that order), queued together;
         returns once every one is durable."""
+        await self.trail.record_many(
+            [
+                self._of(ctx, action, kind, resource_id, [patient], "success", details)
+                for kind, resource_id, patient in resources
+            ]
+        )
+
+    def _of(
+        self,
+        ctx: FhirContext,
+        action: str,
+        resource_type: str | None,
+        resource_id: str | None,
+        patients: Iterable[str | None],
+        outcome: str,
+        details: dict[str, Any],
+    ) -> AuditRecord:
+        """The record of ``action`` by ``ctx``'s caller (a break-glass access says so)."""
         if ctx.policy.break_glass_used:
             details["break_glass"] = True
         self._audited[id(ctx.policy)] = ctx.policy
-        origin = ctx.origin
-        purpose = ctx.policy.break_glass_reason if ctx.policy.break_glass_used else None
-        await self.trail.record_many(
-            [
-                AuditRecord.for_origin(
-                    origin,
-                    action,
-                    patient_ids=[patient] if patient else [],
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    purpose=purpose,
-                    details=details,
-                )
-                for resource_type, resource_id, patient in resources
-            ]
+        return AuditRecord.for_origin(
+            ctx.origin,
+            action,
+            outcome=outcome,
+            patient_ids=sorted({p for p in patients if p}),
+            resource_type=resource_type,
+            resource_id=resource_id,
+            purpose=ctx.policy.break_glass_reason if ctx.policy.break_glass_used else None,
+            details=details,
         )
 
     async def record_failure(self, request: Request, error: MedmeshError, issue: str) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, cast, func, select
+from sqlalchemy import ColumnElement, Delete, Integer, Select, cast, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.devices.models import ReadingRow
+from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.readings.window import Window
 from medmesh.platform.paging import keyset_page
 
@@ -68,3 +68,42 @@ class ReadingQueries:
             (int(b), int(n), float(lo), float(hi), float(mean))
             for b, n, lo, hi, mean in (await self.session.execute(stmt)).all()
         ]
+
+
+class ExpiredReadings:
+    """The deletes of the retention (``devices/readings/retention.py``), each of at most
+    ``limit`` rows: a caller runs each in a short transaction of its own until one deletes
+    fewer."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def device_ids(self) -> list[str]:
+        """Every registered device (readings belong only to those)."""
+        return list(await self.session.scalars(select(DeviceRow.id).order_by(DeviceRow.id)))
+
+    async def delete_readings(self, device_id: str, horizon: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of ``device_id``'s readings taken before ``horizon`` (through
+        its (device_id, ts) index); how many."""
+        doomed = (
+            select(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
+            .where(ReadingRow.device_id == device_id, ReadingRow.ts < horizon)
+            .limit(limit)
+        )
+        key = tuple_(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
+        return await self._deleted(delete(ReadingRow).where(key.in_(doomed)))
+
+    async def delete_keys(self, horizon: datetime, limit: int) -> int:
+        """Delete up to ``limit`` keys of readings taken before ``horizon`` (PostgreSQL's
+        ``reading_keys``, through its ``ts`` index); how many."""
+        doomed = (
+            select(ReadingKeyRow.device_id, ReadingKeyRow.reading_id)
+            .where(ReadingKeyRow.ts < horizon)
+            .limit(limit)
+        )
+        key = tuple_(ReadingKeyRow.device_id, ReadingKeyRow.reading_id)
+        return await self._deleted(delete(ReadingKeyRow).where(key.in_(doomed)))
+
+    async def _deleted(self, statement: Delete) -> int:
+        result = await self.session.execute(statement)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -14,17 +14,14 @@ dropped (counts and names, never values).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import delete, select, text, tuple_
 
 from medmesh.devices.auditing import DevicesAuditor
-from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
-from medmesh.devices.partitions import LOCK_KEY, PARENT, Month
+from medmesh.devices.partitions import ReadingPartitions
+from medmesh.devices.readings.repository import ExpiredReadings
 from medmesh.platform.background import running
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
@@ -57,81 +54,50 @@ class ReadingRetention:
         expired = Expired((now or utcnow()) - timedelta(days=self.days))
         if self.days == 0:
             return expired
+        horizon = expired.horizon
         postgresql = not self.database.is_sqlite
         if postgresql:
-            expired.partitions = await self._drop_months(expired.horizon)
+            expired.partitions = await self._drop_months(horizon)
         async with self.database.unit_of_work() as session:
-            devices = list(await session.scalars(select(DeviceRow.id).order_by(DeviceRow.id)))
+            devices = await ExpiredReadings(session).device_ids()
         for device_id in devices:
-            removed = await self._delete_readings(device_id, expired.horizon)
+            removed = await self._in_batches(
+                lambda r: r.delete_readings(device_id, horizon, BATCH)  # noqa: B023 (awaited here)
+            )
             if not postgresql:
                 expired.readings += removed
         if postgresql:
-            expired.readings = await self._delete_keys(expired.horizon)
+            # Every stored reading has its key: the keys count what the partitions held too.
+            expired.readings = await self._in_batches(lambda r: r.delete_keys(horizon, BATCH))
         if expired.readings or expired.partitions:
             await self.auditor.record(
                 ORIGIN,
                 "devices.readings.expire",
-                horizon=expired.horizon.isoformat(),
+                horizon=horizon.isoformat(),
                 readings=expired.readings,
                 partitions=expired.partitions,
             )
         return expired
 
     async def _drop_months(self, horizon: datetime) -> list[str]:
-        """Detach and drop the monthly partitions that end at or before ``horizon``."""
+        """Drop the monthly partitions that end at or before ``horizon``, each in a
+        transaction of its own; their names."""
         async with self.database.unit_of_work() as session:
-            names = await session.scalars(
-                text(
-                    "SELECT c.relname FROM pg_catalog.pg_inherits i"
-                    " JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
-                    " WHERE i.inhparent = 'readings'::regclass ORDER BY c.relname"
-                )
-            )
-            months = [month for month in map(Month.of_name, names) if month is not None]
+            months = await ReadingPartitions(session).months()
         dropped = []
-        for month in sorted(m for m in months if m.end <= horizon):
+        for month in (m for m in months if m.end <= horizon):
             async with self.database.unit_of_work() as session:
-                # The lock of the partition makers: no batch makes this month meanwhile, and of
-                # another replica's run: the month is dropped once.
-                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
-                there = await session.scalar(
-                    text("SELECT to_regclass(:name)"), {"name": month.name}
-                )
-                if there is None:
-                    continue
-                await session.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {month.name}"))
-                await session.execute(text(f"DROP TABLE {month.name}"))
-            dropped.append(month.name)
+                if await ReadingPartitions(session).drop(month):
+                    dropped.append(month.name)
         return dropped
 
-    async def _delete_readings(self, device_id: str, horizon: datetime) -> int:
-        """Delete ``device_id``'s readings taken before ``horizon``, ``BATCH`` at a time."""
-        key = tuple_(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
-        doomed = (
-            select(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
-            .where(ReadingRow.device_id == device_id, ReadingRow.ts < horizon)
-            .limit(BATCH)
-        )
-        return await self._delete_in_batches(delete(ReadingRow).where(key.in_(doomed)))
-
-    async def _delete_keys(self, horizon: datetime) -> int:
-        """Delete the keys of readings taken before ``horizon`` (PostgreSQL's
-        ``reading_keys``), ``BATCH`` at a time; how many."""
-        key = tuple_(ReadingKeyRow.device_id, ReadingKeyRow.reading_id)
-        doomed = (
-            select(ReadingKeyRow.device_id, ReadingKeyRow.reading_id)
-            .where(ReadingKeyRow.ts < horizon)
-            .limit(BATCH)
-        )
-        return await self._delete_in_batches(delete(ReadingKeyRow).where(key.in_(doomed)))
-
-    async def _delete_in_batches(self, statement: Any) -> int:
+    async def _in_batches(self, delete: Callable[[ExpiredReadings], Awaitable[int]]) -> int:
+        """Run ``delete`` (of at most ``BATCH`` rows) in transactions of its own until one
+        deletes fewer; how many in all."""
         total = 0
         while True:
             async with self.database.unit_of_work() as session:
-                result = await session.execute(statement)
-            removed = int(result.rowcount or 0)  # type: ignore[attr-defined]
+                removed = await delete(ExpiredReadings(session))
             total += removed
             if removed < BATCH:
                 return total

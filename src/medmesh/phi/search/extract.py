@@ -45,6 +45,11 @@ class IndexRows:
     references: set[tuple[str, str, str]] = field(default_factory=set)
 
 
+def _is_choice(key: str, stem: str) -> bool:
+    """Whether element ``key`` is a choice of ``stem[x]`` (``effectiveDateTime`` of ``effective``)."""
+    return key.startswith(stem) and key[len(stem) :][:1].isupper()
+
+
 def walk(value: Any, path: str) -> Iterator[Any]:
     """Every value under a dotted ``path`` (lists flattened; ``name[x]`` matches choice elements)."""
     head, _, rest = path.partition(".")
@@ -54,9 +59,7 @@ def walk(value: Any, path: str) -> Iterator[Any]:
             continue
         if head.endswith("[x]"):
             stem = head[:-3]
-            found = [
-                v for k, v in item.items() if k.startswith(stem) and k[len(stem) :][:1].isupper()
-            ]
+            found = [v for k, v in item.items() if _is_choice(k, stem)]
         else:
             found = [item[head]] if head in item else []
         for child in found:
@@ -211,8 +214,7 @@ def _collect(value: Any, steps: _Steps, at: int, out: list[Any]) -> None:
         if not isinstance(item, dict):
             continue
         if choice:
-            size = len(name)
-            found = [v for k, v in item.items() if k.startswith(name) and k[size:][:1].isupper()]
+            found = [v for k, v in item.items() if _is_choice(k, name)]
         elif name in item:
             found = [item[name]]
         else:
@@ -236,7 +238,7 @@ def _chosen(resource_type: str, resource: dict[str, Any]) -> list[int]:
         if found is not None:
             chosen.update(found)
         for stem, positions in by_stem:
-            if key.startswith(stem) and key[len(stem) :][:1].isupper():
+            if _is_choice(key, stem):
                 chosen.update(positions)
     return sorted(chosen)
 
