@@ -4,7 +4,10 @@ Readings are keyed by (device, device-assigned reading id), so a repeated readin
 row; the (device, time) and (patient, time) indexes make a window of one device's or one
 patient's readings a range scan. On PostgreSQL ``readings`` is partitioned by month of ``ts``
 (:mod:`medmesh.devices.partitions`) and the key is kept unique in ``reading_keys``
-(:class:`ReadingKeyRow`); SQLite keeps one plain table.
+(:class:`ReadingKeyRow`). SQLite keeps readings in chunks (:class:`ReadingChunkRow`: one row per
+device, patient, metric and UTC day of a batch) with their keys in ``reading_chunk_keys``
+(:class:`ChunkKeyRow`), and ``readings`` is a view of one row per reading over them
+(:mod:`medmesh.devices.readings.chunks`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from medmesh.platform.db import UTCDateTime, new_metadata
@@ -79,6 +82,9 @@ class AssignmentRow(DevicesBase):
 
 class ReadingRow(DevicesBase):
     """One stored reading, in its metric's canonical UCUM unit.
+
+    On SQLite ``readings`` is a view over the chunks (migration 0005): it reads as this table
+    and is written through :mod:`medmesh.devices.readings.chunks`.
 
     On PostgreSQL the table is partitioned by month of ``ts`` (migration 0003): its primary key
     there is (device_id, reading_id, ts), since a partitioned table's unique keys must hold the
@@ -184,3 +190,47 @@ class ReadingKeyRow(PostgresOnlyBase):
     device_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     reading_id: Mapped[str] = mapped_column(String(READING_ID), primary_key=True)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SqliteOnlyBase(DeclarativeBase):
+    """Tables only SQLite has (migration 0005 makes them: its readings are chunks)."""
+
+    metadata = new_metadata()
+
+
+class ReadingChunkRow(SqliteOnlyBase):
+    """Readings of one device, patient, metric and UTC day stored by one batch, as one row:
+    ``readings`` is the JSON array of their ``[reading_id, ts, value, components]`` (``ts`` in
+    the text :class:`UTCDateTime` stores), in time order. ``first_ts`` and ``last_ts`` bound
+    them; since a chunk holds one day, a chunk with readings at or after a moment starts no
+    earlier than that moment's day, which bounds a window's range scan of the indexes."""
+
+    __tablename__ = "reading_chunks"
+    __table_args__ = (
+        Index("ix_reading_chunks_device_time", "device_id", "first_ts"),
+        Index("ix_reading_chunks_patient_time", "patient_ref", "first_ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    device_id: Mapped[str] = mapped_column(String(ID))
+    patient_ref: Mapped[str | None] = mapped_column(String(PATIENT_REF), nullable=True)
+    metric: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(32))
+    first_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    received: Mapped[datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[str] = mapped_column(Text)
+
+
+class ChunkKeyRow(SqliteOnlyBase):
+    """The key of every reading stored on SQLite and the chunk that holds it: a reading is new
+    when its key is. One B-tree entry a reading (``WITHOUT ROWID``, no other index): a chunk's
+    keys are found from its readings."""
+
+    __tablename__ = "reading_chunk_keys"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    device_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    reading_id: Mapped[str] = mapped_column(String(READING_ID), primary_key=True)
+    chunk_id: Mapped[int] = mapped_column(Integer)

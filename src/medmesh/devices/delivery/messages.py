@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.ingest.validation import Reading
-from medmesh.devices.models import DeviceRow, ReadingRow
+from medmesh.devices.models import DeviceRow
+from medmesh.devices.readings.chunks import StoredReading
 from medmesh.platform.outbox import enqueue
 
 TOPIC = "devices.observations"
@@ -33,7 +34,7 @@ def device_fields(row: DeviceRow) -> dict[str, Any]:
     }
 
 
-def reading_fields(reading: Reading | ReadingRow, patient: str | None) -> dict[str, Any]:
+def reading_fields(reading: Reading | StoredReading, patient: str | None) -> dict[str, Any]:
     """What an Observation is made from (see ``normalization.observations``)."""
     return {
         "device_id": reading.device_id,

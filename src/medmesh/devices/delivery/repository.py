@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.delivery.messages import DEVICE_TOPIC, TOPIC, reading_fields
 from medmesh.devices.models import ReadingRow
+from medmesh.devices.readings import chunks
+from medmesh.devices.readings.chunks import StoredReading
+from medmesh.devices.readings.repository import COLUMNS
 from medmesh.platform.db import Database
 from medmesh.platform.outbox import OutboxMessage
 
@@ -49,14 +52,15 @@ async def queued_readings(session: AsyncSession, payload: dict[str, Any]) -> lis
 
 async def stored_readings(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], ReadingRow]:
+) -> dict[tuple[str, str], StoredReading]:
     """The stored readings of these (device id, reading id) keys."""
-    found: dict[tuple[str, str], ReadingRow] = {}
+    if session.get_bind().dialect.name == "sqlite":
+        return await chunks.stored(session, keys)
+    found: dict[tuple[str, str], StoredReading] = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        stmt = select(ReadingRow).where(
-            tuple_(ReadingRow.device_id, ReadingRow.reading_id).in_(chunk)
-        )
-        for row in (await session.scalars(stmt)).all():
-            found[(row.device_id, row.reading_id)] = row
+        part = keys[start : start + 500]
+        stmt = select(*COLUMNS).where(tuple_(ReadingRow.device_id, ReadingRow.reading_id).in_(part))
+        for row in (await session.execute(stmt)).all():
+            reading = StoredReading(*row)
+            found[(reading.device_id, reading.reading_id)] = reading
     return found

@@ -7,15 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.partitions import ReadingPartitions
-from medmesh.platform.db.fast import InsertNew
+from medmesh.devices.readings import chunks
 from medmesh.platform.db.types import json_column_text
 
-#: The columns of a reading row, in the order :meth:`ReadingRepository.insert_rows` takes them.
+#: The columns of a reading, in the order :meth:`ReadingRepository.insert_rows` takes them.
 READING_COLUMNS = (
     "device_id",
     "reading_id",
@@ -27,13 +27,6 @@ READING_COLUMNS = (
     "patient_ref",
     "received",
 )
-#: A batch's readings on SQLite, those whose (device, reading id) is new (see :class:`InsertNew`).
-NEW_READINGS = InsertNew(
-    ReadingRow.__table__,  # type: ignore[arg-type]
-    READING_COLUMNS,
-    ["device_id", "reading_id"],
-)
-
 #: A batch's readings on PostgreSQL in one statement, each column an array (``unnest``): the new
 #: keys into ``reading_keys`` (its primary key decides which are new), then the readings of those
 #: keys into their partitions of ``readings``; answers the keys inserted. The rows come in key
@@ -98,7 +91,7 @@ class ReadingRepository:
         with the same device and reading id)."""
         dialect = self.session.get_bind().dialect.name
         if dialect == "sqlite":
-            return set(await NEW_READINGS.run(self.session, rows))
+            return await chunks.store(self.session, rows)
         if dialect == "postgresql" and rows:
             return await self._insert_rows_postgresql(rows)
         return await self.insert_new([dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
@@ -118,21 +111,16 @@ class ReadingRepository:
         return {(device_id, reading_id) for device_id, reading_id in result.all()}
 
     async def insert_new(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-        """Insert the readings not stored yet; the (device, reading id) of those inserted."""
+        """Insert the readings not stored yet; the (device, reading id) of those inserted (on
+        PostgreSQL row by row: :meth:`insert_rows`' plain path; on SQLite as chunks)."""
         if not rows:
             return set()
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             return await self._insert_new_partitioned(rows)
-        table = ReadingRow.__table__
-        assert isinstance(table, Table)
-        stmt = (
-            sqlite.insert(table)
-            .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
-            .returning(table.c.device_id, table.c.reading_id)
+        return await chunks.store(
+            self.session, [tuple(row[name] for name in READING_COLUMNS) for row in rows]
         )
-        result = await self.session.execute(stmt, list(rows))
-        return {(device_id, reading_id) for device_id, reading_id in result.all()}
 
     async def _insert_new_partitioned(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """PostgreSQL: the keys go into ``reading_keys`` (its primary key decides which are

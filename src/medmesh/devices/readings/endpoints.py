@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from medmesh.devices.components import Components, Reader
-from medmesh.devices.models import ReadingRow
 from medmesh.devices.patients import canonical_patient_ref
+from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.schemas import Aggregates, ReadingOut, ReadingPage
 from medmesh.devices.readings.window import Window
 from medmesh.platform.db import SessionDep
@@ -75,7 +75,7 @@ def _in_utc(moment: datetime, name: str) -> datetime:
         ) from None
 
 
-def _out(row: ReadingRow) -> ReadingOut:
+def _out(row: StoredReading) -> ReadingOut:
     return ReadingOut(
         device_id=row.device_id,
         reading_id=row.reading_id,

@@ -1,10 +1,10 @@
 """Every query of stored readings: a window of one device's or one patient's readings is a
 range scan of the (device, time) or (patient, time) index; on PostgreSQL, of the monthly
-partitions the window covers only (the planner prunes the others on ``ts``)."""
+partitions the window covers only (the planner prunes the others on ``ts``); on SQLite, of the
+chunks that hold them (:mod:`medmesh.devices.readings.chunks`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,41 +12,64 @@ from sqlalchemy import ColumnElement, Delete, Integer, Select, cast, delete, fun
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
+from medmesh.devices.readings import chunks
+from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.window import Window
+from medmesh.platform.db.types import sqlite_datetime_text
 from medmesh.platform.paging import keyset_page
 
 KEYS = (ReadingRow.ts, ReadingRow.device_id, ReadingRow.reading_id)
 
 
-def _bucket(dialect: str, interval: int) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return cast(func.floor(func.extract("epoch", ReadingRow.ts) / interval), Integer)
-    return cast(func.strftime("%s", ReadingRow.ts), Integer) // interval
+COLUMNS = (
+    ReadingRow.device_id,
+    ReadingRow.reading_id,
+    ReadingRow.ts,
+    ReadingRow.metric,
+    ReadingRow.value,
+    ReadingRow.components,
+    ReadingRow.unit,
+    ReadingRow.patient_ref,
+    ReadingRow.received,
+)
 
 
 def raw_statement(
     window: Window, after: tuple[datetime, str, str] | None, limit: int
-) -> Select[tuple[ReadingRow]]:
-    """A page of the window's readings, oldest first."""
-    return keyset_page(select(ReadingRow).where(*window.where()), KEYS, after, limit)
+) -> Select[Any]:
+    """A page of the window's readings, oldest first, from the rows of ``readings`` (on SQLite
+    the view: the plain reading of the chunks)."""
+    return keyset_page(select(*COLUMNS).where(*window.where()), KEYS, after, limit)
 
 
 def aggregate_statement(
-    dialect: str, window: Window, interval: int
+    dialect: str, window: Window, interval: int, *, plain: bool = False
 ) -> Select[tuple[int, int, float, float, float]]:
-    """(bucket number, count, min, max, avg) of ``value`` per ``interval`` seconds."""
-    bucket = _bucket(dialect, interval).label("bucket")
+    """(bucket number, count, min, max, avg) of ``value`` per ``interval`` seconds: from the
+    rows of ``readings``, or on SQLite from the window's chunks (``plain``: from the view)."""
+    bucket: ColumnElement[int]
+    ts: Any
+    value: Any
+    if dialect == "postgresql":
+        bucket = cast(func.floor(func.extract("epoch", ReadingRow.ts) / interval), Integer)
+        ts, value, where = ReadingRow.ts, ReadingRow.value, window.where()
+    elif plain:
+        bucket = cast(func.strftime("%s", ReadingRow.ts), Integer) // interval
+        ts, value, where = ReadingRow.ts, ReadingRow.value, window.where()
+    else:
+        rows = chunks.rows_statement(window)
+        ts, value = rows.c.ts, rows.c.value
+        bucket = cast(func.strftime("%s", ts), Integer) // interval
+        where = [
+            ts >= sqlite_datetime_text(window.start),
+            ts < sqlite_datetime_text(window.end),
+        ]
+    labelled = bucket.label("bucket")
     return (
-        select(
-            bucket,
-            func.count(),
-            func.min(ReadingRow.value),
-            func.max(ReadingRow.value),
-            func.avg(ReadingRow.value),
-        )
-        .where(*window.where())
-        .group_by(bucket)
-        .order_by(bucket)
+        select(labelled, func.count(), func.min(value), func.max(value), func.avg(value))
+        .where(*where)
+        .group_by(labelled)
+        .order_by(labelled)
     )
 
 
@@ -56,8 +79,13 @@ class ReadingQueries:
 
     async def raw(
         self, window: Window, after: tuple[datetime, str, str] | None, limit: int
-    ) -> Sequence[ReadingRow]:
-        return (await self.session.scalars(raw_statement(window, after, limit))).all()
+    ) -> list[StoredReading]:
+        """A page of the window's readings, oldest first, after the (ts, device, reading id)
+        key ``after``."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return await chunks.raw(self.session, window, after, limit)
+        result = await self.session.execute(raw_statement(window, after, limit))
+        return [StoredReading(*row) for row in result.all()]
 
     async def aggregate(
         self, window: Window, interval: int
@@ -83,8 +111,11 @@ class ExpiredReadings:
         return list(await self.session.scalars(select(DeviceRow.id).order_by(DeviceRow.id)))
 
     async def delete_readings(self, device_id: str, horizon: datetime, limit: int) -> int:
-        """Delete up to ``limit`` of ``device_id``'s readings taken before ``horizon`` (through
-        its (device_id, ts) index); how many."""
+        """Delete about ``limit`` of ``device_id``'s readings taken before ``horizon`` (through
+        its (device_id, ts) index; on SQLite whole chunks, so at least ``limit`` unless none is
+        left); how many."""
+        if self.session.get_bind().dialect.name == "sqlite":
+            return await chunks.expire(self.session, device_id, horizon, limit)
         doomed = (
             select(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
             .where(ReadingRow.device_id == device_id, ReadingRow.ts < horizon)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.auditing import DevicesAuditor
 from medmesh.devices.ingest.vitals import METRICS
-from medmesh.devices.models import ReadingRow
+from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.repository import ReadingQueries
 from medmesh.devices.readings.schemas import Aggregates, Bucket
 from medmesh.devices.readings.window import Window
@@ -22,7 +22,7 @@ from medmesh.platform.origin import RequestOrigin
 MAX_BUCKETS = 100_000
 
 
-def encode_after(row: ReadingRow) -> str:
+def encode_after(row: StoredReading) -> str:
     raw = orjson.dumps([row.ts.isoformat(), row.device_id, row.reading_id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -55,7 +55,7 @@ class ReadingQueryService:
         window: Window,
         after: str | None,
         limit: int,
-    ) -> tuple[list[ReadingRow], str | None]:
+    ) -> tuple[list[StoredReading], str | None]:
         self.check_window(window)
         position = decode_after(after) if after is not None else None
         rows = list(await ReadingQueries(session).raw(window, position, limit))
