@@ -15,7 +15,9 @@ sys.path.insert(0, str(HERE))
 
 def main() -> None:
     from bench.auth import bench_auth, bench_signin
-    from bench.devices import bench_delivery, bench_devices, bench_mqtt
+    import asyncio
+
+    from bench.devices import bench_delivery, bench_devices, bench_mqtt, bench_window
     from bench.payments import bench_payments
     from bench.phi import bench_phi
     from bench.synthetic import bench_synthetic
@@ -37,6 +39,7 @@ def main() -> None:
         "devices_http": bench_devices.main(),
         "devices_mqtt": bench_mqtt.main(),
         "devices_delivery": bench_delivery.main(),
+        "devices_window": asyncio.run(bench_window.main()),
     }
     (out / "latest.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -18,6 +18,7 @@ from medmesh.devices.ingest.repository import ReadingRepository
 from medmesh.devices.models import ChunkKeyRow
 from medmesh.devices.readings import chunks
 from medmesh.devices.readings.chunks import StoredReading
+from medmesh.devices.readings.compaction import ReadingCompaction
 from medmesh.devices.readings.repository import (
     COLUMNS,
     ExpiredReadings,
@@ -69,13 +70,18 @@ def _reading(rng: random.Random, device_id: str, n: int) -> tuple[Any, ...]:
     return (device_id, f"r-{n}", ts, metric, value, components, unit, patient, RECEIVED)
 
 
-async def _load(database: Database, seed: int) -> list[tuple[Any, ...]]:
-    """Batches of up to 300 readings of the three devices, each sent once, a tenth again."""
+async def _load(
+    database: Database, seed: int, *, largest: int = 300, count: int = 2400
+) -> list[tuple[Any, ...]]:
+    """Batches of up to ``largest`` readings of the three devices, each sent once, a tenth
+    again; each batch received a second after the one before."""
     rng = random.Random(seed)
-    rows = [_reading(rng, rng.choice(DEVICES), n) for n in range(2400)]
+    rows = [_reading(rng, rng.choice(DEVICES), n) for n in range(count)]
     sent = 0
     while sent < len(rows):
-        size = rng.randrange(1, 300)
+        size = rng.randrange(1, largest + 1)
+        received = RECEIVED + timedelta(seconds=sent)
+        rows[sent : sent + size] = [(*r[:8], received) for r in rows[sent : sent + size]]
         batch = rows[sent : sent + size]
         again = rng.sample(rows[:sent], min(sent, size // 10)) if sent else []
         keys = {(r[0], r[1]) for r in batch}
@@ -126,11 +132,27 @@ async def _paged(database: Database, window: Window, limit: int) -> list[StoredR
         after = (page[-1].ts, page[-1].device_id, page[-1].reading_id)
 
 
+async def _inconsistent_chunks(devices: DevicesHarness) -> list[tuple[Any, ...]]:
+    """How many chunks hold readings of more than one hour, or whose bounds and summary are not
+    those of the readings they hold."""
+    each = "FROM json_each(c.readings) AS r"
+    return await devices.rows(
+        "SELECT count(*) FROM reading_chunks AS c WHERE c.count != json_array_length(c.readings)"
+        f" OR c.first_ts != (SELECT min(r.value ->> 1) {each})"
+        f" OR c.last_ts != (SELECT max(r.value ->> 1) {each})"
+        " OR substr(c.first_ts, 1, 13) != substr(c.last_ts, 1, 13)"
+        f" OR c.value_min != (SELECT min(r.value ->> 2) {each})"
+        f" OR c.value_max != (SELECT max(r.value ->> 2) {each})"
+        f" OR abs(c.value_sum - (SELECT sum(r.value ->> 2) {each})) > 1e-9 * abs(c.value_sum)"
+    )
+
+
 async def test_pages_aggregates_and_lookups_read_what_the_view_reads(
     devices: DevicesHarness,
 ) -> None:
     database = devices.database
     rows = await _load(database, seed=15)
+    assert await _inconsistent_chunks(devices) == [(0,)]
     assert await devices.rows("SELECT count(*) FROM readings") == [(len(rows),)]
     assert await devices.rows("SELECT count(*) FROM reading_chunk_keys") == [(len(rows),)]
     rng = random.Random(45)
@@ -184,12 +206,7 @@ async def test_retention_removes_what_the_view_finds_older(devices: DevicesHarne
     assert sorted(after) == sorted(r for r in before if (r[0], r[1]) not in old)
     keys = await devices.rows("SELECT device_id, reading_id FROM reading_chunk_keys")
     assert set(keys) == {(r[0], r[1]) for r in after}
-    # Each chunk's bounds and count are those of the readings it keeps.
-    assert await devices.rows(
-        "SELECT count(*) FROM reading_chunks AS c WHERE c.count != json_array_length(c.readings)"
-        " OR c.first_ts != (SELECT min(r.value ->> 1) FROM json_each(c.readings) AS r)"
-        " OR c.last_ts != (SELECT max(r.value ->> 1) FROM json_each(c.readings) AS r)"
-    ) == [(0,)]
+    assert await _inconsistent_chunks(devices) == [(0,)]
     async with database.sessionmaker() as session:
         chunk_of = dict(
             ((d, r), c)
@@ -201,3 +218,90 @@ async def test_retention_removes_what_the_view_finds_older(devices: DevicesHarne
         "SELECT c.device_id, r.value ->> 0, c.id FROM reading_chunks AS c, json_each(c.readings) AS r"
     )
     assert chunk_of == {(d, r): c for d, r, c in holders}
+
+
+HOURS = (
+    "SELECT count(DISTINCT device_id || '|' || coalesce(patient_ref, '') || '|' || metric"
+    " || '|' || substr(ts, 1, 13)) FROM readings"
+)
+
+
+async def test_compaction_merges_each_hour_over_and_changes_nothing_read(
+    devices: DevicesHarness,
+) -> None:
+    database = devices.database
+    # An hour of one device held in more chunks than one transaction of compaction looks at,
+    # before the others.
+    burst = START + timedelta(days=4, hours=2)
+    for n in range(450):
+        row = ("dev_c", f"burst-{n}", burst + timedelta(seconds=n), "weight", 80.0 + n % 7)
+        await _store_one(database, (*row, None, "kg", None, RECEIVED + timedelta(seconds=n)))
+    await _load(database, seed=7, largest=4, count=1500)
+    everything = "SELECT * FROM readings ORDER BY device_id, reading_id"
+    before = await devices.rows(everything)
+    chunks_before = (await devices.rows("SELECT count(*) FROM reading_chunks"))[0][0]
+    hours = (await devices.rows(HOURS))[0][0]
+    assert chunks_before > hours  # hours held in several chunks
+    windows = _windows(random.Random(3))
+    pages = [await _plain_raw(database, window) for window in windows]
+
+    compaction = ReadingCompaction(database)
+    merged = await compaction.run(now=START + timedelta(days=10))
+    assert merged == chunks_before - hours
+    assert await devices.rows("SELECT count(*) FROM reading_chunks") == [(hours,)]
+    assert await devices.rows(everything) == before  # received times included
+    assert await _inconsistent_chunks(devices) == [(0,)]
+    assert await devices.rows(KEYS_AND_HOLDERS) == [(0,)]
+    for window, page in zip(windows, pages, strict=True):
+        assert await _paged(database, window, 50) == page
+    assert await compaction.run(now=START + timedelta(days=10)) == 0
+
+    # A reading of an hour looked at before, stored later, is merged by a later run; an hour
+    # not over yet is left until it is.
+    now = START + timedelta(days=10, minutes=5)
+    weight = ("weight", 70.0, None, "kg")
+    past = START + timedelta(hours=3)
+    await _store_one(database, ("dev_a", "late-1", past, *weight, PATIENTS[0], now))
+    assert await compaction.run(now=now) == 0
+    await _store_one(
+        database, ("dev_a", "late-2", past + timedelta(minutes=9), *weight, PATIENTS[0], now)
+    )
+    for n in (1, 2):
+        received = now + timedelta(seconds=n)
+        await _store_one(
+            database, ("dev_a", f"now-{n}", now - timedelta(minutes=n), *weight, None, received)
+        )
+    assert await compaction.run(now=now) == 1
+    weights = "SELECT count, substr(first_ts, 1, 13) FROM reading_chunks WHERE metric = 'weight' AND device_id = 'dev_a' ORDER BY first_ts"
+    assert await devices.rows(weights) == [
+        (2, "2026-03-01 03"),
+        (1, "2026-03-11 00"),
+        (1, "2026-03-11 00"),
+    ]
+    assert await compaction.run(now=now + timedelta(hours=1)) == 1
+    assert await devices.rows(weights) == [(2, "2026-03-01 03"), (2, "2026-03-11 00")]
+    assert await devices.rows(
+        "SELECT reading_id, received FROM readings WHERE metric = 'weight' AND device_id = 'dev_a' ORDER BY ts"
+    ) == [
+        ("late-1", "2026-03-11 00:05:00.000000"),
+        ("late-2", "2026-03-11 00:05:00.000000"),
+        ("now-2", "2026-03-11 00:05:02.000000"),
+        ("now-1", "2026-03-11 00:05:01.000000"),
+    ]
+    assert await _inconsistent_chunks(devices) == [(0,)]
+    assert await devices.rows(KEYS_AND_HOLDERS) == [(0,)]
+
+
+async def _store_one(database: Database, row: tuple[Any, ...]) -> None:
+    async with database.unit_of_work() as session:
+        assert await ReadingRepository(session).insert_rows([row]) == {(row[0], row[1])}
+
+
+#: Keys whose chunk does not hold their reading, or readings whose key names another chunk.
+KEYS_AND_HOLDERS = (
+    "SELECT count(*) FROM reading_chunk_keys AS k FULL JOIN"
+    " (SELECT c.id, c.device_id, r.value ->> 0 AS reading_id"
+    " FROM reading_chunks AS c, json_each(c.readings) AS r) AS h"
+    " ON h.device_id = k.device_id AND h.reading_id = k.reading_id AND h.id = k.chunk_id"
+    " WHERE h.id IS NULL OR k.chunk_id IS NULL"
+)

@@ -90,7 +90,7 @@ async def test_the_migrations_build_the_models_and_come_down(database_url: str) 
     on_postgres = database_url.startswith("postgresql")
     assert ("reading_keys" in up) is on_postgres
     assert set(SqliteOnlyBase.metadata.tables) & up == (
-        set() if on_postgres else {"reading_chunks", "reading_chunk_keys"}
+        set() if on_postgres else {"reading_chunks", "reading_chunk_keys", "reading_chunk_sequence"}
     )
     assert not set(SqliteOnlyBase.metadata.tables) & down
     assert {name for name in up if is_partition(name)} == (
@@ -172,6 +172,9 @@ async def test_partitioning_keeps_the_stored_readings_both_ways(database_url: st
                 )
             ).all()
             seen["views_up"] = inspect(connection).get_view_names()
+            seen["sequence"] = connection.execute(
+                text("SELECT id, last FROM reading_chunk_sequence")
+            ).all()
         command.downgrade(config, "0002")
         seen["down"] = _stored(connection)
         seen["tables_down"] = set(inspect(connection).get_table_names())
@@ -198,6 +201,7 @@ async def test_partitioning_keeps_the_stored_readings_both_ways(database_url: st
             for device_id, reading_id, ts in READINGS
         ]
         assert seen["views_up"] == ["readings"]
+        assert [tuple(row) for row in seen["sequence"]] == [(1, 5)]
         assert "readings" in seen["tables_down"]
         assert not {"reading_chunks", "reading_chunk_keys"} & seen["tables_down"]
         return

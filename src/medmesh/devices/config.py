@@ -139,6 +139,12 @@ class DevicesSettings(ServiceSettings):
     retention_check_seconds: float = Field(
         default=3600.0, gt=0, description="how often readings past the retention are removed"
     )
+    reading_compaction_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="SQLite: how often the chunks of readings of each hour that is over are "
+        "merged into one (a device sending one reading at a time leaves one chunk each); 0 never",
+    )
     offline_check_seconds: float = Field(
         default=30.0, gt=0, description="how often devices are checked against offline rules"
     )

@@ -23,6 +23,7 @@ from medmesh.devices.mqtt.broker_auth import router as broker_auth_router
 from medmesh.devices.mqtt.subscriber import MqttSubscriber
 from medmesh.devices.normalization.endpoints import router as templates_router
 from medmesh.devices.normalization.templates import TemplateSet
+from medmesh.devices.readings.compaction import ReadingCompaction, compaction_runs
 from medmesh.devices.readings.endpoints import router as readings_router
 from medmesh.devices.readings.retention import ReadingRetention, retention_runs
 from medmesh.devices.readings.service import ReadingQueryService
@@ -97,6 +98,9 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
                         settings.reading_retention_days,
                     ),
                     settings.retention_check_seconds,
+                ),
+                compaction_runs(
+                    ReadingCompaction(state.database), settings.reading_compaction_seconds
                 ),
             ):
                 yield

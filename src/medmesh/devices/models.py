@@ -199,11 +199,14 @@ class SqliteOnlyBase(DeclarativeBase):
 
 
 class ReadingChunkRow(SqliteOnlyBase):
-    """Readings of one device, patient, metric and UTC day stored by one batch, as one row:
-    ``readings`` is the JSON array of their ``[reading_id, ts, value, components]`` (``ts`` in
-    the text :class:`UTCDateTime` stores), in time order. ``first_ts`` and ``last_ts`` bound
-    them; since a chunk holds one day, a chunk with readings at or after a moment starts no
-    earlier than that moment's day, which bounds a window's range scan of the indexes."""
+    """Readings of one device, patient, metric, unit and UTC hour stored by one batch (or
+    merged by compaction), as one row: ``readings`` is the JSON array of their ``[reading_id,
+    ts, value, components]`` (``ts`` in the text :class:`UTCDateTime` stores). ``first_ts`` and
+    ``last_ts`` bound them, and ``count``, ``value_min``, ``value_max`` and ``value_sum``
+    summarise their values, so a chunk wholly inside a window answers an hourly (or longer)
+    aggregate without being read. Since a chunk holds one hour, a chunk with readings at or
+    after a moment starts no earlier than that moment's hour, which bounds a window's range scan
+    of the indexes."""
 
     __tablename__ = "reading_chunks"
     __table_args__ = (
@@ -220,7 +223,20 @@ class ReadingChunkRow(SqliteOnlyBase):
     last_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     received: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer)
+    value_min: Mapped[float] = mapped_column(Float)
+    value_max: Mapped[float] = mapped_column(Float)
+    value_sum: Mapped[float] = mapped_column(Float)
     readings: Mapped[str] = mapped_column(Text)
+
+
+class ChunkSequenceRow(SqliteOnlyBase):
+    """The last id given to a chunk (one row): ids only grow, also past chunks merged away or
+    removed, so compaction finds every chunk stored since it last looked by its id."""
+
+    __tablename__ = "reading_chunk_sequence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class ChunkKeyRow(SqliteOnlyBase):

@@ -8,7 +8,9 @@ from medmesh.devices.partitions import is_partition
 from medmesh.platform import audit, outbox  # noqa: F401 - registers the platform tables
 from medmesh.platform.db import Base, run_migrations_online
 
-HAND_WRITTEN = frozenset({"reading_keys", "reading_chunks", "reading_chunk_keys"})
+HAND_WRITTEN = frozenset(
+    {"reading_keys", "reading_chunks", "reading_chunk_keys", "reading_chunk_sequence"}
+)
 
 
 def include_name(

@@ -1,16 +1,19 @@
 """Readings on SQLite, stored as chunks (see docs/decisions/0045-devices-sqlite-readings-in-chunks.md).
 
-A batch's new readings of one device, patient, metric, unit and UTC day are one row of
+A batch's new readings of one device, patient, metric, unit and UTC hour are one row of
 ``reading_chunks`` whose ``readings`` is the JSON array of their ``[reading_id, ts, value,
 components]`` (``ts`` in the text :class:`~medmesh.platform.db.UTCDateTime` stores, which sorts
-as time does); each reading's key is one row of ``reading_chunk_keys`` naming its chunk. A
-reading costs one B-tree entry (its key) and its share of one row; the chunk's two indexes,
-(device, first_ts) and (patient, first_ts), are entries per chunk. ``readings`` is a view of one
-row per reading (migration 0005), the plain reading of the same data.
+as time does), with the count, least, greatest and sum of their values; each reading's key is
+one row of ``reading_chunk_keys`` naming its chunk. A reading costs one B-tree entry (its key)
+and its share of one row; the chunk's two indexes, (device, first_ts) and (patient, first_ts),
+are entries per chunk. ``readings`` is a view of one row per reading (migration 0005), the plain
+reading of the same data. Compaction (:func:`compact`) merges the small chunks of an hour that
+has passed into one.
 
-Since a chunk holds one day, a chunk with a reading at or after a moment has ``first_ts`` no
-earlier than that moment's day: a window's chunks are a range scan of an index between the day
-of its start and its end.
+Since a chunk holds one hour, a chunk with a reading at or after a moment has ``first_ts`` no
+earlier than that moment's hour: a window's chunks are a range scan of an index between the
+hour of its start and its end. An aggregate per hour (or a multiple of hours) takes a chunk
+wholly inside the window from its summary, and reads only the readings of the others.
 """
 
 from __future__ import annotations
@@ -18,27 +21,32 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
     Float,
-    Subquery,
+    Integer,
+    Select,
     and_,
+    cast,
     delete,
     func,
     insert,
+    literal,
+    not_,
     or_,
     select,
     tuple_,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.devices.models import ChunkKeyRow, ReadingChunkRow
+from medmesh.devices.models import ChunkKeyRow, ChunkSequenceRow, ReadingChunkRow
 from medmesh.devices.readings.window import Window
 from medmesh.platform.db.fast import InsertNew
 from medmesh.platform.db.types import sqlite_datetime_text
@@ -55,6 +63,7 @@ CHUNKS_AT_ONCE = 64
 IN_AT_ONCE = 500
 
 _fromisoformat = datetime.fromisoformat
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(slots=True)
@@ -76,9 +85,9 @@ def _moment(text: str) -> datetime:
     return _fromisoformat(text).replace(tzinfo=UTC)
 
 
-def day_start(moment: datetime) -> datetime:
-    """The start of ``moment``'s UTC day."""
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def hour_start(moment: datetime) -> datetime:
+    """The start of ``moment``'s UTC hour."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 async def store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
@@ -89,13 +98,20 @@ async def store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[t
     groups: dict[tuple[Any, ...], list[tuple[str, tuple[Any, ...]]]] = {}
     for row in rows:
         text = sqlite_datetime_text(row[2])
-        group = (row[0], row[7], row[3], row[6], row[8], text[:10])
+        group = (row[0], row[7], row[3], row[6], row[8], text[:13])
         members = groups.get(group)
         if members is None:
             members = groups[group] = []
         members.append((text, row))
-    last = await session.scalar(select(func.max(ReadingChunkRow.id)))
-    ids = range((last or 0) + 1, (last or 0) + 1 + len(groups))
+    sequence = ChunkSequenceRow
+    last = await session.scalar(
+        update(sequence)
+        .where(sequence.id == 1)
+        .values(last=sequence.last + len(groups))
+        .returning(sequence.last)
+    )
+    assert last is not None, "reading_chunk_sequence has its row (migration 0005)"
+    ids = range(last - len(groups) + 1, last + 1)
     keys = [
         (row[0], row[1], chunk_id)
         for chunk_id, members in zip(ids, groups.values(), strict=True)
@@ -108,6 +124,7 @@ async def store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[t
         if not new:
             continue
         new.sort(key=lambda member: member[0])
+        values = [r[4] for _, r in new]
         chunks.append(
             {
                 "id": chunk_id,
@@ -119,6 +136,9 @@ async def store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[t
                 "first_ts": new[0][1][2],
                 "last_ts": new[-1][1][2],
                 "count": len(new),
+                "value_min": min(values),
+                "value_max": max(values),
+                "value_sum": sum(values),
                 "readings": orjson.dumps([[r[1], text, r[4], r[5]] for text, r in new]).decode(),
             }
         )
@@ -127,10 +147,10 @@ async def store(session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> set[t
     return inserted
 
 
-def _readings(
-    chunk: Any,
-) -> list[tuple[str, str, float, dict[str, float] | None]]:
-    readings: list[tuple[str, str, float, dict[str, float] | None]] = orjson.loads(chunk.readings)
+def _readings(chunk: Any) -> list[list[Any]]:
+    """A chunk's readings: each ``[reading_id, ts, value, components]`` and, merged from a chunk
+    received at another time, that time."""
+    readings: list[list[Any]] = orjson.loads(chunk.readings)
     return readings
 
 
@@ -144,7 +164,8 @@ def _stored(chunk: Any, reading: Sequence[Any]) -> StoredReading:
         reading[3],
         chunk.unit,
         chunk.patient_ref,
-        chunk.received,
+        # A merged chunk keeps the time each reading was received when not the chunk's.
+        _moment(reading[4]) if len(reading) > 4 else chunk.received,
     )
 
 
@@ -152,7 +173,7 @@ def chunk_where(window: Window, lower: datetime) -> list[ColumnElement[bool]]:
     """The chunks that may hold readings of ``window`` at or after ``lower``."""
     c = ReadingChunkRow
     clauses = [
-        c.first_ts >= day_start(lower),
+        c.first_ts >= hour_start(lower),
         c.first_ts < window.end,
         c.last_ts >= lower,
     ]
@@ -224,17 +245,76 @@ async def raw(
         position = (chunks[-1].first_ts, chunks[-1].id)
 
 
-def rows_statement(window: Window) -> Subquery:
-    """The window's chunks as one row per reading (``ts`` as stored text, ``value``), through
-    ``json_each``: what aggregates read."""
-    each = func.json_each(ReadingChunkRow.readings).table_valued("value", joins_implicitly=True)
-    return (
+def _summary(readings: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """The columns of a chunk that holds ``readings`` (in time order) besides its key and
+    first time."""
+    values = [r[2] for r in readings]
+    return {
+        "last_ts": _moment(readings[-1][1]),
+        "count": len(readings),
+        "value_min": min(values),
+        "value_max": max(values),
+        "value_sum": sum(values),
+        "readings": orjson.dumps(readings).decode(),
+    }
+
+
+def aggregate_statement(
+    window: Window, interval: int
+) -> Select[tuple[int, int, float, float, float]]:
+    """(bucket number, count, min, max, avg) of ``value`` per ``interval`` seconds over the
+    window's chunks: when ``interval`` is a whole number of hours, a chunk wholly inside the
+    window (and after 1970, where a bucket is the floor of its seconds) is one bucket's and
+    gives its summary; the readings of the others are read one by one through ``json_each``."""
+    c = ReadingChunkRow
+    where = chunk_where(window, window.start)
+    parts: list[Select[Any]] = []
+    readings_where = where
+    if interval % 3600 == 0:
+        whole = and_(c.first_ts >= window.start, c.last_ts < window.end, c.first_ts >= EPOCH)
+        bucket = cast(func.strftime("%s", c.first_ts), Integer) // interval
+        parts.append(
+            select(
+                bucket.label("bucket"),
+                c.count.label("n"),
+                c.value_min.label("low"),
+                c.value_max.label("high"),
+                c.value_sum.label("total"),
+            ).where(*where, whole)
+        )
+        readings_where = [*where, not_(whole)]
+    each = func.json_each(c.readings).table_valued("value", joins_implicitly=True)
+    one = (
         select(
             each.c.value.op("->>")(1).label("ts"),
             type_coerce(each.c.value.op("->>")(2), Float).label("value"),
         )
-        .where(*chunk_where(window, window.start))
+        .where(*readings_where)
         .subquery()
+    )
+    parts.append(
+        select(
+            (cast(func.strftime("%s", one.c.ts), Integer) // interval).label("bucket"),
+            literal(1).label("n"),
+            one.c.value.label("low"),
+            one.c.value.label("high"),
+            one.c.value.label("total"),
+        ).where(
+            one.c.ts >= sqlite_datetime_text(window.start),
+            one.c.ts < sqlite_datetime_text(window.end),
+        )
+    )
+    every = union_all(*parts).subquery()
+    return (
+        select(
+            every.c.bucket,
+            func.sum(every.c.n),
+            func.min(every.c.low),
+            func.max(every.c.high),
+            func.sum(every.c.total) / func.sum(every.c.n),
+        )
+        .group_by(every.c.bucket)
+        .order_by(every.c.bucket)
     )
 
 
@@ -294,11 +374,7 @@ async def expire(session: AsyncSession, device_id: str, horizon: datetime, limit
                 await session.execute(
                     update(ReadingChunkRow)
                     .where(ReadingChunkRow.id == chunk.id)
-                    .values(
-                        first_ts=_moment(kept[0][1]),
-                        count=len(kept),
-                        readings=orjson.dumps(kept).decode(),
-                    )
+                    .values(first_ts=_moment(kept[0][1]), **_summary(kept))
                     .execution_options(synchronize_session=False)
                 )
             else:
@@ -309,3 +385,104 @@ async def expire(session: AsyncSession, device_id: str, horizon: datetime, limit
                 )
             removed += len(old)
     return removed
+
+
+@dataclass(slots=True)
+class Compacted:
+    """What one :func:`compact` did: chunks merged away, the last chunk id looked at (every
+    chunk up to it had its hour over), and whether chunks after it may have theirs over too."""
+
+    merged: int
+    seen: int
+    more: bool
+
+
+async def compact(session: AsyncSession, seen: int, now: datetime, groups: int) -> Compacted:
+    """Merge the chunks of one device, patient, metric, unit and UTC hour over before ``now``
+    into one (the first's id, which each reading's key names), for up to ``groups`` hours among
+    the chunks stored after chunk ``seen``. An hour looked at stays looked at: a reading of it
+    stored later is a new chunk, after ``seen``, merged by a later run."""
+    c = ReadingChunkRow
+    hour = hour_start(now)
+    limit = groups * 8
+    candidates = (
+        await session.execute(
+            select(c.id, c.device_id, c.patient_ref, c.metric, c.unit, c.first_ts)
+            .where(c.id > seen)
+            .order_by(c.id)
+            .limit(limit)
+        )
+    ).all()
+    passed: dict[tuple[Any, ...], None] = {}
+    more = len(candidates) == limit
+    for chunk in candidates:
+        start = hour_start(chunk.first_ts)
+        if start >= hour:
+            more = False  # this one's hour is not over: the next run starts here
+            break
+        group = (chunk.device_id, chunk.patient_ref, chunk.metric, chunk.unit, start)
+        if group not in passed and len(passed) == groups:
+            more = True
+            break
+        passed[group] = None
+        seen = chunk.id
+    merged = 0
+    for device_id, patient_ref, metric, unit, start in passed:
+        members = (
+            await session.execute(
+                select(c.id, c.received, c.readings)
+                .where(
+                    c.device_id == device_id,
+                    c.first_ts >= start,
+                    c.first_ts < start + timedelta(hours=1),
+                    c.patient_ref.is_(None)
+                    if patient_ref is None
+                    else c.patient_ref == patient_ref,
+                    c.metric == metric,
+                    c.unit == unit,
+                )
+                .order_by(c.id)
+            )
+        ).all()
+        if len(members) > 1:
+            merged += await _merge(session, device_id, members)
+    return Compacted(merged, seen, more)
+
+
+async def _merge(session: AsyncSession, device_id: str, members: Sequence[Any]) -> int:
+    """Merge ``members`` (id, received, readings; the first's id kept) into one chunk."""
+    first = members[0]
+    received = min(member.received for member in members)
+    readings: list[list[Any]] = []
+    moved: list[str] = []
+    for member in members:
+        text = sqlite_datetime_text(member.received)
+        for reading in _readings(member):
+            if len(reading) == 4 and member.received != received:
+                reading.append(text)
+            readings.append(reading)
+            if member.id != first.id:
+                moved.append(reading[0])
+    readings.sort(key=lambda r: (r[1], r[0]))
+    c = ReadingChunkRow
+    others = [member.id for member in members[1:]]
+    await session.execute(
+        update(c)
+        .where(c.id == first.id)
+        .values(first_ts=_moment(readings[0][1]), received=received, **_summary(readings))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(c).where(c.id.in_(others)).execution_options(synchronize_session=False)
+    )
+    for start in range(0, len(moved), IN_AT_ONCE):
+        await session.execute(
+            update(ChunkKeyRow)
+            .where(
+                ChunkKeyRow.device_id == device_id,
+                ChunkKeyRow.reading_id.in_(moved[start : start + IN_AT_ONCE]),
+            )
+            .values(chunk_id=first.id)
+            .execution_options(synchronize_session=False)
+        )
+    return len(others)

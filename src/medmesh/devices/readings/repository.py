@@ -15,7 +15,6 @@ from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.readings import chunks
 from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.window import Window
-from medmesh.platform.db.types import sqlite_datetime_text
 from medmesh.platform.paging import keyset_page
 
 KEYS = (ReadingRow.ts, ReadingRow.device_id, ReadingRow.reading_id)
@@ -47,27 +46,23 @@ def aggregate_statement(
 ) -> Select[tuple[int, int, float, float, float]]:
     """(bucket number, count, min, max, avg) of ``value`` per ``interval`` seconds: from the
     rows of ``readings``, or on SQLite from the window's chunks (``plain``: from the view)."""
+    if dialect == "sqlite" and not plain:
+        return chunks.aggregate_statement(window, interval)
     bucket: ColumnElement[int]
-    ts: Any
-    value: Any
     if dialect == "postgresql":
         bucket = cast(func.floor(func.extract("epoch", ReadingRow.ts) / interval), Integer)
-        ts, value, where = ReadingRow.ts, ReadingRow.value, window.where()
-    elif plain:
-        bucket = cast(func.strftime("%s", ReadingRow.ts), Integer) // interval
-        ts, value, where = ReadingRow.ts, ReadingRow.value, window.where()
     else:
-        rows = chunks.rows_statement(window)
-        ts, value = rows.c.ts, rows.c.value
-        bucket = cast(func.strftime("%s", ts), Integer) // interval
-        where = [
-            ts >= sqlite_datetime_text(window.start),
-            ts < sqlite_datetime_text(window.end),
-        ]
+        bucket = cast(func.strftime("%s", ReadingRow.ts), Integer) // interval
     labelled = bucket.label("bucket")
     return (
-        select(labelled, func.count(), func.min(value), func.max(value), func.avg(value))
-        .where(*where)
+        select(
+            labelled,
+            func.count(),
+            func.min(ReadingRow.value),
+            func.max(ReadingRow.value),
+            func.avg(ReadingRow.value),
+        )
+        .where(*window.where())
         .group_by(labelled)
         .order_by(labelled)
     )

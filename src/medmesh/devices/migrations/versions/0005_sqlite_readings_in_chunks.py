@@ -5,8 +5,8 @@ Revises: 0004
 Create Date: 2026-12-04 22:10:00
 
 On SQLite the readings move into ``reading_chunks`` (one row per device, patient, metric, unit,
-UTC day and time received, its readings a JSON array) with their keys in the ``WITHOUT ROWID``
-table ``reading_chunk_keys``; ``readings`` becomes a view of one row per reading over them. The
+UTC hour and time received, its readings a JSON array, their values summarised) with their keys in the ``WITHOUT ROWID``
+table ``reading_chunk_keys`` and the last chunk id given in ``reading_chunk_sequence``; ``readings`` becomes a view of one row per reading over them. The
 downgrade makes the table again from the view. PostgreSQL keeps its partitioned rows: nothing
 changes there.
 """
@@ -34,7 +34,7 @@ SELECT c.device_id AS device_id,
        CASE WHEN r.value ->> 3 IS NULL THEN NULL ELSE r.value -> 3 END AS components,
        c.unit AS unit,
        c.patient_ref AS patient_ref,
-       c.received AS received
+       coalesce(r.value ->> 4, c.received) AS received
 FROM reading_chunks AS c, json_each(c.readings) AS r
 """
 COLUMNS = "device_id, reading_id, ts, metric, value, components, unit, patient_ref, received"
@@ -58,6 +58,9 @@ def upgrade() -> None:
         sa.Column("last_ts", _datetime(), nullable=False),
         sa.Column("received", _datetime(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("value_min", sa.Float(), nullable=False),
+        sa.Column("value_max", sa.Float(), nullable=False),
+        sa.Column("value_sum", sa.Float(), nullable=False),
         sa.Column("readings", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reading_chunks")),
     )
@@ -73,14 +76,27 @@ def upgrade() -> None:
     )
     op.execute(
         """
-INSERT INTO reading_chunks
-    (id, device_id, patient_ref, metric, unit, first_ts, last_ts, received, count, readings)
+INSERT INTO reading_chunks (
+    id, device_id, patient_ref, metric, unit, first_ts, last_ts, received, count,
+    value_min, value_max, value_sum, readings
+)
 SELECT row_number() OVER (ORDER BY min(ts), device_id, patient_ref, metric, unit, received),
        device_id, patient_ref, metric, unit, min(ts), max(ts), received, count(*),
+       min(value), max(value), sum(value),
        json_group_array(json_array(reading_id, ts, value, json(components)))
 FROM (SELECT * FROM readings ORDER BY ts, reading_id)
-GROUP BY device_id, patient_ref, metric, unit, substr(ts, 1, 10), received
+GROUP BY device_id, patient_ref, metric, unit, substr(ts, 1, 13), received
 """
+    )
+    op.create_table(
+        "reading_chunk_sequence",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reading_chunk_sequence")),
+    )
+    op.execute(
+        "INSERT INTO reading_chunk_sequence (id, last)"
+        " SELECT 1, coalesce(max(id), 0) FROM reading_chunks"
     )
     op.execute(
         "INSERT INTO reading_chunk_keys (device_id, reading_id, chunk_id)"
@@ -115,6 +131,7 @@ def downgrade() -> None:
     op.create_index("ix_readings_patient_time", "readings", ["patient_ref", "ts"])
     op.execute(f"INSERT INTO readings ({COLUMNS}) SELECT {COLUMNS} FROM readings_moving")  # noqa: S608 - fixed names
     op.execute("DROP TABLE readings_moving")
+    op.drop_table("reading_chunk_sequence")
     op.drop_table("reading_chunk_keys")
     op.drop_index("ix_reading_chunks_patient_time", table_name="reading_chunks")
     op.drop_index("ix_reading_chunks_device_time", table_name="reading_chunks")
