@@ -14,9 +14,9 @@ sys.path.insert(0, str(HERE))
 
 
 def main() -> None:
-    from bench.auth import bench_auth, bench_signin
     import asyncio
 
+    from bench.auth import bench_auth, bench_signin
     from bench.devices import bench_delivery, bench_devices, bench_mqtt, bench_window
     from bench.payments import bench_payments
     from bench.phi import bench_phi
