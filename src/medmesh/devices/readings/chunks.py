@@ -172,20 +172,12 @@ def _stored(chunk: Any, reading: Sequence[Any]) -> StoredReading:
 def chunk_where(window: Window, lower: datetime) -> list[ColumnElement[bool]]:
     """The chunks that may hold readings of ``window`` at or after ``lower``."""
     c = ReadingChunkRow
-    clauses = [
+    return [
         c.first_ts >= hour_start(lower),
         c.first_ts < window.end,
         c.last_ts >= lower,
+        *window.owners(c.device_id, c.patient_ref, c.metric),
     ]
-    if window.device_id is not None:
-        clauses.append(c.device_id == window.device_id)
-    if window.patient_ref is not None:
-        clauses.append(c.patient_ref == window.patient_ref)
-    if window.bound_patient is not None:
-        clauses.append(c.patient_ref == window.bound_patient)
-    if window.metric is not None:
-        clauses.append(c.metric == window.metric)
-    return clauses
 
 
 _CHUNK = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
 
 from medmesh.devices.models import ReadingRow
 
@@ -31,13 +32,28 @@ class Window:
         self.bound_patient = bound_patient
 
     def where(self) -> list[ColumnElement[bool]]:
-        clauses = [ReadingRow.ts >= self.start, ReadingRow.ts < self.end]
+        """The window's conditions on the rows of ``readings``."""
+        return [
+            ReadingRow.ts >= self.start,
+            ReadingRow.ts < self.end,
+            *self.owners(ReadingRow.device_id, ReadingRow.patient_ref, ReadingRow.metric),
+        ]
+
+    def owners(
+        self,
+        device_id: ColumnElement[str] | InstrumentedAttribute[str],
+        patient_ref: ColumnElement[str | None] | InstrumentedAttribute[str | None],
+        metric: ColumnElement[str] | InstrumentedAttribute[str],
+    ) -> list[ColumnElement[bool]]:
+        """The window's device, patient and metric as conditions on these columns (a reading's
+        or a chunk's)."""
+        clauses = []
         if self.device_id is not None:
-            clauses.append(ReadingRow.device_id == self.device_id)
+            clauses.append(device_id == self.device_id)
         if self.patient_ref is not None:
-            clauses.append(ReadingRow.patient_ref == self.patient_ref)
+            clauses.append(patient_ref == self.patient_ref)
         if self.bound_patient is not None:
-            clauses.append(ReadingRow.patient_ref == self.bound_patient)
+            clauses.append(patient_ref == self.bound_patient)
         if self.metric is not None:
-            clauses.append(ReadingRow.metric == self.metric)
+            clauses.append(metric == self.metric)
         return clauses
