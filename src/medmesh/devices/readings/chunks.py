@@ -196,15 +196,19 @@ async def raw(
     session: AsyncSession, window: Window, after: tuple[datetime, str, str] | None, limit: int
 ) -> list[StoredReading]:
     """A page of the window's readings, oldest first, after the (ts, device, reading id) key
-    ``after``: the chunks in ``first_ts`` order until the next one starts after the page's last
-    reading."""
+    ``after``: the chunks in ``first_ts`` order (64 at first, then more at a time) until the
+    next one starts after the page's last reading."""
     lower = window.start if after is None or after[0] < window.start else after[0]
     low = sqlite_datetime_text(lower)
     high = sqlite_datetime_text(window.end)
     after_key = (sqlite_datetime_text(after[0]), after[1], after[2]) if after else None
-    #: (ts text, device, reading id, chunk, reading) of the page so far, at most ``limit``.
-    page: list[tuple[str, str, str, Any, Sequence[Any]]] = []
+    #: (ts text, device, reading id, chunk, reading) that may be on the page, in no order.
+    found: list[tuple[str, str, str, Any, Sequence[Any]]] = []
+    #: Once ``limit`` were found, the key of the last of the page they made: nothing after it
+    #: can be on the page (what is found later only moves the page's end earlier).
+    bound: tuple[str, str, str] | None = None
     position: tuple[datetime, int] | None = None
+    at_once = CHUNKS_AT_ONCE
     while True:
         stmt = select(*_CHUNK).where(*chunk_where(window, lower))
         if position is not None:
@@ -215,26 +219,35 @@ async def raw(
                     and_(ReadingChunkRow.first_ts == first, ReadingChunkRow.id > chunk_id),
                 )
             )
-        stmt = stmt.order_by(ReadingChunkRow.first_ts, ReadingChunkRow.id).limit(CHUNKS_AT_ONCE)
+        stmt = stmt.order_by(ReadingChunkRow.first_ts, ReadingChunkRow.id).limit(at_once)
         chunks = (await session.execute(stmt)).all()
         for chunk in chunks:
-            if len(page) >= limit and sqlite_datetime_text(chunk.first_ts) > page[-1][0]:
-                return [_stored(entry[3], entry[4]) for entry in page]
+            if bound is not None and sqlite_datetime_text(chunk.first_ts) > bound[0]:
+                return _page(found, limit)
             for reading in _readings(chunk):
                 ts = reading[1]
                 if ts < low or ts >= high:
                     continue
                 key = (ts, chunk.device_id, reading[0])
-                if after_key is not None and key <= after_key:
+                if (after_key is not None and key <= after_key) or (
+                    bound is not None and key > bound
+                ):
                     continue
-                page.append((*key, chunk, reading))
-            if len(page) > limit:
-                page = heapq.nsmallest(limit, page, key=lambda entry: entry[:3])
-            else:
-                page.sort(key=lambda entry: entry[:3])
-        if len(chunks) < CHUNKS_AT_ONCE:
-            return [_stored(entry[3], entry[4]) for entry in page]
+                found.append((*key, chunk, reading))
+            if len(found) >= (limit if bound is None else 2 * limit):
+                found = heapq.nsmallest(limit, found, key=lambda entry: entry[:3])
+                bound = found[-1][:3]
+        if len(chunks) < at_once:
+            return _page(found, limit)
         position = (chunks[-1].first_ts, chunks[-1].id)
+        at_once = min(at_once * 4, 4096)
+
+
+def _page(found: list[tuple[str, str, str, Any, Sequence[Any]]], limit: int) -> list[StoredReading]:
+    return [
+        _stored(entry[3], entry[4])
+        for entry in heapq.nsmallest(limit, found, key=lambda entry: entry[:3])
+    ]
 
 
 def _summary(readings: Sequence[Sequence[Any]]) -> dict[str, Any]:
