@@ -43,6 +43,7 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_devices_delivery_parked_bundles": "gauge",
     "medmesh_devices_mqtt_messages_total": "counter",
     "medmesh_devices_mqtt_connected": "gauge",
+    "medmesh_devices_reading_chunks_merged_total": "counter",
 }
 
 SERVICE_PREFIXES = ("auth", "phi", "synthetic", "payments", "devices")

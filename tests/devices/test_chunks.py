@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
 
 from medmesh.devices.ingest.repository import ReadingRepository
@@ -245,9 +246,11 @@ async def test_compaction_merges_each_hour_over_and_changes_nothing_read(
     windows = _windows(random.Random(3))
     pages = [await _plain_raw(database, window) for window in windows]
 
-    compaction = ReadingCompaction(database)
+    registry = CollectorRegistry()
+    compaction = ReadingCompaction(database, Counter("merged", "chunks", registry=registry))
     merged = await compaction.run(now=START + timedelta(days=10))
     assert merged == chunks_before - hours
+    assert registry.get_sample_value("merged_total") == merged
     assert await devices.rows("SELECT count(*) FROM reading_chunks") == [(hours,)]
     assert await devices.rows(everything) == before  # received times included
     assert await _inconsistent_chunks(devices) == [(0,)]

@@ -86,5 +86,12 @@ DEVICES = ServiceDashboard(
             description="1 per replica subscribed to the broker (alert "
             "MedmeshDevicesMqttDisconnected).",
         ),
+        Panel(
+            "Reading chunks merged per second (SQLite)",
+            {"merged": f"sum(rate(medmesh_devices_reading_chunks_merged_total[{RATE}]))"},
+            unit="ops",
+            description="Compaction merging each past hour's chunks into one: high while "
+            "devices send a reading at a time, none on PostgreSQL.",
+        ),
     ],
 )

@@ -100,7 +100,8 @@ def create_app(settings: DevicesSettings | None = None) -> FastAPI:
                     settings.retention_check_seconds,
                 ),
                 compaction_runs(
-                    ReadingCompaction(state.database), settings.reading_compaction_seconds
+                    ReadingCompaction(state.database, components.metrics.chunks_merged),
+                    settings.reading_compaction_seconds,
                 ),
             ):
                 yield

@@ -24,6 +24,7 @@ class DevicesMetrics:
     mqtt_messages: Counter
     mqtt_connected: Gauge
     mqtt_subscriptions: Counter
+    chunks_merged: Counter
 
     @classmethod
     def register(cls, metrics: ServiceMetrics) -> DevicesMetrics:
@@ -75,6 +76,11 @@ class DevicesMetrics:
             "medmesh_devices_mqtt_subscriptions_total",
             "Times the MQTT subscriber connected and subscribed (more than one: reconnects).",
         )
+        merged = metrics.counter(
+            "medmesh_devices_reading_chunks_merged_total",
+            "SQLite: chunks of readings merged into the chunk of their hour by compaction "
+            "(READING_COMPACTION_SECONDS).",
+        )
         for transport in TRANSPORTS:
             full.labels(transport)
             for outcome in OUTCOMES:
@@ -82,5 +88,15 @@ class DevicesMetrics:
         for outcome in ("accepted", "refused"):
             mqtt.labels(outcome)
         return cls(
-            readings, full, pending, delivered, backlog, lag, parked, mqtt, connected, subscriptions
+            readings,
+            full,
+            pending,
+            delivered,
+            backlog,
+            lag,
+            parked,
+            mqtt,
+            connected,
+            subscriptions,
+            merged,
         )

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+from prometheus_client import Counter
+
 from medmesh.devices.readings import chunks
 from medmesh.platform.background import running
 from medmesh.platform.db import Database, utcnow
@@ -23,8 +25,10 @@ HOURS = 50
 
 
 class ReadingCompaction:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, merged: Counter | None = None) -> None:
         self.database = database
+        #: Counts the chunks merged away (``medmesh_devices_reading_chunks_merged_total``).
+        self.merged = merged
         #: Every chunk up to this id was looked at after its hour was over.
         self.seen = 0
 
@@ -40,6 +44,8 @@ class ReadingCompaction:
                 done = await chunks.compact(session, self.seen, moment, HOURS)
             self.seen = done.seen
             merged += done.merged
+            if self.merged is not None and done.merged:
+                self.merged.inc(done.merged)
             if not done.more:
                 return merged
 
