@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from medmesh.devices.ingest.repository import ReadingRepository
 from medmesh.devices.models import ChunkKeyRow
-from medmesh.devices.readings import chunks
+from medmesh.devices.readings import chunk_repository
 from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.compaction import ReadingCompaction
 from medmesh.devices.readings.repository import (
@@ -180,7 +180,7 @@ async def test_pages_aggregates_and_lookups_read_what_the_view_reads(
     assert compared > 2000  # the windows found readings, not only empty pages
     keys = [(r[0], r[1]) for r in rng.sample(rows, 700)] + [("dev_a", "never"), ("dev_x", "r-1")]
     async with database.sessionmaker() as session:
-        found = await chunks.stored(session, keys)
+        found = await chunk_repository.stored(session, keys)
         view = {
             (r[0], r[1]): StoredReading(*r) for r in (await session.execute(select(*COLUMNS))).all()
         }
@@ -298,6 +298,27 @@ async def test_compaction_merges_each_hour_over_and_changes_nothing_read(
 async def _store_one(database: Database, row: tuple[Any, ...]) -> None:
     async with database.unit_of_work() as session:
         assert await ReadingRepository(session).insert_rows([row]) == {(row[0], row[1])}
+
+
+async def test_compaction_fills_chunks_up_to_their_most_and_merges_no_further(
+    devices: DevicesHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(chunk_repository, "MAX_MERGED", 100)
+    database = devices.database
+    hour = START + timedelta(hours=5)
+    for n in range(250):
+        row = ("dev_b", f"s-{n}", hour + timedelta(seconds=n), "spo2", 90.0 + n % 9, None, "%")
+        await _store_one(database, (*row, PATIENTS[1], RECEIVED + timedelta(seconds=n)))
+    before = await devices.rows("SELECT * FROM readings ORDER BY reading_id")
+    compaction = ReadingCompaction(database)
+    assert await compaction.run(now=START + timedelta(days=1)) == 247
+    chunks = "SELECT count FROM reading_chunks ORDER BY id"
+    assert await devices.rows(chunks) == [(100,), (100,), (50,)]
+    assert await devices.rows("SELECT * FROM readings ORDER BY reading_id") == before
+    assert await ReadingCompaction(database).run(now=START + timedelta(days=1)) == 0
+    assert await devices.rows(chunks) == [(100,), (100,), (50,)]
+    assert await _inconsistent_chunks(devices) == [(0,)]
+    assert await devices.rows(KEYS_AND_HOLDERS) == [(0,)]
 
 
 #: Keys whose chunk does not hold their reading, or readings whose key names another chunk.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.delivery.messages import DEVICE_TOPIC, TOPIC, reading_fields
 from medmesh.devices.models import ReadingRow
-from medmesh.devices.readings import chunks
+from medmesh.devices.readings import chunk_repository
 from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.repository import COLUMNS
 from medmesh.platform.db import Database
@@ -55,7 +55,7 @@ async def stored_readings(
 ) -> dict[tuple[str, str], StoredReading]:
     """The stored readings of these (device id, reading id) keys."""
     if session.get_bind().dialect.name == "sqlite":
-        return await chunks.stored(session, keys)
+        return await chunk_repository.stored(session, keys)
     found: dict[tuple[str, str], StoredReading] = {}
     for start in range(0, len(keys), 500):
         part = keys[start : start + 500]

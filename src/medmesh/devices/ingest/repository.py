@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import AssignmentRow, DeviceRow, ReadingKeyRow, ReadingRow
 from medmesh.devices.partitions import ReadingPartitions
-from medmesh.devices.readings import chunks
+from medmesh.devices.readings import chunk_repository
 from medmesh.platform.db.types import json_column_text
 
 #: The columns of a reading, in the order :meth:`ReadingRepository.insert_rows` takes them.
@@ -91,7 +91,7 @@ class ReadingRepository:
         with the same device and reading id)."""
         dialect = self.session.get_bind().dialect.name
         if dialect == "sqlite":
-            return await chunks.store(self.session, rows)
+            return await chunk_repository.store(self.session, rows)
         if dialect == "postgresql" and rows:
             return await self._insert_rows_postgresql(rows)
         return await self.insert_new([dict(zip(READING_COLUMNS, row, strict=True)) for row in rows])
@@ -118,7 +118,7 @@ class ReadingRepository:
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             return await self._insert_new_partitioned(rows)
-        return await chunks.store(
+        return await chunk_repository.store(
             self.session, [tuple(row[name] for name in READING_COLUMNS) for row in rows]
         )
 

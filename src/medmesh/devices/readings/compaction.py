@@ -1,9 +1,9 @@
 """The chunks of readings on SQLite merged, every ``READING_COMPACTION_SECONDS`` while the
 service runs: a device that sends a reading at a time leaves a chunk a reading, which a window
 query reads one by one; once the hour is over its chunks become one
-(:func:`medmesh.devices.readings.chunks.compact`). Each hour's merge is a short write
-transaction of at most ``HOURS`` hours; nothing a reader sees changes. PostgreSQL keeps rows:
-there it does nothing."""
+(:func:`medmesh.devices.readings.chunk_repository.compact`, at most ``chunks.MAX_MERGED``
+readings a chunk). Each short write transaction merges at most ``HOURS`` hours; nothing a
+reader sees changes. PostgreSQL keeps rows: there it does nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import datetime
 
 from prometheus_client import Counter
 
-from medmesh.devices.readings import chunks
+from medmesh.devices.readings import chunk_repository
 from medmesh.platform.background import running
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.logging import get_logger
@@ -41,7 +41,7 @@ class ReadingCompaction:
         merged = 0
         while True:
             async with self.database.unit_of_work() as session:
-                done = await chunks.compact(session, self.seen, moment, HOURS)
+                done = await chunk_repository.compact(session, self.seen, moment, HOURS)
             self.seen = done.seen
             merged += done.merged
             if self.merged is not None and done.merged:

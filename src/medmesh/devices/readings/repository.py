@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Delete, Integer, Select, cast, delete, fun
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.devices.models import DeviceRow, ReadingKeyRow, ReadingRow
-from medmesh.devices.readings import chunks
+from medmesh.devices.readings import chunk_repository
 from medmesh.devices.readings.chunks import StoredReading
 from medmesh.devices.readings.window import Window
 from medmesh.platform.paging import keyset_page
@@ -47,7 +47,7 @@ def aggregate_statement(
     """(bucket number, count, min, max, avg) of ``value`` per ``interval`` seconds: from the
     rows of ``readings``, or on SQLite from the window's chunks (``plain``: from the view)."""
     if dialect == "sqlite" and not plain:
-        return chunks.aggregate_statement(window, interval)
+        return chunk_repository.aggregate_statement(window, interval)
     bucket: ColumnElement[int]
     if dialect == "postgresql":
         bucket = cast(func.floor(func.extract("epoch", ReadingRow.ts) / interval), Integer)
@@ -78,7 +78,7 @@ class ReadingQueries:
         """A page of the window's readings, oldest first, after the (ts, device, reading id)
         key ``after``."""
         if self.session.get_bind().dialect.name == "sqlite":
-            return await chunks.raw(self.session, window, after, limit)
+            return await chunk_repository.raw(self.session, window, after, limit)
         result = await self.session.execute(raw_statement(window, after, limit))
         return [StoredReading(*row) for row in result.all()]
 
@@ -110,7 +110,7 @@ class ExpiredReadings:
         its (device_id, ts) index; on SQLite whole chunks, so at least ``limit`` unless none is
         left); how many."""
         if self.session.get_bind().dialect.name == "sqlite":
-            return await chunks.expire(self.session, device_id, horizon, limit)
+            return await chunk_repository.expire(self.session, device_id, horizon, limit)
         doomed = (
             select(ReadingRow.device_id, ReadingRow.reading_id, ReadingRow.ts)
             .where(ReadingRow.device_id == device_id, ReadingRow.ts < horizon)
