@@ -1,4 +1,4 @@
-"""A service served in the test's own loop by the platform's server (h11 with its guards),
+"""A service served in the test's own loop by the platform's server (httptools with its guards),
 and raw-socket helpers for what an HTTP client library would hide."""
 
 from __future__ import annotations

@@ -108,6 +108,51 @@ async def test_a_request_head_over_the_size_limit_gets_431_and_the_connection_cl
     assert within.status_code == 200
 
 
+async def test_a_request_head_sent_in_pieces_is_measured_whole(demo_app: FastAPI) -> None:
+    async with guarded_server(demo_app, max_header_bytes=4096) as (port, _):
+        # Over the limit, 512 bytes at a time: refused once the pieces add up to more.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\nX-Big: ")
+        for _ in range(12):
+            writer.write(b"a" * 512)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        refused = await read_to_end(reader)
+        writer.close()
+        # Within the limit, in pieces: answered, and the connection serves a second request.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"GET /healthz HTTP/1.1\r\nHost: demo\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
+        for start in range(0, len(head), 512):
+            writer.write(head[start : start + 512])
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        first = await read_response(reader)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\n\r\n")
+        second = await read_response(reader)
+        writer.close()
+
+    assert refused == HEAD_TOO_LARGE_RESPONSE
+    assert (first[0], second[0]) == (b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK")
+
+
+async def test_the_head_deadline_restarts_with_each_request_on_a_kept_alive_connection(
+    demo_app: FastAPI,
+) -> None:
+    async with guarded_server(demo_app, header_read_timeout=0.3) as (port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\n\r\n")
+        first = await read_response(reader)
+        await asyncio.sleep(0.5)  # idle longer than the deadline: keep-alive, not a slow head
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\n\r\n")
+        second = await read_response(reader)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: demo\r\nX-Slow: ")
+        refused = await read_to_end(reader)
+        writer.close()
+
+    assert (first[0], second[0]) == (b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK")
+    assert refused == HEAD_TIMEOUT_RESPONSE
+
+
 async def test_a_body_sent_too_slowly_gets_408_in_the_api_format_and_the_connection_closed(
     demo_app: FastAPI,
 ) -> None:

@@ -38,7 +38,7 @@ from medmesh.platform.web.server import (
     LINGER_SECONDS,
     DrainingServer,
     GuardedConfig,
-    GuardedH11Protocol,
+    GuardedHttpProtocol,
     run_app,
     server_config,
 )
@@ -62,7 +62,7 @@ __all__ = [
     "DrainingServer",
     "ExceptionHandler",
     "GuardedConfig",
-    "GuardedH11Protocol",
+    "GuardedHttpProtocol",
     "RateDecision",
     "RateLimiter",
     "SecurityHeadersMiddleware",

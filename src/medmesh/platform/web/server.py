@@ -8,7 +8,7 @@ A second signal stops at once. Once the drain starts every response says
 ``Connection: close`` and idle keep-alive connections are closed while the service still
 accepts new ones, so no client sends a request on a connection the stop then closes.
 
-The HTTP protocol is h11's (:class:`GuardedH11Protocol`), pinned whatever else is installed:
+The HTTP protocol is httptools' (:class:`GuardedHttpProtocol`), pinned whatever else is installed:
 a request's line and headers must arrive within ``header_read_timeout`` (a slow-header client
 gets 408 and the connection is closed; uvicorn has no such timeout) and be at most
 ``max_header_bytes`` long (431). The body's deadline is
@@ -23,13 +23,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
-import h11
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import CLOSE_HEADER
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from medmesh.platform.logging import get_logger
@@ -37,7 +37,7 @@ from medmesh.platform.logging import get_logger
 log = get_logger("medmesh.platform.web.server")
 
 
-#: Written straight to the socket: h11 cannot answer a request it has not parsed.
+#: Written straight to the socket: the app cannot answer a request the parser has not completed.
 _HEAD_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"connection: close\r\ncontent-length: 44\r\n\r\n"
@@ -53,37 +53,52 @@ LINGER_SECONDS = 2.0
 
 
 class GuardedConfig(Config):
-    """uvicorn's settings plus the header deadline :class:`GuardedH11Protocol` enforces."""
+    """uvicorn's settings plus the head deadline and size limit :class:`GuardedHttpProtocol`
+    enforces."""
 
-    def __init__(self, app: FastAPI, *, header_read_timeout: float, **kwargs: object) -> None:
-        super().__init__(app, http=GuardedH11Protocol, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        header_read_timeout: float,
+        max_header_bytes: int = 65_536,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(app, http=GuardedHttpProtocol, **kwargs)  # type: ignore[arg-type]
         self.header_read_timeout = header_read_timeout
+        self.max_header_bytes = max_header_bytes
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline and a size limit on a request's line and headers.
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size limit on a request's line and
+    headers.
 
     The deadline runs from the connection's start, or from the first byte of a request that
     follows a response, to the request's last header line; the size counts the line and
-    headers however they arrive (h11 checks only a head still incomplete, so a 200 KB head
-    in one read would pass it).
+    headers however they arrive (the parser itself keeps a header of any length).
     """
 
     def __init__(
         self,
         config: Config,
         server_state: ServerState,
-        app_state: dict[str, object],
+        app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.header_read_timeout: float = getattr(config, "header_read_timeout", 10.0)
-        self.max_header_bytes: int = config.h11_max_incomplete_event_size or 65_536
+        self.max_header_bytes: int = getattr(config, "max_header_bytes", 65_536)
+        #: A request's first bytes are in and its last header line is not.
+        self.head_pending = False
+        #: A request's head is in and its message is not complete.
+        self._in_body = False
+        #: The bytes received while a head is incomplete (for its size limit).
+        self._head = b""
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -93,11 +108,30 @@ class GuardedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # read and dropped until the linger ends
-        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
-            self._refuse(_HEAD_TOO_LARGE)
-            return
+        head = not self._in_body
+        if head:
+            pending = self._head + data if self._head else data
+            if _head_too_large(pending, self.max_header_bytes):
+                self._refuse(_HEAD_TOO_LARGE)
+                return
         super().data_received(data)
+        if head and self.head_pending:
+            self._head = pending
         self._follow_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_pending = True
+
+    def on_headers_complete(self) -> None:
+        self.head_pending = False
+        self._in_body = True
+        self._head = b""
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -107,18 +141,11 @@ class GuardedH11Protocol(H11Protocol):
         if self._refused:
             self.transport.close()
 
-    def _head_too_large(self, data: bytes) -> bool:
-        buffered = self.conn.trailing_data[0]
-        pending = buffered + data if buffered else data
-        limit = self.max_header_bytes
-        end = _head_end(pending, limit)
-        return (end < 0 and len(pending) > limit) or end > limit
-
     def _follow_head(self) -> None:
         """Arm the header deadline while part of a request head waits; drop it once it is in."""
         if self.transport.is_closing():
             self._cancel_head_timer()
-        elif self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+        elif self.head_pending:
             if self._head_timer is None:
                 self._arm_head_timer()
         else:
@@ -135,11 +162,12 @@ class GuardedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        waiting = self.head_pending or self.cycle is None
+        if waiting and not self.transport.is_closing():
             self._refuse(_HEAD_TIMEOUT)
 
     def _refuse(self, response: bytes) -> None:
-        """Answer a request h11 never parsed, then close once the client has had it."""
+        """Answer a request the parser never completed, then close once the client has had it."""
         self._refused = True
         self._cancel_head_timer()
         self._unset_keepalive_if_required()
@@ -149,8 +177,14 @@ class GuardedH11Protocol(H11Protocol):
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
+def _head_too_large(data: bytes, limit: int) -> bool:
+    """Whether the request head that ``data`` starts with is, or will be, over ``limit`` bytes."""
+    end = _head_end(data, limit)
+    return (end < 0 and len(data) > limit) or end > limit
+
+
 def _head_end(data: bytes, limit: int) -> int:
-    """Where the blank line ending a request head starts (h11 accepts LF or CRLF), or -1."""
+    """Where the blank line ending a request head starts (LF or CRLF line ends), or -1."""
     stop = limit + 4
     ends = [
         found
@@ -181,11 +215,11 @@ class DrainingServer(uvicorn.Server):
         service still accepts new connections (a request racing the close can be sent again)."""
         self._say_close()
         for connection in list(self.server_state.connections):
-            if not isinstance(connection, H11Protocol):
+            if not isinstance(connection, GuardedHttpProtocol):
                 continue
             cycle = connection.cycle
             if cycle is None or cycle.response_complete:
-                if not connection.conn.trailing_data[0]:
+                if not connection.head_pending:
                     connection.shutdown()
             elif not cycle.response_started and CLOSE_HEADER not in cycle.default_headers:
                 cycle.default_headers = [*cycle.default_headers, CLOSE_HEADER]
@@ -240,7 +274,7 @@ def server_config(
     max_header_bytes: int = 65_536,
     lifespan: str = "on",
 ) -> GuardedConfig:
-    """The uvicorn settings of a service: h11 with the header deadline and size limit."""
+    """The uvicorn settings of a service: httptools with the header deadline and size limit."""
     return GuardedConfig(
         app,
         header_read_timeout=header_read_timeout,
@@ -250,7 +284,7 @@ def server_config(
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=int(request_timeout),
-        h11_max_incomplete_event_size=max_header_bytes,
+        max_header_bytes=max_header_bytes,
         lifespan=lifespan,
         ws="none",
     )
