@@ -242,9 +242,12 @@ class BlindIndex:
         longest = len(text) if max_len is None else min(len(text), max_len)
         return [_token(self._prefix_key, text[:n]) for n in range(min_len, longest + 1)]
 
-    def prefix_token(self, prefix: str) -> str:
-        """The token to look up for a starts-with search of ``prefix``."""
-        return _token(self._prefix_key, self.normalize(prefix))
+    def prefix_token(self, prefix: str, length: int | None = None) -> str:
+        """The token to look up for a starts-with search of ``prefix`` (of its first ``length``
+        normalised characters, when given: the prefix token :meth:`prefix_tokens` makes of that
+        length for any value starting with ``prefix``)."""
+        text = self.normalize(prefix)
+        return _token(self._prefix_key, text if length is None else text[:length])
 
     def __repr__(self) -> str:
         return "BlindIndex(...)"

@@ -67,7 +67,45 @@ async def test_upgrading_keeps_the_index_and_drops_sqlites_rowid(tmp_path: Path)
             "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'search_%'"
         ).fetchall()
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert rows == [("Patient", "p1", "family", "tok")]
+    # the row is kept, and stays in the lookup index (0007: rows stored before are all indexed)
+    assert rows == [("Patient", "p1", "family", "tok", 1)]
     assert len(tables) == 4
     assert all(sql.rstrip().endswith("WITHOUT ROWID") for _, sql in tables)
     assert {"ix_search_strings_lookup", "ix_search_dates_low", "ix_search_dates_high"} <= indexes
+
+
+def test_migration_0007_keeps_rows_indexed_and_goes_back(tmp_path: Path) -> None:
+    import asyncio
+
+    from alembic import command
+
+    from medmesh.phi.migrations import SCRIPT_LOCATION
+    from medmesh.platform.db.migrations import alembic_config
+
+    path = tmp_path / "phi.db"
+    url = f"sqlite+medmesh:///{path}"
+    asyncio.run(upgrade(url, "0006"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO search_strings VALUES ('Patient', 'p1', 'family', 'tok')")
+    asyncio.run(upgrade(url))
+
+    def index_sql(conn: sqlite3.Connection) -> str:
+        row = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_search_strings_lookup'"
+        ).fetchone()
+        return str(row[0])
+
+    with closing(sqlite3.connect(path)) as conn:
+        up = conn.execute("SELECT * FROM search_strings").fetchall()
+        up_index = index_sql(conn)
+    command.downgrade(alembic_config(SCRIPT_LOCATION, url), "0006")
+    with closing(sqlite3.connect(path)) as conn:
+        down = conn.execute("SELECT * FROM search_strings").fetchall()
+        down_index = index_sql(conn)
+
+    assert up == [("Patient", "p1", "family", "tok", 1)]
+    assert up_index.endswith(
+        '(resource_type, param, token, resource_id, "indexed") WHERE indexed = 1'
+    )
+    assert down == [("Patient", "p1", "family", "tok")]
+    assert down_index.endswith("(resource_type, param, token, resource_id)")

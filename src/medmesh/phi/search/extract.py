@@ -35,11 +35,15 @@ from medmesh.platform.crypto import BlindIndex
 
 #: Starts-with search reads prefixes of at most this many characters.
 MAX_PREFIX = 48
+#: Prefixes of at most this many characters are in the lookup index (``IndexRows.lookup``).
+LOOKUP_PREFIX = 3
 
 
 @dataclass
 class IndexRows:
     strings: set[tuple[str, str]] = field(default_factory=set)
+    #: The ``strings`` that go in the lookup index: prefixes of at most ``LOOKUP_PREFIX``.
+    lookup: set[tuple[str, str]] = field(default_factory=set)
     tokens: set[tuple[str, str, str]] = field(default_factory=set)
     dates: set[tuple[str, datetime, datetime]] = field(default_factory=set)
     references: set[tuple[str, str, str]] = field(default_factory=set)
@@ -247,6 +251,7 @@ def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) 
     rows = IndexRows()
     parameters = _plan(resource_type)[0]
     strings, tokens, dates, references = rows.strings, rows.tokens, rows.dates, rows.references
+    lookup = rows.lookup
     for position in _chosen(resource_type, resource):
         definition, paths = parameters[position]
         key = definition.index_key
@@ -278,11 +283,14 @@ def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) 
                     if not text.strip():
                         continue
                     strings.add((key, blind.token(text)))
-                    strings.update((key, t) for t in blind.prefix_tokens(text, 1, MAX_PREFIX))
+                    prefixes = [(key, t) for t in blind.prefix_tokens(text, 1, MAX_PREFIX)]
+                    strings.update(prefixes)
+                    lookup.update(prefixes[:LOOKUP_PREFIX])
     return rows
 
 
 __all__ = [
+    "LOOKUP_PREFIX",
     "TOKEN",
     "IndexRows",
     "blind_code",

@@ -24,11 +24,11 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.search.definitions import DATE, REFERENCE, STRING, TOKEN, SearchParamDef
-from medmesh.phi.search.extract import blind_code, parse_reference
+from medmesh.phi.search.extract import LOOKUP_PREFIX, MAX_PREFIX, blind_code, parse_reference
 from medmesh.phi.search.models import (
     VALUE_LENGTH,
     DateIndexRow,
@@ -125,14 +125,14 @@ class ClauseCompiler:
             )
         if definition.type == STRING:
             s = StringIndexRow
-            if clause.modifier == "exact":
-                tokens = [self.blind.token(v) for v in clause.values]
-            else:
-                tokens = [self.blind.prefix_token(v[:48]) for v in clause.values]
+            exact = clause.modifier == "exact"
+            found = [self._string(v, exact) for v in clause.values]
             return select(s.resource_id).where(
                 s.resource_type == resource_type,
                 _param_is(s.param, definition),
-                s.token.in_(tokens),
+                s.indexed == true(),
+                s.token.in_([short for short, _ in found]),
+                or_(*(s.token == short if held is None else held for short, held in found)),
             )
         if definition.type == TOKEN:
             t = TokenIndexRow
@@ -205,10 +205,40 @@ class ClauseCompiler:
         stmt = select(row.resource_id).where(
             row.resource_type == resource_type, _param_is(row.param, definition)
         )
+        if definition.type == STRING:
+            # Every value has an indexed row (its first character's prefix).
+            stmt = stmt.where(StringIndexRow.indexed == true())
         if definition.type == REFERENCE and (clause.target_type or definition.target):
             targets = (clause.target_type,) if clause.target_type else definition.target
             stmt = stmt.where(ReferenceIndexRow.target_type.in_(targets))
         return stmt
+
+    def _string(self, value: str, exact: bool) -> tuple[str, ColumnElement[bool] | None]:
+        """How the lookup index (its ``indexed`` rows) finds values that start with ``value``
+        (or are it): the token of its prefix of ``LOOKUP_PREFIX`` characters, and, when that is
+        not the whole search, the condition that the same resource's rows of the same parameter
+        hold the longer prefix or the whole value."""
+        s = StringIndexRow
+        if exact:
+            short, whole = self.blind.prefix_token(value, LOOKUP_PREFIX), self.blind.token(value)
+        else:
+            value = value[:MAX_PREFIX]
+            short = self.blind.prefix_token(value, LOOKUP_PREFIX)
+            whole = self.blind.prefix_token(value)
+            if short == whole:
+                return short, None
+        own = aliased(StringIndexRow)
+        held = (
+            select(own.token)
+            .where(
+                own.resource_type == s.resource_type,
+                own.resource_id == s.resource_id,
+                own.param == s.param,
+                own.token == whole,
+            )
+            .correlate(s)
+        )
+        return short, and_(s.token == short, held.exists())
 
     def _token(self, definition: SearchParamDef, value: str) -> ColumnElement[bool]:
         t = TokenIndexRow

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Boolean, Index, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medmesh.phi.models import PhiBase
@@ -23,11 +23,26 @@ WITHOUT_ROWID = {"sqlite_with_rowid": False}
 
 
 class StringIndexRow(PhiBase):
-    """Blind-index tokens of a string parameter: one per prefix of each value, plus the whole value."""
+    """Blind-index tokens of a string parameter: one per prefix of each value, plus the whole value.
+
+    Only the ``indexed`` rows (prefixes of at most ``LOOKUP_PREFIX`` characters,
+    :mod:`medmesh.phi.search.extract`) are in the lookup index; a longer prefix or a whole value
+    is found through its short prefix and then checked in the resource's own rows (the primary
+    key), so a new resource adds few entries at random places of the lookup index.
+    """
 
     __tablename__ = "search_strings"
     __table_args__ = (
-        Index("ix_search_strings_lookup", "resource_type", "param", "token", "resource_id"),
+        Index(
+            "ix_search_strings_lookup",
+            "resource_type",
+            "param",
+            "token",
+            "resource_id",
+            "indexed",  # covers the condition, so SQLite reads the index alone
+            sqlite_where=text("indexed = 1"),
+            postgresql_where=text("indexed"),
+        ),
         WITHOUT_ROWID,
     )
 
@@ -35,6 +50,8 @@ class StringIndexRow(PhiBase):
     resource_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     param: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Whether the row is in the lookup index.
+    indexed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class TokenIndexRow(PhiBase):

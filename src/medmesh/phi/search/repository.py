@@ -103,7 +103,10 @@ def insert_statements(rows_by_resource: dict[tuple[str, str], IndexRows]) -> lis
     references: list[dict[str, Any]] = []
     for (resource_type, resource_id), rows in rows_by_resource.items():
         base = {"resource_type": resource_type, "resource_id": resource_id}
-        strings += [{**base, "param": p, "token": t} for p, t in rows.strings]
+        lookup = rows.lookup
+        strings += [
+            {**base, "param": p, "token": t, "indexed": (p, t) in lookup} for p, t in rows.strings
+        ]
         tokens += [{**base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]
         dates += [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]
         references += [
