@@ -15,7 +15,7 @@ from sqlalchemy.exc import StatementError
 
 from medmesh.platform.db import Database, UTCDateTime, new_metadata
 from medmesh.platform.db.fast import InsertNew
-from medmesh.platform.db.types import sqlite_datetime_text
+from medmesh.platform.db.types import sqlite_datetime_text, utc_bind_text
 
 metadata = new_metadata()
 samples = Table(
@@ -185,3 +185,7 @@ def test_sqlite_datetime_text_is_what_the_column_type_writes() -> None:
     assert [sqlite_datetime_text(m) for m in moments] == [process(m) for m in moments]
     with pytest.raises(ValueError, match="naive datetime"):
         sqlite_datetime_text(datetime(2024, 1, 1))
+    # the direct writers' binding: the same texts, a null kept, a moment met twice in a row
+    # answered from the last conversion, each new one converted
+    twice = [m for moment in moments for m in (moment, moment, None)]
+    assert [utc_bind_text(m) for m in twice] == [None if m is None else process(m) for m in twice]

@@ -34,7 +34,7 @@ from medmesh.platform.db.sqlite import (
     checkpoints_settled,
     file_key,
 )
-from medmesh.platform.db.types import sqlite_datetime_text
+from medmesh.platform.db.types import utc_bind_text
 
 #: The ``prev_hash`` of the first record.
 GENESIS_HASH = "0" * 64
@@ -96,10 +96,6 @@ _HASHED_FIELDS = (
 def _ts_text(ts: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (what strftime would give, at two thirds the cost)."""
     return ts.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
-
-
-def _utc_text(value: datetime | None) -> str | None:
-    return None if value is None else sqlite_datetime_text(value)
 
 
 def _json_text(value: Any) -> str:
@@ -169,7 +165,7 @@ class SqliteAppender:
         # processor gives the serializer's text for every value a record holds
         # (tests/platform/test_audit.py compares them).
         self._processors = [
-            _utc_text if isinstance(c.type, UTCDateTime) else c.type.bind_processor(dialect)
+            utc_bind_text if isinstance(c.type, UTCDateTime) else c.type.bind_processor(dialect)
             for c in table.columns
         ]
         self._values = operator.itemgetter(*self._columns)

@@ -82,3 +82,21 @@ def json_column_text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value)
+
+
+def utc_bind_text(value: datetime | None) -> str | None:
+    """:class:`UTCDateTime`'s stored text on SQLite (a null stays null), as the direct writers
+    bind it; the text of the last datetime object is reused for it (the rows of one change share
+    their time)."""
+    global _last_utc
+    last = _last_utc
+    if value is last[0]:
+        return last[1]
+    text = None if value is None else sqlite_datetime_text(value)
+    _last_utc = (value, text)
+    return text
+
+
+#: The last datetime :func:`utc_bind_text` converted, and its text (replaced as one tuple, so a
+#: writer on another thread reads a matching pair).
+_last_utc: tuple[datetime | None, str | None] = (None, None)
