@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,8 +16,7 @@ from medmesh.phi.search.extract import LOOKUP_PREFIX, MAX_PREFIX
 from medmesh.phi.search.models import StringIndexRow
 from tests.phi.conftest import PhiHarness
 from tests.phi.search.support import ids, patient, search
-
-SYNTHEA = Path(__file__).resolve().parents[3].parent / "shared/conformance/synthea-2019"
+from tests.phi.test_conformance import SYNTHEA_2019
 
 
 async def _rows(phi: PhiHarness, resource_id: str) -> list[tuple[str, bool]]:
@@ -84,7 +82,7 @@ async def test_longer_prefixes_and_whole_values_are_checked_on_the_resources_row
 
 def _synthea_people() -> list[dict[str, Any]]:
     people = []
-    for path in sorted(SYNTHEA.glob("*.json"))[:4]:
+    for path in sorted(SYNTHEA_2019.glob("*.json"))[:4]:
         bundle = json.loads(path.read_text())
         for entry in bundle["entry"]:
             resource = entry["resource"]
