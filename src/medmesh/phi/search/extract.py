@@ -250,8 +250,8 @@ def _chosen(resource_type: str, resource: dict[str, Any]) -> list[int]:
 def index_rows(resource_type: str, resource: dict[str, Any], blind: BlindIndex) -> IndexRows:
     rows = IndexRows()
     parameters = _plan(resource_type)[0]
-    strings, tokens, dates, references = rows.strings, rows.tokens, rows.dates, rows.references
-    lookup = rows.lookup
+    strings, lookup, tokens = rows.strings, rows.lookup, rows.tokens
+    dates, references = rows.dates, rows.references
     for position in _chosen(resource_type, resource):
         definition, paths = parameters[position]
         key = definition.index_key

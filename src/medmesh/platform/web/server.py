@@ -92,8 +92,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.head_pending = False
         #: A request's head is in and its message is not complete.
         self._in_body = False
-        #: The bytes received while a head is incomplete (for its size limit).
-        self._head = b""
+        #: How many bytes of an incomplete head arrived, and the last two of them (a head's end
+        #: can straddle two reads): its size is counted without keeping the head.
+        self._head_bytes = 0
+        self._head_tail = b""
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -109,14 +111,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return  # read and dropped until the linger ends
         head = not self._in_body
-        if head:
-            pending = self._head + data if self._head else data
-            if _head_too_large(pending, self.max_header_bytes):
-                self._refuse(_HEAD_TOO_LARGE)
-                return
+        if head and self._head_too_large(data):
+            self._refuse(_HEAD_TOO_LARGE)
+            return
         super().data_received(data)
         if head and self.head_pending:
-            self._head = pending
+            self._head_bytes += len(data)
+            self._head_tail = (self._head_tail + data)[-2:]
         self._follow_head()
 
     def on_message_begin(self) -> None:
@@ -126,7 +127,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.head_pending = False
         self._in_body = True
-        self._head = b""
+        self._head_bytes = 0
+        self._head_tail = b""
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -140,6 +142,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def eof_received(self) -> None:
         if self._refused:
             self.transport.close()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        """Whether the head that ``data`` continues (or starts) is, or will be, over the limit."""
+        seen, tail = self._head_bytes, self._head_tail
+        pending = tail + data if tail else data
+        room = self.max_header_bytes - seen + len(tail)  # of the head's bytes, in ``pending``
+        end = _head_end(pending, room)
+        return (end < 0 and len(pending) > room) or end > room
 
     def _follow_head(self) -> None:
         """Arm the header deadline while part of a request head waits; drop it once it is in."""
@@ -175,12 +185,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
-
-
-def _head_too_large(data: bytes, limit: int) -> bool:
-    """Whether the request head that ``data`` starts with is, or will be, over ``limit`` bytes."""
-    end = _head_end(data, limit)
-    return (end < 0 and len(data) > limit) or end > limit
 
 
 def _head_end(data: bytes, limit: int) -> int:
