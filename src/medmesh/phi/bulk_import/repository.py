@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow
+from medmesh.phi.resources.repository import keys_clause
 
 
 class ImportRepository:
@@ -19,5 +20,5 @@ class ImportRepository:
         if not keys:
             return set()
         r = ResourceRow
-        stmt = select(r.resource_type, r.id).where(tuple_(r.resource_type, r.id).in_(list(keys)))
+        stmt = select(r.resource_type, r.id).where(keys_clause(keys))
         return {(t, i) for t, i in (await self.session.execute(stmt)).all()}

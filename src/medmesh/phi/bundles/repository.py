@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, insert, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.phi.resources.repository import keys_clause
 from medmesh.platform.db import Statement, execute_together
 from medmesh.platform.paging import keyset_page
 
@@ -64,5 +65,5 @@ class BundleRepository:
         if not keys:
             return []
         r = ResourceRow
-        stmt = select(r).where(tuple_(r.resource_type, r.id).in_(list(keys)), r.deleted.is_(False))
+        stmt = select(r).where(keys_clause(keys), r.deleted.is_(False))
         return (await self.session.scalars(stmt)).all()

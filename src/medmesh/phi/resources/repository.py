@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
@@ -12,8 +12,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     insert,
+    or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.engine import Row
@@ -39,6 +39,17 @@ _INSERT_VERSION = insert(_VERSION_TABLE)
 _GET_CURRENT = select(*_CURRENT_TABLE.c).where(
     _CURRENT_TABLE.c.resource_type == bindparam("rt"), _CURRENT_TABLE.c.id == bindparam("rid")
 )
+
+
+def keys_clause(keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
+    """``(resource_type, id)`` is one of ``keys``: ``resource_type = ? AND id IN (...)`` for
+    each type, OR'ed. Each is a search of the primary key (SQLite plans a row-value ``IN``
+    list as a scan of every current row)."""
+    ids: dict[str, list[str]] = {}
+    for resource_type, resource_id in keys:
+        ids.setdefault(resource_type, []).append(resource_id)
+    r = ResourceRow
+    return or_(*(and_(r.resource_type == t, r.id.in_(i)) for t, i in ids.items()))
 
 
 def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
@@ -94,10 +105,7 @@ class ResourceRepository:
     async def get_many(self, keys: Sequence[tuple[str, str]]) -> Sequence[ResourceRow]:
         if not keys:
             return []
-        stmt = select(ResourceRow).where(
-            tuple_(ResourceRow.resource_type, ResourceRow.id).in_(list(keys)),
-            ResourceRow.deleted.is_(False),
-        )
+        stmt = select(ResourceRow).where(keys_clause(keys), ResourceRow.deleted.is_(False))
         return (await self.session.scalars(stmt)).all()
 
     async def get_version(
