@@ -3,12 +3,14 @@
 The Synthea 2019 patient bundles (/work/shared/conformance/synthea-2019), copied
 ``BENCH_PHI_IMPORT_COPIES`` times with fresh ids, are loaded two ways into empty databases:
 - NDJSON: the resources as ``<Type>.ndjson`` files (references as ``Type/id``), stored by
-  ``medmesh.phi.bulk_import.standalone.import_directory`` (what ``medmesh phi import`` runs);
+  ``medmesh.phi.bulk_import.standalone.import_directory`` (what ``medmesh phi import`` runs),
+  with ``BENCH_PHI_IMPORT_WORKERS`` preparation processes (default 2, phi's default) and
+  again with none;
 - transaction: the same resources as transaction Bundles posted to the phi app in process
   (ASGI, no sockets), four at a time;
 each validated, encrypted, blind-indexed and audited as in production. The control, in the same
 run: parsing and serialising every line with orjson (the least any import of these lines does).
-Figures: resources/s (wall) and CPU µs a resource of this process. ``BENCH_PHI_DATABASE_URL``
+Figures: resources/s (wall) and CPU µs a resource of this process (and of its workers). ``BENCH_PHI_DATABASE_URL``
 (a PostgreSQL URL) measures on that server instead: each load gets an empty database of its own
 there, made for it and dropped after (the database server's CPU is not counted).
 """
@@ -19,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -38,6 +41,8 @@ SYNTHEA = Path(
 )
 COPIES = int(os.environ.get("BENCH_PHI_IMPORT_COPIES", "30"))
 DATABASE_URL = os.environ.get("BENCH_PHI_DATABASE_URL", "")
+#: Preparation processes of the NDJSON import (phi's default, ``import_workers``).
+WORKERS = int(os.environ.get("BENCH_PHI_IMPORT_WORKERS", "2"))
 BLIND_KEY = "YmVuY2gtcGhpLWJsaW5kLWluZGV4LWtleS1vZi0zMi1ieXRlcw"
 _URN = re.compile(rb'"urn:uuid:([0-9a-f-]{36})"')
 
@@ -123,25 +128,34 @@ def control(folder: Path) -> dict[str, Any]:
     }
 
 
-async def ndjson(folder: Path, work: Path, resources: int) -> dict[str, Any]:
+async def ndjson(folder: Path, work: Path, resources: int, workers: int) -> dict[str, Any]:
     from medmesh.phi.bulk_import.standalone import import_directory
     from medmesh.phi.migrations import upgrade
 
-    async with _database(work, "ndjson") as url:
+    async with _database(work, f"ndjson-{workers}") as url:
         settings = _settings(work, url)
         await upgrade(settings.effective_database_url)
         compile_s = _compile_validator()
-        start, cpu = time.perf_counter(), time.process_time()
-        reports = await import_directory(settings, folder)
+        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+        reports = await import_directory(settings, folder, workers=workers)
         wall, used = time.perf_counter() - start, time.process_time() - cpu
+        # The workers have been joined: their CPU is the children's.
+        used_by_workers = _children_cpu() - children
     stored = sum(r.stored for r in reports)
     assert stored == resources, (stored, resources, [r.issues[:2] for r in reports if r.issues])
     return {
         "resources": stored,
+        "workers": workers,
         "resources_per_s": round(stored / wall),
         "cpu_us_per_resource": round(used / stored * 1e6),
+        "worker_cpu_us_per_resource": round(used_by_workers / stored * 1e6),
         "validator_compile_s_before_timing": compile_s,
     }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _compile_validator() -> float:
@@ -213,7 +227,8 @@ def main() -> dict[str, Any]:
         "resources": resources,
     }
     report["control_orjson_loads_dumps"] = control(folder)
-    report["ndjson_import"] = asyncio.run(ndjson(folder, work, resources))
+    report["ndjson_import"] = asyncio.run(ndjson(folder, work, resources, WORKERS))
+    report["ndjson_import_without_workers"] = asyncio.run(ndjson(folder, work, resources, 0))
     report["transaction_import"] = asyncio.run(transaction(bundles, work))
     report["targets"] = {"ndjson_resources_per_s": 10000, "transaction_resources_per_s": 5000}
     return report

@@ -60,6 +60,14 @@ class PhiSettings(ServiceSettings):
         description="comma-separated URL prefixes $import may fetch NDJSON from (e.g. "
         "https://files.example.org/exports/); empty: $import is refused",
     )
+    import_workers: int = Field(
+        default=2,
+        ge=0,
+        description="worker processes that parse, validate, seal and index the lines of an NDJSON "
+        "import ($import and medmesh phi import) while the service writes them; started for a "
+        "file of more than one chunk, stopped when the import ends. 0: lines are prepared in the "
+        "service's own process",
+    )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
     )

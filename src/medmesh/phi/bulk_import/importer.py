@@ -14,28 +14,33 @@ says is exactly what is stored.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medmesh.phi.bulk_import.preparation import (
+    Line,
+    Parsed,
+    PreparationPool,
+    Prepared,
+    Rejected,
+    parse_line,
+)
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
 from medmesh.phi.bulk_import.repository import ImportRepository
 from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.context import FhirContext
-from medmesh.phi.fhir import jsontext
-from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
 from medmesh.phi.resources.service import ResourceService
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.errors import MedmeshError
-from medmesh.platform.ids import uuid7_hex
 
 #: Lines a chunk (one transaction) holds.
 CHUNK_LINES = 500
 
-Line = tuple[int, bytes]
 OnCommit = Callable[[AsyncSession, FileProgress], Awaitable[None]]
 
 
@@ -55,91 +60,156 @@ def chunks(
         yield chunk
 
 
-@dataclass
-class _Parsed:
-    number: int
-    resource: dict[str, Any]
-    resource_type: str
-    resource_id: str
-
-
 class NdjsonImporter:
-    """Stores NDJSON lines for one caller (``ctx``: its policy decides, its name is audited)."""
+    """Stores NDJSON lines for one caller (``ctx``: its policy decides, its name is audited).
+
+    With a :class:`~medmesh.phi.bulk_import.preparation.PreparationPool`,
+    :meth:`store_chunks` has the next chunks' lines prepared in worker processes while it
+    writes the current one.
+    """
 
     def __init__(
-        self, resources: ResourceService, database: Database, ctx: FhirContext, **audit: Any
+        self,
+        resources: ResourceService,
+        database: Database,
+        ctx: FhirContext,
+        *,
+        pool: PreparationPool | None = None,
+        **audit: Any,
     ) -> None:
         self.resources = resources
         self.database = database
         self.ctx = ctx
+        self.pool = pool
         #: Details every ``fhir.create`` / ``fhir.update`` record of the import carries.
         self.audit = audit
 
+    async def store_chunks(
+        self,
+        chunks: AsyncIterable[tuple[int, list[Line]]],
+        files: list[FileProgress],
+        on_commit: OnCommit | None = None,
+    ) -> AsyncIterator[tuple[int, FileProgress]]:
+        """Store ``chunks`` (each of the file ``files[i]``) in order, one transaction each;
+        yields the file's index and progress after each commit (``files`` is kept up to date)."""
+        pool = self.pool
+        if pool is None:
+            async for index, chunk in chunks:
+                files[index] = await self.store_chunk(chunk, files[index], on_commit)
+                yield index, files[index]
+            return
+        base_urls = self.ctx.local_bases.urls
+        pending: deque[tuple[int, list[Line], datetime | None, Any]] = deque()
+        source = aiter(chunks)
+        first: tuple[int, list[Line]] | None = None  # waits for a second to start the workers
+        exhausted, started = False, False
+        failure: Exception | None = None
+        try:
+            while True:
+                while not exhausted and len(pending) < pool.ahead:
+                    try:
+                        item = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    except Exception as exc:
+                        # The chunks read before the source failed are stored first, as
+                        # without workers.
+                        exhausted, failure = True, exc
+                        break
+                    if not started and first is None:
+                        first = item
+                        continue
+                    for index, chunk in (first, item) if first is not None else (item,):
+                        now = utcnow()
+                        expected = files[index].resource_type
+                        future = pool.submit(chunk, expected, base_urls, now)
+                        pending.append((index, chunk, now, future))
+                    first, started = None, True
+                if first is not None:  # the only chunk: prepared here
+                    pending.append((*first, None, None))
+                    first = None
+                if not pending:
+                    if failure is not None:
+                        raise failure
+                    return
+                index, chunk, at, future = pending.popleft()
+                prepared = await pool.result(future)
+                files[index] = await self.store_chunk(chunk, files[index], on_commit, prepared, at)
+                yield index, files[index]
+        finally:
+            for *_, future in pending:
+                if future is not None:
+                    future.cancel()
+
     async def store_chunk(
-        self, chunk: list[Line], progress: FileProgress, on_commit: OnCommit | None = None
+        self,
+        chunk: list[Line],
+        progress: FileProgress,
+        on_commit: OnCommit | None = None,
+        prepared: list[Prepared | Rejected | None] | None = None,
+        now: datetime | None = None,
     ) -> FileProgress:
-        """Store one chunk in one transaction; returns the file's progress once it is committed."""
+        """Store one chunk in one transaction; returns the file's progress once it is committed.
+
+        ``prepared``: what a :class:`~medmesh.phi.bulk_import.preparation.LinePreparer` made
+        of the chunk's lines at ``now`` (taken where it may be, the rest done here)."""
         with bulk_collection_pacing():
             rejected: list[tuple[int, dict[str, Any]]] = []
-            parsed = [p for p in (self._parse(line, progress, rejected) for line in chunk) if p]
+            source = progress.source
+            lines: list[Parsed | Prepared] = []
+            results: list[Parsed | Prepared | Rejected | None]
+            if prepared is None or len(prepared) != len(chunk):
+                results = [parse_line(line, progress.resource_type) for line in chunk]
+                now = None
+            else:
+                results = list(prepared)
+            for result in results:
+                if isinstance(result, Rejected):
+                    rejected.append((result.number, _issue(source, result)))
+                elif result is not None:
+                    lines.append(result)
             async with self.database.unit_of_work() as session:
                 async with self.resources.writes.slot(self.ctx.principal, None, "cu"):
-                    stored = await self._store(session, parsed, progress.source, rejected)
+                    stored = await self._store(session, chunk, lines, source, rejected, now)
                 issues = [issue for _, issue in sorted(rejected, key=lambda r: r[0])]
                 after = progress.after_chunk(chunk[-1][0], stored, issues)
                 if on_commit is not None:
                     await on_commit(session, after)
         return after
 
-    def _parse(
-        self, line: Line, progress: FileProgress, rejected: list[tuple[int, dict[str, Any]]]
-    ) -> _Parsed | None:
-        number, text = line
-        if not text.strip():
-            return None
-
-        def reject(code: str, message: str, path: str | None = None) -> None:
-            rejected.append((number, rejection(progress.source, number, code, message, path)))
-
-        try:
-            resource = jsontext.loads(text)
-        except ValueError:
-            reject("structure", "not JSON")
-            return None
-        if not isinstance(resource, dict):
-            reject("structure", "not a JSON object")
-            return None
-        resource_type = resource.get("resourceType")
-        if not isinstance(resource_type, str) or resource_type not in SUPPORTED_TYPES:
-            reject("not-supported", "resourceType is missing or not a type stored here")
-            return None
-        if progress.resource_type is not None and resource_type != progress.resource_type:
-            reject("invalid", f"a {resource_type} in a file of {progress.resource_type}")
-            return None
-        resource_id = resource.get("id")
-        if resource_id is None:
-            resource_id = resource["id"] = uuid7_hex()
-        if not isinstance(resource_id, str) or not is_valid_id(resource_id):
-            reject("value", "id is not a valid FHIR id", f"{resource_type}.id")
-            return None
-        return _Parsed(number, resource, resource_type, resource_id)
-
     async def _store(
         self,
         session: AsyncSession,
-        parsed: list[_Parsed],
+        chunk: list[Line],
+        lines: list[Parsed | Prepared],
         source: str,
         rejected: list[tuple[int, dict[str, Any]]],
+        now: datetime | None,
     ) -> int:
         resources, ctx = self.resources, self.ctx
         present = await ImportRepository(session).present(
-            {(p.resource_type, p.resource_id) for p in parsed}
+            {(p.resource_type, p.resource_id) for p in lines}
         )
-        stager = CreateStager(resources, utcnow(), method="PUT")
+        stager = CreateStager(resources, now or utcnow(), method="PUT")
         held: set[tuple[str, str]] = set()
+        texts = dict(chunk) if any(isinstance(line, Prepared) for line in lines) else {}
         stored = 0
-        for line in parsed:
+        for line in lines:
             key = (line.resource_type, line.resource_id)
+            if isinstance(line, Prepared):
+                if (
+                    key not in present
+                    and key not in held
+                    and ctx.policy.allows("c", line.resource_type, line.policy_patient)
+                ):
+                    stager.hold_sealed(
+                        line.resource_type, line.resource_id, line.patient_id, line.body, line.rows
+                    )
+                    held.add(key)
+                    stored += 1
+                    continue
+                line = _read_again(texts, line)
             try:
                 if key in present or key in held:
                     # An update (a new version), as PUT makes it; a resource held earlier in
@@ -155,13 +225,22 @@ class NdjsonImporter:
             except MedmeshError as exc:
                 if exc.status >= 500:
                     raise
-                code = str(exc.extra.get("issue_code") or "invalid")
-                expression = exc.extra.get("expression")
-                path = expression[0] if isinstance(expression, list) and expression else None
-                rejected.append(
-                    (line.number, rejection(source, line.number, code, exc.message, path))
-                )
+                rejected.append((line.number, _issue(source, Rejected.of(line.number, exc))))
                 continue
             stored += 1
         await stager.flush(session, ctx, **self.audit)
         return stored
+
+
+def _read_again(texts: dict[int, bytes], prepared: Prepared) -> Parsed:
+    """A prepared line parsed here, to be taken the importer's own way (with the id it was
+    prepared under: a line without one got a server id)."""
+    parsed = parse_line((prepared.number, texts[prepared.number]), prepared.resource_type)
+    if not isinstance(parsed, Parsed):
+        raise RuntimeError(f"line {prepared.number} read differently the second time")
+    parsed.resource["id"] = parsed.resource_id = prepared.resource_id
+    return parsed
+
+
+def _issue(source: str, rejected: Rejected) -> dict[str, Any]:
+    return rejection(source, rejected.number, rejected.code, rejected.message, rejected.path)

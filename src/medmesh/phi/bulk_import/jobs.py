@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.phi.access.consent import ConsentRegistry
 from medmesh.phi.access.policy import AccessDenied, AccessPolicy
 from medmesh.phi.auditing import PhiAuditor
-from medmesh.phi.bulk_import.importer import CHUNK_LINES, Line, NdjsonImporter
+from medmesh.phi.bulk_import.importer import CHUNK_LINES, NdjsonImporter
 from medmesh.phi.bulk_import.kickoff import parse_kickoff
 from medmesh.phi.bulk_import.models import ImportJobRow
+from medmesh.phi.bulk_import.preparation import Line, PreparationPool
 from medmesh.phi.bulk_import.progress import FileProgress, outcome_of
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
@@ -53,7 +54,10 @@ async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:
         yield pending
 
 
-async def _chunks(lines: AsyncIterator[bytes], after: int, size: int) -> AsyncIterator[list[Line]]:
+async def _chunks(
+    lines: AsyncIterator[bytes], index: int, after: int, size: int
+) -> AsyncIterator[tuple[int, list[Line]]]:
+    """The lines of input ``index`` after line ``after``, ``size`` at a time."""
     chunk: list[Line] = []
     number = 0
     async for line in lines:
@@ -62,10 +66,10 @@ async def _chunks(lines: AsyncIterator[bytes], after: int, size: int) -> AsyncIt
             continue
         chunk.append((number, line))
         if len(chunk) >= size:
-            yield chunk
+            yield index, chunk
             chunk = []
     if chunk:
-        yield chunk
+        yield index, chunk
 
 
 class ImportJobs:
@@ -230,7 +234,22 @@ class ImportJobs:
         if row is None:
             return
         ctx = await self._context(row)
-        importer = NdjsonImporter(self.resources, self.database, ctx, import_job=job_id)
+        workers = self.settings.import_workers
+        pool = (
+            PreparationPool(self.resources.protection, self.settings.max_json_depth, workers)
+            if workers
+            else None
+        )
+        try:
+            await self._run_files(job_id, row, ctx, pool)
+        finally:
+            if pool is not None:
+                await asyncio.to_thread(pool.close)
+
+    async def _run_files(
+        self, job_id: str, row: ImportJobRow, ctx: FhirContext, pool: PreparationPool | None
+    ) -> None:
+        importer = NdjsonImporter(self.resources, self.database, ctx, pool=pool, import_job=job_id)
         files = [FileProgress.from_json(p) for p in row.progress]
         errors: list[dict[str, Any]] = list(row.errors)
         async with httpx.AsyncClient(
@@ -249,10 +268,9 @@ class ImportJobs:
                             raise httpx.HTTPStatusError(
                                 "not 200", request=response.request, response=response
                             )
-                        async for chunk in _chunks(
-                            _lines(response), progress.lines, self.chunk_lines
-                        ):
-                            progress = await importer.store_chunk(chunk, progress, save)
+                        lines = _chunks(_lines(response), index, progress.lines, self.chunk_lines)
+                        async for _, committed in importer.store_chunks(lines, files, save):
+                            progress = committed
                 except httpx.HTTPError as exc:
                     status = (
                         exc.response.status_code if isinstance(exc, httpx.HTTPStatusError) else None

@@ -10,7 +10,7 @@ line a new version) rather than duplicating it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.importer import NdjsonImporter, chunks
+from medmesh.phi.bulk_import.preparation import Line, PreparationPool
 from medmesh.phi.bulk_import.progress import FileProgress
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
@@ -87,16 +88,26 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from handle
 
 
+async def _chunks_of(paths: list[Path], size: int) -> AsyncIterator[tuple[int, list[Line]]]:
+    """Every file's chunks, one file after the other, each with its file's index."""
+    for index, path in enumerate(paths):
+        for chunk in chunks(_lines(path), size=size):
+            yield index, chunk
+
+
 async def import_directory(
     settings: PhiSettings,
     directory: Path,
     *,
     chunk_lines: int = 500,
     on_chunk: Callable[[FileProgress], None] | None = None,
+    workers: int | None = None,
 ) -> list[FileProgress]:
     """Load every NDJSON file of ``directory`` into the database of ``settings``; returns each
-    file's progress (lines, stored, rejected and the rejected lines' issues)."""
+    file's progress (lines, stored, rejected and the rejected lines' issues). ``workers``:
+    preparation processes (default: the ``import_workers`` setting; 0: none)."""
     protection = load_protection(settings)
+    pool: PreparationPool | None = None
     database = Database(settings.effective_database_url)
     audit_db = audit_database_for(database)
     if audit_db is not database:
@@ -112,20 +123,23 @@ async def import_directory(
             writes=WriteAdmission(1, 1),
             consents=ConsentRegistry(protection),
         )
-        importer = NdjsonImporter(resources, database, cli_context(settings), bulk="ndjson")
-        reports: list[FileProgress] = []
+        workers = settings.import_workers if workers is None else workers
+        pool = PreparationPool(protection, settings.max_json_depth, workers) if workers else None
+        importer = NdjsonImporter(
+            resources, database, cli_context(settings), pool=pool, bulk="ndjson"
+        )
+        paths = ndjson_files(directory)
+        reports = [FileProgress(str(p.relative_to(directory)), file_type(p.name)) for p in paths]
         # One bulk unit for the collector from the first chunk to the last: the thresholds
         # put back between chunks start a collection while a chunk's objects are still alive.
         with bulk_collection_pacing():
-            for path in ndjson_files(directory):
-                progress = FileProgress(str(path.relative_to(directory)), file_type(path.name))
-                for chunk in chunks(_lines(path), size=chunk_lines):
-                    progress = await importer.store_chunk(chunk, progress)
-                    if on_chunk is not None:
-                        on_chunk(progress)
-                reports.append(progress)
+            async for _, progress in importer.store_chunks(_chunks_of(paths, chunk_lines), reports):
+                if on_chunk is not None:
+                    on_chunk(progress)
         return reports
     finally:
+        if pool is not None:
+            pool.close()
         await trail.stop()
         await database.dispose()
         if audit_db is not database:

@@ -20,6 +20,7 @@ from medmesh.phi.bundles.repository import new_resource_statements
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
+from medmesh.phi.search.extract import IndexRows
 from medmesh.platform.db import execute_together
 
 
@@ -29,7 +30,7 @@ class CreateStager:
         self.now = now
         #: The method the versions record (``PUT`` for resources that come with their own id).
         self.method = method
-        self._held: list[Stored] = []
+        self._held: list[tuple[str, str, str | None, IndexRows]] = []
         self._current: list[dict[str, Any]] = []
         self._versions: list[dict[str, Any]] = []
 
@@ -40,19 +41,42 @@ class CreateStager:
     def hold(self, resource: dict[str, Any], resource_id: str) -> Stored:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
         stored, body = self.resources.seal_version(resource, resource_id, 1, self.now)
+        rows = self.resources.index.rows(stored.resource_type, stored.resource)
+        self._hold(stored.resource_type, resource_id, stored.patient_id, body, rows)
+        return stored
+
+    def hold_sealed(
+        self,
+        resource_type: str,
+        resource_id: str,
+        patient_id: str | None,
+        body: bytes,
+        rows: IndexRows,
+    ) -> None:
+        """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
+        and its index rows, to be written by :meth:`flush`."""
+        self._hold(resource_type, resource_id, patient_id, body, rows)
+
+    def _hold(
+        self,
+        resource_type: str,
+        resource_id: str,
+        patient_id: str | None,
+        body: bytes,
+        rows: IndexRows,
+    ) -> None:
         row = {
-            "resource_type": stored.resource_type,
+            "resource_type": resource_type,
             "id": resource_id,
             "version": 1,
             "last_updated": self.now,
             "deleted": False,
-            "patient_id": stored.patient_id,
+            "patient_id": patient_id,
             "body": body,
         }
         self._current.append(row)
         self._versions.append({**row, "method": self.method})
-        self._held.append(stored)
-        return stored
+        self._held.append((resource_type, resource_id, patient_id, rows))
 
     async def flush(self, session: AsyncSession, ctx: FhirContext, **details: Any) -> None:
         """Audit every held resource (one ``fhir.create`` record each, committed together),
@@ -68,11 +92,11 @@ class CreateStager:
         await self.resources.auditor.record_many(
             ctx,
             "fhir.create",
-            [(s.resource_type, s.id, s.patient_id) for s in held],
+            [(resource_type, id_, patient) for resource_type, id_, patient, _ in held],
             **details,
         )
         index = self.resources.index
-        rows = {(s.resource_type, s.id): index.rows(s.resource_type, s.resource) for s in held}
+        rows = {(resource_type, id_): rows for resource_type, id_, _, rows in held}
         # Rows, versions and index rows in one trip: an executemany per table (the index rows
         # join a deferred block's instead, when the caller holds one).
         await execute_together(
@@ -82,5 +106,5 @@ class CreateStager:
                 *index.new_resources_inserts(session, rows),
             ],
         )
-        if self.resources.consents is not None and any(s.resource_type == "Consent" for s in held):
+        if self.resources.consents is not None and any(h[0] == "Consent" for h in held):
             self.resources.consents.changed()

@@ -37,6 +37,27 @@ if TYPE_CHECKING:
 _log = get_logger("medmesh.phi.resources")
 
 
+def seal_version(
+    protection: PhiProtection,
+    resource: dict[str, Any],
+    resource_id: str,
+    version: int,
+    now: datetime,
+) -> tuple[Stored, bytes]:
+    """``resource`` as version ``version`` (id and ``meta`` stamped) and its body sealed with
+    ``protection``'s keys."""
+    resource_type: str = resource["resourceType"]
+    stored_resource = dict(resource)
+    stored_resource["id"] = resource_id
+    meta = dict(stored_resource.get("meta") or {})
+    meta["versionId"] = str(version)
+    meta["lastUpdated"] = fhir_instant(now)
+    stored_resource["meta"] = meta
+    patient_id = compartment_patient(stored_resource)
+    body = protection.seal(stored_resource, resource_type, resource_id, version)
+    return Stored(stored_resource, resource_type, resource_id, version, now, patient_id), body
+
+
 class ConditionalMatch(Protocol):
     """Finds what a conditional request's query names, as a search by the caller
     (:meth:`medmesh.phi.search.service.SearchService.match`)."""
@@ -173,16 +194,7 @@ class ResourceStore:
         self, resource: dict[str, Any], resource_id: str, version: int, now: datetime
     ) -> tuple[Stored, bytes]:
         """``resource`` as version ``version`` (id and ``meta`` stamped) and its sealed body."""
-        resource_type: str = resource["resourceType"]
-        stored_resource = dict(resource)
-        stored_resource["id"] = resource_id
-        meta = dict(stored_resource.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = fhir_instant(now)
-        stored_resource["meta"] = meta
-        patient_id = compartment_patient(stored_resource)
-        body = self.protection.seal(stored_resource, resource_type, resource_id, version)
-        return Stored(stored_resource, resource_type, resource_id, version, now, patient_id), body
+        return seal_version(self.protection, resource, resource_id, version, now)
 
     async def current(self, session: AsyncSession, resource_type: str, resource_id: str) -> Stored:
         row = await ResourceRepository(session).get(resource_type, resource_id)

@@ -1,0 +1,273 @@
+"""NDJSON lines read, validated, sealed and indexed in worker processes while phi writes.
+
+An import's work on a line that needs no database — parsing it, validating it against R4,
+bringing its references to their canonical form, sealing version 1 and computing its index
+rows — is what its time goes to; the database writes and the audit records are the rest. A
+:class:`PreparationPool` does the first part for the next chunks in worker processes while
+the importer writes the current one, so an import uses more than one core.
+
+What a worker answers for a line is only a proposal. The importer takes a :class:`Prepared`
+line as a create only when the resource does not exist and the caller's policy grants the
+create without looking into the resource (a ``?category=`` scope needs the resource: such
+lines, updates, and every line of a chunk a worker could not prepare take the importer's
+own path, which decides as ``PUT`` does). A worker's :class:`Rejected` line is final: the
+checks it failed depend on the line alone.
+
+The workers are started with the ``spawn`` method (a fresh interpreter, none of the
+service's threads or connections) and receive the settings, from which they load the same
+keys (:func:`~medmesh.phi.protection.load_protection`). On Linux each worker asks to be
+killed when the process that started it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from medmesh.phi.fhir import jsontext
+from medmesh.phi.fhir.compartment import compartment_patient
+from medmesh.phi.fhir.references import LocalBases
+from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
+from medmesh.phi.fhir.validation import validate_resource
+from medmesh.phi.protection import PhiProtection
+from medmesh.phi.resources.storage import seal_version
+from medmesh.phi.search.extract import IndexRows
+from medmesh.phi.search.index import SearchIndex
+from medmesh.platform.errors import MedmeshError
+from medmesh.platform.ids import uuid7_hex
+from medmesh.platform.logging import get_logger
+
+_log = get_logger("medmesh.phi.import")
+
+Line = tuple[int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A line refused for what it holds: an OperationOutcome issue's code, message and path."""
+
+    number: int
+    code: str
+    message: str
+    path: str | None = None
+
+    @classmethod
+    def of(cls, number: int, exc: MedmeshError) -> Rejected:
+        """The rejection of a line whose check raised ``exc`` (a 4xx)."""
+        expression = exc.extra.get("expression")
+        path = expression[0] if isinstance(expression, list) and expression else None
+        return cls(number, str(exc.extra.get("issue_code") or "invalid"), exc.message, path)
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A line that is a JSON object of a type stored here with a valid id."""
+
+    number: int
+    resource: dict[str, Any]
+    resource_type: str
+    resource_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A valid line as version 1 of a new resource: its sealed body and index rows."""
+
+    number: int
+    resource_type: str
+    resource_id: str
+    #: The compartment the stored resource is in (the row's ``patient_id``).
+    patient_id: str | None
+    #: The patient a create's policy check asks about (None for a Patient itself).
+    policy_patient: str | None
+    body: bytes
+    rows: IndexRows
+
+
+def parse_line(line: Line, expected_type: str | None) -> Parsed | Rejected | None:
+    """A line as a resource of ``expected_type`` (None: any stored type); None for a blank
+    line. A line without an id gets a server id."""
+    number, text = line
+    if not text.strip():
+        return None
+    try:
+        resource = jsontext.loads(text)
+    except ValueError:
+        return Rejected(number, "structure", "not JSON")
+    if not isinstance(resource, dict):
+        return Rejected(number, "structure", "not a JSON object")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or resource_type not in SUPPORTED_TYPES:
+        return Rejected(
+            number, "not-supported", "resourceType is missing or not a type stored here"
+        )
+    if expected_type is not None and resource_type != expected_type:
+        return Rejected(number, "invalid", f"a {resource_type} in a file of {expected_type}")
+    resource_id = resource.get("id")
+    if resource_id is None:
+        resource_id = resource["id"] = uuid7_hex()
+    if not isinstance(resource_id, str) or not is_valid_id(resource_id):
+        return Rejected(number, "value", "id is not a valid FHIR id", f"{resource_type}.id")
+    return Parsed(number, resource, resource_type, resource_id)
+
+
+class LinePreparer:
+    """What a worker does with a chunk (pure computation; also run in process by tests)."""
+
+    def __init__(self, protection: PhiProtection, max_depth: int) -> None:
+        self.protection = protection
+        self.index = SearchIndex(protection)
+        self.max_depth = max_depth
+
+    def prepare(
+        self,
+        chunk: list[Line],
+        expected_type: str | None,
+        base_urls: tuple[str, ...],
+        now: datetime,
+    ) -> list[Prepared | Rejected | None]:
+        bases = LocalBases(*base_urls)
+        return [self._line(line, expected_type, bases, now) for line in chunk]
+
+    def _line(
+        self, line: Line, expected_type: str | None, bases: LocalBases, now: datetime
+    ) -> Prepared | Rejected | None:
+        parsed = parse_line(line, expected_type)
+        if not isinstance(parsed, Parsed):
+            return parsed
+        resource, resource_type = parsed.resource, parsed.resource_type
+        try:
+            validate_resource(
+                resource,
+                expected_type=resource_type,
+                max_depth=self.max_depth,
+                bases=lambda: bases,
+            )
+        except MedmeshError as exc:
+            if exc.status >= 500:
+                raise
+            return Rejected.of(parsed.number, exc)
+        policy_patient = compartment_patient(resource) if resource_type != "Patient" else None
+        stored, body = seal_version(self.protection, resource, parsed.resource_id, 1, now)
+        return Prepared(
+            parsed.number,
+            resource_type,
+            parsed.resource_id,
+            stored.patient_id,
+            policy_patient,
+            body,
+            self.index.rows(resource_type, stored.resource),
+        )
+
+
+#: The worker process's preparer (set by :func:`_start_worker`).
+_preparer: LinePreparer | None = None
+
+
+def _start_worker(protection: PhiProtection, max_depth: int) -> None:
+    global _preparer
+    _die_with_parent()
+    # The parent decides when an import stops; a Ctrl-C reaches the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preparer = LinePreparer(protection, max_depth)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _prepare_in_worker(
+    chunk: list[Line], expected_type: str | None, base_urls: tuple[str, ...], now: datetime
+) -> list[Prepared | Rejected | None]:
+    assert _preparer is not None
+    return _preparer.prepare(chunk, expected_type, base_urls, now)
+
+
+class PreparationPool:
+    """Worker processes that prepare chunks of lines (:meth:`LinePreparer.prepare`).
+
+    Once a worker dies the pool is broken for good: :meth:`prepare` answers None and the
+    importer prepares lines itself.
+    """
+
+    def __init__(self, protection: PhiProtection, max_depth: int, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a preparation pool needs at least one worker")
+        self.protection = protection
+        self.max_depth = max_depth
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._lost = False
+
+    def _started(self) -> ProcessPoolExecutor | None:
+        """The workers, started at the first chunk (None once they were lost)."""
+        if self._executor is None and not self._lost:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(self.protection, self.max_depth),
+            )
+        return self._executor
+
+    @property
+    def ahead(self) -> int:
+        """How many chunks to keep submitted: one a worker and one waiting."""
+        return self.workers + 1
+
+    def submit(
+        self,
+        chunk: list[Line],
+        expected_type: str | None,
+        base_urls: tuple[str, ...],
+        now: datetime,
+    ) -> asyncio.Future[list[Prepared | Rejected | None]] | None:
+        """The chunk's preparation under way, or None when the pool cannot take it."""
+        executor = self._started()
+        if executor is None:
+            return None
+        try:
+            future: Future[list[Prepared | Rejected | None]] = executor.submit(
+                _prepare_in_worker, chunk, expected_type, base_urls, now
+            )
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        return asyncio.wrap_future(future)
+
+    async def result(
+        self, future: asyncio.Future[list[Prepared | Rejected | None]] | None
+    ) -> list[Prepared | Rejected | None] | None:
+        """What a submitted chunk's preparation gave, or None when it could not finish."""
+        if future is None:
+            return None
+        try:
+            return await future
+        except BrokenProcessPool:
+            self._broken()
+            return None
+
+    def _broken(self) -> None:
+        self._lost = True
+        if self._executor is not None:
+            _log.warning("import_workers_lost", workers=self.workers)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        """Stop the workers (what they were preparing is dropped)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
