@@ -34,7 +34,6 @@ from medmesh.platform.db.sqlite import (
     checkpoints_settled,
     file_key,
 )
-from medmesh.platform.db.types import utc_bind_text
 
 #: The ``prev_hash`` of the first record.
 GENESIS_HASH = "0" * 64
@@ -160,13 +159,11 @@ class SqliteAppender:
         dialect = sqlite.dialect(json_serializer=_json_text)
         table = AuditEntry.__table__
         self._columns = [c.name for c in table.columns]
-        # UTCDateTime's text written directly (what its two processors give, at a quarter of the
-        # cost; tests/platform/test_fast_insert_new.py compares them), and JSON's: the JSON
+        # UTCDateTime's text (its SQLite bind processor, utc_bind_text), and JSON's: the JSON
         # processor gives the serializer's text for every value a record holds
         # (tests/platform/test_audit.py compares them).
         self._processors = [
-            utc_bind_text if isinstance(c.type, UTCDateTime) else c.type.bind_processor(dialect)
-            for c in table.columns
+            c.type.dialect_impl(dialect).bind_processor(dialect) for c in table.columns
         ]
         self._values = operator.itemgetter(*self._columns)
         self._converted = [

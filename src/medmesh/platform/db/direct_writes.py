@@ -47,7 +47,6 @@ from medmesh.platform.db.engine import Database
 from medmesh.platform.db.fast import Statement
 from medmesh.platform.db.sqlite import DBAPI as SqliteDBAPI
 from medmesh.platform.db.sqlite.groups import WriteGroup, write_group
-from medmesh.platform.db.types import UTCDateTime, utc_bind_text
 
 __all__ = ["WriteTransaction", "direct_applies", "write_transaction"]
 
@@ -178,11 +177,7 @@ class _Prepared:
             bind = compiled.binds[name]
             if name not in keys and (bind.required or bind.callable is not None):
                 raise TypeError(f"{compiled.string!r}: no value for the parameter {name!r}")
-            processor: Callable[[Any], Any] | None
-            if isinstance(bind.type, UTCDateTime):
-                processor = utc_bind_text  # what the two processors write, at a quarter of the cost
-            else:
-                processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             binds.append((name, bind.value, processor))
         results: list[Any] = []
         if isinstance(statement, Select):

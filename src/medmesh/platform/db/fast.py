@@ -25,7 +25,6 @@ from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from medmesh.platform.db.engine import Database
-from medmesh.platform.db.types import UTCDateTime, sqlite_datetime_text
 
 R = TypeVar("R")
 
@@ -266,9 +265,9 @@ class InsertNew:
     the engine's statements, the rows go instead as multi-row ``VALUES`` statements (at most
     :attr:`ROWS_PER_STATEMENT` rows each) straight on the driver's cursor: one statement instead
     of one per row, and none of SQLAlchemy's per-row parameter building. Their values go through
-    the columns' bind processors, but for :class:`UTCDateTime` columns, whose text
-    :func:`sqlite_datetime_text` writes directly; a processor's last answer is reused for the same
-    value object, so a column every row shares is converted once.
+    the columns' bind processors (:class:`UTCDateTime`'s is one function on SQLite); a
+    processor's last answer is reused for the same value object, so a column every row shares
+    is converted once.
     ``tests/platform/test_fast_insert_new.py`` compares both paths' stored rows and answers.
     """
 
@@ -360,9 +359,6 @@ class InsertNew:
         processors: list[tuple[int, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.columns):
             column_type = self.table.c[name].type
-            if isinstance(column_type, UTCDateTime):
-                processors.append((i, sqlite_datetime_text))
-                continue
             process = column_type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((i, process))
@@ -387,8 +383,6 @@ class InsertNew:
                 if value is last_in[n]:
                     values[i] = last_out[n]
                     continue
-                if value is None and process is sqlite_datetime_text:
-                    continue  # a null datetime stays null
                 converted = process(value)
                 last_in[n] = value
                 last_out[n] = converted

@@ -49,6 +49,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def bind_processor(self, dialect: Any) -> Any:
+        """On SQLite, one function from the datetime to its stored text (:func:`utc_bind_text`)
+        instead of this type's conversion followed by SQLite ``DATETIME``'s formatting."""
+        if dialect.name == "sqlite":
+            return utc_bind_text
+        return super().bind_processor(dialect)
+
 
 def sqlite_datetime_text(value: datetime) -> str:
     """The text :class:`UTCDateTime` stores on SQLite for ``value`` (its UTC time in
