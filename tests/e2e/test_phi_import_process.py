@@ -177,6 +177,28 @@ def _kickoff(files_url: str) -> dict[str, Any]:
     }
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux: from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def _stored_of(progress: str) -> int:
     # "1 of 2 files, 1050 resources stored"
     return int(progress.split(", ")[1].split(" ")[0])
@@ -198,7 +220,15 @@ def test_an_import_killed_mid_file_resumes_and_reports_exactly_what_is_stored(ph
         if _stored_of(polled.headers["x-progress"]) > PATIENTS:
             break
         time.sleep(0.05)
+    assert phi.process is not None
+    workers = _children(phi.process.pid)
+    assert workers, "the import runs without its preparation workers"
     phi.kill()
+    # The workers die with the service: none is left running, orphaned.
+    deadline = time.monotonic() + 30
+    while (left := [pid for pid in workers if _running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
     job_id = status_url.rsplit("/", 1)[1]
     assert (
         phi.count(
