@@ -7,7 +7,7 @@ The Synthea 2019 patient bundles (/work/shared/conformance/synthea-2019), copied
   with ``BENCH_PHI_IMPORT_WORKERS`` preparation processes (default 2, phi's default) and
   again with none;
 - transaction: the same resources as transaction Bundles posted to the phi app in process
-  (ASGI, no sockets), four at a time;
+  (ASGI, no sockets), four at a time, with the same preparation processes and again with none;
 each validated, encrypted, blind-indexed and audited as in production. The control, in the same
 run: parsing and serialising every line with orjson (the least any import of these lines does).
 Figures: resources/s (wall) and CPU µs a resource of this process (and of its workers). ``BENCH_PHI_DATABASE_URL``
@@ -41,7 +41,7 @@ SYNTHEA = Path(
 )
 COPIES = int(os.environ.get("BENCH_PHI_IMPORT_COPIES", "30"))
 DATABASE_URL = os.environ.get("BENCH_PHI_DATABASE_URL", "")
-#: Preparation processes of the NDJSON import (phi's default, ``import_workers``).
+#: Preparation processes of the loads (phi's default, ``import_workers``).
 WORKERS = int(os.environ.get("BENCH_PHI_IMPORT_WORKERS", "2"))
 BLIND_KEY = "YmVuY2gtcGhpLWJsaW5kLWluZGV4LWtleS1vZi0zMi1ieXRlcw"
 _URN = re.compile(rb'"urn:uuid:([0-9a-f-]{36})"')
@@ -168,12 +168,19 @@ def _compile_validator() -> float:
     return round(time.perf_counter() - start, 3)
 
 
-async def transaction(bundles: list[dict[str, Any]], work: Path) -> dict[str, Any]:
-    async with _database(work, "transaction") as url:
-        return await _transaction(bundles, work, url)
+async def transaction(bundles: list[dict[str, Any]], work: Path, workers: int) -> dict[str, Any]:
+    async with _database(work, f"transaction-{workers}") as url:
+        children = _children_cpu()
+        report = await _transaction(bundles, work, url, workers)
+        # The app has stopped its workers: their CPU is the children's.
+        used_by_workers = _children_cpu() - children
+    report["worker_cpu_us_per_resource"] = round(used_by_workers / report["resources"] * 1e6)
+    return report
 
 
-async def _transaction(bundles: list[dict[str, Any]], work: Path, url: str) -> dict[str, Any]:
+async def _transaction(
+    bundles: list[dict[str, Any]], work: Path, url: str, workers: int
+) -> dict[str, Any]:
     import httpx
 
     from medmesh.phi.main import create_app
@@ -181,7 +188,7 @@ async def _transaction(bundles: list[dict[str, Any]], work: Path, url: str) -> d
     from medmesh.platform.testing import TokenFactory
     from medmesh.platform.tokens import TokenVerifier
 
-    settings = _settings(work, url)
+    settings = _settings(work, url).model_copy(update={"import_workers": workers})
     await upgrade(settings.effective_database_url)
     tokens = TokenFactory("http://auth.bench")
     app = create_app(settings)
@@ -211,6 +218,7 @@ async def _transaction(bundles: list[dict[str, Any]], work: Path, url: str) -> d
             wall, used = time.perf_counter() - start, time.process_time() - cpu
     return {
         "resources": entries,
+        "workers": workers,
         "resources_per_s": round(entries / wall),
         "cpu_us_per_resource": round(used / entries * 1e6),
     }
@@ -229,7 +237,8 @@ def main() -> dict[str, Any]:
     report["control_orjson_loads_dumps"] = control(folder)
     report["ndjson_import"] = asyncio.run(ndjson(folder, work, resources, WORKERS))
     report["ndjson_import_without_workers"] = asyncio.run(ndjson(folder, work, resources, 0))
-    report["transaction_import"] = asyncio.run(transaction(bundles, work))
+    report["transaction_import"] = asyncio.run(transaction(bundles, work, WORKERS))
+    report["transaction_import_without_workers"] = asyncio.run(transaction(bundles, work, 0))
     report["targets"] = {"ndjson_resources_per_s": 10000, "transaction_resources_per_s": 5000}
     return report
 

@@ -27,6 +27,7 @@ from medmesh.platform.tokens import CurrentPrincipal, Principal, get_principal
 if TYPE_CHECKING:
     from medmesh.phi.access.consent import ConsentRegistry
     from medmesh.phi.bulk_import.jobs import ImportJobs
+    from medmesh.phi.bulk_import.preparation import PreparationPool
     from medmesh.phi.bundles.service import BundleService
     from medmesh.phi.search.service import SearchService
 
@@ -45,6 +46,8 @@ class PhiComponents:
     consents: ConsentRegistry
     #: ``$import`` jobs.
     imports: ImportJobs | None = None
+    #: Worker processes that prepare import lines and transactions' creates (None: none).
+    preparation: PreparationPool | None = None
     base_path: str = "/fhir"
 
 

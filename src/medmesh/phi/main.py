@@ -12,6 +12,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.endpoints import router as import_router
 from medmesh.phi.bulk_import.endpoints import run_imports
 from medmesh.phi.bulk_import.jobs import ImportJobs
+from medmesh.phi.bulk_import.preparation import PreparationPool
 from medmesh.phi.bundles.endpoints import router as bundles_router
 from medmesh.phi.bundles.service import BundleService
 from medmesh.phi.capability.endpoints import router as capability_router
@@ -79,7 +80,9 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
     )
     search = SearchService(settings, protection, resources, auditor)
     resources.conditions = search
-    bundles = BundleService(settings, resources, search, auditor)
+    workers = settings.import_workers
+    preparation = PreparationPool(protection, settings.max_json_depth, workers) if workers else None
+    bundles = BundleService(settings, resources, search, auditor, preparation=preparation)
     state.capability_statements = {}
     state.phi = PhiComponents(
         protection=protection,
@@ -89,7 +92,10 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         search=search,
         bundles=bundles,
         consents=consents,
-        imports=ImportJobs(settings, state.database, resources, auditor, consents),
+        imports=ImportJobs(
+            settings, state.database, resources, auditor, consents, preparation=preparation
+        ),
+        preparation=preparation,
     )
     return app
 

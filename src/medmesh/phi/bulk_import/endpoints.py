@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,8 +59,10 @@ async def import_status(job_id: str, call: Call) -> Response:
 
 @asynccontextmanager
 async def run_imports(app: FastAPI) -> AsyncIterator[None]:
-    """Resume unfinished import jobs once the service is up; stop them when it stops."""
-    jobs = PhiState.of(app).phi.imports
+    """Resume unfinished import jobs once the service is up; stop them, then the preparation
+    workers, when it stops."""
+    phi = PhiState.of(app).phi
+    jobs = phi.imports
     if jobs is not None:
         await jobs.resume()
     try:
@@ -67,3 +70,5 @@ async def run_imports(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if jobs is not None:
             await jobs.stop()
+        if phi.preparation is not None:
+            await asyncio.to_thread(phi.preparation.close)

@@ -84,8 +84,11 @@ class ImportJobs:
         consents: ConsentRegistry,
         *,
         chunk_lines: int = CHUNK_LINES,
+        preparation: PreparationPool | None = None,
     ) -> None:
         self.settings = settings
+        #: The app's preparation workers (they outlive a job: the app stops them).
+        self.preparation = preparation
         self.database = database
         self.resources = resources
         self.auditor = auditor
@@ -234,22 +237,9 @@ class ImportJobs:
         if row is None:
             return
         ctx = await self._context(row)
-        workers = self.settings.import_workers
-        pool = (
-            PreparationPool(self.resources.protection, self.settings.max_json_depth, workers)
-            if workers
-            else None
+        importer = NdjsonImporter(
+            self.resources, self.database, ctx, pool=self.preparation, import_job=job_id
         )
-        try:
-            await self._run_files(job_id, row, ctx, pool)
-        finally:
-            if pool is not None:
-                await asyncio.to_thread(pool.close)
-
-    async def _run_files(
-        self, job_id: str, row: ImportJobRow, ctx: FhirContext, pool: PreparationPool | None
-    ) -> None:
-        importer = NdjsonImporter(self.resources, self.database, ctx, pool=pool, import_job=job_id)
         files = [FileProgress.from_json(p) for p in row.progress]
         errors: list[dict[str, Any]] = list(row.errors)
         async with httpx.AsyncClient(

@@ -46,6 +46,8 @@ from medmesh.platform.logging import get_logger
 _log = get_logger("medmesh.phi.import")
 
 Line = tuple[int, bytes]
+#: A resource to prepare: a number to answer it by, its type, its id and its JSON text.
+Item = tuple[int, str, str, bytes]
 
 
 class Rejected(NamedTuple):
@@ -135,12 +137,26 @@ class LinePreparer:
         bases = LocalBases(*base_urls)
         return [self._line(line, expected_type, bases, now) for line in chunk]
 
+    def prepare_resources(
+        self, items: list[Item], base_urls: tuple[str, ...], now: datetime
+    ) -> list[Prepared | Rejected]:
+        """Resources of a transaction (``(entry index, type, id, JSON)``: its POST entries,
+        references rewritten), each as version 1 under the id the Bundle gave it."""
+        bases = LocalBases(*base_urls)
+        return [
+            self._resource(Parsed(number, jsontext.loads(text), kind, rid), bases, now)
+            for number, kind, rid, text in items
+        ]
+
     def _line(
         self, line: Line, expected_type: str | None, bases: LocalBases, now: datetime
     ) -> Prepared | Rejected | None:
         parsed = parse_line(line, expected_type)
         if not isinstance(parsed, Parsed):
             return parsed
+        return self._resource(parsed, bases, now)
+
+    def _resource(self, parsed: Parsed, bases: LocalBases, now: datetime) -> Prepared | Rejected:
         resource, resource_type = parsed.resource, parsed.resource_type
         try:
             validate_resource(
@@ -195,6 +211,13 @@ def _prepare_in_worker(
     return _preparer.prepare(chunk, expected_type, base_urls, now)
 
 
+def _prepare_resources_in_worker(
+    items: list[Item], base_urls: tuple[str, ...], now: datetime
+) -> list[Prepared | Rejected]:
+    assert _preparer is not None
+    return _preparer.prepare_resources(items, base_urls, now)
+
+
 class PreparationPool:
     """Worker processes that prepare chunks of lines (:meth:`LinePreparer.prepare`).
 
@@ -246,6 +269,34 @@ class PreparationPool:
             self._broken()
             return None
         return asyncio.wrap_future(future)
+
+    async def prepare_resources(
+        self, items: list[Item], base_urls: tuple[str, ...], now: datetime
+    ) -> list[Prepared | Rejected] | None:
+        """``items`` prepared by every worker at once (a share each), in order; None when the
+        pool cannot prepare them."""
+        executor = self._started()
+        if executor is None:
+            return None
+        share = -(-len(items) // self.workers)
+        try:
+            futures = [
+                asyncio.wrap_future(
+                    executor.submit(
+                        _prepare_resources_in_worker, items[at : at + share], base_urls, now
+                    )
+                )
+                for at in range(0, len(items), share)
+            ]
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        try:
+            parts = await asyncio.gather(*futures)
+        except BrokenProcessPool:
+            self._broken()
+            return None
+        return [prepared for part in parts for prepared in part]
 
     async def result(
         self, future: asyncio.Future[list[Prepared | Rejected | None]] | None

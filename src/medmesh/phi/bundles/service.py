@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.auditing import PhiAuditor
+from medmesh.phi.bulk_import.preparation import PreparationPool
 from medmesh.phi.bundles.everything import EverythingQuery
 from medmesh.phi.bundles.processing import BundleRun
 from medmesh.phi.bundles.requests import BundleEntry, parse_bundle
@@ -35,8 +36,12 @@ class BundleService:
         resources: ResourceService,
         search: SearchService,
         auditor: PhiAuditor,
+        *,
+        preparation: PreparationPool | None = None,
     ) -> None:
         self.settings = settings
+        #: Worker processes that prepare a large transaction's creates (None: done here).
+        self.preparation = preparation
         self.resources = resources
         self.search = search
         self.auditor = auditor
@@ -68,7 +73,9 @@ class BundleService:
         entries: list[BundleEntry],
         prefer: str | None,
     ) -> dict[str, Any]:
-        run = BundleRun(self.resources, self.search, session, ctx, entries, prefer)
+        run = BundleRun(
+            self.resources, self.search, session, ctx, entries, prefer, self.preparation
+        )
         action = f"fhir.{kind}"
         if kind == "transaction":
             try:
