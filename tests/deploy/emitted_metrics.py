@@ -21,7 +21,9 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_auth_token_requests_rejected_total": "counter",
     "medmesh_auth_signing_key_age_seconds": "gauge",
     "medmesh_auth_signing_key_rotation_after_seconds": "gauge",
-    # phi-service: none of its own (its dashboard slices the generic ones by FHIR route)
+    # phi-service (its dashboard also slices the generic ones by FHIR route)
+    "medmesh_phi_resources_prepared_by_workers_total": "counter",
+    "medmesh_phi_preparation_workers_lost_total": "counter",
     # synthetic-phi-service
     "medmesh_synthetic_patients_generated_total": "counter",
     "medmesh_synthetic_patients_loaded_total": "counter",

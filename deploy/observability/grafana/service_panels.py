@@ -51,8 +51,8 @@ AUTH = ServiceDashboard(
 PHI = ServiceDashboard(
     name="phi",
     title="phi-service (FHIR store)",
-    # phi has no medmesh_phi_* metrics: its FHIR interactions are its routes, so these
-    # panels slice the generic RED and audit metrics by FHIR route template.
+    # phi's FHIR interactions are its routes: most panels slice the generic RED and audit
+    # metrics by FHIR route template.
     domain_panels=[
         Panel(
             "FHIR interactions per second",
@@ -120,6 +120,17 @@ PHI = ServiceDashboard(
             },
             description="Records written per audit commit; larger batches under load keep "
             "auditing every read cheap.",
+        ),
+        Panel(
+            "Resources prepared by the preparation workers",
+            {
+                "{{kind}}": "sum by (kind) "
+                f"(rate(medmesh_phi_resources_prepared_by_workers_total[{RATE}]))",
+                "workers lost (1h)": "sum(increase(medmesh_phi_preparation_workers_lost_total[1h]))",
+            },
+            description="NDJSON import lines and large transactions' creates validated, sealed "
+            "and indexed in worker processes (MEDMESH_PHI_IMPORT_WORKERS). A lost worker stops "
+            "the pool: the service prepares the rest itself, more slowly.",
         ),
         Panel(
             "Audit write failures",

@@ -12,7 +12,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.endpoints import router as import_router
 from medmesh.phi.bulk_import.endpoints import run_imports
 from medmesh.phi.bulk_import.jobs import ImportJobs
-from medmesh.phi.bulk_import.preparation import PreparationPool
+from medmesh.phi.bulk_import.preparation import PreparationMetrics, PreparationPool
 from medmesh.phi.bundles.endpoints import router as bundles_router
 from medmesh.phi.bundles.service import BundleService
 from medmesh.phi.capability.endpoints import router as capability_router
@@ -81,7 +81,10 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
     search = SearchService(settings, protection, resources, auditor)
     resources.conditions = search
     workers = settings.import_workers
-    preparation = PreparationPool(protection, settings.max_json_depth, workers) if workers else None
+    preparation = None
+    if workers:
+        counted = PreparationMetrics.register(state.metrics)
+        preparation = PreparationPool(protection, settings.max_json_depth, workers, counted)
     bundles = BundleService(settings, resources, search, auditor, preparation=preparation)
     state.capability_statements = {}
     state.phi = PhiComponents(

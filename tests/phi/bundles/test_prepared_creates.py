@@ -132,6 +132,7 @@ async def test_workers_prepare_what_the_service_process_prepares(
                     "/fhir", content=orjson.dumps(bundle), headers={**headers, "Prefer": prefer}
                 )
                 answers[workers].append(_answer(response))
+            metrics = (await http.get("/metrics")).text
         stored[workers] = _stored(settings)
         audit[workers] = await _audit(settings)
         if workers:
@@ -147,6 +148,15 @@ async def test_workers_prepare_what_the_service_process_prepares(
                 == sum(len(bundles[i][0]["entry"]) for i in (0, 1, 4)) + spoilt_at
             )
             sealed_by_workers.clear()
+            # Prepared: all but the spoilt entry itself (refused there, then here).
+            prepared = sum(len(bundles[i][0]["entry"]) for i in (0, 1, 2, 4)) - 1
+            assert (
+                f'medmesh_phi_resources_prepared_by_workers_total{{kind="transaction"}} '
+                f"{prepared:.1f}" in metrics
+            )
+            assert "medmesh_phi_preparation_workers_lost_total 0.0" in metrics
+        else:
+            assert "medmesh_phi_resources_prepared_by_workers_total" not in metrics
 
     assert sealed_by_workers == []
     assert answers[2] == answers[0]

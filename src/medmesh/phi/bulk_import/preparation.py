@@ -24,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
+
+from prometheus_client import Counter
 
 from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.compartment import compartment_patient
@@ -42,6 +45,7 @@ from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
+from medmesh.platform.metrics import ServiceMetrics
 
 _log = get_logger("medmesh.phi.import")
 
@@ -218,6 +222,30 @@ def _prepare_resources_in_worker(
     return _preparer.prepare_resources(items, base_urls, now)
 
 
+@dataclass(frozen=True)
+class PreparationMetrics:
+    """What the preparation workers did (on the app's registry)."""
+
+    prepared: Counter
+    lost: Counter
+
+    @classmethod
+    def register(cls, metrics: ServiceMetrics) -> PreparationMetrics:
+        return cls(
+            prepared=metrics.counter(
+                "medmesh_phi_resources_prepared_by_workers_total",
+                "Resources the preparation workers validated, sealed and indexed, by kind "
+                "(import: NDJSON lines; transaction: a large transaction's creates).",
+                ("kind",),
+            ),
+            lost=metrics.counter(
+                "medmesh_phi_preparation_workers_lost_total",
+                "Times a preparation worker died: the pool stops and the service prepares "
+                "the rest itself.",
+            ),
+        )
+
+
 class PreparationPool:
     """Worker processes that prepare chunks of lines (:meth:`LinePreparer.prepare`).
 
@@ -225,11 +253,18 @@ class PreparationPool:
     importer prepares lines itself.
     """
 
-    def __init__(self, protection: PhiProtection, max_depth: int, workers: int) -> None:
+    def __init__(
+        self,
+        protection: PhiProtection,
+        max_depth: int,
+        workers: int,
+        metrics: PreparationMetrics | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError("a preparation pool needs at least one worker")
         self.protection = protection
         self.max_depth = max_depth
+        self.metrics = metrics
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
         self._lost = False
@@ -296,7 +331,9 @@ class PreparationPool:
         except BrokenProcessPool:
             self._broken()
             return None
-        return [prepared for part in parts for prepared in part]
+        prepared = [one for part in parts for one in part]
+        self._count("transaction", prepared)
+        return prepared
 
     async def result(
         self, future: asyncio.Future[list[Prepared | Rejected | None]] | None
@@ -305,12 +342,21 @@ class PreparationPool:
         if future is None:
             return None
         try:
-            return await future
+            prepared = await future
         except BrokenProcessPool:
             self._broken()
             return None
+        self._count("import", prepared)
+        return prepared
+
+    def _count(self, kind: str, prepared: Sequence[Prepared | Rejected | None]) -> None:
+        if self.metrics is not None:
+            done = sum(1 for one in prepared if isinstance(one, Prepared))
+            self.metrics.prepared.labels(kind=kind).inc(done)
 
     def _broken(self) -> None:
+        if self.metrics is not None and not self._lost:
+            self.metrics.lost.inc()
         self._lost = True
         if self._executor is not None:
             _log.warning("import_workers_lost", workers=self.workers)
