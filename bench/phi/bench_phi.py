@@ -76,6 +76,9 @@ def _env(var_dir: Path) -> dict[str, str]:
         "MEDMESH_PHI_DRAIN_SECONDS": "0",
         "MEDMESH_PHI_LOG_LEVEL": "warning",
         "MEDMESH_PHI_RATE_LIMIT_PER_MINUTE": "1000000000",
+        # One core for the server (the load generator has the other): preparation workers would
+        # share it. bench_import.py measures bulk loads with and without them.
+        "MEDMESH_PHI_IMPORT_WORKERS": "0",
         # An empty database (e.g. postgresql+asyncpg://.../phibench) to measure on PostgreSQL.
         "MEDMESH_PHI_DATABASE_URL": os.environ.get("BENCH_PHI_DATABASE_URL", ""),
     }

@@ -63,10 +63,10 @@ class PhiSettings(ServiceSettings):
     import_workers: int = Field(
         default=2,
         ge=0,
-        description="worker processes that parse, validate, seal and index the lines of an NDJSON "
-        "import ($import and medmesh phi import) while the service writes them; started for a "
-        "file of more than one chunk, stopped when the import ends. 0: lines are prepared in the "
-        "service's own process",
+        description="worker processes that parse, validate, seal and index the lines of NDJSON "
+        "imports ($import, medmesh phi import) and the creates of transactions of 64 creates or "
+        "more, while the service writes; forked at first use, stopped with the service. 0: all "
+        "is prepared in the service's own process",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
