@@ -324,3 +324,41 @@ def test_a_transaction_killed_while_it_is_written_is_wholly_absent(phi: Phi) -> 
     verify = _cli(phi.env, "audit", "verify", "phi")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "audit trail intact" in verify.stdout
+
+
+def test_the_preparation_workers_hold_none_of_the_service_sockets(phi: Phi) -> None:
+    """Workers forked from the serving phi let go of its sockets: a connection phi closes is
+    closed, and phi's port is free once phi stops."""
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {k: v for k, v in _observation(n).items() if k != "id"},
+                "request": {"method": "POST", "url": "Observation"},
+            }
+            for n in range(100)
+        ],
+    }
+    with httpx.Client(timeout=60) as client:
+        answer = client.post(f"{phi.url}/fhir", json=bundle, headers=phi.headers())
+        assert answer.status_code == 200, answer.text
+        assert phi.process is not None
+        workers = _children(phi.process.pid)
+
+        assert len(workers) == 2
+        for pid in workers:
+            held = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir() if _exists(fd)]
+            assert [h for h in held if h.startswith("socket:")] == []
+        served = [
+            os.readlink(fd) for fd in Path(f"/proc/{phi.process.pid}/fd").iterdir() if _exists(fd)
+        ]
+        assert [h for h in served if h.startswith("socket:")] != []  # phi's own are its own
+
+
+def _exists(fd: Path) -> bool:
+    try:
+        os.readlink(fd)
+    except OSError:
+        return False
+    return True

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
+import stat
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -193,9 +195,32 @@ _preparer: LinePreparer | None = None
 def _start_worker(protection: PhiProtection, max_depth: int) -> None:
     global _preparer
     _die_with_parent()
+    _close_sockets()
     # The parent decides when an import stops; a Ctrl-C reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preparer = LinePreparer(protection, max_depth)
+
+
+def _close_sockets() -> None:
+    """Let go of the worker's copies of the service's sockets (its listening socket, its
+    clients' connections, its database connections): a copy left open would keep a connection
+    the service closes from closing, and its port bound. The pool talks through pipes.
+
+    Each is replaced by ``/dev/null`` rather than closed, so that the number stays taken: an
+    object of the service's that closes its socket one day closes that, not a later file."""
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.dup2(null, fd)
+            except OSError:
+                continue  # the listing's own descriptor, closed by now
+    finally:
+        os.close(null)
 
 
 def _die_with_parent() -> None:
