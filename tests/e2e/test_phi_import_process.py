@@ -10,6 +10,7 @@ the state phi reports (progress, audit records), never by a clock.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -354,6 +355,19 @@ def test_the_preparation_workers_hold_none_of_the_service_sockets(phi: Phi) -> N
             os.readlink(fd) for fd in Path(f"/proc/{phi.process.pid}/fd").iterdir() if _exists(fd)
         ]
         assert [h for h in served if h.startswith("socket:")] != []  # phi's own are its own
+
+        # A worker stops on SIGTERM; phi then prepares transactions itself.
+        os.kill(workers[0], signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _running(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(workers[0])
+        again = client.post(f"{phi.url}/fhir", json=bundle, headers=phi.headers())
+        assert again.status_code == 200, again.text
+        total = client.get(
+            f"{phi.url}/fhir/Observation", params={"_summary": "count"}, headers=phi.headers()
+        )
+        assert total.json()["total"] == 200
 
 
 def _exists(fd: Path) -> bool:

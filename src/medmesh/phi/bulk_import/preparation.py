@@ -196,7 +196,10 @@ def _start_worker(protection: PhiProtection, max_depth: int) -> None:
     global _preparer
     _die_with_parent()
     _close_sockets()
-    # The parent decides when an import stops; a Ctrl-C reaches the whole process group.
+    # The service's signal handling is not the worker's: a SIGTERM stops it, and a Ctrl-C
+    # (it reaches the whole process group) is left to the parent, which stops the pool.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preparer = LinePreparer(protection, max_depth)
 
