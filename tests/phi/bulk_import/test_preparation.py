@@ -128,17 +128,24 @@ async def _audit(settings: PhiSettings) -> list[tuple[Any, ...]]:
     ]
 
 
+def sealed_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the creates the service's process seals itself (``CreateStager.hold``; the
+    workers' creates are held sealed), as they are held."""
+    held: list[str] = []
+    hold = CreateStager.hold
+
+    def counted(self: CreateStager, resource: dict[str, Any], resource_id: str) -> Any:
+        held.append(resource_id)
+        return hold(self, resource, resource_id)
+
+    monkeypatch.setattr(CreateStager, "hold", counted)
+    return held
+
+
 async def test_workers_store_what_the_service_process_stores(
     phi_settings: PhiSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sealed_by_workers: list[str] = []
-    hold_sealed = CreateStager.hold_sealed
-
-    def counted(self: CreateStager, resource_type: str, resource_id: str, *args: Any) -> None:
-        sealed_by_workers.append(resource_id)
-        hold_sealed(self, resource_type, resource_id, *args)
-
-    monkeypatch.setattr(CreateStager, "hold_sealed", counted)
+    held_here = sealed_here(monkeypatch)
     folder = tmp_path / "ndjson"
     folder.mkdir()
     lines = _synthea_folder(folder)
@@ -147,18 +154,17 @@ async def test_workers_store_what_the_service_process_stores(
     pooled = await _settings(base, tmp_path / "pooled")
 
     for run in (1, 2):
-        reports = {
-            name: [
-                r.to_json()
-                for r in await import_directory(settings, folder, chunk_lines=40, workers=workers)
-            ]
-            for name, settings, workers in (("plain", plain, 0), ("pooled", pooled, 2))
-        }
+        reports: dict[str, list[dict[str, Any]]] = {}
+        sealed: dict[str, int] = {}
+        for name, settings, workers in (("plain", plain, 0), ("pooled", pooled, 2)):
+            held_here.clear()
+            done = await import_directory(settings, folder, chunk_lines=40, workers=workers)
+            reports[name] = [r.to_json() for r in done]
+            sealed[name] = len(held_here)
         assert reports["pooled"] == reports["plain"], f"run {run}"
-        # The first run's creates came from the workers; the second run's lines are updates,
-        # taken the importer's own way.
-        assert len(sealed_by_workers) == (208 if run == 1 else 0), f"run {run}"
-        sealed_by_workers.clear()
+        # The first run's 208 creates: sealed here without workers, by the workers with them;
+        # the second run's lines are updates, taken the importer's own way.
+        assert sealed == ({"plain": 208, "pooled": 0} if run == 1 else {"plain": 0, "pooled": 0})
         assert sum(r["lines"] for r in reports["plain"]) == lines
         assert _stored(pooled) == _stored(plain), f"run {run}"
         assert await _audit(pooled) == await _audit(plain), f"run {run}"

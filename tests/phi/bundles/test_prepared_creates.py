@@ -22,12 +22,11 @@ import pytest
 
 from medmesh.phi.bulk_import.preparation import PreparationPool
 from medmesh.phi.bundles import processing
-from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app
 from medmesh.platform.testing import TokenFactory
 from medmesh.platform.tokens import TokenVerifier
-from tests.phi.bulk_import.test_preparation import BASE, _audit, _settings, _stored
+from tests.phi.bulk_import.test_preparation import BASE, _audit, _settings, _stored, sealed_here
 from tests.phi.conftest import AUDIENCE
 from tests.phi.test_conformance import SYNTHEA_2019
 
@@ -102,14 +101,7 @@ async def test_workers_prepare_what_the_service_process_prepares(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sealed_by_workers: list[str] = []
-    hold_sealed = CreateStager.hold_sealed
-
-    def counted(self: CreateStager, resource_type: str, resource_id: str, *args: Any) -> None:
-        sealed_by_workers.append(resource_id)
-        hold_sealed(self, resource_type, resource_id, *args)
-
-    monkeypatch.setattr(CreateStager, "hold_sealed", counted)
+    held_here = sealed_here(monkeypatch)
     bundles = _bundles()
     base = phi_settings.model_copy(update={"base_url": BASE})
     answers: dict[int, list[dict[str, Any]]] = {}
@@ -135,21 +127,20 @@ async def test_workers_prepare_what_the_service_process_prepares(
             metrics = (await http.get("/metrics")).text
         stored[workers] = _stored(settings)
         audit[workers] = await _audit(settings)
+        # Sealed here: with workers, the creates of the Bundle answered with representations
+        # only (the spoilt Bundle's bad entry fails its checks here before it is held).
+        entries = [len(b["entry"]) for b, _ in bundles]
+        spoilt_at = next(
+            i
+            for i, e in enumerate(bundles[2][0]["entry"])
+            if e["resource"].get("status") == "bogus-code"
+        )
+        all_held = entries[0] + entries[1] + spoilt_at + entries[3] + entries[4]
+        assert len(held_here) == (entries[3] if workers else all_held)
+        held_here.clear()
         if workers:
-            # The creates of the Bundles answered without representations, and of the spoilt
-            # one those before its bad entry (then it fails, and nothing of it is stored).
-            spoilt_at = next(
-                i
-                for i, e in enumerate(bundles[2][0]["entry"])
-                if e["resource"].get("status") == "bogus-code"
-            )
-            assert (
-                len(sealed_by_workers)
-                == sum(len(bundles[i][0]["entry"]) for i in (0, 1, 4)) + spoilt_at
-            )
-            sealed_by_workers.clear()
             # Prepared: all but the spoilt entry itself (refused there, then here).
-            prepared = sum(len(bundles[i][0]["entry"]) for i in (0, 1, 2, 4)) - 1
+            prepared = entries[0] + entries[1] + entries[2] - 1 + entries[4]
             assert (
                 f'medmesh_phi_resources_prepared_by_workers_total{{kind="transaction"}} '
                 f"{prepared:.1f}" in metrics
@@ -158,7 +149,6 @@ async def test_workers_prepare_what_the_service_process_prepares(
         else:
             assert "medmesh_phi_resources_prepared_by_workers_total" not in metrics
 
-    assert sealed_by_workers == []
     assert answers[2] == answers[0]
     assert stored[2] == stored[0]
     assert audit[2] == audit[0]

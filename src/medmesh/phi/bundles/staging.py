@@ -42,7 +42,7 @@ class CreateStager:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
         stored, body = self.resources.seal_version(resource, resource_id, 1, self.now)
         rows = self.resources.index.rows(stored.resource_type, stored.resource)
-        self._hold(stored.resource_type, resource_id, stored.patient_id, body, rows)
+        self.hold_sealed(stored.resource_type, resource_id, stored.patient_id, body, rows)
         return stored
 
     def hold_sealed(
@@ -55,16 +55,6 @@ class CreateStager:
     ) -> None:
         """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
         and its index rows, to be written by :meth:`flush`."""
-        self._hold(resource_type, resource_id, patient_id, body, rows)
-
-    def _hold(
-        self,
-        resource_type: str,
-        resource_id: str,
-        patient_id: str | None,
-        body: bytes,
-        rows: IndexRows,
-    ) -> None:
         row = {
             "resource_type": resource_type,
             "id": resource_id,
