@@ -7,16 +7,18 @@ current row (a cost that grew with the store); ``keys_clause`` asks per type.
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
+
 from sqlalchemy import select, text
 from sqlalchemy.dialects import sqlite
 
 from medmesh.phi.bulk_import.repository import ImportRepository
 from medmesh.phi.bundles.repository import BundleRepository
 from medmesh.phi.components import PhiState
+from medmesh.phi.migrations import upgrade
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.resources.repository import ResourceRepository, keys_clause
-from medmesh.platform.db.engine import is_sqlite
+from medmesh.platform.db import Database
 from tests.phi.conftest import PhiHarness
 
 
@@ -62,17 +64,21 @@ async def test_many_keys_of_several_types_find_their_rows(phi: PhiHarness) -> No
     )
 
 
-async def test_sqlite_searches_the_primary_key_for_each_type(phi: PhiHarness) -> None:
-    database = PhiState.of(phi.app).database
-    if not is_sqlite(database.url):
-        pytest.skip("a plan of SQLite's")
+async def test_sqlite_searches_the_primary_key_for_each_type(tmp_path: Path) -> None:
+    """A plan of SQLite's, on phi's tables as its migrations make them."""
+    url = f"sqlite+medmesh:///{tmp_path}/phi.db"
+    await upgrade(url)
+    database = Database(url)
     stmt = select(ResourceRow.id).where(
         keys_clause([("Patient", "p0"), ("Group", "p1"), ("Patient", "p2")])
     )
     compiled = stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
 
-    async with database.unit_of_work() as session:
-        plan = (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+    try:
+        async with database.unit_of_work() as session:
+            plan = (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()
+    finally:
+        await database.dispose()
 
     details = [row[-1] for row in plan]
     assert [d for d in details if d.startswith(("SEARCH", "SCAN"))] == [
