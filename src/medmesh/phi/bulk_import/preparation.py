@@ -1,22 +1,21 @@
-"""NDJSON lines read, validated, sealed and indexed in worker processes while phi writes.
+"""Import lines and transactions' creates validated, sealed and indexed in worker processes.
 
-An import's work on a line that needs no database — parsing it, validating it against R4,
-bringing its references to their canonical form, sealing version 1 and computing its index
-rows — is what its time goes to; the database writes and the audit records are the rest. A
-:class:`PreparationPool` does the first part for the next chunks in worker processes while
-the importer writes the current one, so an import uses more than one core.
+A resource's work that needs no database — parsing it, validating it against R4, bringing its
+references to their canonical form, sealing version 1 and computing its index rows — is most
+of what a bulk load costs; the database writes and the audit records are the rest. A
+:class:`PreparationPool` does the first part in worker processes: the next chunks of an NDJSON
+import while the importer writes the current one, and the creates of a large transaction.
 
-What a worker answers for a line is only a proposal. The importer takes a :class:`Prepared`
-line as a create only when the resource does not exist and the caller's policy grants the
-create without looking into the resource (a ``?category=`` scope needs the resource: such
-lines, updates, and every line of a chunk a worker could not prepare take the importer's
-own path, which decides as ``PUT`` does). A worker's :class:`Rejected` line is final: the
-checks it failed depend on the line alone.
+What a worker answers is only a proposal. A :class:`Prepared` resource is taken as a create
+only when it does not exist and the caller's policy grants the create without looking into the
+resource (a ``?category=`` scope needs the resource): such resources, updates, and whatever a
+worker could not prepare take the service's own path. A :class:`Rejected` import line is
+final (the checks it failed depend on the line alone); a transaction's entry refused by a
+worker is checked again by the service, which raises the entry's error.
 
-The workers are started with the ``spawn`` method (a fresh interpreter, none of the
-service's threads or connections) and receive the settings, from which they load the same
-keys (:func:`~medmesh.phi.protection.load_protection`). On Linux each worker asks to be
-killed when the process that started it dies.
+The workers are forked from the service at first use (the keys and the compiled validator are
+already there). Each lets go of the service's sockets, takes back default signal handling and,
+on Linux, asks to be killed when the process that started it dies. Decision 0048.
 """
 
 from __future__ import annotations
@@ -275,10 +274,11 @@ class PreparationMetrics:
 
 
 class PreparationPool:
-    """Worker processes that prepare chunks of lines (:meth:`LinePreparer.prepare`).
+    """Worker processes that prepare import chunks (:meth:`submit`, :meth:`result`) and
+    transactions' creates (:meth:`prepare_resources`).
 
-    Once a worker dies the pool is broken for good: :meth:`prepare` answers None and the
-    importer prepares lines itself.
+    Once a worker dies the pool is broken for good: it answers None and the service prepares
+    the rest itself.
     """
 
     def __init__(
@@ -310,7 +310,7 @@ class PreparationPool:
 
     @property
     def ahead(self) -> int:
-        """How many chunks to keep submitted: one a worker and one waiting."""
+        """How many chunks to keep submitted: one for each worker and one waiting."""
         return self.workers + 1
 
     def submit(
