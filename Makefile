@@ -22,15 +22,18 @@ $(STAMP): pyproject.toml uv.lock
 	@$(BIN)/uv sync --frozen --all-extras --inexact --quiet --compile-bytecode
 	@touch $@
 
-install: $(STAMP) ## Create .venv with every service and the dev tools (from uv.lock)
+install: $(STAMP) native ## Create .venv with every service and the dev tools (from uv.lock)
+
+native: $(STAMP) ## Compile phi's hot modules with mypyc (nothing to do when the build matches the sources)
+	@$(BIN)/python -m medmesh.cli.native_build
 
 tools: ## Install kustomize and promtool into .tools/bin (deployment tests)
 	@bash deploy/install-tools.sh $(TOOLS)
 
-run: $(STAMP) ## Start every service (SQLite in var/), seed demo data, print URLs and an admin token
+run: $(STAMP) native ## Start every service (SQLite in var/), seed demo data, print URLs and an admin token
 	@$(BIN)/medmesh up
 
-test: $(STAMP) tools ## Run the whole test suite with coverage
+test: $(STAMP) tools native ## Run the whole test suite with coverage
 	@mkdir -p var
 	@$(BIN)/pytest --cov --cov-report=term --cov-report=xml:var/coverage.xml -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -49,10 +52,10 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 openapi: $(STAMP) ## Regenerate docs/openapi/<service>.json
 	@$(BIN)/medmesh openapi
 
-bench: $(STAMP) ## Run the benchmarks (figures and ratios against a control)
+bench: $(STAMP) native ## Run the benchmarks (figures and ratios against a control)
 	@$(BIN)/python bench/run.py
 
 clean: ## Remove the virtualenv, tools and local data
-	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache src/medmesh/_native
 
-.PHONY: help install tools run test lint format openapi bench clean
+.PHONY: help install native tools run test lint format openapi bench clean

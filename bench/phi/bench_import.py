@@ -10,6 +10,9 @@ The Synthea 2019 patient bundles (/work/shared/conformance/synthea-2019), copied
   (ASGI, no sockets), four at a time, with the same preparation processes and again with none;
 each validated, encrypted, blind-indexed and audited as in production. The control, in the same
 run: parsing and serialising every line with orjson (the least any import of these lines does).
+The loads run phi's modules compiled with mypyc when their build is current (``make native``;
+``MEDMESH_NATIVE=off`` runs the sources); ``preparation`` compares the two on the work a worker
+does for a line (parse, validate, seal, index rows), each in a process of its own.
 Figures: resources/s (wall) and CPU µs a resource of this process (and of its workers). ``BENCH_PHI_DATABASE_URL``
 (a PostgreSQL URL) measures on that server instead: each load gets an empty database of its own
 there, made for it and dropped after (the database server's CPU is not counted).
@@ -22,6 +25,7 @@ import json
 import os
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -114,6 +118,55 @@ def _settings(folder: Path, url: str) -> Any:
         issuer="http://auth.bench",
         log_level="warning",
     )
+
+
+def preparation(folder: Path) -> dict[str, Any]:
+    """CPU µs a line of what a preparation worker does with every line of ``folder`` (the
+    best of five passes), in this process, with phi's modules as this process imports them."""
+    from datetime import UTC, datetime
+
+    from medmesh.phi import NATIVE_GROUP
+    from medmesh.phi.bulk_import.preparation import LinePreparer
+    from medmesh.phi.protection import load_protection
+    from medmesh.platform import native
+
+    keys = Path(tempfile.mkdtemp(prefix="medmesh-bench-keys-"))
+    preparer = LinePreparer(load_protection(_settings(keys, "sqlite+medmesh://")), 64)
+    _compile_validator()
+    files = [
+        (p.stem, list(enumerate(p.read_bytes().splitlines()))) for p in folder.glob("*.ndjson")
+    ]
+    lines = sum(len(numbered) for _, numbered in files)
+    now = datetime.now(UTC)
+    best = float("inf")
+    for _ in range(5):
+        cpu = time.process_time()
+        for kind, numbered in files:
+            preparer.prepare(numbered, kind, ("http://phi.bench/fhir",), now)
+        best = min(best, time.process_time() - cpu)
+    status = native.status(NATIVE_GROUP)
+    return {
+        "compiled": bool(status and status.active),
+        "cpu_us_per_resource": round(best / lines * 1e6, 1),
+    }
+
+
+def preparation_both_ways(folder: Path) -> dict[str, Any]:
+    """:func:`preparation` with the compiled modules and with their sources, each in a process
+    of its own (one process imports only one of them)."""
+    report = {}
+    for name, setting in (("compiled", "on"), ("sources", "off")):
+        done = subprocess.run(
+            [sys.executable, __file__, "--preparation", str(folder)],
+            env={**os.environ, "MEDMESH_NATIVE": setting},
+            capture_output=True,
+            check=True,
+        )
+        report[name] = json.loads(done.stdout)
+    report["ratio_compiled_to_sources"] = round(
+        report["compiled"]["cpu_us_per_resource"] / report["sources"]["cpu_us_per_resource"], 3
+    )
+    return report
 
 
 def control(folder: Path) -> dict[str, Any]:
@@ -235,6 +288,7 @@ def main() -> dict[str, Any]:
         "resources": resources,
     }
     report["control_orjson_loads_dumps"] = control(folder)
+    report["preparation"] = preparation_both_ways(folder)
     report["ndjson_import"] = asyncio.run(ndjson(folder, work, resources, WORKERS))
     report["ndjson_import_without_workers"] = asyncio.run(ndjson(folder, work, resources, 0))
     report["transaction_import"] = asyncio.run(transaction(bundles, work, WORKERS))
@@ -244,4 +298,7 @@ def main() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    if sys.argv[1:2] == ["--preparation"]:
+        print(json.dumps(preparation(Path(sys.argv[2]))))
+    else:
+        print(json.dumps(main(), indent=2))

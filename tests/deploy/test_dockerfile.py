@@ -71,3 +71,16 @@ def test_dockerignore_lets_in_only_what_the_build_needs() -> None:
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     assert allowed == {"pyproject.toml", "uv.lock", "README.md", "src"}
+
+
+def test_phis_compiled_modules_are_built_apart_and_copied_where_the_venv_has_medmesh() -> None:
+    all_stages = stages()
+    native = "\n".join(all_stages["native"])
+    assert all_stages["native"][0].startswith("FROM builder AS native")
+    assert "python -m medmesh.cli.native_build" in native
+    assert "UV_PROJECT_ENVIRONMENT=/opt/build" in native  # the dev tools stay out of /opt/venv
+    python = re.search(r"ARG PYTHON_IMAGE=python:(\d+\.\d+)\.", DOCKERFILE.read_text())
+    assert python is not None
+    site = f"/opt/venv/lib/python{python.group(1)}/site-packages/medmesh/_native"
+    assert f"COPY --from=native /src/src/medmesh/_native {site}" in all_stages["runtime"]
+    assert not any("gcc" in line for line in all_stages["runtime"])

@@ -133,6 +133,15 @@ PHI = ServiceDashboard(
             "the pool: the service prepares the rest itself, more slowly.",
         ),
         Panel(
+            "Compiled modules in use",
+            {"modules": "min(medmesh_phi_compiled_modules)"},
+            kind="stat",
+            description="phi's validation and index modules running compiled with mypyc "
+            "(decision 0049); 0 on a pod means its sources run, about a third slower to prepare "
+            "a resource: its log line native_modules says why.",
+            thresholds=(("orange", None), ("green", 1)),
+        ),
+        Panel(
             "Audit write failures",
             {
                 "failed batches": f"sum(increase(medmesh_audit_write_failures_total{{{ON_PHI}}}[1h]))"

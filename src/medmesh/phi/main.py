@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from medmesh.phi import NATIVE_GROUP, NATIVE_MODULES
 from medmesh.phi.access.break_glass import BreakGlassHeaderMiddleware
 from medmesh.phi.access.consent import ConsentRegistry
 from medmesh.phi.admission import WriteAdmission
@@ -25,7 +26,9 @@ from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.search.endpoints import router as search_router
 from medmesh.phi.search.index import SearchIndex
 from medmesh.phi.search.service import SearchService
+from medmesh.platform import native
 from medmesh.platform.app import create_service_app
+from medmesh.platform.logging import get_logger
 
 VERSION = "0.1.0"
 DESCRIPTION = """A FHIR R4 store for Protected Health Information.
@@ -35,6 +38,8 @@ encrypted at rest (AES-256-GCM envelopes) and searched through keyed blind index
 written to a hash-chained audit trail (served as FHIR AuditEvents); SMART v2 scopes and the patient
 compartment decide who sees what. Errors are OperationOutcomes.
 """
+
+log = get_logger("medmesh.phi")
 
 
 def create_app(settings: PhiSettings | None = None) -> FastAPI:
@@ -62,6 +67,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
     )
     state = PhiState.of(app)
     app.add_middleware(BreakGlassHeaderMiddleware)
+    _report_native(state)
     protection = load_protection(settings)
     index = SearchIndex(protection)
     auditor = PhiAuditor(state.audit)
@@ -101,6 +107,22 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
         preparation=preparation,
     )
     return app
+
+
+def _report_native(state: PhiState) -> None:
+    """Say whether phi's compiled modules are in use (a log line and a gauge)."""
+    status = native.status(NATIVE_GROUP)
+    active = status is not None and status.active
+    gauge = state.metrics.gauge(
+        "medmesh_phi_compiled_modules",
+        "phi's modules running compiled with mypyc (0: their sources; decision 0049).",
+    )
+    gauge.set(len(NATIVE_MODULES) if active else 0)
+    reason = status.reason if status else "not installed"
+    if active or reason == f"{native.SETTING}=off":
+        log.info("native_modules", active=active, reason=reason)
+    else:
+        log.warning("native_modules", active=False, reason=reason)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -1,0 +1,109 @@
+"""What phi's compiled modules answer, written as JSON, for the differential test of
+:mod:`tests.phi.test_native` (run in a process of its own: ``python -m tests.phi.native_probe
+OUT``, with or without ``MEDMESH_NATIVE=off``).
+
+On every conformance resource and seeded mutations of them: R4's issues, the check
+:func:`validate_resource` raises (references brought to their canonical form in place), the
+resource afterwards as :mod:`jsontext` writes and reads it again, its index rows (fixed keys),
+its patient compartment, and each of its references read leniently and as a search value.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from medmesh.phi import NATIVE_GROUP
+from medmesh.phi.fhir import jsontext
+from medmesh.phi.fhir.compartment import compartment_patient
+from medmesh.phi.fhir.r4 import validate
+from medmesh.phi.fhir.references import LocalBases, canonical_search_value, lenient_target
+from medmesh.phi.fhir.validation import validate_resource
+from medmesh.phi.search.extract import index_rows
+from medmesh.platform import native
+from medmesh.platform.crypto import BlindIndex
+from medmesh.platform.errors import MedmeshError
+from tests.phi.fhir.r4.conformance import conformance_resources
+from tests.phi.fhir.r4.mutations import KINDS, mutate
+
+MUTATIONS = 2000
+BASES = LocalBases("https://phi.example/fhir", "http://localhost:8002/fhir")
+BLIND = BlindIndex(b"native-probe-blind-index-key-32b")
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for item in value.values() for r in _references(item)]
+    if isinstance(value, list):
+        return [r for item in value for r in _references(item)]
+    return []
+
+
+def _rows(resource_type: str, resource: dict[str, Any]) -> dict[str, list[Any]]:
+    rows = index_rows(resource_type, resource, BLIND)
+    return {
+        "strings": sorted(rows.strings),
+        "lookup": sorted(rows.lookup),
+        "tokens": sorted(rows.tokens),
+        "dates": sorted(rows.dates),
+        "references": sorted(rows.references),
+    }
+
+
+def _answers(name: str, resource: Any) -> dict[str, Any]:
+    issues = validate(resource)
+    answer: dict[str, Any] = {
+        "name": name,
+        "issues": [[i.severity, i.code, i.expression, i.diagnostics] for i in issues],
+    }
+    try:
+        resource_type = validate_resource(resource, max_depth=64, bases=lambda: BASES)
+    except MedmeshError as exc:
+        answer["refused"] = [exc.status, exc.message, exc.extra]
+        return answer
+    text = jsontext.dumps(resource)
+    answer["text"] = text.decode()
+    answer["again"] = jsontext.dumps(jsontext.loads(text)) == text
+    answer["rows"] = _rows(resource_type, resource)
+    answer["patient"] = compartment_patient(resource)
+    answer["targets"] = [
+        [str(lenient_target(r, BASES)), canonical_search_value(r, lambda: BASES)]
+        for r in _references(resource)
+    ]
+    return answer
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, datetime | Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def main(out: Path) -> None:
+    rng = random.Random(49)
+    resources = conformance_resources()
+    answers = [_answers(name, jsontext.loads(jsontext.dumps(r))) for name, r in resources]
+    for index in range(MUTATIONS):
+        name, resource = resources[rng.randrange(len(resources))]
+        kind = KINDS[index % len(KINDS)]
+        mutated = mutate(resource, kind, rng)
+        if mutated is not None:
+            answers.append(_answers(f"{name} ({kind})", mutated))
+    status = native.status(NATIVE_GROUP)
+    report = {
+        "native": [status.active, status.reason] if status else None,
+        "rules": sys.modules["medmesh.phi.fhir.r4.rules"].__file__,
+        "answers": answers,
+    }
+    out.write_bytes(orjson.dumps(report, default=_default))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
