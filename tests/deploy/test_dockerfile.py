@@ -77,7 +77,7 @@ def test_phis_compiled_modules_are_built_apart_and_copied_where_the_venv_has_med
     all_stages = stages()
     native = "\n".join(all_stages["native"])
     assert all_stages["native"][0].startswith("FROM builder AS native")
-    assert "python -m medmesh.cli.native_build" in native
+    assert "python -m medmesh.cli.native_build --strict" in native
     assert "UV_PROJECT_ENVIRONMENT=/opt/build" in native  # the dev tools stay out of /opt/venv
     python = re.search(r"ARG PYTHON_IMAGE=python:(\d+\.\d+)\.", DOCKERFILE.read_text())
     assert python is not None
