@@ -114,11 +114,12 @@ class ResourceRepository:
         return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
 
     @staticmethod
-    def new_resource_inserts(row: ResourceRow, method: str) -> list[Statement]:
-        """The inserts of a resource's first current row and its history entry, for the caller
-        to run together with the resource's other writes (:func:`execute_together`). Core
-        statements, not ``session.add``: the ORM's unit of work costs more than the inserts."""
-        values = {c: getattr(row, c) for c in _COLUMNS}
+    def new_resource_inserts(values: dict[str, Any], method: str) -> list[Statement]:
+        """The inserts of a resource's first current row and its history entry (``values``:
+        the row's columns, those of ``resources``), for the caller to run together with the
+        resource's other writes (:func:`execute_together`). Core statements, not
+        ``session.add``: the ORM's unit of work (and even an ORM object) costs more than the
+        inserts."""
         return [(_INSERT_CURRENT, values), (_INSERT_VERSION, {**values, "method": method})]
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:

@@ -143,19 +143,19 @@ class ResourceStore:
         # Everything is computed before the first write: from it to the commit this request
         # holds SQLite's single write lock, and every other writer waits.
         index_rows = self.index.rows(resource_type, stored.resource)
-        row = ResourceRow(
-            resource_type=resource_type,
-            id=resource_id,
-            version=version,
-            last_updated=stored.last_updated,
-            deleted=False,
-            patient_id=stored.patient_id,
-            body=body,
-        )
+        values: dict[str, Any] = {
+            "resource_type": resource_type,
+            "id": resource_id,
+            "version": version,
+            "last_updated": stored.last_updated,
+            "deleted": False,
+            "patient_id": stored.patient_id,
+            "body": body,
+        }
         if current is None:
             # The first version: every write is an insert, all run in one trip.
             inserts = [
-                *repo.new_resource_inserts(row, method),
+                *repo.new_resource_inserts(values, method),
                 *self.index.new_resource_inserts(session, resource_type, resource_id, index_rows),
             ]
             if alone and self._own_transaction(session, resource_type):
@@ -165,6 +165,7 @@ class ResourceStore:
             else:
                 await execute_together(session, inserts)
         else:
+            row = ResourceRow(**values)
             if not await repo.replace(row, current.version):
                 raise VersionConflict(
                     f"{resource_type}/{resource_id} was changed concurrently",
