@@ -64,6 +64,13 @@ def test_the_compiled_modules_answer_as_their_sources(tmp_path: Path) -> None:
     assert all(a["again"] for a in answers if "again" in a)
     differing = [c["name"] for c, p in zip(answers, without["answers"], strict=True) if c != p]
     assert differing == []
+    bundles = with_native["bundles"]
+    assert sum("refused" in b for b in bundles) > 10
+    entries = [e for b in bundles for e in b.get("entries", [])]
+    assert sum(e[-1] is None for e in entries) > 1000  # entries read
+    assert sum(e[-1] is not None for e in entries) > 10  # a batch's entries refused
+    differing = [c["name"] for c, p in zip(bundles, without["bundles"], strict=True) if c != p]
+    assert differing == []
 
 
 _STATUS = """

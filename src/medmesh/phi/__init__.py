@@ -1,13 +1,15 @@
 """phi-service: a FHIR R4 store for Protected Health Information.
 
 The modules of :data:`NATIVE_MODULES` (validation, index rows, references, compartments, JSON
-text: pure computation on every resource stored) are imported compiled with mypyc when a
+text, a Bundle's entries: pure computation on every resource stored) are imported compiled with mypyc when a
 current build of them exists (:mod:`medmesh.platform.native`, decision 0049)."""
 
 from medmesh.platform import native
 
 NATIVE_GROUP = "medmesh_phi_native"
 NATIVE_MODULES = (
+    "medmesh.phi.bundles.references",
+    "medmesh.phi.bundles.requests",
     "medmesh.phi.fhir.compartment",
     "medmesh.phi.fhir.jsontext",
     "medmesh.phi.fhir.r4.bindings",
