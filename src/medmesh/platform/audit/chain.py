@@ -33,6 +33,7 @@ from medmesh.platform.db.sqlite import (
     checkpoint_soon,
     checkpoints_settled,
     file_key,
+    off_loop,
 )
 
 #: The ``prev_hash`` of the first record.
@@ -216,9 +217,10 @@ class SqliteAppender:
             checkpoint_soon(self.key)
 
     def _append_blocking(self, rows: list[dict[str, Any]], key: LinkKey | None) -> None:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        self._write(conn, rows, key)
+        with off_loop():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            self._write(conn, rows, key)
 
     def _write(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], key: LinkKey | None

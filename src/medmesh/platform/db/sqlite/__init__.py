@@ -25,6 +25,7 @@ from medmesh.platform.db.sqlite.files import (
     file_identity,
     file_key,
 )
+from medmesh.platform.db.sqlite.forking import off_loop
 from medmesh.platform.db.sqlite.reader import (
     open_reader,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "file_identity",
     "file_key",
     "is_write",
+    "off_loop",
     "open_reader",
     "write_queue",
 ]

@@ -9,6 +9,7 @@ import weakref
 from typing import Any
 
 from medmesh.platform.db.sqlite.files import BUSY_MS
+from medmesh.platform.db.sqlite.forking import off_loop
 from medmesh.platform.db.sqlite.writer import write_queue
 from medmesh.platform.logging import get_logger
 
@@ -85,12 +86,17 @@ async def _checkpoint(path: str) -> None:
     loop = asyncio.get_running_loop()
     previous = 0
     for _ in range(4):  # each pass copies what was committed during the one before
-        frames = await loop.run_in_executor(None, checkpoint, path)
+        frames = await loop.run_in_executor(None, _checkpoint_off_loop, path)
         if frames - previous < LAST_PASS_FRAMES:
             break
         previous = frames
     async with write_queue(path):
         checkpoint(path)
+
+
+def _checkpoint_off_loop(path: str) -> int:
+    with off_loop():
+        return checkpoint(path)
 
 
 def checkpoint(path: str) -> int:
