@@ -97,6 +97,8 @@ def phi(tmp_path: Path) -> Iterator[Phi]:
         "MEDMESH_PHI_DRAIN_SECONDS": "0",
         "MEDMESH_PHI_LOG_FILE": str(tmp_path / "phi.log"),
         "MEDMESH_PHI_IMPORT_URL_PREFIXES": files_url,
+        # Two workers (the default is one): each is checked, and one stopped while one goes on.
+        "MEDMESH_PHI_IMPORT_WORKERS": "2",
     }
     files = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(files_port), "--bind", "127.0.0.1"],

@@ -61,12 +61,13 @@ class PhiSettings(ServiceSettings):
         "https://files.example.org/exports/); empty: $import is refused",
     )
     import_workers: int = Field(
-        default=2,
+        default=1,
         ge=0,
         description="worker processes that parse, validate, seal and index the lines of NDJSON "
         "imports ($import, medmesh phi import) and the creates of transactions of 64 creates or "
-        "more, while the service writes; forked at first use, stopped with the service. 0: all "
-        "is prepared in the service's own process",
+        "more, while the service writes; forked at first use, stopped with the service. The "
+        "service's own process takes a core: set the cores available minus one. 0: all is "
+        "prepared in the service's own process",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"
