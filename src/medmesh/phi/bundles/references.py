@@ -25,8 +25,9 @@ PLACEHOLDER_PREFIXES = ("urn:uuid:", "urn:oid:")
 Holder = dict[str, Any]
 
 
-def reference_holders(resource: dict[str, Any]) -> list[Holder]:
-    """Every dict under ``resource`` with a string ``reference`` (iterative: depth is unbounded here)."""
+def reference_holders(resource: Any) -> list[Holder]:
+    """Every dict under ``resource`` (any JSON value) with a string ``reference`` (iterative:
+    depth is unbounded here)."""
     found: list[Holder] = []
     stack: list[Any] = [resource] if type(resource) in (dict, list) else []
     pop, push = stack.pop, stack.append
