@@ -130,8 +130,8 @@ def preparation(folder: Path) -> dict[str, Any]:
     from medmesh.phi.protection import load_protection
     from medmesh.platform import native
 
-    keys = Path(tempfile.mkdtemp(prefix="medmesh-bench-keys-"))
-    preparer = LinePreparer(load_protection(_settings(keys, "sqlite+medmesh://")), 64)
+    with tempfile.TemporaryDirectory(prefix="medmesh-bench-keys-") as keys:
+        preparer = LinePreparer(load_protection(_settings(Path(keys), "sqlite+medmesh://")), 64)
     _compile_validator()
     files = [
         (p.stem, list(enumerate(p.read_bytes().splitlines()))) for p in folder.glob("*.ndjson")

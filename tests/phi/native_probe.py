@@ -42,15 +42,6 @@ BASES = LocalBases("https://phi.example/fhir", "http://localhost:8002/fhir")
 BLIND = BlindIndex(b"native-probe-blind-index-key-32b")
 
 
-def _references(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
-        return found + [r for item in value.values() for r in _references(item)]
-    if isinstance(value, list):
-        return [r for item in value for r in _references(item)]
-    return []
-
-
 def _rows(resource_type: str, resource: dict[str, Any]) -> dict[str, list[Any]]:
     rows = index_rows(resource_type, resource, BLIND)
     return {
@@ -81,7 +72,7 @@ def _answers(name: str, resource: Any) -> dict[str, Any]:
     answer["patient"] = compartment_patient(resource)
     answer["targets"] = [
         [str(lenient_target(r, BASES)), canonical_search_value(r, lambda: BASES)]
-        for r in _references(resource)
+        for r in (h["reference"] for h in reference_holders(resource))
     ]
     return answer
 

@@ -1,8 +1,8 @@
 """phi-service: a FHIR R4 store for Protected Health Information.
 
 The modules of :data:`NATIVE_MODULES` (validation, index rows, references, compartments, JSON
-text, a Bundle's entries: pure computation on every resource stored) are imported compiled with mypyc when a
-current build of them exists (:mod:`medmesh.platform.native`, decision 0049)."""
+text, a Bundle's entries: pure computation on every resource stored) are imported compiled with
+mypyc when a current build of them exists (:mod:`medmesh.platform.native`, decision 0049)."""
 
 from medmesh.platform import native
 

@@ -112,17 +112,16 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
 def _report_native(state: PhiState) -> None:
     """Say whether phi's compiled modules are in use (a log line and a gauge)."""
     status = native.status(NATIVE_GROUP)
-    active = status is not None and status.active
+    assert status is not None  # importing medmesh.phi decided it
     gauge = state.metrics.gauge(
         "medmesh_phi_compiled_modules",
         "phi's modules running compiled with mypyc (0: their sources; decision 0049).",
     )
-    gauge.set(len(NATIVE_MODULES) if active else 0)
-    reason = status.reason if status else "not installed"
-    if active or reason == f"{native.SETTING}=off":
-        log.info("native_modules", active=active, reason=reason)
+    gauge.set(len(NATIVE_MODULES) if status.active else 0)
+    if status.active or not status.wanted:
+        log.info("native_modules", active=status.active, reason=status.reason)
     else:
-        log.warning("native_modules", active=False, reason=reason)
+        log.warning("native_modules", active=False, reason=status.reason)
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -20,8 +20,10 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +47,8 @@ class NativeStatus:
     group: str
     active: bool
     reason: str
-    modules: tuple[str, ...] = ()
+    #: False when the setting turned the build off (its sources run by choice).
+    wanted: bool = True
 
 
 def source_path(module: str) -> Path:
@@ -81,10 +84,8 @@ def install(group: str, modules: Sequence[str]) -> NativeStatus:
     of ``modules`` is imported."""
     if group in _installed:
         return _installed[group]
-    status = _decide(group, modules)
-    if status.active:
-        manifest = _manifest(NATIVE_ROOT / group)
-        assert manifest is not None
+    status, manifest = _decide(group, modules)
+    if manifest is not None:
         folder = NATIVE_ROOT / group
         files = {name: folder / file for name, file in manifest["files"].items()}
         sys.meta_path.insert(0, _CompiledFinder(files))
@@ -97,33 +98,99 @@ def status(group: str) -> NativeStatus | None:
     return _installed.get(group)
 
 
-def _decide(group: str, modules: Sequence[str]) -> NativeStatus:
+def _decide(group: str, modules: Sequence[str]) -> tuple[NativeStatus, dict[str, Any] | None]:
+    """The status of ``group`` here, and its manifest when its build is to be used."""
     # Read from the environment: the hook goes in at import, before any settings exist.
     setting = os.environ.get(SETTING, "")  # noqa: TID251
     if setting.strip().lower() in {"off", "0", "false", "no"}:
-        return NativeStatus(group, False, f"{SETTING}=off")
-    problem = build_problem(group, modules)
+        return NativeStatus(group, False, f"{SETTING}=off", wanted=False), None
+    manifest, problem = _checked(group, modules)
     if problem is not None:
-        return NativeStatus(group, False, problem)
+        return NativeStatus(group, False, problem), None
     already = [m for m in modules if m in sys.modules]
     if already:
-        return NativeStatus(group, False, f"imported before the hook: {', '.join(already)}")
-    return NativeStatus(group, True, "compiled", tuple(modules))
+        return NativeStatus(group, False, f"imported before the hook: {', '.join(already)}"), None
+    return NativeStatus(group, True, "compiled"), manifest
 
 
 def build_problem(group: str, modules: Sequence[str]) -> str | None:
     """Why ``group``'s build cannot serve ``modules`` as their sources are now (None: it can)."""
+    return _checked(group, modules)[1]
+
+
+def _checked(group: str, modules: Sequence[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """``group``'s manifest, and why its build cannot serve ``modules`` (None: it can)."""
     manifest = _manifest(NATIVE_ROOT / group)
     if manifest is None:
-        return "not built (python -m medmesh.cli.native_build)"
+        return None, "not built (python -m medmesh.cli.native_build)"
     if manifest.get("ext_suffix") != sysconfig.get_config_var("EXT_SUFFIX"):
-        return "built for another Python"
+        return manifest, "built for another Python"
     if sorted(manifest.get("modules", {})) != sorted(modules):
-        return "built from another list of modules"
+        return manifest, "built from another list of modules"
     changed = [m for m in modules if manifest["modules"][m] != source_digest(m)]
     if changed:
-        return f"sources changed since the build: {', '.join(changed)}"
-    return None
+        return manifest, f"sources changed since the build: {', '.join(changed)}"
+    return manifest, None
+
+
+def build(group: str, modules: Sequence[str], *, quiet: bool = True) -> Path:
+    """Compile ``modules`` as ``group`` with mypyc and put them, with their manifest, in place
+    of any earlier build of it; the group's folder. Needs mypy (mypyc), setuptools and a C
+    compiler, which the dev install and the image's build stage have; the service needs none
+    of them at run time."""
+    from mypyc.build import mypycify
+    from setuptools import Distribution  # type: ignore[import-untyped]
+
+    NATIVE_ROOT.mkdir(parents=True, exist_ok=True)
+    digests = {m: source_digest(m) for m in modules}
+    with tempfile.TemporaryDirectory(prefix=f"{group}-", dir=NATIVE_ROOT) as scratch:
+        work = Path(scratch)
+        out = work / "lib"
+        relative = [str(source_path(m).relative_to(SOURCE_ROOT)) for m in modules]
+        cwd = Path.cwd()
+        # mypy's cache beside the builds, not in the source tree
+        os.environ.setdefault("MYPY_CACHE_DIR", str(NATIVE_ROOT / ".mypy_cache"))  # noqa: TID251
+        os.chdir(SOURCE_ROOT)  # mypyc names the modules by their paths from here
+        try:
+            extensions = mypycify(
+                relative, opt_level="3", target_dir=str(work / "c"), group_name=group
+            )
+            dist = Distribution({"name": group, "ext_modules": extensions})
+            dist.script_name = "native_build"
+            dist.script_args = [
+                *(["--quiet"] if quiet else []),
+                "build_ext",
+                "--build-lib",
+                str(out),
+                "--build-temp",
+                str(work / "o"),
+            ]
+            dist.parse_command_line()
+            dist.run_commands()
+        finally:
+            os.chdir(cwd)
+        files = {
+            ".".join((*path.relative_to(out).parts[:-1], path.name.split(".")[0])): str(
+                path.relative_to(out)
+            )
+            for path in sorted(out.rglob("*.so"))
+        }
+        missing = [m for m in modules if m not in files]
+        if missing:
+            raise RuntimeError(f"mypyc built no extension for {', '.join(missing)}")
+        manifest = {
+            "group": group,
+            "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
+            "python": sys.version.split()[0],
+            "modules": digests,
+            "files": files,
+        }
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        target = NATIVE_ROOT / group
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+    return target
 
 
 def _manifest(folder: Path) -> dict[str, Any] | None:
