@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -154,6 +155,81 @@ async def test_record_many_raises_when_its_records_are_not_written(database: Dat
         await audit.stop()
     with pytest.raises(AuditWriteFailed):
         await audit.record_many([read(3)])
+
+
+async def test_record_each_stores_what_record_many_stores_for_the_same_records(
+    tmp_path: Path,
+) -> None:
+    at = datetime(2026, 12, 5, 9, 30, 0, 123456, tzinfo=UTC)
+    template = AuditRecord(
+        action="fhir.create",
+        actor="u-1",
+        client_id="portal",
+        roles=("clinician", "ü"),
+        source_ip="10.0.0.1",
+        request_id="req-1",
+        details={"bundle": "transaction", "nested": {"z": [1.5, None], "a": True}},
+        ts=at,
+    )
+    subjects: list[tuple[str | None, str | None, list[str]]] = [
+        ("Observation", f"obs-{i}", [f"p-{i % 3}"]) for i in range(9)
+    ]
+    subjects += [("Organization", "org-1", []), (None, None, ["p-b", "p-a"])]
+    stored: dict[str, list[tuple[object, ...]]] = {}
+    for way in ("each", "many"):
+        db = Database(f"sqlite+medmesh:///{tmp_path}/{way}.db")
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        audit = AuditTrail(db, "phi", flush_interval_ms=1.0, max_batch=4, sealing=SEALING)
+        await audit.start()
+        try:
+            if way == "each":
+                await audit.record_each(template, subjects)
+            else:
+                await audit.record_many(
+                    [
+                        AuditRecord(
+                            action="fhir.create",
+                            actor="u-1",
+                            client_id="portal",
+                            roles=("clinician", "ü"),
+                            patient_ids=patients,
+                            resource_type=resource_type,
+                            resource_id=resource_id,
+                            source_ip="10.0.0.1",
+                            request_id="req-1",
+                            details={
+                                "bundle": "transaction",
+                                "nested": {"z": [1.5, None], "a": True},
+                            },
+                            ts=at,
+                        )
+                        for resource_type, resource_id, patients in subjects
+                    ]
+                )
+            report = await verify_chain(db, keys=KEYS)
+            async with db.engine.connect() as conn:
+                rows = (await conn.execute(text("SELECT * FROM audit_log ORDER BY seq"))).all()
+        finally:
+            await audit.stop()
+            await db.dispose()
+        assert report.ok, report.problem
+        assert report.records == 11
+        stored[way] = [tuple(row) for row in rows]
+
+    # The same columns, byte for byte: the same JSON texts, times and links.
+    assert stored["each"] == stored["many"]
+    records = await _records_of(tmp_path / "each.db")
+    assert [(r.resource_type, r.resource_id, list(r.patient_ids)) for r in records] == subjects
+    assert {(r.actor, r.request_id, r.ts) for r in records} == {("u-1", "req-1", at)}
+
+
+async def _records_of(path: Path) -> list[Any]:
+    db = Database(f"sqlite+medmesh:///{path}")
+    try:
+        return list(await list_records(db, limit=100))
+    finally:
+        await db.dispose()
 
 
 async def test_two_trails_on_one_database_keep_one_chain(database_url: str) -> None:

@@ -96,11 +96,12 @@ class PhiAuditor:
         """One ``action`` record for each ``(resource_type, resource_id, patient)`` of
         ``resources`` (what :meth:`record` writes for each, in that order), queued together;
         returns once every one is durable."""
-        await self.trail.record_many(
+        await self.trail.record_each(
+            self._of(ctx, action, None, None, (), "success", details),
             [
-                self._of(ctx, action, kind, resource_id, [patient], "success", details)
+                (kind, resource_id, [patient] if patient else [])
                 for kind, resource_id, patient in resources
-            ]
+            ],
         )
 
     def _of(

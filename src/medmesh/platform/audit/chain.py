@@ -102,12 +102,15 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def record_hash(prev_hash: str, row: dict[str, Any], key: LinkKey | None = None) -> str:
+def record_hash(
+    prev_hash: str, row: dict[str, Any], key: LinkKey | None = None, ts_text: str | None = None
+) -> str:
     """The link of a record: the hex HMAC-SHA256 under ``key`` of ``prev_hash`` and the
     canonical JSON of ``row``'s linked fields (its ``key_id`` included), or without a key the
-    plain SHA-256 of records written before keys existed."""
+    plain SHA-256 of records written before keys existed. ``ts_text``: ``row``'s time as text,
+    when the caller has it."""
     body = {name: row[name] for name in _HASHED_FIELDS}
-    body["ts"] = _ts_text(body["ts"])
+    body["ts"] = ts_text if ts_text is not None else _ts_text(body["ts"])
     if key is None:
         canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(prev_hash.encode() + canonical).hexdigest()
@@ -121,12 +124,17 @@ def link(
     """Give ``rows`` their ``seq``, ``key_id``, ``prev_hash`` and ``hash`` after the chain's
     head (linked under ``key``); return the new head."""
     kid = key.kid if key is not None else None
+    texts: dict[datetime, str] = {}  # the records of a bulk write share their time
     for row in rows:
         last_seq += 1
         row["seq"] = last_seq
         row["key_id"] = kid
         row["prev_hash"] = last_hash
-        row["hash"] = last_hash = record_hash(last_hash, row, key)
+        ts = row["ts"]
+        text = texts.get(ts)
+        if text is None:
+            text = texts[ts] = _ts_text(ts)
+        row["hash"] = last_hash = record_hash(last_hash, row, key, text)
     return last_seq, last_hash
 
 
@@ -204,6 +212,24 @@ class SqliteAppender:
             values[i] = convert(values[i])
         return values
 
+    def values_of(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
+        """:meth:`values` of each of ``rows``, a value the rows share (the same object: the
+        caller, details and time of :meth:`AuditTrail.record_each`'s records) converted once."""
+        converted = self._converted
+        done: dict[tuple[int, int], Any] = {}  # (column, id of the value): every value lives on
+        out = []
+        for row in rows:
+            values = list(self._values(row))
+            for i, convert in converted:
+                value = values[i]
+                key = (i, id(value))
+                found = done.get(key, done)
+                if found is done:
+                    found = done[key] = convert(value)
+                values[i] = found
+            out.append(values)
+        return out
+
     async def append(self, rows: list[dict[str, Any]], key: LinkKey | None = None) -> None:
         """Chain (under ``key``) and commit ``rows``."""
         if not self.on_loop:
@@ -237,8 +263,7 @@ class SqliteAppender:
                 )
                 found = (0, GENESIS_HASH)
             last_seq, last_hash = link(rows, int(found[0]), str(found[1]), key)
-            values = [self.values(row) for row in rows]
-            conn.executemany(self._insert, values)
+            conn.executemany(self._insert, self.values_of(rows))
             conn.execute(
                 "UPDATE audit_chain_head SET last_seq = ?, last_hash = ? WHERE id = 1",
                 (last_seq, last_hash),
