@@ -7,7 +7,19 @@ from typing import ClassVar, NamedTuple
 import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic_settings import SettingsConfigDict
-from sqlalchemy import Column, Integer, String, Table, bindparam, event, func, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
@@ -16,11 +28,13 @@ from medmesh.platform.config import ServiceSettings
 from medmesh.platform.db import (
     Database,
     OneRowRead,
+    Rows,
     SessionDep,
     UTCDateTime,
     execute_together,
     new_metadata,
     utcnow,
+    write_transaction,
 )
 from medmesh.platform.errors import Conflict
 from medmesh.platform.testing import app_client
@@ -38,6 +52,16 @@ events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime, nullable=False),
 )
+marks = Table(
+    "marks",
+    metadata,
+    Column("way", String(20), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("label", String(40), nullable=True),
+    Column("on", Boolean, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+MARK_COLUMNS = ("way", "n", "label", "on", "at")
 
 
 class DemoSettings(ServiceSettings):
@@ -387,6 +411,82 @@ async def test_execute_together_runs_inserts_with_their_types_and_errors(databas
     assert at == stored
     assert at.tzinfo == UTC
     assert "INSERT" in seen
+
+
+def _marks(way: str) -> list[tuple[object, ...]]:
+    plus_two = timezone(timedelta(hours=2))
+    return [
+        (way, 1, "first", True, datetime(2024, 3, 1, 14, 30, 0, 120000, tzinfo=plus_two)),
+        (way, 2, None, False, datetime(2024, 3, 2, 0, 0, tzinfo=UTC)),
+        (way, 3, "ü", True, datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ]
+
+
+async def test_rows_as_tuples_store_what_rows_as_dicts_store(database_url: str) -> None:
+    """``Rows`` (tuples of named columns) against dicts, through every path a write takes:
+    execute_together's direct inserts, its SQLAlchemy path (a listener), write_transaction, and
+    columns out of the table's order (bound through dicts)."""
+    database = Database(database_url)
+    shuffled = ("at", "n", "way", "on", "label")
+    try:
+        await _create_tables(database)
+        async with database.unit_of_work() as session:
+            await execute_together(
+                session,
+                [
+                    (
+                        insert(marks),
+                        [dict(zip(MARK_COLUMNS, r, strict=True)) for r in _marks("dicts")],
+                    ),
+                    (insert(marks), Rows(MARK_COLUMNS, _marks("rows"))),
+                    (
+                        insert(marks),
+                        Rows(
+                            shuffled,
+                            [
+                                tuple(dict(zip(MARK_COLUMNS, r, strict=True))[c] for c in shuffled)
+                                for r in _marks("shuffled")
+                            ],
+                        ),
+                    ),
+                ],
+            )
+        async with write_transaction(database) as transaction:
+            await transaction.execute_all(
+                [(insert(marks), Rows(MARK_COLUMNS, _marks("transaction")))]
+            )
+        naive = Rows(MARK_COLUMNS, [("naive", 1, None, True, datetime(2024, 1, 1))])
+        with pytest.raises(StatementError, match="naive datetime"):
+            async with database.unit_of_work() as session:
+                await execute_together(session, [(insert(marks), naive)])
+        with pytest.raises(StatementError, match="naive datetime"):
+            async with write_transaction(database) as transaction:
+                await transaction.execute(insert(marks), naive)
+        seen: list[str] = []
+
+        def listen(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement.split()[0])
+
+        event.listen(database.engine.sync_engine, "before_cursor_execute", listen)
+        async with database.unit_of_work() as session:
+            await execute_together(
+                session, [(insert(marks), Rows(MARK_COLUMNS, _marks("listened")))]
+            )
+        event.remove(database.engine.sync_engine, "before_cursor_execute", listen)
+        async with database.engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT * FROM marks ORDER BY way, n"))).all()
+    finally:
+        await database.dispose()
+
+    assert "INSERT" in seen
+    by_way: dict[str, list[tuple[object, ...]]] = {}
+    for row in stored:
+        by_way.setdefault(row[0], []).append(tuple(row[1:]))
+    assert sorted(by_way) == ["dicts", "listened", "rows", "shuffled", "transaction"]
+    # What the database holds, as stored (times as their column type writes them).
+    for way in ("listened", "rows", "shuffled", "transaction"):
+        assert by_way[way] == by_way["dicts"], way
+    assert [label for _, label, _, _ in by_way["dicts"]] == ["first", None, "ü"]
 
 
 def _end_server_connections_unseen(database_url: str) -> None:

@@ -32,7 +32,7 @@ from medmesh.phi.search.models import (
     StringIndexRow,
     TokenIndexRow,
 )
-from medmesh.platform.db import Statement, UTCDateTime, execute_together
+from medmesh.platform.db import Rows, Statement, UTCDateTime, execute_together
 
 #: ``session.info`` key of the index rows a deferred block holds (see ``SearchIndex.deferred``).
 PENDING = "medmesh.phi.search.pending"
@@ -89,6 +89,13 @@ def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexRows] | No
 #: The Core tables of the index models (Core inserts skip the ORM's bulk-insert path).
 _TABLES: dict[type[Any], Table] = {m: cast(Table, m.__table__) for m in INDEX_TABLES}
 _INSERTS: dict[type[Any], Insert] = {m: insert(t) for m, t in _TABLES.items()}
+#: The columns of the tuples :func:`insert_statements` builds, in their order.
+_COLUMNS: dict[type[Any], tuple[str, ...]] = {
+    StringIndexRow: ("resource_type", "resource_id", "param", "token", "indexed"),
+    TokenIndexRow: ("resource_type", "resource_id", "param", "system", "code"),
+    DateIndexRow: ("resource_type", "resource_id", "param", "low", "high"),
+    ReferenceIndexRow: ("resource_type", "resource_id", "param", "target_type", "target_id"),
+}
 _REMOVE_INDEX = [
     delete(t).where(t.c.resource_type == bindparam("rt"), t.c.resource_id == bindparam("rid"))
     for t in _TABLES.values()
@@ -97,21 +104,16 @@ _REMOVE_INDEX = [
 
 def insert_statements(rows_by_resource: dict[tuple[str, str], IndexRows]) -> list[Statement]:
     """The inserts of the index rows of many resources: one executemany per table."""
-    strings: list[dict[str, Any]] = []
-    tokens: list[dict[str, Any]] = []
-    dates: list[dict[str, Any]] = []
-    references: list[dict[str, Any]] = []
+    strings = Rows(_COLUMNS[StringIndexRow])
+    tokens = Rows(_COLUMNS[TokenIndexRow])
+    dates = Rows(_COLUMNS[DateIndexRow])
+    references = Rows(_COLUMNS[ReferenceIndexRow])
     for (resource_type, resource_id), rows in rows_by_resource.items():
-        base = {"resource_type": resource_type, "resource_id": resource_id}
         lookup = rows.lookup
-        strings += [
-            {**base, "param": p, "token": t, "indexed": (p, t) in lookup} for p, t in rows.strings
-        ]
-        tokens += [{**base, "param": p, "system": s, "code": c} for p, s, c in rows.tokens]
-        dates += [{**base, "param": p, "low": lo, "high": hi} for p, lo, hi in rows.dates]
-        references += [
-            {**base, "param": p, "target_type": t, "target_id": i} for p, t, i in rows.references
-        ]
+        strings += [(resource_type, resource_id, p, t, (p, t) in lookup) for p, t in rows.strings]
+        tokens += [(resource_type, resource_id, p, s, c) for p, s, c in rows.tokens]
+        dates += [(resource_type, resource_id, p, lo, hi) for p, lo, hi in rows.dates]
+        references += [(resource_type, resource_id, p, t, i) for p, t, i in rows.references]
     # Core tables: the ORM's bulk-insert path costs more than the statement.
     return [
         (_INSERTS[table], values)

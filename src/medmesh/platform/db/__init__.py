@@ -19,6 +19,7 @@ from medmesh.platform.db.engine import (
 )
 from medmesh.platform.db.fast import (
     OneRowRead,
+    Rows,
     Statement,
     execute_together,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "FreshConnectionSession",
     "OneRowRead",
     "RequestSession",
+    "Rows",
     "SessionDep",
     "SessionMiddleware",
     "SessionSource",

@@ -44,14 +44,13 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from medmesh.platform.db.engine import Database
-from medmesh.platform.db.fast import Statement
+from medmesh.platform.db.fast import DictParams, Params, Rows, Statement, as_dicts
 from medmesh.platform.db.sqlite import DBAPI as SqliteDBAPI
 from medmesh.platform.db.sqlite.groups import WriteGroup, write_group
 
 __all__ = ["WriteTransaction", "direct_applies", "write_transaction"]
 
 #: Parameters of one statement: a row, or rows for an ``executemany``.
-Params = dict[str, Any] | list[dict[str, Any]]
 
 
 class WriteTransaction(Protocol):
@@ -121,7 +120,7 @@ class _Prepared:
     positional parameter its name, its bound value when the statement carries one, and its
     type's bind processor; for a select, its columns' result processors."""
 
-    __slots__ = ("binds", "get", "processed", "results", "sql")
+    __slots__ = ("binds", "get", "in_order", "processed", "results", "sql")
 
     _cache: dict[tuple[Executable, type[Dialect], tuple[str, ...]], _Prepared] = {}
 
@@ -143,6 +142,9 @@ class _Prepared:
             self.get = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
         #: The positions whose type converts the value (dates, JSON, booleans...).
         self.processed = [(i, p) for i, (_, _, p) in enumerate(binds) if p is not None]
+        #: Whether the parameters are the keys in their order (a :class:`Rows` tuple binds as
+        #: it is).
+        self.in_order = tuple(names) == keys
 
     @classmethod
     def of(cls, statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
@@ -187,10 +189,12 @@ class _Prepared:
             ]
         return cls(compiled.string, binds, results, keys)
 
-    def values(self, row: dict[str, Any]) -> list[Any]:
-        """The positional values of one row of parameters, converted (None too: a JSON
-        column stores it as JSON ``null``, as SQLAlchemy does)."""
-        if self.get is not None:
+    def values(self, row: dict[str, Any] | tuple[Any, ...]) -> list[Any]:
+        """The positional values of one row of parameters (a dict, or a tuple in bind order),
+        converted (None too: a JSON column stores it as JSON ``null``, as SQLAlchemy does)."""
+        if isinstance(row, tuple):
+            values = list(row)
+        elif self.get is not None:
             values = list(self.get(row))
         else:
             values = [row.get(name, bound) for name, bound, _ in self.binds]
@@ -240,7 +244,7 @@ class _DirectTransaction:
             raise self._error(exc, prepared.sql, values) from exc
 
     @staticmethod
-    def _keys(params: Params | None) -> tuple[str, ...]:
+    def _keys(params: DictParams | None) -> tuple[str, ...]:
         if not params:
             return ()
         return tuple(params[0] if isinstance(params, list) else params)
@@ -248,7 +252,12 @@ class _DirectTransaction:
     async def execute(self, statement: Executable, params: Params | None = None) -> int:
         if isinstance(params, list) and not params:
             return 0
-        prepared = _Prepared.of(statement, self._dialect, self._keys(params))
+        if isinstance(params, Rows):
+            prepared = _Prepared.of(statement, self._dialect, params.columns)
+            if not prepared.in_order:
+                params = params.dicts()
+        else:
+            prepared = _Prepared.of(statement, self._dialect, self._keys(params))
         if self._conn is None:
             await self._begin()
         cursor = self._run(prepared, params)
@@ -306,7 +315,7 @@ class _CoreTransaction:
             self._conn = await self._engine.connect()
         return self._conn
 
-    async def _first(self, statement: Executable, params: Params | None) -> Any:
+    async def _first(self, statement: Executable, params: DictParams | None) -> Any:
         """The transaction's first statement: a connection found dead at ``BEGIN`` (the server
         ended it and the loop has not read that yet) is replaced once; nothing had run on it."""
         conn = await self._connection()
@@ -318,7 +327,7 @@ class _CoreTransaction:
         await self._close()
         return await (await self._connection()).execute(statement, params)
 
-    async def _execute(self, statement: Executable, params: Params | None) -> Any:
+    async def _execute(self, statement: Executable, params: DictParams | None) -> Any:
         if self._conn is None or not self._conn.in_transaction():
             return await self._first(statement, params)
         return await self._conn.execute(statement, params)
@@ -326,7 +335,7 @@ class _CoreTransaction:
     async def execute(self, statement: Executable, params: Params | None = None) -> int:
         if isinstance(params, list) and not params:
             return 0
-        result = await self._execute(statement, params)
+        result = await self._execute(statement, as_dicts(params))
         return int(result.rowcount)
 
     async def execute_all(self, statements: Sequence[Statement]) -> None:

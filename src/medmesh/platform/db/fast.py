@@ -9,7 +9,7 @@ the writes go through SQLAlchemy as usual.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
@@ -138,8 +138,36 @@ def _cursor(dbapi_connection: Any, dialect: Dialect, sql: str, params: Any) -> I
         cursor.close()
 
 
-#: A Core statement and its parameters (a dict, or a list of dicts for an executemany).
-Statement = tuple[Executable, dict[str, Any] | list[dict[str, Any]]]
+class Rows(list[tuple[Any, ...]]):
+    """The rows of an executemany ``INSERT`` as tuples of the values of ``columns``, in that
+    order: cheaper to build than a dict a row, and on the direct path (:class:`_PreparedInsert`)
+    bound without one. Elsewhere :meth:`dicts` gives what a Core statement takes."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: Sequence[str], rows: Iterable[tuple[Any, ...]] = ()) -> None:
+        super().__init__(rows)
+        self.columns = tuple(columns)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as a dict each (column name to value)."""
+        columns = self.columns
+        return [dict(zip(columns, row, strict=True)) for row in self]
+
+
+#: A Core statement and its parameters (a dict, or a list of dicts or :class:`Rows` for an
+#: executemany).
+Params = dict[str, Any] | list[dict[str, Any]] | Rows
+Statement = tuple[Executable, Params]
+
+
+#: Parameters as SQLAlchemy's ``execute`` takes them.
+DictParams = dict[str, Any] | list[dict[str, Any]]
+
+
+def as_dicts(params: Params | None) -> DictParams | None:
+    """``params`` with :class:`Rows` as a list of dicts (what SQLAlchemy's ``execute`` takes)."""
+    return params.dicts() if isinstance(params, Rows) else params
 
 
 async def execute_together(session: AsyncSession, statements: Sequence[Statement]) -> None:
@@ -176,7 +204,7 @@ async def execute_together(session: AsyncSession, statements: Sequence[Statement
             if prepared is not None:
                 prepared.run(connection, params)
             else:
-                connection.execute(statement, params)
+                connection.execute(statement, as_dicts(params))
 
     if statements:
         await session.run_sync(run)
@@ -188,11 +216,13 @@ class _PreparedInsert:
     parameter building, execution context and result set-up (about half of a create's
     inserts' time)."""
 
-    __slots__ = ("binds", "get", "positional", "processed", "sql")
+    __slots__ = ("binds", "get", "in_order", "positional", "processed", "sql")
 
     _cache: dict[tuple[Insert, type[Dialect], tuple[str, ...]], _PreparedInsert | None] = {}
 
-    def __init__(self, sql: str, positional: bool, binds: list[tuple[str, Any]]) -> None:
+    def __init__(
+        self, sql: str, positional: bool, binds: list[tuple[str, Any]], keys: tuple[str, ...]
+    ) -> None:
         self.sql = sql
         self.positional = positional
         self.binds = binds
@@ -201,14 +231,17 @@ class _PreparedInsert:
         self.get = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
         #: The positions whose column type converts the value (dates, booleans...).
         self.processed = [(i, process) for i, (_, process) in enumerate(binds) if process]
+        #: Whether the binds are the keys in their order (a :class:`Rows` tuple binds as it is).
+        self.in_order = positional and tuple(names) == keys
 
     @classmethod
-    def of(
-        cls, statement: Insert, dialect: Dialect, params: dict[str, Any] | list[dict[str, Any]]
-    ) -> _PreparedInsert | None:
+    def of(cls, statement: Insert, dialect: Dialect, params: Params) -> _PreparedInsert | None:
         """The prepared form of ``statement`` for rows with the keys of ``params``; None when
         SQLAlchemy must run it (it fills in column defaults, or returns rows)."""
-        keys = tuple(params if isinstance(params, dict) else params[0])
+        if isinstance(params, Rows):
+            keys = params.columns
+        else:
+            keys = tuple(params if isinstance(params, dict) else params[0])
         key = (statement, type(dialect), keys)
         if key in cls._cache:
             return cls._cache[key]
@@ -221,12 +254,18 @@ class _PreparedInsert:
                 (name, columns[name].type.dialect_impl(dialect).bind_processor(dialect))
                 for name in names
             ]
-            prepared = cls(compiled.string, compiled.positional, binds)
+            prepared = cls(compiled.string, compiled.positional, binds, keys)
         if len(cls._cache) < 256:  # statements are module constants: a handful of keys
             cls._cache[key] = prepared
         return prepared
 
-    def run(self, connection: Connection, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+    def run(self, connection: Connection, params: Params) -> None:
+        if isinstance(params, Rows):
+            if not self.in_order:
+                params = params.dicts()
+            else:
+                self._execute(connection, self._bound(params))
+                return
         rows = [params] if isinstance(params, dict) else params
         binds = self.binds
         try:
@@ -249,6 +288,27 @@ class _PreparedInsert:
             raise StatementError(
                 f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
             ) from exc
+        self._execute(connection, values)
+
+    def _bound(self, rows: Rows) -> list[Any]:
+        """``rows`` (in bind order) with the values their column types convert converted."""
+        processed = self.processed
+        if not processed:
+            return rows
+        try:
+            values = []
+            for row in rows:
+                value = list(row)
+                for i, process in processed:
+                    value[i] = process(value[i])
+                values.append(value)
+        except Exception as exc:  # a value its column type refuses, as SQLAlchemy reports it
+            raise StatementError(
+                f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
+            ) from exc
+        return values
+
+    def _execute(self, connection: Connection, values: list[Any]) -> None:
         with _cursor(connection.connection, connection.dialect, self.sql, values) as cursor:
             if len(values) == 1:
                 cursor.execute(self.sql, values[0])
