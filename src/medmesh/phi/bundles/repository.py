@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import ColumnElement, Table, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.models import ResourceRow, ResourceVersionRow
 from medmesh.phi.resources.repository import keys_clause
-from medmesh.platform.db import Statement, execute_together
+from medmesh.platform.db import Rows, Statement
 from medmesh.platform.paging import keyset_page
 
 # Core inserts on the tables: the ORM's bulk-insert path costs more than the statements.
@@ -19,9 +19,29 @@ _INSERT_CURRENT = insert(cast(Table, ResourceRow.__table__))
 _INSERT_VERSION = insert(cast(Table, ResourceVersionRow.__table__))
 
 
-def new_resource_statements(
-    current: list[dict[str, Any]], versions: list[dict[str, Any]]
-) -> list[Statement]:
+#: The columns of :func:`new_resource_rows`' tuples: a current row, a version.
+CURRENT_COLUMNS = (
+    "resource_type",
+    "id",
+    "version",
+    "last_updated",
+    "deleted",
+    "patient_id",
+    "body",
+)
+VERSION_COLUMNS = (
+    *("resource_type", "id", "version", "last_updated", "method", "deleted", "patient_id"),
+    "body",
+)
+
+
+def new_resource_rows() -> tuple[Rows, Rows]:
+    """Empty rows for new resources: current rows (:data:`CURRENT_COLUMNS`) and first versions
+    (:data:`VERSION_COLUMNS`)."""
+    return Rows(CURRENT_COLUMNS), Rows(VERSION_COLUMNS)
+
+
+def new_resource_statements(current: Rows, versions: Rows) -> list[Statement]:
     """The inserts of resources that do not exist yet (their current rows and first versions),
     one executemany each, for :func:`~medmesh.platform.db.execute_together`."""
     if not current:
@@ -32,12 +52,6 @@ def new_resource_statements(
 class BundleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def insert_new(
-        self, current: list[dict[str, Any]], versions: list[dict[str, Any]]
-    ) -> None:
-        """Insert resources that do not exist yet (server-assigned ids): two multi-row INSERTs."""
-        await execute_together(self.session, new_resource_statements(current, versions))
 
     async def compartment_page(
         self,

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.bundles.repository import new_resource_statements
+from medmesh.phi.bundles.repository import new_resource_rows, new_resource_statements
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
@@ -31,8 +31,7 @@ class CreateStager:
         #: The method the versions record (``PUT`` for resources that come with their own id).
         self.method = method
         self._held: list[tuple[str, str, str | None, IndexRows]] = []
-        self._current: list[dict[str, Any]] = []
-        self._versions: list[dict[str, Any]] = []
+        self._current, self._versions = new_resource_rows()
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
         """Validate ``resource`` and check that the caller may create it (403 is audited)."""
@@ -55,17 +54,11 @@ class CreateStager:
     ) -> None:
         """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
         and its index rows, to be written by :meth:`flush`."""
-        row = {
-            "resource_type": resource_type,
-            "id": resource_id,
-            "version": 1,
-            "last_updated": self.now,
-            "deleted": False,
-            "patient_id": patient_id,
-            "body": body,
-        }
-        self._current.append(row)
-        self._versions.append({**row, "method": self.method})
+        now = self.now
+        self._current.append((resource_type, resource_id, 1, now, False, patient_id, body))
+        self._versions.append(
+            (resource_type, resource_id, 1, now, self.method, False, patient_id, body)
+        )
         self._held.append((resource_type, resource_id, patient_id, rows))
 
     async def flush(self, session: AsyncSession, ctx: FhirContext, **details: Any) -> None:
@@ -78,7 +71,8 @@ class CreateStager:
         if not self._held:
             return
         held, self._held = self._held, []
-        current, versions, self._current, self._versions = self._current, self._versions, [], []
+        current, versions = self._current, self._versions
+        self._current, self._versions = new_resource_rows()
         await self.resources.auditor.record_many(
             ctx,
             "fhir.create",
