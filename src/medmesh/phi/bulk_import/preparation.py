@@ -310,8 +310,14 @@ class PreparationPool:
 
     @property
     def ahead(self) -> int:
-        """How many chunks to keep submitted: one for each worker and one waiting."""
-        return self.workers + 1
+        """How many chunks to keep submitted: one for each worker and three waiting.
+
+        A line costs the service and a worker different amounts by type (an ExplanationOfBenefit
+        is mostly a worker's work, an Observation mostly the service's writes): prepared chunks
+        waiting let the faster side run ahead through such a stretch instead of waiting for the
+        other (decision 0050). A chunk is at most ``CHUNK_LINES`` lines.
+        """
+        return self.workers + 3
 
     def submit(
         self,
