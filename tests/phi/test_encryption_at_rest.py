@@ -174,7 +174,7 @@ async def test_the_stored_body_is_ciphertext_under_a_key_id(phi: PhiHarness) -> 
     async with database.unit_of_work() as session:
         body = (
             await session.execute(
-                text("SELECT body FROM resources WHERE id = :id"), {"id": created["id"]}
+                text("SELECT body FROM resource_versions WHERE id = :id"), {"id": created["id"]}
             )
         ).scalar_one()
     blob = bytes(body)

@@ -104,9 +104,8 @@ async def test_a_body_moved_to_another_row_is_refused_by_the_api(phi: PhiHarness
     database: Database = phi.app.state.database
     async with database.unit_of_work() as session:
         body_a = await session.scalar(select(ResourceRow.body).where(ResourceRow.id == a["id"]))
-        await session.execute(
-            update(ResourceRow).where(ResourceRow.id == b["id"]).values(body=body_a)
-        )
+        v = ResourceVersionRow
+        await session.execute(update(v).where(v.id == b["id"], v.version == 1).values(body=body_a))
     response = await phi.http.get(f"/fhir/Patient/{b['id']}", headers=phi.headers())
     # An attacker with write access to the table cannot make B's URL serve A's record; a failed
     # integrity check of stored data is the server's problem (500 "exception"), not the client's.

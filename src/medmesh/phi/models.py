@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Index, Integer, LargeBinary, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, ScalarSelect, String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from medmesh.platform.db import UTCDateTime, new_metadata
 
@@ -15,7 +16,8 @@ class PhiBase(DeclarativeBase):
 
 
 class ResourceRow(PhiBase):
-    """The current version of a resource. ``body`` is the AES-256-GCM envelope of its JSON."""
+    """The current version of a resource. ``body`` (the AES-256-GCM envelope of its JSON) is read
+    from the version's row: each body is stored once (docs/decisions/0051-phi-bodies-stored-once.md)."""
 
     __tablename__ = "resources"
     __table_args__ = (
@@ -30,7 +32,9 @@ class ResourceRow(PhiBase):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The patient whose compartment holds this resource (the Patient's own id for a Patient).
     patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    if TYPE_CHECKING:
+        #: The current version's body (mapped below, once the versions' table exists).
+        body: Mapped[bytes | None]
 
 
 class ResourceVersionRow(PhiBase):
@@ -47,3 +51,20 @@ class ResourceVersionRow(PhiBase):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+def current_body(current: Any) -> ScalarSelect[bytes | None]:
+    """The body of the version ``current`` (a current row's table or alias) is at."""
+    v = ResourceVersionRow.__table__.c
+    return (
+        select(v.body)
+        .where(
+            v.resource_type == current.c.resource_type,
+            v.id == current.c.id,
+            v.version == current.c.version,
+        )
+        .scalar_subquery()
+    )
+
+
+ResourceRow.body = column_property(current_body(ResourceRow.__table__))

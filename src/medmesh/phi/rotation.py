@@ -80,16 +80,13 @@ class RotationRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def set_current_body(self, key: VersionKey, body: bytes) -> bool:
-        """Update the current row when it is still at this version; True when it was."""
+    async def is_current(self, key: VersionKey) -> bool:
+        """Whether the version is its resource's current one (the current row reads its body)."""
         r = ResourceRow
-        result = await self.session.execute(
-            update(r)
-            .where(r.resource_type == key[0], r.id == key[1], r.version == key[2])
-            .values(body=body)
-            .execution_options(synchronize_session=False)
+        found = await self.session.scalar(
+            select(r.version).where(r.resource_type == key[0], r.id == key[1], r.version == key[2])
         )
-        return int(getattr(result, "rowcount", 0) or 0) == 1
+        return found is not None
 
 
 class KeyRotation:
@@ -127,7 +124,7 @@ class KeyRotation:
                     if fresh is None:
                         continue
                     await repo.set_version_body(key, fresh)
-                    if await repo.set_current_body(key, fresh):
+                    if await repo.is_current(key):
                         report.current_rows += 1
                     report.rotated += 1
                 cursor = (page[-1][0], page[-1][1], page[-1][2])

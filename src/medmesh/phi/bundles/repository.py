@@ -20,15 +20,7 @@ _INSERT_VERSION = insert(cast(Table, ResourceVersionRow.__table__))
 
 
 #: The columns of :func:`new_resource_rows`' tuples: a current row, a version.
-CURRENT_COLUMNS = (
-    "resource_type",
-    "id",
-    "version",
-    "last_updated",
-    "deleted",
-    "patient_id",
-    "body",
-)
+CURRENT_COLUMNS = ("resource_type", "id", "version", "last_updated", "deleted", "patient_id")
 VERSION_COLUMNS = (
     *("resource_type", "id", "version", "last_updated", "method", "deleted", "patient_id"),
     "body",

@@ -55,7 +55,7 @@ class CreateStager:
         """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
         and its index rows, to be written by :meth:`flush`."""
         now = self.now
-        self._current.append((resource_type, resource_id, 1, now, False, patient_id, body))
+        self._current.append((resource_type, resource_id, 1, now, False, patient_id))
         self._versions.append(
             (resource_type, resource_id, 1, now, self.method, False, patient_id, body)
         )

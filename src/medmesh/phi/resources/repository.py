@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.models import ResourceRow, ResourceVersionRow
+from medmesh.phi.models import ResourceRow, ResourceVersionRow, current_body
 from medmesh.platform.db import Database, OneRowRead, Statement
 from medmesh.platform.paging import keyset_page
 
@@ -36,7 +36,7 @@ _INSERT_VERSION = insert(_VERSION_TABLE)
 
 #: The current row as a plain Core row (attribute access like the ORM object, without the
 #: ORM's identity map and loading, which cost more than the query on a read).
-_GET_CURRENT = select(*_CURRENT_TABLE.c).where(
+_GET_CURRENT = select(*_CURRENT_TABLE.c, current_body(_CURRENT_TABLE).label("body")).where(
     _CURRENT_TABLE.c.resource_type == bindparam("rt"), _CURRENT_TABLE.c.id == bindparam("rid")
 )
 
@@ -52,8 +52,8 @@ def keys_clause(keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
     return or_(*(and_(r.resource_type == t, r.id.in_(i)) for t, i in ids.items()))
 
 
-def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
-    """The history entry of a current row."""
+def version_of(row: ResourceRow, method: str, body: bytes | None) -> ResourceVersionRow:
+    """The history entry of a current row (``body``: its sealed body, None for a deletion)."""
     return ResourceVersionRow(
         resource_type=row.resource_type,
         id=row.id,
@@ -62,7 +62,7 @@ def version_of(row: ResourceRow, method: str) -> ResourceVersionRow:
         method=method,
         deleted=row.deleted,
         patient_id=row.patient_id,
-        body=row.body,
+        body=body,
     )
 
 
@@ -120,7 +120,8 @@ class ResourceRepository:
         resource's other writes (:func:`execute_together`). Core statements, not
         ``session.add``: the ORM's unit of work (and even an ORM object) costs more than the
         inserts."""
-        return [(_INSERT_CURRENT, values), (_INSERT_VERSION, {**values, "method": method})]
+        current = {k: v for k, v in values.items() if k != "body"}
+        return [(_INSERT_CURRENT, current), (_INSERT_VERSION, {**values, "method": method})]
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:
         """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""
@@ -136,7 +137,6 @@ class ResourceRepository:
                 last_updated=row.last_updated,
                 deleted=row.deleted,
                 patient_id=row.patient_id,
-                body=row.body,
             )
             .execution_options(synchronize_session=False)
         )
@@ -147,9 +147,10 @@ class ResourceRepository:
         values["method"] = version.method
         await self.session.execute(_INSERT_VERSION, values)
 
-    async def add_version_of(self, row: ResourceRow, method: str) -> None:
-        """Record ``row`` (just written as the current version) in the version history."""
-        await self.add_version(version_of(row, method))
+    async def add_version_of(self, row: ResourceRow, method: str, body: bytes | None) -> None:
+        """Record ``row`` (just written as the current version) in the version history, with
+        its sealed ``body`` (None for a deletion)."""
+        await self.add_version(version_of(row, method, body))
 
     async def history(
         self,

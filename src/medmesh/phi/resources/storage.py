@@ -165,13 +165,13 @@ class ResourceStore:
             else:
                 await execute_together(session, inserts)
         else:
-            row = ResourceRow(**values)
+            row = ResourceRow(**{k: v for k, v in values.items() if k != "body"})
             if not await repo.replace(row, current.version):
                 raise VersionConflict(
                     f"{resource_type}/{resource_id} was changed concurrently",
                     issue_code="conflict",
                 )
-            await repo.add_version_of(row, method)
+            await repo.add_version_of(row, method, body)
             await self.index.write(session, resource_type, resource_id, stored.resource, index_rows)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)

@@ -259,7 +259,6 @@ class ResourceWrites(ResourceReads):
             last_updated=now,
             deleted=True,
             patient_id=row.patient_id,
-            body=None,
         )
         if not await repo.replace(tombstone, row.version):
             await self.auditor.record(
@@ -273,7 +272,7 @@ class ResourceWrites(ResourceReads):
                 status=412,
             )
             raise VersionConflict(f"{resource_type}/{resource_id} was changed concurrently")
-        await repo.add_version_of(tombstone, "DELETE")
+        await repo.add_version_of(tombstone, "DELETE", None)
         await self.index.remove(session, resource_type, resource_id)
         if resource_type == "Consent" and self.consents is not None:
             self.consents.changed(session)
