@@ -264,9 +264,8 @@ class AuditTrail:
         for all), what :meth:`record_many` writes for such records; return once every one is
         committed, raise :class:`AuditWriteFailed` if any is not.
 
-        The row's other fields are built once and shared (a bulk write audits each of its
-        resources: building, normalising and encoding the same caller, details and time for
-        each was a fifth of the service's CPU a resource of an NDJSON import).
+        The row's other fields are built once and shared by the records (a bulk write's audit
+        of each of its resources, docs/decisions/0050-phi-bulk-loads-on-the-service-thread.md).
         """
         if not subjects:
             return

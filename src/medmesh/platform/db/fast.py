@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Select, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
@@ -260,53 +260,34 @@ class _PreparedInsert:
         return prepared
 
     def run(self, connection: Connection, params: Params) -> None:
-        if isinstance(params, Rows):
-            if not self.in_order:
-                params = params.dicts()
-            else:
-                self._execute(connection, self._bound(params))
-                return
-        rows = [params] if isinstance(params, dict) else params
-        binds = self.binds
-        try:
-            values: list[Any]
-            if not self.positional:
-                values = [
-                    {name: row[name] if p is None else p(row[name]) for name, p in binds}
-                    for row in rows
-                ]
-            elif not self.processed:
-                values = list(map(self.get, rows))
-            else:
-                values = []
-                for row in rows:
-                    value = list(self.get(row))
-                    for i, process in self.processed:
-                        value[i] = process(value[i])
-                    values.append(value)
-        except Exception as exc:  # a value its column type refuses, as SQLAlchemy reports it
-            raise StatementError(
-                f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
-            ) from exc
-        self._execute(connection, values)
+        if isinstance(params, Rows) and not self.in_order:
+            params = params.dicts()
+        self._execute(connection, self._values(params))
 
-    def _bound(self, rows: Rows) -> list[Any]:
-        """``rows`` (in bind order) with the values their column types convert converted."""
-        processed = self.processed
-        if not processed:
-            return rows
+    def _values(self, params: Params) -> list[Any]:
+        """The rows' values in bind order, converted as their column types convert them
+        (:class:`Rows` come in bind order)."""
+        rows = [params] if isinstance(params, dict) else params
+        ordered = isinstance(params, Rows)
         try:
+            if not self.positional:  # dicts: Rows bind as they are only to positional SQL
+                return [
+                    {name: row[name] if p is None else p(row[name]) for name, p in self.binds}
+                    for row in cast("list[dict[str, Any]]", rows)
+                ]
+            if not self.processed:
+                return rows if ordered else list(map(self.get, rows))
             values = []
             for row in rows:
-                value = list(row)
-                for i, process in processed:
+                value = list(row if ordered else self.get(row))
+                for i, process in self.processed:
                     value[i] = process(value[i])
                 values.append(value)
+            return values
         except Exception as exc:  # a value its column type refuses, as SQLAlchemy reports it
             raise StatementError(
                 f"({type(exc).__module__}.{type(exc).__name__}) {exc}", self.sql, None, exc
             ) from exc
-        return values
 
     def _execute(self, connection: Connection, values: list[Any]) -> None:
         with _cursor(connection.connection, connection.dialect, self.sql, values) as cursor:
