@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import StatementError
 
 from medmesh.platform.db import Database, UTCDateTime, new_metadata
-from medmesh.platform.db.fast import InsertNew
+from medmesh.platform.db.insert_new import InsertNew
 from medmesh.platform.db.types import sqlite_datetime_text, utc_bind_text
 
 metadata = new_metadata()

@@ -43,7 +43,7 @@ from medmesh.devices.readings.chunks import (
     summary,
 )
 from medmesh.devices.readings.window import Window
-from medmesh.platform.db.fast import InsertNew
+from medmesh.platform.db.insert_new import InsertNew
 from medmesh.platform.db.types import sqlite_datetime_text
 
 #: A batch's new keys (see :class:`InsertNew`): (device id, reading id, chunk id).

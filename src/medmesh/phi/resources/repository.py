@@ -114,14 +114,14 @@ class ResourceRepository:
         return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
 
     @staticmethod
-    def new_resource_inserts(values: dict[str, Any], method: str) -> list[Statement]:
+    def new_resource_inserts(values: dict[str, Any], method: str, body: bytes) -> list[Statement]:
         """The inserts of a resource's first current row and its history entry (``values``:
-        the row's columns, those of ``resources``), for the caller to run together with the
-        resource's other writes (:func:`execute_together`). Core statements, not
-        ``session.add``: the ORM's unit of work (and even an ORM object) costs more than the
-        inserts."""
-        current = {k: v for k, v in values.items() if k != "body"}
-        return [(_INSERT_CURRENT, current), (_INSERT_VERSION, {**values, "method": method})]
+        the row's columns, those of ``resources``; ``body``: the version's sealed body), for the
+        caller to run together with the resource's other writes (:func:`execute_together`).
+        Core statements, not ``session.add``: the ORM's unit of work (and even an ORM object)
+        costs more than the inserts."""
+        version = {**values, "method": method, "body": body}
+        return [(_INSERT_CURRENT, values), (_INSERT_VERSION, version)]
 
     async def replace(self, row: ResourceRow, expected_version: int) -> bool:
         """Move the current row from ``expected_version`` to ``row.version``; False when it moved meanwhile."""

@@ -150,12 +150,11 @@ class ResourceStore:
             "last_updated": stored.last_updated,
             "deleted": False,
             "patient_id": stored.patient_id,
-            "body": body,
         }
         if current is None:
             # The first version: every write is an insert, all run in one trip.
             inserts = [
-                *repo.new_resource_inserts(values, method),
+                *repo.new_resource_inserts(values, method, body),
                 *self.index.new_resource_inserts(session, resource_type, resource_id, index_rows),
             ]
             if alone and self._own_transaction(session, resource_type):
@@ -165,7 +164,7 @@ class ResourceStore:
             else:
                 await execute_together(session, inserts)
         else:
-            row = ResourceRow(**{k: v for k, v in values.items() if k != "body"})
+            row = ResourceRow(**values)
             if not await repo.replace(row, current.version):
                 raise VersionConflict(
                     f"{resource_type}/{resource_id} was changed concurrently",

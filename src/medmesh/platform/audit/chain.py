@@ -207,10 +207,7 @@ class SqliteAppender:
 
     def values(self, row: dict[str, Any]) -> list[Any]:
         """The parameters of ``row``'s INSERT, in column order, as the column types bind them."""
-        values = list(self._values(row))
-        for i, convert in self._converted:
-            values[i] = convert(values[i])
-        return values
+        return self.values_of([row])[0]
 
     def values_of(self, rows: list[dict[str, Any]]) -> list[list[Any]]:
         """:meth:`values` of each of ``rows``, a value the rows share (the same object: the

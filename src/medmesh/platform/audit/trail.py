@@ -250,13 +250,7 @@ class AuditTrail:
 
     async def record(self, rec: AuditRecord) -> None:
         """Queue ``rec`` and return once it is committed; raise :class:`AuditWriteFailed` if not."""
-        if self._task is None or self._closing:
-            self._count_failure()
-            raise AuditWriteFailed("the audit trail is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((_row(rec, self.service), future, True))
-        self._wakeup.set()
-        await future
+        await self._queue_and_wait([_row(rec, self.service)])
 
     async def record_each(self, rec: AuditRecord, subjects: Sequence[Subject]) -> None:
         """Queue one record for each ``(resource_type, resource_id, patient_ids)`` of
@@ -267,43 +261,37 @@ class AuditTrail:
         The row's other fields are built once and shared by the records (a bulk write's audit
         of each of its resources, docs/decisions/0050-phi-bulk-loads-on-the-service-thread.md).
         """
-        if not subjects:
-            return
-        if self._task is None or self._closing:
-            self._count_failure()
-            raise AuditWriteFailed("the audit trail is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         base = _row(rec, self.service)
-        last = len(subjects) - 1
-        self._pending.extend(
-            (
+        await self._queue_and_wait(
+            [
                 {
                     **base,
                     "resource_type": resource_type,
                     "resource_id": resource_id,
                     "patient_ids": [str(p) for p in patient_ids],
-                },
-                future,
-                i == last,
-            )
-            for i, (resource_type, resource_id, patient_ids) in enumerate(subjects)
+                }
+                for resource_type, resource_id, patient_ids in subjects
+            ]
         )
-        self._wakeup.set()
-        await future
 
     async def record_many(self, recs: Sequence[AuditRecord]) -> None:
         """Queue ``recs`` in their order (each its own row of the chain, as :meth:`record`
         makes it) and return once every one is committed; raise :class:`AuditWriteFailed` if
         any is not."""
-        if not recs:
+        service = self.service
+        await self._queue_and_wait([_row(rec, service) for rec in recs])
+
+    async def _queue_and_wait(self, rows: list[dict[str, Any]]) -> None:
+        """Queue ``rows`` in their order and return once every one is committed; raise
+        :class:`AuditWriteFailed` if any is not (none: return at once)."""
+        if not rows:
             return
         if self._task is None or self._closing:
             self._count_failure()
             raise AuditWriteFailed("the audit trail is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        last = len(recs) - 1
-        service = self.service
-        self._pending.extend((_row(rec, service), future, i == last) for i, rec in enumerate(recs))
+        last = len(rows) - 1
+        self._pending.extend((row, future, i == last) for i, row in enumerate(rows))
         self._wakeup.set()
         await future
 

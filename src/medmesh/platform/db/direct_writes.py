@@ -50,8 +50,6 @@ from medmesh.platform.db.sqlite.groups import WriteGroup, write_group
 
 __all__ = ["WriteTransaction", "direct_applies", "write_transaction"]
 
-#: Parameters of one statement: a row, or rows for an ``executemany``.
-
 
 class WriteTransaction(Protocol):
     """One write transaction (see :func:`write_transaction`)."""
