@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -118,32 +119,55 @@ def base_url(request: Request) -> str:
     configured = PhiState.of(request.app).settings.base_url
     if configured:
         return configured.rstrip("/")
-    # Starlette rebuilds the URL from the scope on every call (a fiftieth of a create); the base
-    # depends only on these, and a client sends the same ones request after request.
+    return _remembered(_base_urls, _request_key(request, None), partial(_own_base, request))
+
+
+def local_bases(request: Request) -> LocalBases:
+    """The configured base, the base of this request (its scheme, Host and root path) and the
+    address the request arrived at (which the client does not choose)."""
+    configured = PhiState.of(request.app).settings.base_url
+    key = _request_key(request, configured)
+    return _remembered(_local_bases, key, partial(_local_bases_of, request, configured))
+
+
+def _request_key(request: Request, configured: str | None) -> tuple[Any, ...]:
+    """What a request's bases depend on. Starlette rebuilds the URL from the scope on every call
+    (a fiftieth of a create); a client sends the same parts request after request."""
     scope = request.scope
-    key = (
+    return (
+        configured,
         scope.get("scheme"),
         request.headers.get("host"),
         scope.get("server"),
         scope.get("root_path"),
         scope.get("app_root_path"),
     )
-    found = _base_urls.get(key)
+
+
+_T = TypeVar("_T")
+
+
+def _remembered(
+    memo: dict[tuple[Any, ...], _T], key: tuple[Any, ...], build: Callable[[], _T]
+) -> _T:
+    found = memo.get(key)
     if found is None:
-        if len(_base_urls) >= 256:  # the Host header is the client's: keep the memo bounded
-            _base_urls.clear()
-        found = _base_urls[key] = str(request.base_url).rstrip("/") + "/fhir"
+        if len(memo) >= 256:  # the Host header is the client's: keep the memo bounded
+            memo.clear()
+        found = memo[key] = build()
     return found
 
 
 _base_urls: dict[tuple[Any, ...], str] = {}
+_local_bases: dict[tuple[Any, ...], LocalBases] = {}
 
 
-def local_bases(request: Request) -> LocalBases:
-    """The configured base, the base of this request (its scheme, Host and root path) and the
-    address the request arrived at (which the client does not choose)."""
-    own = str(request.base_url).rstrip("/") + "/fhir"
-    bases = [PhiState.of(request.app).settings.base_url, own]
+def _own_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _local_bases_of(request: Request, configured: str | None) -> LocalBases:
+    bases = [configured or "", _own_base(request)]
     server = request.scope.get("server")
     if server and server[0]:
         host = f"[{server[0]}]" if ":" in str(server[0]) else str(server[0])

@@ -211,7 +211,9 @@ def test_a_worker_rejects_what_it_cannot_store_and_prepares_the_rest(
     assert first.policy_patient is None
     opened = load_protection(phi_settings).open(first.body, "Patient", "p1", 1)
     assert opened["meta"] == {"versionId": "1", "lastUpdated": "2026-12-05T03:00:00.000Z"}
-    assert first.rows.strings
+    strings = first.rows[0]
+    assert strings
+    assert {row[:2] for row in strings} == {("Patient", "p1")}
     assert blank is None
     assert array == Rejected(3, "structure", "not a JSON object")
     assert bad == Rejected(

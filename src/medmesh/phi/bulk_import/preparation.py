@@ -41,7 +41,7 @@ from medmesh.phi.fhir.types import SUPPORTED_TYPES, is_valid_id
 from medmesh.phi.fhir.validation import validate_resource
 from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.storage import seal_version
-from medmesh.phi.search.extract import IndexRows
+from medmesh.phi.search.extract import IndexValues, index_values
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.ids import uuid7_hex
@@ -94,7 +94,8 @@ class Prepared(NamedTuple):
     #: The patient a create's policy check asks about (None for a Patient itself).
     policy_patient: str | None
     body: bytes
-    rows: IndexRows
+    #: Its index rows, ready to insert.
+    rows: IndexValues
 
 
 def parse_line(line: Line, expected_type: str | None) -> Parsed | Rejected | None:
@@ -183,7 +184,9 @@ class LinePreparer:
             stored.patient_id,
             policy_patient,
             body,
-            self.index.rows(resource_type, stored.resource),
+            index_values(
+                resource_type, parsed.resource_id, self.index.rows(resource_type, stored.resource)
+            ),
         )
 
 

@@ -52,10 +52,17 @@ _ISSUE_CODES = {
 
 
 def status_line(code: int) -> str:
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
+    """``code`` with its reason phrase, as a Bundle response entry's ``status``."""
+    line = _STATUS_LINES.get(code)
+    if line is None:
+        try:
+            line = f"{code} {HTTPStatus(code).phrase}"
+        except ValueError:
+            line = str(code)
+    return line
+
+
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 def entry_failure(entry: BundleEntry, error: MedmeshError) -> FhirError:

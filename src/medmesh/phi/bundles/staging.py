@@ -20,7 +20,7 @@ from medmesh.phi.bundles.repository import new_resource_rows, new_resource_state
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
-from medmesh.phi.search.extract import IndexRows
+from medmesh.phi.search.extract import IndexValues, index_values
 from medmesh.platform.db import execute_together
 
 
@@ -30,7 +30,7 @@ class CreateStager:
         self.now = now
         #: The method the versions record (``PUT`` for resources that come with their own id).
         self.method = method
-        self._held: list[tuple[str, str, str | None, IndexRows]] = []
+        self._held: list[tuple[str, str, str | None, IndexValues]] = []
         self._current, self._versions = new_resource_rows()
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
@@ -41,7 +41,8 @@ class CreateStager:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
         stored, body = self.resources.seal_version(resource, resource_id, 1, self.now)
         rows = self.resources.index.rows(stored.resource_type, stored.resource)
-        self.hold_sealed(stored.resource_type, resource_id, stored.patient_id, body, rows)
+        index = index_values(stored.resource_type, resource_id, rows)
+        self.hold_sealed(stored.resource_type, resource_id, stored.patient_id, body, index)
         return stored
 
     def hold_sealed(
@@ -50,7 +51,7 @@ class CreateStager:
         resource_id: str,
         patient_id: str | None,
         body: bytes,
-        rows: IndexRows,
+        index: IndexValues,
     ) -> None:
         """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
         and its index rows, to be written by :meth:`flush`."""
@@ -59,7 +60,7 @@ class CreateStager:
         self._versions.append(
             (resource_type, resource_id, 1, now, self.method, False, patient_id, body)
         )
-        self._held.append((resource_type, resource_id, patient_id, rows))
+        self._held.append((resource_type, resource_id, patient_id, index))
 
     async def flush(self, session: AsyncSession, ctx: FhirContext, **details: Any) -> None:
         """Audit every held resource (one ``fhir.create`` record each, committed together),
@@ -80,7 +81,7 @@ class CreateStager:
             **details,
         )
         index = self.resources.index
-        rows = {(resource_type, id_): rows for resource_type, id_, _, rows in held}
+        rows = {(resource_type, id_): index for resource_type, id_, _, index in held}
         # Rows, versions and index rows in one trip: an executemany per table (the index rows
         # join a deferred block's instead, when the caller holds one).
         await execute_together(

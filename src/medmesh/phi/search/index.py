@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.protection import PhiProtection
-from medmesh.phi.search.extract import IndexRows, index_rows
+from medmesh.phi.search.extract import IndexRows, IndexValues, index_rows, index_values
 from medmesh.phi.search.repository import (
     PENDING,
     SearchRepository,
@@ -50,36 +50,40 @@ class SearchIndex:
         (``rows``: computed beforehand by :meth:`rows`)."""
         if rows is None:
             rows = self.rows(resource_type, resource)
+        values = index_values(resource_type, resource_id, rows)
         meta = resource.get("meta")
         # A first version has no rows to replace: skip the deletes (bulk imports are mostly creates).
         fresh = isinstance(meta, dict) and meta.get("versionId") == "1"
         pending = pending_rows(session)
         if pending is None:
             await SearchRepository(session).replace_index(
-                resource_type, resource_id, rows, fresh=fresh
+                resource_type, resource_id, values, fresh=fresh
             )
             return
         key = (resource_type, resource_id)
         if not fresh and key not in pending:
             await SearchRepository(session).remove_index(resource_type, resource_id)
-        pending[key] = rows
+        pending[key] = values
 
     def new_resource_inserts(
         self, session: AsyncSession, resource_type: str, resource_id: str, rows: IndexRows
     ) -> list[Statement]:
         """The inserts of the index rows of a resource that has none yet, for the caller to run
         with its own writes (none inside a deferred block, which takes the rows instead)."""
-        return self.new_resources_inserts(session, {(resource_type, resource_id): rows})
+        values = index_values(resource_type, resource_id, rows)
+        return self.new_resources_inserts(session, {(resource_type, resource_id): values})
 
     def new_resources_inserts(
-        self, session: AsyncSession, rows_by_resource: dict[tuple[str, str], IndexRows]
+        self, session: AsyncSession, resources: dict[tuple[str, str], IndexValues]
     ) -> list[Statement]:
-        """:meth:`new_resource_inserts` of many resources: one executemany per table."""
+        """:meth:`new_resource_inserts` of many resources (their rows as
+        :func:`~medmesh.phi.search.extract.index_values` gives them): one executemany per
+        table."""
         pending = pending_rows(session)
         if pending is not None:
-            pending.update(rows_by_resource)
+            pending.update(resources)
             return []
-        return insert_statements(rows_by_resource)
+        return insert_statements(resources.values())
 
     async def remove(self, session: AsyncSession, resource_type: str, resource_id: str) -> None:
         """Drop every index row of ``resource_type/resource_id``."""

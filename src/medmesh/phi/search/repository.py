@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from medmesh.phi.models import ResourceRow
 from medmesh.phi.search.dates import MAX_DATE, MIN_DATE
 from medmesh.phi.search.definitions import parameters_of
-from medmesh.phi.search.extract import IndexRows
+from medmesh.phi.search.extract import IndexValues
 from medmesh.phi.search.models import (
     INDEX_TABLES,
     DateIndexRow,
@@ -80,9 +80,9 @@ def _keyset(keys: Sequence[SortKey], values: Sequence[Any], backwards: bool) -> 
     return or_(*alternatives)
 
 
-def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexRows] | None:
-    """The rows a deferred block holds for ``session`` (None outside one)."""
-    pending: dict[tuple[str, str], IndexRows] | None = session.info.get(PENDING)
+def pending_rows(session: AsyncSession) -> dict[tuple[str, str], IndexValues] | None:
+    """The rows a deferred block holds for ``session``, by resource (None outside one)."""
+    pending: dict[tuple[str, str], IndexValues] | None = session.info.get(PENDING)
     return pending
 
 
@@ -102,18 +102,17 @@ _REMOVE_INDEX = [
 ]
 
 
-def insert_statements(rows_by_resource: dict[tuple[str, str], IndexRows]) -> list[Statement]:
+def insert_statements(resources: Iterable[IndexValues]) -> list[Statement]:
     """The inserts of the index rows of many resources: one executemany per table."""
     strings = Rows(_COLUMNS[StringIndexRow])
     tokens = Rows(_COLUMNS[TokenIndexRow])
     dates = Rows(_COLUMNS[DateIndexRow])
     references = Rows(_COLUMNS[ReferenceIndexRow])
-    for (resource_type, resource_id), rows in rows_by_resource.items():
-        lookup = rows.lookup
-        strings += [(resource_type, resource_id, p, t, (p, t) in lookup) for p, t in rows.strings]
-        tokens += [(resource_type, resource_id, p, s, c) for p, s, c in rows.tokens]
-        dates += [(resource_type, resource_id, p, lo, hi) for p, lo, hi in rows.dates]
-        references += [(resource_type, resource_id, p, t, i) for p, t, i in rows.references]
+    for resource_strings, resource_tokens, resource_dates, resource_references in resources:
+        strings += resource_strings
+        tokens += resource_tokens
+        dates += resource_dates
+        references += resource_references
     # Core tables: the ORM's bulk-insert path costs more than the statement.
     return [
         (_INSERTS[table], values)
@@ -135,23 +134,23 @@ class SearchRepository:
         """Insert the rows held by a deferred block; every search does so before it reads."""
         pending = pending_rows(self.session)
         if pending:
-            rows = dict(pending)
+            resources = list(pending.values())
             pending.clear()
-            await self.insert_index(rows)
+            await self.insert_index(resources)
 
     # --- index maintenance ------------------------------------------------------------------
 
     async def replace_index(
-        self, resource_type: str, resource_id: str, rows: IndexRows, *, fresh: bool
+        self, resource_type: str, resource_id: str, rows: IndexValues, *, fresh: bool
     ) -> None:
         """Store ``rows`` as the index of the resource (``fresh``: it has none yet)."""
         if not fresh:
             await self.remove_index(resource_type, resource_id)
-        await self.insert_index({(resource_type, resource_id): rows})
+        await self.insert_index([rows])
 
-    async def insert_index(self, rows_by_resource: dict[tuple[str, str], IndexRows]) -> None:
+    async def insert_index(self, resources: Iterable[IndexValues]) -> None:
         """Insert the rows of many resources: one executemany per table."""
-        await execute_together(self.session, insert_statements(rows_by_resource))
+        await execute_together(self.session, insert_statements(resources))
 
     async def remove_index(self, resource_type: str, resource_id: str) -> None:
         for statement in _REMOVE_INDEX:
