@@ -97,6 +97,30 @@ def test_rotation_rewraps_under_the_active_key() -> None:
     assert ring.rotate(rotated, ROW) == rotated
 
 
+def test_a_batch_seals_under_one_data_key_with_a_nonce_for_each_record() -> None:
+    ring = KeyRing.parse(f"k1:{_key_text()}")
+    batch = ring.batch()
+    alice, bob = batch.encrypt(b"alice", b"Patient/a/1"), batch.encrypt(b"bob", b"Patient/b/1")
+    other = ring.batch().encrypt(b"alice", b"Patient/a/1")
+    wrapped, nonce = slice(0, 2 + 2 + 60), slice(64, 64 + 12)
+
+    assert ring.decrypt(alice, b"Patient/a/1") == b"alice"
+    assert ring.decrypt(bob, b"Patient/b/1") == b"bob"
+    assert alice[wrapped] == bob[wrapped]  # one data key, wrapped once
+    assert alice[nonce] != bob[nonce]
+    assert other[wrapped] != alice[wrapped]  # the next batch draws its own
+    with pytest.raises(DecryptionFailed):
+        ring.decrypt(alice, b"Patient/b/1")  # still bound to its own row
+    rotating = KeyRing.parse(f"k2:{_key_text()},{ring.to_setting()}")
+    rotated = rotating.rotate(bob, b"Patient/b/1")
+    assert rotating.kid_of(rotated) == "k2"
+    assert rotated.endswith(bob[64:])  # the record's nonce and ciphertext kept
+    assert KeyRing.parse(rotating.to_setting().split(",")[0]).decrypt(rotated, b"Patient/b/1") == (
+        b"bob"
+    )
+    assert ring.decrypt(alice, b"Patient/a/1") == b"alice"  # its batch mate is untouched
+
+
 def test_rotation_refuses_tampered_blobs() -> None:
     old = KeyRing.parse(f"old:{_key_text()}")
     blob = bytearray(old.encrypt(SSN, ROW))

@@ -1,7 +1,7 @@
 """PHI at rest: stored resources are encrypted, searchable identifiers are blind-indexed.
 
 Every stored version is an AES-256-GCM envelope (``platform.crypto.KeyRing``, a data
-key per record, its key id in the blob) bound to ``type/id/version`` as associated
+key per record or per bulk unit, its key id in the blob) bound to ``type/id/version`` as associated
 data, so a body copied onto another row does not decrypt. Names, identifiers,
 phone numbers, e-mail addresses and postal codes are searched through keyed
 HMAC-SHA256 tokens (``platform.crypto.BlindIndex``): the database holds no
@@ -18,7 +18,7 @@ import orjson
 
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.fhir import jsontext
-from medmesh.platform.crypto import BlindIndex, KeyRing
+from medmesh.platform.crypto import BatchSealer, BlindIndex, KeyRing
 
 
 class PhiProtection:
@@ -31,9 +31,17 @@ class PhiProtection:
         return f"{resource_type}/{resource_id}/{version}".encode()
 
     def seal(
-        self, resource: dict[str, object], resource_type: str, resource_id: str, version: int
+        self,
+        resource: dict[str, object],
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        batch: BatchSealer | None = None,
     ) -> bytes:
-        return self.keys.encrypt(
+        """The sealed body of a version (``batch``: the data key of the bulk unit it is in;
+        without one, a key of its own)."""
+        sealer = self.keys if batch is None else batch
+        return sealer.encrypt(
             jsontext.dumps(resource), aad=self._aad(resource_type, resource_id, version)
         )
 

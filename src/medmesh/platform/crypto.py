@@ -47,6 +47,25 @@ _WRAPPED_BYTES: Final = NONCE_BYTES + KEY_BYTES + TAG_BYTES
 _KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+class BatchSealer:
+    """Seals records under one data key drawn for it, wrapped with the ring's active KEK; each
+    blob reads like one of :meth:`KeyRing.encrypt`'s (header, wrapped key, nonce, ciphertext)
+    and opens with :meth:`KeyRing.decrypt`. AES-GCM's random 96-bit nonces keep one key safe
+    far beyond the records of a bulk unit."""
+
+    __slots__ = ("_aead", "_wrapped")
+
+    def __init__(self, ring: KeyRing) -> None:
+        data_key = AESGCM.generate_key(bit_length=256)
+        self._wrapped = ring._wrap(ring.active_kid, data_key)
+        self._aead = AESGCM(data_key)
+
+    def encrypt(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """Seal ``plaintext`` (``aad``: what it must stay bound to, as for the ring)."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return self._wrapped + nonce + self._aead.encrypt(nonce, plaintext, _data_aad(aad))
+
+
 class DecryptionFailed(MedmeshError):
     """A blob that is malformed, tampered with, or sealed under a key not in the ring."""
 
@@ -110,10 +129,12 @@ class KeyRing:
 
     def encrypt(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """Seal ``plaintext`` under a fresh data key wrapped with the active KEK."""
-        data_key = AESGCM.generate_key(bit_length=256)
-        data_nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = AESGCM(data_key).encrypt(data_nonce, plaintext, _data_aad(aad))
-        return self._wrap(self.active_kid, data_key) + data_nonce + ciphertext
+        return self.batch().encrypt(plaintext, aad)
+
+    def batch(self) -> BatchSealer:
+        """A sealer whose blobs share one fresh data key (each with a nonce of its own): for
+        the records of one bulk unit, which then cost one data key and one wrap in all."""
+        return BatchSealer(self)
 
     def decrypt(self, blob: bytes, aad: bytes = b"") -> bytes:
         """The plaintext of ``blob``; raises :class:`DecryptionFailed` when it does not open."""

@@ -315,3 +315,23 @@ async def test_when_a_worker_dies_the_import_goes_on_without_workers(
     assert (report.lines, report.stored, report.rejected) == (30, 30, 0)
     found = await phi.http.get("/fhir/Patient", params={"_summary": "count"}, headers=phi.headers())
     assert found.json()["total"] == 30
+
+
+def test_a_chunk_seals_its_bodies_under_one_data_key(phi_settings: PhiSettings) -> None:
+    protection = load_protection(phi_settings)
+    preparer = preparation.LinePreparer(protection, 64)
+
+    def line(number: int, patient_id: str) -> tuple[int, bytes]:
+        return number, orjson.dumps({"resourceType": "Patient", "id": patient_id})
+
+    one, two = preparer.prepare([line(1, "p1"), line(2, "p2")], "Patient", (BASE,), _now())
+    (later,) = preparer.prepare([line(1, "p3")], "Patient", (BASE,), _now())
+
+    assert isinstance(one, Prepared)
+    assert isinstance(two, Prepared)
+    assert isinstance(later, Prepared)
+    wrapped = slice(0, 2 + len(protection.keys.active_kid) + 60)
+    assert one.body[wrapped] == two.body[wrapped]
+    assert later.body[wrapped] != one.body[wrapped]
+    assert protection.open(two.body, "Patient", "p2", 1)["id"] == "p2"
+    assert protection.open(later.body, "Patient", "p3", 1)["id"] == "p3"

@@ -43,6 +43,7 @@ from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.storage import seal_version
 from medmesh.phi.search.extract import IndexValues, index_values
 from medmesh.phi.search.index import SearchIndex
+from medmesh.platform.crypto import BatchSealer
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
@@ -140,29 +141,38 @@ class LinePreparer:
         base_urls: tuple[str, ...],
         now: datetime,
     ) -> list[Prepared | Rejected | None]:
-        bases = LocalBases(*base_urls)
-        return [self._line(line, expected_type, bases, now) for line in chunk]
+        bases, batch = LocalBases(*base_urls), self.protection.keys.batch()
+        return [self._line(line, expected_type, bases, now, batch) for line in chunk]
 
     def prepare_resources(
         self, items: list[Item], base_urls: tuple[str, ...], now: datetime
     ) -> list[Prepared | Rejected]:
         """Resources of a transaction (``(entry index, type, id, JSON)``: its POST entries,
         references rewritten), each as version 1 under the id the Bundle gave it."""
-        bases = LocalBases(*base_urls)
+        bases, batch = LocalBases(*base_urls), self.protection.keys.batch()
         return [
-            self._resource(Parsed(number, jsontext.loads(text), kind, rid), bases, now)
+            self._resource(Parsed(number, jsontext.loads(text), kind, rid), bases, now, batch)
             for number, kind, rid, text in items
         ]
 
     def _line(
-        self, line: Line, expected_type: str | None, bases: LocalBases, now: datetime
+        self,
+        line: Line,
+        expected_type: str | None,
+        bases: LocalBases,
+        now: datetime,
+        batch: BatchSealer,
     ) -> Prepared | Rejected | None:
         parsed = parse_line(line, expected_type)
         if not isinstance(parsed, Parsed):
             return parsed
-        return self._resource(parsed, bases, now)
+        return self._resource(parsed, bases, now, batch)
 
-    def _resource(self, parsed: Parsed, bases: LocalBases, now: datetime) -> Prepared | Rejected:
+    def _resource(
+        self, parsed: Parsed, bases: LocalBases, now: datetime, batch: BatchSealer
+    ) -> Prepared | Rejected:
+        """A valid resource as version 1, sealed under ``batch``'s data key (the chunk's or the
+        transaction share's: one data key a unit instead of one a resource)."""
         resource, resource_type = parsed.resource, parsed.resource_type
         try:
             validate_resource(
@@ -176,7 +186,7 @@ class LinePreparer:
                 raise
             return Rejected.of(parsed.number, exc)
         policy_patient = compartment_patient(resource) if resource_type != "Patient" else None
-        stored, body = seal_version(self.protection, resource, parsed.resource_id, 1, now)
+        stored, body = seal_version(self.protection, resource, parsed.resource_id, 1, now, batch)
         return Prepared(
             parsed.number,
             resource_type,

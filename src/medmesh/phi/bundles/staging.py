@@ -32,6 +32,8 @@ class CreateStager:
         self.method = method
         self._held: list[tuple[str, str, str | None, IndexValues]] = []
         self._current, self._versions = new_resource_rows()
+        #: The data key the bodies this stager seals share (one bulk unit, one key).
+        self._batch = resources.protection.keys.batch()
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
         """Validate ``resource`` and check that the caller may create it (403 is audited)."""
@@ -39,7 +41,7 @@ class CreateStager:
 
     def hold(self, resource: dict[str, Any], resource_id: str) -> Stored:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
-        stored, body = self.resources.seal_version(resource, resource_id, 1, self.now)
+        stored, body = self.resources.seal_version(resource, resource_id, 1, self.now, self._batch)
         rows = self.resources.index.rows(stored.resource_type, stored.resource)
         index = index_values(stored.resource_type, resource_id, rows)
         self.hold_sealed(stored.resource_type, resource_id, stored.patient_id, body, index)

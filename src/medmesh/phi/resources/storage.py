@@ -24,7 +24,7 @@ from medmesh.phi.protection import PhiProtection
 from medmesh.phi.resources.repository import CurrentRow, ResourceRepository
 from medmesh.phi.resources.stored import Stored
 from medmesh.phi.search.index import SearchIndex
-from medmesh.platform.crypto import DecryptionFailed
+from medmesh.platform.crypto import BatchSealer, DecryptionFailed
 from medmesh.platform.db import Database, execute_together, utcnow
 from medmesh.platform.db.direct_writes import direct_applies, write_transaction
 from medmesh.platform.ids import uuid7_hex
@@ -43,9 +43,10 @@ def seal_version(
     resource_id: str,
     version: int,
     now: datetime,
+    batch: BatchSealer | None = None,
 ) -> tuple[Stored, bytes]:
     """``resource`` as version ``version`` (id and ``meta`` stamped) and its body sealed with
-    ``protection``'s keys."""
+    ``protection``'s keys (under ``batch``'s data key when given)."""
     resource_type: str = resource["resourceType"]
     stored_resource = dict(resource)
     stored_resource["id"] = resource_id
@@ -54,7 +55,7 @@ def seal_version(
     meta["lastUpdated"] = fhir_instant(now)
     stored_resource["meta"] = meta
     patient_id = compartment_patient(stored_resource)
-    body = protection.seal(stored_resource, resource_type, resource_id, version)
+    body = protection.seal(stored_resource, resource_type, resource_id, version, batch)
     return Stored(stored_resource, resource_type, resource_id, version, now, patient_id), body
 
 
@@ -191,10 +192,16 @@ class ResourceStore:
         )
 
     def seal_version(
-        self, resource: dict[str, Any], resource_id: str, version: int, now: datetime
+        self,
+        resource: dict[str, Any],
+        resource_id: str,
+        version: int,
+        now: datetime,
+        batch: BatchSealer | None = None,
     ) -> tuple[Stored, bytes]:
-        """``resource`` as version ``version`` (id and ``meta`` stamped) and its sealed body."""
-        return seal_version(self.protection, resource, resource_id, version, now)
+        """``resource`` as version ``version`` (id and ``meta`` stamped) and its sealed body
+        (under ``batch``'s data key when given)."""
+        return seal_version(self.protection, resource, resource_id, version, now, batch)
 
     async def current(self, session: AsyncSession, resource_type: str, resource_id: str) -> Stored:
         row = await ResourceRepository(session).get(resource_type, resource_id)
