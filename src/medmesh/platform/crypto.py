@@ -48,16 +48,15 @@ _KID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class BatchSealer:
-    """Seals records under one data key drawn for it, wrapped with the ring's active KEK; each
+    """Seals records under one data key (from :meth:`KeyRing.batch`, with its wrapped form); each
     blob reads like one of :meth:`KeyRing.encrypt`'s (header, wrapped key, nonce, ciphertext)
     and opens with :meth:`KeyRing.decrypt`. AES-GCM's random 96-bit nonces keep one key safe
     far beyond the records of a bulk unit."""
 
     __slots__ = ("_aead", "_wrapped")
 
-    def __init__(self, ring: KeyRing) -> None:
-        data_key = AESGCM.generate_key(bit_length=256)
-        self._wrapped = ring._wrap(ring.active_kid, data_key)
+    def __init__(self, wrapped: bytes, data_key: bytes) -> None:
+        self._wrapped = wrapped
         self._aead = AESGCM(data_key)
 
     def encrypt(self, plaintext: bytes, aad: bytes = b"") -> bytes:
@@ -134,7 +133,8 @@ class KeyRing:
     def batch(self) -> BatchSealer:
         """A sealer whose blobs share one fresh data key (each with a nonce of its own): for
         the records of one bulk unit, which then cost one data key and one wrap in all."""
-        return BatchSealer(self)
+        data_key = AESGCM.generate_key(bit_length=256)
+        return BatchSealer(self._wrap(self.active_kid, data_key), data_key)
 
     def decrypt(self, blob: bytes, aad: bytes = b"") -> bytes:
         """The plaintext of ``blob``; raises :class:`DecryptionFailed` when it does not open."""

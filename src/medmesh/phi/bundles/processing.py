@@ -53,13 +53,7 @@ _ISSUE_CODES = {
 
 def status_line(code: int) -> str:
     """``code`` with its reason phrase, as a Bundle response entry's ``status``."""
-    line = _STATUS_LINES.get(code)
-    if line is None:
-        try:
-            line = f"{code} {HTTPStatus(code).phrase}"
-        except ValueError:
-            line = str(code)
-    return line
+    return _STATUS_LINES.get(code) or str(code)
 
 
 _STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}

@@ -21,6 +21,7 @@ from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
 from medmesh.phi.search.extract import IndexValues, index_values
+from medmesh.platform.crypto import BatchSealer
 from medmesh.platform.db import execute_together
 
 
@@ -32,8 +33,9 @@ class CreateStager:
         self.method = method
         self._held: list[tuple[str, str, str | None, IndexValues]] = []
         self._current, self._versions = new_resource_rows()
-        #: The data key the bodies this stager seals share (one bulk unit, one key).
-        self._batch = resources.protection.keys.batch()
+        #: The data key the bodies this stager seals share (one bulk unit, one key), drawn at
+        #: the first: a unit prepared by the workers seals nothing here.
+        self._batch: BatchSealer | None = None
 
     async def check(self, ctx: FhirContext, resource: dict[str, Any], resource_type: str) -> None:
         """Validate ``resource`` and check that the caller may create it (403 is audited)."""
@@ -41,6 +43,8 @@ class CreateStager:
 
     def hold(self, resource: dict[str, Any], resource_id: str) -> Stored:
         """Version 1 of a checked resource with a new id, to be written by :meth:`flush`."""
+        if self._batch is None:
+            self._batch = self.resources.protection.keys.batch()
         stored, body = self.resources.seal_version(resource, resource_id, 1, self.now, self._batch)
         rows = self.resources.index.rows(stored.resource_type, stored.resource)
         index = index_values(stored.resource_type, resource_id, rows)
