@@ -243,7 +243,7 @@ def main() -> dict[str, Any]:
         "tokens": "HS256 (MEDMESH_PHI_JWT_HS256_SECRET), signed with platform.testing.TokenFactory",
         "targets": {
             "read_rps": 3000,
-            "create_per_s": 1000,
+            "create_per_s": 1500,
             "transaction_resources_per_s": 5000,
             "search_p95_ms_at_100k_patients": 20,
         },

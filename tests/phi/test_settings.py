@@ -1,16 +1,21 @@
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from medmesh.phi.config import PhiSettings
 
 
-def test_write_admission_follows_the_database_unless_set(tmp_path: Path) -> None:
+def test_write_admission_is_sixteen_writes_on_every_database_unless_set(tmp_path: Path) -> None:
     sqlite = PhiSettings(var_dir=tmp_path)
     postgres = PhiSettings(database_url="postgresql+asyncpg://phi@db.internal/phi")
     chosen = PhiSettings(
         database_url="postgresql+asyncpg://phi@db.internal/phi", concurrent_writes=3
     )
 
-    # SQLite has one writer at a time: a few in flight; PostgreSQL writers run side by side.
-    assert sqlite.effective_concurrent_writes == 4
-    assert postgres.effective_concurrent_writes == 16
-    assert chosen.effective_concurrent_writes == 3
+    # Writes in flight share commits (SQLite's group commit, the audit trail's batches).
+    assert (sqlite.concurrent_writes, sqlite.effective_writes_per_client) == (16, 12)
+    assert (postgres.concurrent_writes, postgres.effective_writes_per_client) == (16, 12)
+    assert (chosen.concurrent_writes, chosen.effective_writes_per_client) == (3, 2)
+    with pytest.raises(ValidationError, match="concurrent_writes"):
+        PhiSettings(var_dir=tmp_path, concurrent_writes=0)

@@ -117,7 +117,7 @@ async def test_one_client_holds_at_most_its_share_of_the_write_slots() -> None:
 
 @pytest.mark.parametrize(
     ("concurrent_writes", "writes_per_client", "slots", "share"),
-    [(0, 0, 4, 3), (16, 0, 16, 12), (1, 0, 1, 1), (8, 2, 8, 2), (4, 9, 4, 4)],
+    [(16, 0, 16, 12), (4, 0, 4, 3), (1, 0, 1, 1), (8, 2, 8, 2), (4, 9, 4, 4)],
 )
 def test_the_client_share_defaults_to_three_quarters_of_the_slots(
     phi_settings: PhiSettings,
@@ -134,5 +134,5 @@ def test_the_client_share_defaults_to_three_quarters_of_the_slots(
         }
     )
 
-    assert settings.effective_concurrent_writes == slots
+    assert settings.concurrent_writes == slots
     assert settings.effective_writes_per_client == share

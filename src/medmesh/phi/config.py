@@ -8,7 +8,6 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from medmesh.platform.config import ServiceSettings
-from medmesh.platform.db import is_sqlite
 
 
 class PhiSettings(ServiceSettings):
@@ -41,12 +40,12 @@ class PhiSettings(ServiceSettings):
     )
     max_json_depth: int = Field(default=64, description="deeper JSON is refused with 400")
     concurrent_writes: int = Field(
-        default=0,
-        ge=0,
+        default=16,
+        ge=1,
         description="writes (create, update, delete, Bundles) in progress at once; the rest wait "
-        "their turn (after their body is read and parsed). 0: 4 on SQLite (one writer at a time: the one holding the "
-        "write lock is not delayed behind the CPU work of many others), 16 on a server database "
-        "(concurrent writers; more in flight share audit commits)",
+        "their turn (after their body is read and parsed). Those in flight share commits: on "
+        "SQLite the write transactions that meet commit as one group, and every database's "
+        "audit records are committed in batches",
     )
     writes_per_client: int = Field(
         default=0,
@@ -74,16 +73,9 @@ class PhiSettings(ServiceSettings):
     )
 
     @property
-    def effective_concurrent_writes(self) -> int:
-        """:attr:`concurrent_writes`, or its default for the database in use."""
-        if self.concurrent_writes:
-            return self.concurrent_writes
-        return 4 if is_sqlite(self.effective_database_url) else 16
-
-    @property
     def effective_writes_per_client(self) -> int:
         """:attr:`writes_per_client`, or three quarters of the write slots (at least 1)."""
-        slots = self.effective_concurrent_writes
+        slots = self.concurrent_writes
         if self.writes_per_client:
             return min(self.writes_per_client, slots)
         return max(1, slots * 3 // 4)

@@ -72,9 +72,7 @@ def create_app(settings: PhiSettings | None = None) -> FastAPI:
     index = SearchIndex(protection)
     auditor = PhiAuditor(state.audit)
     consents = ConsentRegistry(protection)
-    writes = WriteAdmission(
-        settings.effective_concurrent_writes, settings.effective_writes_per_client
-    )
+    writes = WriteAdmission(settings.concurrent_writes, settings.effective_writes_per_client)
     resources = ResourceService(
         protection,
         index,
