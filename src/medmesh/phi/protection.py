@@ -1,8 +1,8 @@
 """PHI at rest: stored resources are encrypted, searchable identifiers are blind-indexed.
 
 Every stored version is an AES-256-GCM envelope (``platform.crypto.KeyRing``, a data
-key per record or per bulk unit, its key id in the blob) bound to ``type/id/version`` as associated
-data, so a body copied onto another row does not decrypt. Names, identifiers,
+key per record or per bulk unit, its key id in the blob) bound to ``type/id/version`` as
+associated data, so a body copied onto another row does not decrypt. Names, identifiers,
 phone numbers, e-mail addresses and postal codes are searched through keyed
 HMAC-SHA256 tokens (``platform.crypto.BlindIndex``): the database holds no
 direct identifier in the clear.

@@ -87,7 +87,7 @@ class CreateStager:
             **details,
         )
         index = self.resources.index
-        rows = {(resource_type, id_): index for resource_type, id_, _, index in held}
+        rows = {(resource_type, id_): values for resource_type, id_, _, values in held}
         # Rows, versions and index rows in one trip: an executemany per table (the index rows
         # join a deferred block's instead, when the caller holds one).
         await execute_together(
