@@ -4,7 +4,7 @@ The Synthea 2019 patient bundles (/work/shared/conformance/synthea-2019), copied
 ``BENCH_PHI_IMPORT_COPIES`` times with fresh ids, are loaded two ways into empty databases:
 - NDJSON: the resources as ``<Type>.ndjson`` files (references as ``Type/id``), stored by
   ``medmesh.phi.bulk_import.standalone.import_directory`` (what ``medmesh phi import`` runs),
-  with ``BENCH_PHI_IMPORT_WORKERS`` preparation processes (default 1, phi's default) and
+  with ``BENCH_PHI_IMPORT_WORKERS`` preparation processes (default 2, phi's default) and
   again with none;
 - transaction: the same resources as transaction Bundles posted to the phi app in process
   (ASGI, no sockets), four at a time, with the same preparation processes and again with none;
@@ -46,7 +46,7 @@ SYNTHEA = Path(
 COPIES = int(os.environ.get("BENCH_PHI_IMPORT_COPIES", "30"))
 DATABASE_URL = os.environ.get("BENCH_PHI_DATABASE_URL", "")
 #: Preparation processes of the loads (phi's default, ``import_workers``).
-WORKERS = int(os.environ.get("BENCH_PHI_IMPORT_WORKERS", "1"))
+WORKERS = int(os.environ.get("BENCH_PHI_IMPORT_WORKERS", "2"))
 BLIND_KEY = "YmVuY2gtcGhpLWJsaW5kLWluZGV4LWtleS1vZi0zMi1ieXRlcw"
 _URN = re.compile(rb'"urn:uuid:([0-9a-f-]{36})"')
 

@@ -24,6 +24,7 @@ EMITTED_METRICS: dict[str, str] = {
     # phi-service (its dashboard also slices the generic ones by FHIR route)
     "medmesh_phi_resources_prepared_by_workers_total": "counter",
     "medmesh_phi_preparation_workers_lost_total": "counter",
+    "medmesh_phi_import_resources_written_by_workers_total": "counter",
     "medmesh_phi_compiled_modules": "gauge",
     # synthetic-phi-service
     "medmesh_synthetic_patients_generated_total": "counter",

@@ -104,6 +104,11 @@ class PhiAuditor:
             ],
         )
 
+    def template(self, ctx: FhirContext, action: str, **details: Any) -> AuditRecord:
+        """The ``success`` record of ``action`` by ``ctx``'s caller, but its subject: what
+        :meth:`record_many` writes for each resource, for a process that writes them itself."""
+        return self._of(ctx, action, None, None, (), "success", details)
+
     def _of(
         self,
         ctx: FhirContext,

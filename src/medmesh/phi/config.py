@@ -60,13 +60,13 @@ class PhiSettings(ServiceSettings):
         "https://files.example.org/exports/); empty: $import is refused",
     )
     import_workers: int = Field(
-        default=1,
+        default=2,
         ge=0,
         description="worker processes that parse, validate, seal and index the lines of NDJSON "
         "imports ($import, medmesh phi import) and the creates of transactions of 64 creates or "
-        "more, while the service writes; forked at first use, stopped with the service. The "
-        "service's own process takes a core: set the cores available minus one. 0: all is "
-        "prepared in the service's own process",
+        "more; forked at first use, stopped with the service. On SQLite, with 2 or more, each "
+        "worker also writes the import chunks it prepared, in turn (the service only "
+        "orchestrates): set the cores available. 0: all is prepared in the service's own process",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"

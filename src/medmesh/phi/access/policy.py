@@ -190,6 +190,14 @@ class AccessPolicy:
             return True
         return False
 
+    def creates_any(self, resource_type: str) -> bool:
+        """True when a system scope grants creating any ``resource_type`` whatever it holds
+        (no patient, Consent or ``?category=`` limit to check a resource against)."""
+        return any(
+            scope.context == "system" and not scope.param("category")
+            for scope in self._scopes(resource_type, "c")
+        )
+
     def can_search(self, resource_type: str) -> bool:
         """True when some scope lets this caller search ``resource_type`` (in some compartment)."""
         for scope in self._scopes(resource_type, "s"):

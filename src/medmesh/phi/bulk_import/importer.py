@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from datetime import datetime
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.bulk_import.preparation import (
     Line,
+    LinePreparer,
     Parsed,
     PreparationPool,
     Prepared,
@@ -31,9 +33,11 @@ from medmesh.phi.bulk_import.preparation import (
 )
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
 from medmesh.phi.bulk_import.repository import ImportRepository
+from medmesh.phi.bulk_import.writing import WritePlan, Written
 from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.context import FhirContext
+from medmesh.phi.fhir.types import SUPPORTED_TYPES
 from medmesh.phi.resources.service import ResourceService
 from medmesh.platform.db import Database, utcnow
 from medmesh.platform.errors import MedmeshError
@@ -81,6 +85,7 @@ class NdjsonImporter:
         self.database = database
         self.ctx = ctx
         self.pool = pool
+        self._last_now: datetime | None = None
         #: Details every ``fhir.create`` / ``fhir.update`` record of the import carries.
         self.audit = audit
 
@@ -89,17 +94,23 @@ class NdjsonImporter:
         chunks: AsyncIterable[tuple[int, list[Line]]],
         files: list[FileProgress],
         on_commit: OnCommit | None = None,
+        job: str | None = None,
     ) -> AsyncIterator[tuple[int, FileProgress]]:
         """Store ``chunks`` (each of the file ``files[i]``) in order, one transaction each;
-        yields the file's index and progress after each commit (``files`` is kept up to date)."""
+        yields the file's index and progress after each commit (``files`` is kept up to date).
+
+        ``on_commit`` writes the progress in each chunk's transaction; when it saves the
+        progress of the import job ``job``, the pool's workers may write chunks themselves
+        (:mod:`~medmesh.phi.bulk_import.writing`), saving it as ``on_commit`` would."""
         pool = self.pool
         if pool is None:
             async for index, chunk in chunks:
                 files[index] = await self.store_chunk(chunk, files[index], on_commit)
                 yield index, files[index]
             return
+        plans = self._write_plans(pool, files, on_commit, job)
         base_urls = self.ctx.local_bases.urls
-        pending: deque[tuple[int, list[Line], datetime | None, Any]] = deque()
+        pending: deque[tuple[int, list[Line], datetime | None, Any, int | None]] = deque()
         source = aiter(chunks)
         first: tuple[int, list[Line]] | None = None  # waits for a second to start the workers
         exhausted, started = False, False
@@ -121,26 +132,144 @@ class NdjsonImporter:
                         first = item
                         continue
                     for index, chunk in (first, item) if first is not None else (item,):
-                        now = utcnow()
+                        now = self._now()
                         expected = files[index].resource_type
-                        future = pool.submit(chunk, expected, base_urls, now)
-                        pending.append((index, chunk, now, future))
+                        if plans is None:
+                            submitted = pool.submit(chunk, expected, base_urls, now)
+                            pending.append((index, chunk, now, submitted, None))
+                            continue
+                        turn = pool.turns.issue()
+                        writing = pool.submit_write(
+                            turn, chunk, expected, base_urls, now, plans[index]
+                        )
+                        pending.append((index, chunk, now, writing, turn))
                     first, started = None, True
                 if first is not None:  # the only chunk: prepared here
-                    pending.append((*first, None, None))
+                    pending.append((*first, None, None, None))
                     first = None
                 if not pending:
                     if failure is not None:
                         raise failure
                     return
-                index, chunk, at, future = pending.popleft()
-                prepared = await pool.result(future)
-                files[index] = await self.store_chunk(chunk, files[index], on_commit, prepared, at)
+                index, chunk, at, future, number = pending.popleft()
+                if number is None:
+                    prepared = await pool.result(future)
+                    files[index] = await self.store_chunk(
+                        chunk, files[index], on_commit, prepared, at
+                    )
+                else:
+                    assert at is not None
+                    files[index] = await self._settle(
+                        pool, number, future, chunk, files[index], on_commit, at
+                    )
+                    pool.turns.done(number)
                 yield index, files[index]
         finally:
-            for *_, future in pending:
+            for *_, future, _ in pending:
                 if future is not None:
                     future.cancel()
+            if plans is not None:
+                # The chunks not settled here are given up: their workers write nothing.
+                pool.turns.done(pool.turns.issued - 1)
+                pool.writing = False
+
+    def _write_plans(
+        self,
+        pool: PreparationPool,
+        files: list[FileProgress],
+        on_commit: OnCommit | None,
+        job: str | None,
+    ) -> list[WritePlan] | None:
+        """What the workers need to write this import's chunks, or None when the service
+        writes them: not SQLite with its audit trail in a SQLite file of its own, a progress
+        record only ``on_commit`` knows how to write, a single worker (it would prepare and
+        write in turn, one core idle), or another import's chunks being written by the
+        workers."""
+        trail = self.resources.auditor.trail
+        audit = trail.database
+        if (
+            (on_commit is not None and job is None)
+            or not self.database.is_sqlite
+            or not audit.is_sqlite
+            or audit.url == self.database.url
+            or pool.workers < 2
+            or pool.writing
+            or pool.lost
+        ):
+            return None
+        pool.writing = True
+        creatable = frozenset(t for t in SUPPORTED_TYPES if self.ctx.policy.creates_any(t))
+        row = trail.base_row(self.resources.auditor.template(self.ctx, "fhir.create", **self.audit))
+        return [
+            WritePlan(
+                self.database.url,
+                audit.url,
+                row,
+                trail.link_key,
+                creatable,
+                progress.source,
+                job,
+                index,
+            )
+            for index, progress in enumerate(files)
+        ]
+
+    def _now(self) -> datetime:
+        """The time of a chunk's versions: later than the last chunk's (a chunk a dead worker
+        may have committed is known by it)."""
+        now = utcnow()
+        if self._last_now is not None and now <= self._last_now:
+            now = self._last_now + timedelta(microseconds=1)
+        self._last_now = now
+        return now
+
+    async def _settle(
+        self,
+        pool: PreparationPool,
+        number: int,
+        future: Any,
+        chunk: list[Line],
+        progress: FileProgress,
+        on_commit: OnCommit | None,
+        at: datetime,
+    ) -> FileProgress:
+        """Chunk ``number`` of the workers, settled: its progress once it is committed, by its
+        worker or, when that could not write it, here."""
+        outcome = await pool.written(future)
+        if isinstance(outcome, Written):
+            if outcome.audit_head is not None:
+                await self.resources.auditor.trail.adopt(outcome.records, outcome.audit_head)
+            if self.resources.consents is not None and "Consent" in outcome.types:
+                self.resources.consents.changed()
+            return progress.after_chunk(chunk[-1][0], outcome.stored, outcome.issues)
+        if isinstance(outcome, BrokenProcessPool):
+            # A worker died: the chunk is wholly committed or wholly absent. Its versions have
+            # a time of their own (``at``); when they are there, its outcome is worked out again.
+            replayed = await self._replayed_if_committed(pool, chunk, progress, at)
+            if replayed is not None:
+                return replayed
+            outcome = None
+        return await self.store_chunk(chunk, progress, on_commit, outcome, at)
+
+    async def _replayed_if_committed(
+        self, pool: PreparationPool, chunk: list[Line], progress: FileProgress, at: datetime
+    ) -> FileProgress | None:
+        """The progress after ``chunk`` when a worker committed it at ``at`` before it died,
+        else None."""
+        parsed = [parse_line(line, progress.resource_type) for line in chunk]
+        types = {one.resource_type for one in parsed if isinstance(one, Parsed)}
+        async with self.database.unit_of_work() as session:
+            committed = await ImportRepository(session).written_at(types, at)
+        if not committed:
+            return None
+        prepared = LinePreparer(pool.protection, pool.max_depth).prepare(
+            chunk, progress.resource_type, self.ctx.local_bases.urls, at
+        )
+        rejected = sorted((one for one in prepared if isinstance(one, Rejected)), key=_number)
+        stored = sum(1 for one in prepared if isinstance(one, Prepared))
+        return progress.after_chunk(
+            chunk[-1][0], stored, [_issue(progress.source, one) for one in rejected]
+        )
 
     async def store_chunk(
         self,
@@ -240,6 +369,10 @@ def _read_again(texts: dict[int, bytes], prepared: Prepared) -> Parsed:
         raise RuntimeError(f"line {prepared.number} read differently the second time")
     parsed.resource["id"] = parsed.resource_id = prepared.resource_id
     return parsed
+
+
+def _number(rejected: Rejected) -> int:
+    return rejected.number
 
 
 def _issue(source: str, rejected: Rejected) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from medmesh.phi.bulk_import.kickoff import parse_kickoff
 from medmesh.phi.bulk_import.models import ImportJobRow
 from medmesh.phi.bulk_import.preparation import Line, PreparationPool
 from medmesh.phi.bulk_import.progress import FileProgress, outcome_of
+from medmesh.phi.bulk_import.repository import save_progress
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.context import FhirContext
@@ -259,7 +260,9 @@ class ImportJobs:
                                 "not 200", request=response.request, response=response
                             )
                         lines = _chunks(_lines(response), index, progress.lines, self.chunk_lines)
-                        async for _, committed in importer.store_chunks(lines, files, save):
+                        async for _, committed in importer.store_chunks(
+                            lines, files, save, job=job_id
+                        ):
                             progress = committed
                 except httpx.HTTPError as exc:
                     status = (
@@ -304,12 +307,4 @@ class ImportJobs:
         progress: FileProgress,
         errors: list[dict[str, Any]] | None = None,
     ) -> None:
-        job = await session.get(ImportJobRow, job_id, with_for_update=True)
-        if job is None:
-            return
-        files = list(job.progress)
-        files[index] = progress.to_json()
-        job.progress = files
-        if errors is not None:
-            job.errors = list(errors)
-        job.updated_at = utcnow()
+        await session.run_sync(save_progress, job_id, index, progress, errors)

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 
+from medmesh.phi.bulk_import.writing import ChunkWriter, Turns, WritePlan, Written
 from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.compartment import compartment_patient
 from medmesh.phi.fhir.references import LocalBases
@@ -202,10 +203,14 @@ class LinePreparer:
 
 #: The worker process's preparer (set by :func:`_start_worker`).
 _preparer: LinePreparer | None = None
+#: The order of the chunks the workers write, and this worker's writers by database.
+_turns: Turns | None = None
+_writers: dict[str, ChunkWriter] = {}
 
 
-def _start_worker(protection: PhiProtection, max_depth: int) -> None:
-    global _preparer
+def _start_worker(protection: PhiProtection, max_depth: int, turns: Turns | None = None) -> None:
+    global _preparer, _turns
+    _turns = turns
     _die_with_parent()
     _close_sockets()
     # The service's signal handling is not the worker's: a SIGTERM stops it, and a Ctrl-C
@@ -255,6 +260,36 @@ def _prepare_in_worker(
     return _preparer.prepare(chunk, expected_type, base_urls, now)
 
 
+def _prepare_and_write_in_worker(
+    number: int,
+    chunk: list[Line],
+    expected_type: str | None,
+    base_urls: tuple[str, ...],
+    now: datetime,
+    plan: WritePlan,
+) -> Written | list[Prepared | Rejected | None] | None:
+    """Chunk ``number`` prepared, then written in its turn: what was written, or the prepared
+    chunk for the service to store (its turn stays with it), or None when its turn was given
+    up (nothing written)."""
+    assert _preparer is not None
+    assert _turns is not None
+    prepared = _preparer.prepare(chunk, expected_type, base_urls, now)
+    if not _turns.wait(number):
+        return None
+    writer = _writers.get(plan.database)
+    if writer is None:
+        writer = _writers[plan.database] = ChunkWriter(plan)
+    try:
+        written = writer.write(plan, prepared, now, chunk[-1][0])
+    except Exception as exc:  # the service stores the chunk its own way, and sees the error
+        _log.warning("import_chunk_not_written", error=type(exc).__name__)
+        written = None
+    if written is None:
+        return prepared
+    _turns.done(number)
+    return written
+
+
 def _prepare_resources_in_worker(
     items: list[Item], base_urls: tuple[str, ...], now: datetime
 ) -> list[Prepared | Rejected]:
@@ -268,6 +303,7 @@ class PreparationMetrics:
 
     prepared: Counter
     lost: Counter
+    written: Counter
 
     @classmethod
     def register(cls, metrics: ServiceMetrics) -> PreparationMetrics:
@@ -282,6 +318,11 @@ class PreparationMetrics:
                 "medmesh_phi_preparation_workers_lost_total",
                 "Times a preparation worker died: the pool stops and the service prepares "
                 "the rest itself.",
+            ),
+            written=metrics.counter(
+                "medmesh_phi_import_resources_written_by_workers_total",
+                "NDJSON import lines a preparation worker stored itself, in its turn, on SQLite "
+                "(the others are stored by the service).",
             ),
         )
 
@@ -307,6 +348,10 @@ class PreparationPool:
         self.max_depth = max_depth
         self.metrics = metrics
         self.workers = workers
+        #: The order in which the workers commit the chunks they write.
+        self.turns = Turns(multiprocessing.get_context("fork"))
+        #: Whether an import's chunks are being written by the workers (one import at a time).
+        self.writing = False
         self._executor: ProcessPoolExecutor | None = None
         self._lost = False
 
@@ -317,7 +362,7 @@ class PreparationPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(self.protection, self.max_depth),
+                initargs=(self.protection, self.max_depth, self.turns),
             )
         return self._executor
 
@@ -351,6 +396,53 @@ class PreparationPool:
             self._broken()
             return None
         return asyncio.wrap_future(future)
+
+    @property
+    def lost(self) -> bool:
+        """Whether a worker died (the pool prepares nothing more)."""
+        return self._lost
+
+    def submit_write(
+        self,
+        number: int,
+        chunk: list[Line],
+        expected_type: str | None,
+        base_urls: tuple[str, ...],
+        now: datetime,
+        plan: WritePlan,
+    ) -> asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None:
+        """Chunk ``number`` (of :attr:`turns`) prepared and written by a worker in its turn
+        (:mod:`~medmesh.phi.bulk_import.writing`), or None when the pool cannot take it."""
+        executor = self._started()
+        if executor is None:
+            return None
+        try:
+            future: Future[Written | list[Prepared | Rejected | None] | None] = executor.submit(
+                _prepare_and_write_in_worker, number, chunk, expected_type, base_urls, now, plan
+            )
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        return asyncio.wrap_future(future)
+
+    async def written(
+        self, future: asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None
+    ) -> Written | list[Prepared | Rejected | None] | BrokenProcessPool | None:
+        """What :meth:`submit_write`'s chunk came to: written, handed back, given up (None), or
+        the pool's failure (a worker died: the chunk may or may not be committed)."""
+        if future is None:
+            return BrokenProcessPool("the pool could not take the chunk")
+        try:
+            outcome = await future
+        except BrokenProcessPool as exc:
+            self._broken()
+            return exc
+        if isinstance(outcome, list):
+            self._count("import", outcome)
+        elif outcome is not None and self.metrics is not None:
+            self.metrics.prepared.labels(kind="import").inc(outcome.stored)
+            self.metrics.written.inc(outcome.stored)
+        return outcome
 
     async def prepare_resources(
         self, items: list[Item], base_urls: tuple[str, ...], now: datetime

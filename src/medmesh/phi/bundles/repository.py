@@ -33,6 +33,21 @@ def new_resource_rows() -> tuple[Rows, Rows]:
     return Rows(CURRENT_COLUMNS), Rows(VERSION_COLUMNS)
 
 
+def add_new_resource(
+    current: Rows,
+    versions: Rows,
+    now: datetime,
+    method: str,
+    resource_type: str,
+    resource_id: str,
+    patient_id: str | None,
+    body: bytes,
+) -> None:
+    """Version 1 of a new resource (its sealed ``body``) as a current row and a version."""
+    current.append((resource_type, resource_id, 1, now, False, patient_id))
+    versions.append((resource_type, resource_id, 1, now, method, False, patient_id, body))
+
+
 def new_resource_statements(current: Rows, versions: Rows) -> list[Statement]:
     """The inserts of resources that do not exist yet (their current rows and first versions),
     one executemany each, for :func:`~medmesh.platform.db.execute_together`."""

@@ -16,7 +16,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.bundles.repository import new_resource_rows, new_resource_statements
+from medmesh.phi.bundles.repository import (
+    add_new_resource,
+    new_resource_rows,
+    new_resource_statements,
+)
 from medmesh.phi.context import FhirContext
 from medmesh.phi.resources.service import ResourceService
 from medmesh.phi.resources.stored import Stored
@@ -61,10 +65,15 @@ class CreateStager:
     ) -> None:
         """Version 1 of a checked resource sealed beforehand (at :attr:`now`, with these keys)
         and its index rows, to be written by :meth:`flush`."""
-        now = self.now
-        self._current.append((resource_type, resource_id, 1, now, False, patient_id))
-        self._versions.append(
-            (resource_type, resource_id, 1, now, self.method, False, patient_id, body)
+        add_new_resource(
+            self._current,
+            self._versions,
+            self.now,
+            self.method,
+            resource_type,
+            resource_id,
+            patient_id,
+            body,
         )
         self._held.append((resource_type, resource_id, patient_id, index))
 

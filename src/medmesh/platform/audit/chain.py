@@ -241,9 +241,15 @@ class SqliteAppender:
 
     def _append_blocking(self, rows: list[dict[str, Any]], key: LinkKey | None) -> None:
         with off_loop():
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            self._write(conn, rows, key)
+            self.append_now(rows, key)
+
+    def append_now(self, rows: list[dict[str, Any]], key: LinkKey | None = None) -> None:
+        """Chain (under ``key``) and commit ``rows`` on this thread, waiting for another
+        writer with SQLite's busy handler: for a process without an event loop (phi's import
+        writers). The rows get their ``seq`` and ``hash``."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        self._write(conn, rows, key)
 
     def _write(
         self, conn: sqlite3.Connection, rows: list[dict[str, Any]], key: LinkKey | None

@@ -60,11 +60,16 @@ def _derive(key: bytes, label: bytes) -> bytes:
 class LinkKey:
     """The key that links records: its id and a prepared HMAC-SHA256 (copied per record)."""
 
-    __slots__ = ("_base", "kid")
+    __slots__ = ("_base", "_key", "kid")
 
     def __init__(self, kid: str, key: bytes) -> None:
         self.kid = kid
+        self._key = key
         self._base = hmac.new(_derive(key, _LINK_LABEL), digestmod=hashlib.sha256)
+
+    def __reduce__(self) -> tuple[type[LinkKey], tuple[str, bytes]]:
+        # Pickled only to the service's own forked workers (phi's import writers), over a pipe.
+        return (LinkKey, (self.kid, self._key))
 
     def mac(self, data: bytes) -> str:
         """The hex HMAC of ``data``."""

@@ -34,7 +34,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from medmesh.platform.audit.chain import SqliteAppender, append_batch
-from medmesh.platform.audit.keys import AuditSealing
+from medmesh.platform.audit.keys import AuditSealing, LinkKey
 from medmesh.platform.db import Base, Database, utcnow
 from medmesh.platform.errors import ServiceUnavailable
 from medmesh.platform.logging import get_logger
@@ -248,6 +248,26 @@ class AuditTrail:
         if self._sqlite is not None:
             await self._sqlite.close()
 
+    @property
+    def link_key(self) -> LinkKey | None:
+        """The key that links the records this trail writes (None: plain SHA-256 links)."""
+        return self._link_key
+
+    def base_row(self, rec: AuditRecord) -> dict[str, Any]:
+        """The row :meth:`record_each` shares between its records, for a process that appends
+        them itself (:meth:`SqliteAppender.append_now`, then :meth:`adopt`)."""
+        return _row(rec, self.service)
+
+    async def adopt(self, records: int, head: tuple[int, str]) -> None:
+        """Count ``records`` that another process (phi's import writers) committed to this
+        trail's file, up to ``head`` (the last one's ``seq`` and ``hash``), as this trail's: in
+        its metrics, and covered by its next signed checkpoint."""
+        if self._records is not None:
+            self._records.inc(records)
+        if self._batch_sizes is not None:
+            self._batch_sizes.observe(records)
+        await self._after_commit_at(head)
+
     async def record(self, rec: AuditRecord) -> None:
         """Queue ``rec`` and return once it is committed; raise :class:`AuditWriteFailed` if not."""
         await self._queue_and_wait([_row(rec, self.service)])
@@ -344,9 +364,12 @@ class AuditTrail:
         self._anchored_seq, self._unanchored_since = seq, None
 
     async def _after_commit(self, rows: list[dict[str, Any]]) -> None:
-        if self._checkpoints is None:
+        await self._after_commit_at((int(rows[-1]["seq"]), str(rows[-1]["hash"])))
+
+    async def _after_commit_at(self, head: tuple[int, str]) -> None:
+        if self._checkpoints is None or (self._head is not None and head[0] <= self._head[0]):
             return
-        self._head = (int(rows[-1]["seq"]), str(rows[-1]["hash"]))
+        self._head = head
         now = time.monotonic()
         if self._unanchored_since is None:
             self._unanchored_since = now

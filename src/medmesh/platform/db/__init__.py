@@ -16,12 +16,14 @@ from medmesh.platform.db.engine import (
     create_unpooled_engine,
     dispose_engine,
     is_sqlite,
+    sqlite_writer_engine,
 )
 from medmesh.platform.db.fast import (
     OneRowRead,
     Rows,
     Statement,
     execute_together,
+    run_together,
 )
 from medmesh.platform.db.migrations import (
     alembic_config,
@@ -70,9 +72,11 @@ __all__ = [
     "is_sqlite",
     "new_metadata",
     "run_migrations_online",
+    "run_together",
     "session_for",
     "session_source",
     "sqlite",
+    "sqlite_writer_engine",
     "upgrade_database",
     "utcnow",
     "write_transaction",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import create_engine as sqlalchemy_create_engine
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -85,6 +86,29 @@ def create_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, **JSON_CODEC
     )
     _check_liveness_on_checkout(engine.sync_engine)
+    return engine
+
+
+def sqlite_writer_engine(url: str) -> Engine:
+    """A synchronous engine on the SQLite file of ``url`` for a process that writes it beside
+    a service (phi's import workers): every connection's settings, a 10 s busy timeout, SQLite's
+    checkpoint every :data:`SQLITE_CHECKPOINT_PAGES` pages, and ``BEGIN IMMEDIATE`` for each
+    transaction (the write lock is taken before the first read, so what a transaction reads
+    stays true until it commits)."""
+    database = make_url(url).database
+    if not is_sqlite(url) or not database or database == ":memory:":
+        raise ValueError("a writer engine needs a SQLite file")
+    engine = sqlalchemy_create_engine(f"sqlite:///{database}", **JSON_CODEC)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        _sqlite_pragmas(dbapi_connection, record)
+        dbapi_connection.isolation_level = None  # the transactions are begun below
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 

@@ -194,19 +194,24 @@ async def execute_together(session: AsyncSession, statements: Sequence[Statement
             run_on(sync_session)
 
     def run_on(sync_session: Session) -> None:
-        connection = sync_session.connection()
-        direct = not connection.dispatch.before_cursor_execute
-        for statement, params in statements:
-            prepared = None
-            if direct and isinstance(statement, Insert) and params:
-                prepared = _PreparedInsert.of(statement, connection.dialect, params)
-            if prepared is not None:
-                prepared.run(connection, params)
-            else:
-                connection.execute(statement, as_dicts(params))
+        run_together(sync_session.connection(), statements)
 
     if statements:
         await session.run_sync(run)
+
+
+def run_together(connection: Connection, statements: Sequence[Statement]) -> None:
+    """Run Core ``statements`` in order on a synchronous ``connection``, in its transaction
+    (what :func:`execute_together` runs on the session's connection)."""
+    direct = not connection.dispatch.before_cursor_execute
+    for statement, params in statements:
+        prepared = None
+        if direct and isinstance(statement, Insert) and params:
+            prepared = _PreparedInsert.of(statement, connection.dialect, params)
+        if prepared is not None:
+            prepared.run(connection, params)
+        else:
+            connection.execute(statement, as_dicts(params))
 
 
 class _PreparedInsert:

@@ -1,0 +1,228 @@
+"""Import chunks written by the worker that prepared them, on SQLite (decision 0054).
+
+With SQLite one writer works at a time, and the service's writes of an import (its SQLite
+statements, the audit records, reading the workers' answers) took as much CPU a resource as a
+worker's preparation: one core wrote while the other prepared, and neither was ever the only
+thing running. Here each worker writes the chunk it prepared, in its own transaction on its own
+connection, and the workers take turns: chunk ``n`` commits after chunk ``n - 1``
+(:class:`Turns`), so a file's later line still wins and a job's progress is a prefix of its
+lines. While one worker writes, the others prepare.
+
+A worker writes a chunk only when it can do everything the service would: every valid line is
+a create (no resource of the chunk exists, none is twice in it) of a type the caller may create
+wholesale (:attr:`WritePlan.creatable`: no per-patient or ``?category=`` limit to check). In one
+transaction begun with ``BEGIN IMMEDIATE`` it checks that, commits the ``fhir.create`` records
+to the audit file (before the resources, as the service does), inserts the rows, the versions
+and the index rows, writes the job's progress, and commits. Otherwise it writes nothing and
+hands the prepared chunk back: the service stores it its own way, then passes the turn on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.context
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from medmesh.phi.bulk_import.progress import FileProgress, rejection
+from medmesh.phi.bulk_import.repository import present_query, save_progress
+from medmesh.phi.bundles.repository import (
+    add_new_resource,
+    new_resource_rows,
+    new_resource_statements,
+)
+from medmesh.phi.search.repository import insert_statements
+from medmesh.platform.audit import SqliteAppender
+from medmesh.platform.audit.keys import LinkKey
+from medmesh.platform.db import run_together, sqlite_writer_engine, utcnow
+
+if TYPE_CHECKING:
+    from medmesh.phi.bulk_import.preparation import Prepared, Rejected
+
+
+#: How often a worker waiting for its chunk's turn looks at the counter, and how long the
+#: service waits for the counter's lock.
+POLL_SECONDS = 0.0005
+LOCK_SECONDS = 2.0
+
+
+class Turns:
+    """The order in which chunks commit, shared by the service and the workers it forks: a
+    counter in shared memory (the next chunk to commit).
+
+    The service numbers the chunks it gives the workers (:meth:`issue`); a worker waits for its
+    chunk's turn (:meth:`wait`) and passes it on once the chunk is committed (:meth:`done`); the
+    service passes on the turn of a chunk it stored itself, and of chunks it gives up
+    (:meth:`done` with the last one's number: their workers then write nothing).
+
+    A waiting worker looks at the counter every :data:`POLL_SECONDS` rather than sleeping on a
+    condition: a condition's notify waits for every sleeper to wake, and a worker killed in its
+    sleep would hold the service there. The counter's lock is held for a comparison and a store,
+    and the service waits for it at most :data:`LOCK_SECONDS` (past that, a worker died holding
+    it, and the pool is broken anyway).
+    """
+
+    def __init__(self, context: multiprocessing.context.BaseContext) -> None:
+        self._lock = context.Lock()
+        self._next: Any = context.RawValue("q", 0)
+        self._issued = 0
+
+    def issue(self) -> int:
+        """The number of the next chunk given to the workers (in the service)."""
+        number = self._issued
+        self._issued += 1
+        return number
+
+    @property
+    def issued(self) -> int:
+        """How many chunks were numbered."""
+        return self._issued
+
+    def wait(self, number: int) -> bool:
+        """Wait until chunk ``number`` may commit: True, or False when its turn was given up."""
+        while (turn := self._next.value) < number:
+            time.sleep(POLL_SECONDS)
+        return bool(turn == number)
+
+    def done(self, number: int) -> None:
+        """Chunk ``number`` (and every one before it) is settled: the next one's turn."""
+        if not self._lock.acquire(timeout=LOCK_SECONDS):
+            return
+        try:
+            if self._next.value <= number:
+                self._next.value = number + 1
+        finally:
+            self._lock.release()
+
+
+class WritePlan(NamedTuple):
+    """What a worker needs to write one file's chunks as the service would."""
+
+    #: The URL of phi's SQLite database and of its audit file.
+    database: str
+    audit: str
+    #: The ``fhir.create`` record the service would write for each resource, but its subject.
+    audit_row: dict[str, Any]
+    audit_key: LinkKey | None
+    #: The types the caller may create whatever a resource holds.
+    creatable: frozenset[str]
+    #: The file's name in the progress and its rejected lines' issues.
+    source: str
+    #: The import job whose progress the chunk's transaction writes, and the file's index in it.
+    job: str | None
+    file_index: int
+
+
+class Written(NamedTuple):
+    """A chunk its worker committed."""
+
+    stored: int
+    #: Its rejected lines' OperationOutcome issues, by line.
+    issues: list[dict[str, Any]]
+    #: The types it created.
+    types: frozenset[str]
+    #: How many audit records it committed, and the last one's ``seq`` and ``hash``.
+    records: int
+    audit_head: tuple[int, str] | None
+
+
+class ChunkWriter:
+    """A worker's connections to phi's database and its audit file (opened at first use)."""
+
+    def __init__(self, plan: WritePlan) -> None:
+        self.database = plan.database
+        self.engine: Engine = sqlite_writer_engine(plan.database)
+        # The audit file's appender without the service's driver: it waits in SQLite's busy
+        # handler and checkpoints in its commits (this process has no event loop).
+        self.audit = SqliteAppender(
+            make_url(plan.audit).set(drivername="sqlite").render_as_string(hide_password=False)
+        )
+
+    def write(
+        self,
+        plan: WritePlan,
+        results: list[Prepared | Rejected | None],
+        now: datetime,
+        last_line: int,
+    ) -> Written | None:
+        """Store a prepared chunk (its lines up to ``last_line``) as the service would, or None
+        (nothing written) when the service must: a line that is not a create of a type in
+        ``plan.creatable``."""
+        # The preparation module starts the workers with this one: imported once both are.
+        from medmesh.phi.bulk_import.preparation import Prepared, Rejected
+
+        prepared = [one for one in results if isinstance(one, Prepared)]
+        keys = {(one.resource_type, one.resource_id) for one in prepared}
+        types = frozenset(kind for kind, _ in keys)
+        if len(keys) != len(prepared) or not types <= plan.creatable:
+            return None
+        issues = [
+            rejection(plan.source, one.number, one.code, one.message, one.path)
+            for one in sorted(
+                (one for one in results if isinstance(one, Rejected)), key=lambda r: r.number
+            )
+        ]
+        with self.engine.connect() as conn:
+            transaction = conn.begin()  # BEGIN IMMEDIATE: the write lock, before the reads
+            try:
+                if keys and conn.execute(present_query(keys)).first() is not None:
+                    transaction.rollback()
+                    return None
+                head = None
+                if prepared:
+                    head = self._audit(plan, prepared)
+                    current, versions = new_resource_rows()
+                    for one in prepared:
+                        add_new_resource(
+                            current,
+                            versions,
+                            now,
+                            "PUT",
+                            one.resource_type,
+                            one.resource_id,
+                            one.patient_id,
+                            one.body,
+                        )
+                    run_together(
+                        conn,
+                        [
+                            *new_resource_statements(current, versions),
+                            *insert_statements(one.rows for one in prepared),
+                        ],
+                    )
+                if plan.job is not None:
+
+                    def after(progress: FileProgress) -> FileProgress:
+                        return progress.after_chunk(last_line, len(prepared), issues)
+
+                    with Session(bind=conn) as session:
+                        save_progress(session, plan.job, plan.file_index, after)
+                        session.flush()
+                transaction.commit()
+            except BaseException:
+                if transaction.is_active:
+                    transaction.rollback()
+                raise
+        return Written(len(prepared), issues, types, len(prepared), head)
+
+    def _audit(self, plan: WritePlan, prepared: list[Prepared]) -> tuple[int, str]:
+        """Commit a ``fhir.create`` record for each of ``prepared`` (what the service's
+        ``PhiAuditor.record_many`` writes); the chain's new head."""
+        base = {**plan.audit_row, "ts": utcnow()}
+        rows = [
+            {
+                **base,
+                "resource_type": one.resource_type,
+                "resource_id": one.resource_id,
+                "patient_ids": [one.patient_id] if one.patient_id else [],
+            }
+            for one in prepared
+        ]
+        self.audit.append_now(rows, plan.audit_key)
+        return int(rows[-1]["seq"]), str(rows[-1]["hash"])
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,178 @@
+"""Import chunks written by the workers that prepared them (SQLite, two workers or more).
+
+The differential test: the same folder imported with ``workers=2`` (workers write the chunks
+they can, hand the others back) and with ``workers=0`` (the service writes everything) stores
+the same versions, index rows and audit records, and the chain verifies with its checkpoints.
+Then a worker killed in the middle of a chunk's write, before and after its commit: every line
+is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from medmesh.phi.bulk_import import writing
+from medmesh.phi.bulk_import.preparation import PreparationPool
+from medmesh.phi.bulk_import.standalone import import_directory
+from medmesh.phi.config import PhiSettings
+from medmesh.platform.audit import (
+    audit_database_for,
+    checkpoint_path,
+    load_audit_keys,
+    read_checkpoints,
+    verify_chain,
+)
+from medmesh.platform.db import Database
+from tests.phi.bulk_import.test_preparation import (
+    BASE,
+    _audit,
+    _settings,
+    _stored,
+    _synthea_folder,
+)
+
+
+def outcomes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What became of each chunk given to the workers, in order: written by its worker, or
+    handed back to the service."""
+    seen: list[str] = []
+    written = PreparationPool.written
+
+    async def noted(self: PreparationPool, future: Any) -> Any:
+        outcome = await written(self, future)
+        seen.append("written" if isinstance(outcome, writing.Written) else "handed back")
+        return outcome
+
+    monkeypatch.setattr(PreparationPool, "written", noted)
+    return seen
+
+
+async def _verified(settings: PhiSettings) -> tuple[bool, int, str]:
+    database = Database(settings.effective_database_url)
+    audit = audit_database_for(database)
+    try:
+        report = await verify_chain(
+            audit,
+            keys=load_audit_keys(settings, create=False),
+            checkpoints=read_checkpoints(checkpoint_path(settings)),
+            service=settings.service_name,
+        )
+    finally:
+        await database.dispose()
+        await audit.dispose()
+    return report.ok, report.records, report.problem
+
+
+async def test_workers_write_what_the_service_writes(
+    phi_settings: PhiSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks = outcomes(monkeypatch)
+    folder = tmp_path / "ndjson"
+    folder.mkdir()
+    _synthea_folder(folder)
+    base = phi_settings.model_copy(update={"base_url": BASE})
+    plain = await _settings(base, tmp_path / "plain")
+    written = await _settings(base, tmp_path / "written")
+
+    for run in (1, 2):
+        chunks.clear()
+        by_service = await import_directory(plain, folder, chunk_lines=40, workers=0)
+        assert chunks == []
+        by_workers = await import_directory(written, folder, chunk_lines=40, workers=2)
+        # The first run: Observation.ndjson's first chunk holds a line twice (an update), so
+        # it is handed back, as is its last (that line again); every other chunk is written
+        # by a worker. The second run's lines all exist: every chunk is handed back.
+        if run == 1:
+            assert chunks.count("handed back") == 2
+            assert chunks.count("written") == len(chunks) - 2 > 0
+        else:
+            assert set(chunks) == {"handed back"}
+        assert [r.to_json() for r in by_workers] == [r.to_json() for r in by_service]
+        assert _stored(written) == _stored(plain), f"run {run}"
+        assert await _audit(written) == await _audit(plain), f"run {run}"
+        ok, records, problem = await _verified(written)
+        assert (ok, problem) == (True, "")
+        assert records == len(await _audit(plain))
+
+
+def _patients(folder: Path, count: int) -> None:
+    lines = [
+        orjson.dumps({"resourceType": "Patient", "id": f"p{n}", "name": [{"family": "Rowan"}]})
+        for n in range(count)
+    ]
+    (folder / "Patient.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _versions(settings: PhiSettings) -> list[tuple[str, int]]:
+    path = settings.effective_database_url.partition(":///")[2]
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT id, version FROM resource_versions ORDER BY id").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("when", "records"),
+    [("at its start", 30), ("once its audit records are committed", 35), ("after its commit", 30)],
+)
+async def test_a_worker_killed_while_it_writes_a_chunk_loses_and_doubles_nothing(
+    phi_settings: PhiSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    when: str,
+    records: int,
+) -> None:
+    """The worker writing lines 11-15 is killed at the start of the write or between its audit
+    records and its commit (the chunk is rolled back and stored by the service), or just after
+    its commit (the chunk is there: the service works out its outcome and never stores it
+    again)."""
+    folder = tmp_path / "ndjson"
+    folder.mkdir()
+    _patients(folder, 30)
+    settings = await _settings(phi_settings, tmp_path / "db")
+    write, audit = writing.ChunkWriter.write, writing.ChunkWriter._audit
+
+    def killed(self: Any, plan: Any, results: Any, now: Any, last_line: int) -> Any:
+        self.killed = last_line == 15
+        if self.killed and when == "at its start":
+            os.kill(os.getpid(), signal.SIGKILL)
+        done = write(self, plan, results, now, last_line)
+        if self.killed and when == "after its commit":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return done
+
+    def audited(self: Any, plan: Any, prepared: Any) -> Any:
+        head = audit(self, plan, prepared)
+        if self.killed and when == "once its audit records are committed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return head
+
+    # Forked workers run the class as the test left it.
+    monkeypatch.setattr(writing.ChunkWriter, "write", killed)
+    monkeypatch.setattr(writing.ChunkWriter, "_audit", audited)
+    lost: list[int] = []
+    broken = PreparationPool._broken
+
+    def noted(self: PreparationPool) -> None:
+        lost.append(self.workers)
+        broken(self)
+
+    monkeypatch.setattr(PreparationPool, "_broken", noted)
+
+    [report] = await import_directory(settings, folder, chunk_lines=5, workers=2)
+
+    assert lost  # the worker did die
+    assert (report.lines, report.stored, report.rejected) == (30, 30, 0)
+    assert _versions(settings) == sorted((f"p{n}", 1) for n in range(30))
+    created = [r for r in await _audit(settings) if r[0] == "fhir.create"]
+    # Each create is audited before it is written: a chunk rolled back with its worker has
+    # records for writes that the service then made, and audited, itself.
+    assert len(created) == records
+    assert {r[2] for r in created} == {f"p{n}" for n in range(30)}
+    ok, _, problem = await _verified(settings)
+    assert (ok, problem) == (True, "")
