@@ -281,6 +281,19 @@ async def test_a_scope_limited_to_categories_is_decided_on_the_resource(
     assert (await phi.http.get("/fhir/Observation/lab", headers=headers)).status_code == 404
 
 
+def lost_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pools that lost a worker (their number of workers), as they lose it."""
+    lost: list[int] = []
+    broken = PreparationPool._broken
+
+    def noted(self: PreparationPool) -> None:
+        lost.append(self.workers)
+        broken(self)
+
+    monkeypatch.setattr(PreparationPool, "_broken", noted)
+    return lost
+
+
 async def test_when_a_worker_dies_the_import_goes_on_without_workers(
     phi: PhiHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -299,14 +312,7 @@ async def test_when_a_worker_dies_the_import_goes_on_without_workers(
     # Forked workers run the class as the test left it.
     monkeypatch.setattr(preparation.LinePreparer, "prepare", dies_at_the_third_chunk)
 
-    lost: list[int] = []
-    broken = PreparationPool._broken
-
-    def noted(self: PreparationPool) -> None:
-        lost.append(self.workers)
-        broken(self)
-
-    monkeypatch.setattr(PreparationPool, "_broken", noted)
+    lost = lost_workers(monkeypatch)
 
     [report] = await import_directory(phi.settings, tmp_path, chunk_lines=5, workers=1)
 

@@ -36,6 +36,7 @@ from tests.phi.bulk_import.test_preparation import (
     _settings,
     _stored,
     _synthea_folder,
+    lost_workers,
 )
 
 
@@ -155,14 +156,7 @@ async def test_a_worker_killed_while_it_writes_a_chunk_loses_and_doubles_nothing
     # Forked workers run the class as the test left it.
     monkeypatch.setattr(writing.ChunkWriter, "write", killed)
     monkeypatch.setattr(writing.ChunkWriter, "_audit", audited)
-    lost: list[int] = []
-    broken = PreparationPool._broken
-
-    def noted(self: PreparationPool) -> None:
-        lost.append(self.workers)
-        broken(self)
-
-    monkeypatch.setattr(PreparationPool, "_broken", noted)
+    lost = lost_workers(monkeypatch)
 
     [report] = await import_directory(settings, folder, chunk_lines=5, workers=2)
 

@@ -33,7 +33,7 @@ from medmesh.phi.bulk_import.preparation import (
 )
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
 from medmesh.phi.bulk_import.repository import ImportRepository
-from medmesh.phi.bulk_import.writing import WritePlan, Written
+from medmesh.phi.bulk_import.writing import WritePlan, Written, rejected_issues
 from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.context import FhirContext
@@ -238,7 +238,7 @@ class NdjsonImporter:
         outcome = await pool.written(future)
         if isinstance(outcome, Written):
             if outcome.audit_head is not None:
-                await self.resources.auditor.trail.adopt(outcome.records, outcome.audit_head)
+                await self.resources.auditor.trail.adopt(outcome.stored, outcome.audit_head)
             if self.resources.consents is not None and "Consent" in outcome.types:
                 self.resources.consents.changed()
             return progress.after_chunk(chunk[-1][0], outcome.stored, outcome.issues)
@@ -265,10 +265,9 @@ class NdjsonImporter:
         prepared = LinePreparer(pool.protection, pool.max_depth).prepare(
             chunk, progress.resource_type, self.ctx.local_bases.urls, at
         )
-        rejected = sorted((one for one in prepared if isinstance(one, Rejected)), key=_number)
         stored = sum(1 for one in prepared if isinstance(one, Prepared))
         return progress.after_chunk(
-            chunk[-1][0], stored, [_issue(progress.source, one) for one in rejected]
+            chunk[-1][0], stored, rejected_issues(progress.source, prepared)
         )
 
     async def store_chunk(
@@ -369,10 +368,6 @@ def _read_again(texts: dict[int, bytes], prepared: Prepared) -> Parsed:
         raise RuntimeError(f"line {prepared.number} read differently the second time")
     parsed.resource["id"] = parsed.resource_id = prepared.resource_id
     return parsed
-
-
-def _number(rejected: Rejected) -> int:
-    return rejected.number
 
 
 def _issue(source: str, rejected: Rejected) -> dict[str, Any]:

@@ -124,8 +124,7 @@ class Written(NamedTuple):
     issues: list[dict[str, Any]]
     #: The types it created.
     types: frozenset[str]
-    #: How many audit records it committed, and the last one's ``seq`` and ``hash``.
-    records: int
+    #: The last of its audit records (one a resource stored): ``seq`` and ``hash``.
     audit_head: tuple[int, str] | None
 
 
@@ -133,7 +132,6 @@ class ChunkWriter:
     """A worker's connections to phi's database and its audit file (opened at first use)."""
 
     def __init__(self, plan: WritePlan) -> None:
-        self.database = plan.database
         self.engine: Engine = sqlite_writer_engine(plan.database)
         # The audit file's appender without the service's driver: it waits in SQLite's busy
         # handler and checkpoints in its commits (this process has no event loop).
@@ -152,61 +150,48 @@ class ChunkWriter:
         (nothing written) when the service must: a line that is not a create of a type in
         ``plan.creatable``."""
         # The preparation module starts the workers with this one: imported once both are.
-        from medmesh.phi.bulk_import.preparation import Prepared, Rejected
+        from medmesh.phi.bulk_import.preparation import Prepared
 
         prepared = [one for one in results if isinstance(one, Prepared)]
         keys = {(one.resource_type, one.resource_id) for one in prepared}
         types = frozenset(kind for kind, _ in keys)
         if len(keys) != len(prepared) or not types <= plan.creatable:
             return None
-        issues = [
-            rejection(plan.source, one.number, one.code, one.message, one.path)
-            for one in sorted(
-                (one for one in results if isinstance(one, Rejected)), key=lambda r: r.number
-            )
-        ]
-        with self.engine.connect() as conn:
-            transaction = conn.begin()  # BEGIN IMMEDIATE: the write lock, before the reads
-            try:
-                if keys and conn.execute(present_query(keys)).first() is not None:
-                    transaction.rollback()
-                    return None
-                head = None
-                if prepared:
-                    head = self._audit(plan, prepared)
-                    current, versions = new_resource_rows()
-                    for one in prepared:
-                        add_new_resource(
-                            current,
-                            versions,
-                            now,
-                            "PUT",
-                            one.resource_type,
-                            one.resource_id,
-                            one.patient_id,
-                            one.body,
-                        )
-                    run_together(
-                        conn,
-                        [
-                            *new_resource_statements(current, versions),
-                            *insert_statements(one.rows for one in prepared),
-                        ],
+        issues = rejected_issues(plan.source, results)
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock, before the reads
+            if keys and conn.execute(present_query(keys)).first() is not None:
+                return None  # an empty transaction commits
+            head = None
+            if prepared:
+                head = self._audit(plan, prepared)
+                current, versions = new_resource_rows()
+                for one in prepared:
+                    add_new_resource(
+                        current,
+                        versions,
+                        now,
+                        "PUT",
+                        one.resource_type,
+                        one.resource_id,
+                        one.patient_id,
+                        one.body,
                     )
-                if plan.job is not None:
+                run_together(
+                    conn,
+                    [
+                        *new_resource_statements(current, versions),
+                        *insert_statements(one.rows for one in prepared),
+                    ],
+                )
+            if plan.job is not None:
 
-                    def after(progress: FileProgress) -> FileProgress:
-                        return progress.after_chunk(last_line, len(prepared), issues)
+                def after(progress: FileProgress) -> FileProgress:
+                    return progress.after_chunk(last_line, len(prepared), issues)
 
-                    with Session(bind=conn) as session:
-                        save_progress(session, plan.job, plan.file_index, after)
-                        session.flush()
-                transaction.commit()
-            except BaseException:
-                if transaction.is_active:
-                    transaction.rollback()
-                raise
-        return Written(len(prepared), issues, types, len(prepared), head)
+                with Session(bind=conn) as session:
+                    save_progress(session, plan.job, plan.file_index, after)
+                    session.flush()
+        return Written(len(prepared), issues, types, head)
 
     def _audit(self, plan: WritePlan, prepared: list[Prepared]) -> tuple[int, str]:
         """Commit a ``fhir.create`` record for each of ``prepared`` (what the service's
@@ -224,5 +209,10 @@ class ChunkWriter:
         self.audit.append_now(rows, plan.audit_key)
         return int(rows[-1]["seq"]), str(rows[-1]["hash"])
 
-    def close(self) -> None:
-        self.engine.dispose()
+
+def rejected_issues(source: str, results: list[Prepared | Rejected | None]) -> list[dict[str, Any]]:
+    """The OperationOutcome issues of a chunk's rejected lines (in file ``source``), by line."""
+    from medmesh.phi.bulk_import.preparation import Rejected
+
+    rejected = sorted((one for one in results if isinstance(one, Rejected)), key=lambda r: r.number)
+    return [rejection(source, one.number, one.code, one.message, one.path) for one in rejected]
