@@ -12,7 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from medmesh.platform.db import Database, sqlite
+from medmesh.platform.db import Database, sqlite, sqlite_writer_engine
+from medmesh.platform.db import engine as engine_module
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
 
@@ -179,6 +180,57 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
             assert time.monotonic() - started >= 0.4
     finally:
         await engine.dispose()
+
+
+async def test_a_writer_engine_waits_for_another_process_then_writes(
+    database: Database, tmp_path: Path
+) -> None:
+    """A process without an event loop (phi's import workers) waits for the write lock by
+    trying ``BEGIN IMMEDIATE`` again, and writes once the other process has committed."""
+    engine = sqlite_writer_engine(f"sqlite:///{tmp_path / 'driver.db'}")
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO items (name) VALUES ('worker')"))
+
+    try:
+        async with lock_held_elsewhere(
+            tmp_path / "driver.db", "INSERT INTO items (name) VALUES ('other process')"
+        ) as holder:
+            writer = asyncio.create_task(asyncio.to_thread(write))
+            await holder.served_ticks(3)
+            assert not writer.done()
+            await holder.release()
+            await writer
+    finally:
+        engine.dispose()
+
+    assert await _names(database) == ["other process", "worker"]
+    await database.dispose()
+
+
+async def test_a_writer_engine_gives_up_with_database_is_locked_after_its_wait(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 0.2)
+    engine = sqlite_writer_engine(f"sqlite:///{tmp_path / 'driver.db'}")
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
+
+    try:
+        async with lock_held_elsewhere(
+            tmp_path / "driver.db", "INSERT INTO items (name) VALUES ('other process')"
+        ):
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                await asyncio.to_thread(write)
+    finally:
+        engine.dispose()
+
+    # The holder was killed without committing; the late writer wrote nothing.
+    assert await _names(database) == []
+    await database.dispose()
 
 
 async def test_commits_checkpoint_the_wal_without_letting_it_grow(

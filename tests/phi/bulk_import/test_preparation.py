@@ -117,6 +117,8 @@ def _stored(settings: PhiSettings) -> dict[str, Any]:
 
 
 async def _audit(settings: PhiSettings) -> list[tuple[Any, ...]]:
+    """The audit records of ``settings``' store, each type's in the order of the chain (the
+    workers commit chunks of different types in either order)."""
     database = audit_database_for(Database(settings.effective_database_url))
     try:
         records = await list_records(database, limit=100_000)
@@ -124,7 +126,7 @@ async def _audit(settings: PhiSettings) -> list[tuple[Any, ...]]:
         await database.dispose()
     return [
         (r.action, r.resource_type, r.resource_id, r.outcome, r.patient_ids, r.details)
-        for r in sorted(records, key=lambda r: r.seq)
+        for r in sorted(records, key=lambda r: (r.resource_type or "", r.seq))
     ]
 
 

@@ -9,6 +9,7 @@ is stored exactly once.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -101,6 +102,34 @@ async def test_workers_write_what_the_service_writes(
         ok, records, problem = await _verified(written)
         assert (ok, problem) == (True, "")
         assert records == len(await _audit(plain))
+
+
+def test_chunks_wait_for_the_last_chunk_of_their_type_and_for_files_of_any_type() -> None:
+    turns = writing.Turns(multiprocessing.get_context("fork"))
+    issued = [
+        turns.issue(kind)
+        for kind in ("Patient", "Observation", "Patient", None, "Observation", "Patient")
+    ]
+    assert issued == [
+        writing.Turn(0, ()),
+        writing.Turn(1, ()),
+        writing.Turn(2, (0,)),  # the Patient chunk before it
+        writing.Turn(3, (2, 1)),  # a file of any type: the last chunk of each type
+        writing.Turn(4, (3,)),  # the chunk of any type before it
+        writing.Turn(5, (3,)),
+    ]
+    # Observation's first chunk waits for nothing, whatever the Patient chunks do.
+    assert turns.wait(issued[1]) is True
+    turns.done(0)
+    assert turns.wait(issued[2]) is True
+    turns.done(2)
+    turns.done(1)
+    assert turns.wait(issued[3]) is True
+    # The service gives up the rest: their workers write nothing, and a later import's
+    # chunks wait for none of them.
+    turns.abandon()
+    assert [turns.wait(one) for one in issued[4:]] == [False, False]
+    assert turns.issue("Observation") == writing.Turn(6, ())
 
 
 def _patients(folder: Path, count: int) -> None:

@@ -138,11 +138,11 @@ class NdjsonImporter:
                             submitted = pool.submit(chunk, expected, base_urls, now)
                             pending.append((index, chunk, now, submitted, None))
                             continue
-                        turn = pool.turns.issue()
+                        turn = pool.turns.issue(expected)
                         writing = pool.submit_write(
                             turn, chunk, expected, base_urls, now, plans[index]
                         )
-                        pending.append((index, chunk, now, writing, turn))
+                        pending.append((index, chunk, now, writing, turn.number))
                     first, started = None, True
                 if first is not None:  # the only chunk: prepared here
                     pending.append((*first, None, None, None))
@@ -170,7 +170,7 @@ class NdjsonImporter:
                     future.cancel()
             if plans is not None:
                 # The chunks not settled here are given up: their workers write nothing.
-                pool.turns.done(pool.turns.issued - 1)
+                pool.turns.abandon()
                 pool.writing = False
 
     def _write_plans(

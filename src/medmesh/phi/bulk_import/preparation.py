@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 
-from medmesh.phi.bulk_import.writing import ChunkWriter, Turns, WritePlan, Written
+from medmesh.phi.bulk_import.writing import ChunkWriter, Turn, Turns, WritePlan, Written
 from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.compartment import compartment_patient
 from medmesh.phi.fhir.references import LocalBases
@@ -261,20 +261,20 @@ def _prepare_in_worker(
 
 
 def _prepare_and_write_in_worker(
-    number: int,
+    turn: Turn,
     chunk: list[Line],
     expected_type: str | None,
     base_urls: tuple[str, ...],
     now: datetime,
     plan: WritePlan,
 ) -> Written | list[Prepared | Rejected | None] | None:
-    """Chunk ``number`` prepared, then written in its turn: what was written, or the prepared
+    """A chunk prepared, then written in its ``turn``: what was written, or the prepared
     chunk for the service to store (its turn stays with it), or None when its turn was given
     up (nothing written)."""
     assert _preparer is not None
     assert _turns is not None
     prepared = _preparer.prepare(chunk, expected_type, base_urls, now)
-    if not _turns.wait(number):
+    if not _turns.wait(turn):
         return None
     writer = _writers.get(plan.database)
     if writer is None:
@@ -286,7 +286,7 @@ def _prepare_and_write_in_worker(
         written = None
     if written is None:
         return prepared
-    _turns.done(number)
+    _turns.done(turn.number)
     return written
 
 
@@ -404,21 +404,21 @@ class PreparationPool:
 
     def submit_write(
         self,
-        number: int,
+        turn: Turn,
         chunk: list[Line],
         expected_type: str | None,
         base_urls: tuple[str, ...],
         now: datetime,
         plan: WritePlan,
     ) -> asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None:
-        """Chunk ``number`` (of :attr:`turns`) prepared and written by a worker in its turn
+        """A chunk (its ``turn`` of :attr:`turns`) prepared and written by a worker in its turn
         (:mod:`~medmesh.phi.bulk_import.writing`), or None when the pool cannot take it."""
         executor = self._started()
         if executor is None:
             return None
         try:
             future: Future[Written | list[Prepared | Rejected | None] | None] = executor.submit(
-                _prepare_and_write_in_worker, number, chunk, expected_type, base_urls, now, plan
+                _prepare_and_write_in_worker, turn, chunk, expected_type, base_urls, now, plan
             )
         except (BrokenProcessPool, RuntimeError):
             self._broken()

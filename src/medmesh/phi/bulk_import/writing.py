@@ -1,12 +1,13 @@
-"""Import chunks written by the worker that prepared them, on SQLite (decision 0054).
+"""Import chunks written by the worker that prepared them, on SQLite (decisions 0054, 0055).
 
 With SQLite one writer works at a time, and the service's writes of an import (its SQLite
 statements, the audit records, reading the workers' answers) took as much CPU a resource as a
 worker's preparation: one core wrote while the other prepared, and neither was ever the only
 thing running. Here each worker writes the chunk it prepared, in its own transaction on its own
-connection, and the workers take turns: chunk ``n`` commits after chunk ``n - 1``
-(:class:`Turns`), so a file's later line still wins and a job's progress is a prefix of its
-lines. While one worker writes, the others prepare.
+connection. A chunk commits after the chunks of its resource type before it (:class:`Turns`),
+so a file's later line still wins and a job's progress is a prefix of each file's lines;
+chunks of different types hold different resources and commit as their workers get to them.
+While one worker writes, the others prepare.
 
 A worker writes a chunk only when it can do everything the service would: every valid line is
 a create (no resource of the chunk exists, none is twice in it) of a type the caller may create
@@ -43,59 +44,93 @@ if TYPE_CHECKING:
     from medmesh.phi.bulk_import.preparation import Prepared, Rejected
 
 
-#: How often a worker waiting for its chunk's turn looks at the counter, and how long the
-#: service waits for the counter's lock.
+#: How often a worker waiting for its chunk's turn looks at the chunks before it.
 POLL_SECONDS = 0.0005
-LOCK_SECONDS = 2.0
+
+
+class Turn(NamedTuple):
+    """A chunk's place in the order of commits: its number, and the chunks that must commit
+    before it (the last chunk of its resource type, the last of a file of any type)."""
+
+    number: int
+    after: tuple[int, ...]
+
+
+#: How many chunks' states :class:`Turns` keeps: far more than are ever submitted at once.
+TURN_SLOTS = 4096
 
 
 class Turns:
-    """The order in which chunks commit, shared by the service and the workers it forks: a
-    counter in shared memory (the next chunk to commit).
+    """The order in which chunks commit, shared by the service and the workers it forks.
 
-    The service numbers the chunks it gives the workers (:meth:`issue`); a worker waits for its
-    chunk's turn (:meth:`wait`) and passes it on once the chunk is committed (:meth:`done`); the
-    service passes on the turn of a chunk it stored itself, and of chunks it gives up
-    (:meth:`done` with the last one's number: their workers then write nothing).
+    Chunks of one resource type commit in the order of their lines: a later line of a resource
+    wins, and a file's progress is a prefix of its lines. Chunks of different types hold
+    different resources and commit in whichever order their workers get to them; a chunk of a
+    file of any type (``expected_type`` None) commits after every chunk before it, and every
+    chunk after it waits for it.
 
-    A waiting worker looks at the counter every :data:`POLL_SECONDS` rather than sleeping on a
-    condition: a condition's notify waits for every sleeper to wake, and a worker killed in its
-    sleep would hold the service there. The counter's lock is held for a comparison and a store,
-    and the service waits for it at most :data:`LOCK_SECONDS` (past that, a worker died holding
-    it, and the pool is broken anyway).
+    The service numbers the chunks it gives the workers (:meth:`issue`); a worker waits for
+    the chunks its chunk comes after (:meth:`wait`) and marks its chunk settled once committed
+    (:meth:`done`); the service marks settled a chunk it stored itself, and gives up the chunks
+    it will not settle (:meth:`abandon`: their workers then write nothing).
+
+    The state lives in shared memory: each chunk's slot holds the number of the last chunk
+    settled there (a slot serves every :data:`TURN_SLOTS`-th chunk; a chunk is issued only once
+    the chunk that last used its slot is settled, as far fewer are ever under way). A waiting
+    worker looks every :data:`POLL_SECONDS` rather than sleeping on a condition: a condition's
+    notify waits for every sleeper to wake, and a worker killed in its sleep would hold the
+    service there. Every store is a single aligned word, written by one side at a time.
     """
 
     def __init__(self, context: multiprocessing.context.BaseContext) -> None:
-        self._lock = context.Lock()
-        self._next: Any = context.RawValue("q", 0)
+        self._settled: Any = context.RawArray("q", [-1] * TURN_SLOTS)
+        self._abandoned: Any = context.RawValue("q", -1)
         self._issued = 0
+        self._last_of: dict[str | None, int] = {}
 
-    def issue(self) -> int:
-        """The number of the next chunk given to the workers (in the service)."""
+    def issue(self, resource_type: str | None) -> Turn:
+        """The turn of the next chunk given to the workers, of ``resource_type`` (None: a
+        file of any type), in the service."""
         number = self._issued
         self._issued += 1
-        return number
+        if resource_type is None:
+            after = tuple(self._last_of.values())
+            self._last_of.clear()
+        else:
+            after = tuple(
+                self._last_of[kind] for kind in (resource_type, None) if kind in self._last_of
+            )
+        self._last_of[resource_type] = number
+        return Turn(number, after)
 
     @property
     def issued(self) -> int:
         """How many chunks were numbered."""
         return self._issued
 
-    def wait(self, number: int) -> bool:
-        """Wait until chunk ``number`` may commit: True, or False when its turn was given up."""
-        while (turn := self._next.value) < number:
+    def wait(self, turn: Turn) -> bool:
+        """Wait until the chunks ``turn`` comes after are settled: True, or False when its
+        chunk was given up."""
+        settled, abandoned = self._settled, self._abandoned
+        pending = list(turn.after)
+        while True:
+            if abandoned.value >= turn.number:
+                return False
+            pending = [one for one in pending if settled[one % TURN_SLOTS] < one]
+            if not pending:
+                return True
             time.sleep(POLL_SECONDS)
-        return bool(turn == number)
 
     def done(self, number: int) -> None:
-        """Chunk ``number`` (and every one before it) is settled: the next one's turn."""
-        if not self._lock.acquire(timeout=LOCK_SECONDS):
-            return
-        try:
-            if self._next.value <= number:
-                self._next.value = number + 1
-        finally:
-            self._lock.release()
+        """Chunk ``number`` is settled (committed, or stored by the service)."""
+        slot = number % TURN_SLOTS
+        if self._settled[slot] < number:
+            self._settled[slot] = number
+
+    def abandon(self) -> None:
+        """Give up every chunk issued and not settled: their workers write nothing."""
+        self._abandoned.value = self._issued - 1
+        self._last_of.clear()
 
 
 class WritePlan(NamedTuple):

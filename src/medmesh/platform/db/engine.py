@@ -91,10 +91,11 @@ def create_engine(
 
 def sqlite_writer_engine(url: str) -> Engine:
     """A synchronous engine on the SQLite file of ``url`` for a process that writes it beside
-    a service (phi's import workers): every connection's settings, a 10 s busy timeout, SQLite's
-    checkpoint every :data:`SQLITE_CHECKPOINT_PAGES` pages, and ``BEGIN IMMEDIATE`` for each
-    transaction (the write lock is taken before the first read, so what a transaction reads
-    stays true until it commits)."""
+    a service (phi's import workers): every connection's settings, SQLite's checkpoint every
+    :data:`SQLITE_CHECKPOINT_PAGES` pages, and ``BEGIN IMMEDIATE`` for each transaction (the
+    write lock is taken before the first read, so what a transaction reads stays true until it
+    commits), waiting for another writer up to :data:`WRITER_WAIT_SECONDS` by trying again every
+    :data:`WRITER_POLL_SECONDS`."""
     database = make_url(url).database
     if not is_sqlite(url) or not database or database == ":memory:":
         raise ValueError("a writer engine needs a SQLite file")
@@ -103,13 +104,22 @@ def sqlite_writer_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, record: Any) -> None:
         _sqlite_pragmas(dbapi_connection, record)
+        # Past BEGIN IMMEDIATE nothing in a write transaction waits for a lock.
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
         dbapi_connection.isolation_level = None  # the transactions are begun below
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        sqlite.begin_immediate_blocking(
+            connection.connection.dbapi_connection, WRITER_WAIT_SECONDS, WRITER_POLL_SECONDS
+        )
 
     return engine
+
+
+#: How long a writer engine's transaction waits for another writer, and how often it looks.
+WRITER_WAIT_SECONDS = 10.0
+WRITER_POLL_SECONDS = 0.0005
 
 
 #: A pooled server connection idle at least this long is pinged before it is handed out.

@@ -32,6 +32,7 @@ from medmesh.platform.db.sqlite.reader import (
 from medmesh.platform.db.sqlite.writer import (
     Writer,
     begin_immediate,
+    begin_immediate_blocking,
     is_write,
     write_queue,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "SQLiteDialect_medmesh",
     "Writer",
     "begin_immediate",
+    "begin_immediate_blocking",
     "checkpoint",
     "checkpoint_soon",
     "checkpoints_settled",

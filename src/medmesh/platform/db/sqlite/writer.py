@@ -52,6 +52,23 @@ async def begin_immediate(conn: sqlite3.Connection, wait_seconds: float) -> None
         delay = min(delay * 2, 0.05)
 
 
+def begin_immediate_blocking(conn: sqlite3.Connection, wait_seconds: float, poll: float) -> None:
+    """``BEGIN IMMEDIATE`` on ``conn`` (whose busy timeout is 0), for a process without an event
+    loop: while another connection holds the file's write lock, try again every ``poll``
+    seconds, up to ``wait_seconds``, then raise SQLite's ``database is locked``. SQLite's own
+    busy handler backs off to sleeps of 25 to 100 ms, so that a writer waiting for another's
+    short transaction would start well after the lock is free."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + poll > deadline:
+                raise
+        time.sleep(poll)
+
+
 class Writer:
     """The one connection that runs the write transactions of an engine's connections to a file.
 
