@@ -25,6 +25,7 @@ EMITTED_METRICS: dict[str, str] = {
     "medmesh_phi_resources_prepared_by_workers_total": "counter",
     "medmesh_phi_preparation_workers_lost_total": "counter",
     "medmesh_phi_import_resources_written_by_workers_total": "counter",
+    "medmesh_phi_transaction_resources_written_by_workers_total": "counter",
     "medmesh_phi_compiled_modules": "gauge",
     # synthetic-phi-service
     "medmesh_synthetic_patients_generated_total": "counter",

@@ -128,12 +128,15 @@ PHI = ServiceDashboard(
                 f"(rate(medmesh_phi_resources_prepared_by_workers_total[{RATE}]))",
                 "import lines written by the workers": "sum(rate("
                 f"medmesh_phi_import_resources_written_by_workers_total[{RATE}]))",
+                "transaction creates written by the workers": "sum(rate("
+                f"medmesh_phi_transaction_resources_written_by_workers_total[{RATE}]))",
                 "workers lost (1h)": "sum(increase(medmesh_phi_preparation_workers_lost_total[1h]))",
             },
             description="NDJSON import lines and large transactions' creates validated, sealed "
             "and indexed in worker processes (MEDMESH_PHI_IMPORT_WORKERS); on SQLite the workers "
-            "also write the import chunks they prepared. A lost worker stops the pool: the "
-            "service prepares and writes the rest itself, more slowly.",
+            "also write the import chunks and the transactions of creates they prepared. A lost "
+            "worker stops the pool: the service prepares and writes the rest itself, more "
+            "slowly.",
         ),
         Panel(
             "Compiled modules in use",

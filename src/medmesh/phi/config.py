@@ -65,8 +65,9 @@ class PhiSettings(ServiceSettings):
         description="worker processes that parse, validate, seal and index the lines of NDJSON "
         "imports ($import, medmesh phi import) and the creates of transactions of 64 creates or "
         "more; forked at first use, stopped with the service. On SQLite, with 2 or more, each "
-        "worker also writes the import chunks it prepared, after the chunks of the same type "
-        "before it (the service only orchestrates): set the cores available. 0: all is prepared in the service's own process",
+        "worker also writes the import chunks (after the chunks of the same type before it) "
+        "and the transactions of creates it prepared (the service only orchestrates): set the "
+        "cores available. 0: all is prepared in the service's own process",
     )
     base_url: str = Field(
         default="", description="public base of /fhir (default http://<host>:<port>/fhir)"

@@ -176,8 +176,8 @@ async def test_a_worker_killed_while_it_writes_a_chunk_loses_and_doubles_nothing
             os.kill(os.getpid(), signal.SIGKILL)
         return done
 
-    def audited(self: Any, plan: Any, prepared: Any) -> Any:
-        head = audit(self, plan, prepared)
+    def audited(self: Any, *args: Any) -> Any:
+        head = audit(self, *args)
         if self.killed and when == "once its audit records are committed":
             os.kill(os.getpid(), signal.SIGKILL)
         return head

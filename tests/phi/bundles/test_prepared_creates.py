@@ -1,5 +1,6 @@
-"""A large transaction's creates prepared by worker processes store and answer exactly what
-the service's own process does.
+"""A large transaction's creates prepared by worker processes (and, for a transaction of
+creates only, written by one of them) store and answer exactly what the service's own process
+does.
 
 A differential test: the same transaction Bundles (Synthea people, one with an absolute
 reference to this server, one with a bad entry among many good ones, one answered with
@@ -146,6 +147,13 @@ async def test_workers_prepare_what_the_service_process_prepares(
                 f"{prepared:.1f}" in metrics
             )
             assert "medmesh_phi_preparation_workers_lost_total 0.0" in metrics
+            # Written by a worker: the Bundles of creates by the system but the spoilt one
+            # (handed back, refused here) and the one answered with representations.
+            written = entries[0] + entries[1] + entries[4]
+            assert (
+                f"medmesh_phi_transaction_resources_written_by_workers_total {written:.1f}"
+                in metrics
+            )
         else:
             assert "medmesh_phi_resources_prepared_by_workers_total" not in metrics
 
@@ -171,13 +179,18 @@ async def test_a_small_transaction_is_prepared_in_the_service_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     submitted: list[int] = []
-    prepare = PreparationPool.prepare_resources
+    prepare, write = PreparationPool.prepare_resources, PreparationPool.submit_bundle_write
 
     async def counted(self: PreparationPool, items: Any, *args: Any) -> Any:
         submitted.append(len(items))
         return await prepare(self, items, *args)
 
+    def counted_write(self: PreparationPool, items: Any, *args: Any) -> Any:
+        submitted.append(len(items))
+        return write(self, items, *args)
+
     monkeypatch.setattr(PreparationPool, "prepare_resources", counted)
+    monkeypatch.setattr(PreparationPool, "submit_bundle_write", counted_write)
     settings = await _settings(phi_settings, tmp_path / "small")
     small_bundle = _absolute(processing.PREPARED_CREATES - 1)
     large_bundle = _absolute(processing.PREPARED_CREATES)

@@ -181,20 +181,15 @@ class NdjsonImporter:
         job: str | None,
     ) -> list[WritePlan] | None:
         """What the workers need to write this import's chunks, or None when the service
-        writes them: not SQLite with its audit trail in a SQLite file of its own, a progress
-        record only ``on_commit`` knows how to write, a single worker (it would prepare and
-        write in turn, one core idle), or another import's chunks being written by the
-        workers."""
+        writes them: the workers may not write to these stores
+        (:meth:`~PreparationPool.writes_to`), a progress record only ``on_commit`` knows how to
+        write, or another import's chunks being written by the workers."""
         trail = self.resources.auditor.trail
         audit = trail.database
         if (
             (on_commit is not None and job is None)
-            or not self.database.is_sqlite
-            or not audit.is_sqlite
-            or audit.url == self.database.url
-            or pool.workers < 2
+            or not pool.writes_to(self.database, audit)
             or pool.writing
-            or pool.lost
         ):
             return None
         pool.writing = True

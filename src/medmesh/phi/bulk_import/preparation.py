@@ -34,7 +34,15 @@ from typing import Any, NamedTuple
 
 from prometheus_client import Counter
 
-from medmesh.phi.bulk_import.writing import ChunkWriter, Turn, Turns, WritePlan, Written
+from medmesh.phi.bulk_import.writing import (
+    BundlePlan,
+    ChunkWriter,
+    Turn,
+    Turns,
+    WritePlan,
+    Written,
+    WrittenBundle,
+)
 from medmesh.phi.fhir import jsontext
 from medmesh.phi.fhir.compartment import compartment_patient
 from medmesh.phi.fhir.references import LocalBases
@@ -45,6 +53,7 @@ from medmesh.phi.resources.storage import seal_version
 from medmesh.phi.search.extract import IndexValues, index_values
 from medmesh.phi.search.index import SearchIndex
 from medmesh.platform.crypto import BatchSealer
+from medmesh.platform.db import Database
 from medmesh.platform.errors import MedmeshError
 from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
@@ -276,11 +285,8 @@ def _prepare_and_write_in_worker(
     prepared = _preparer.prepare(chunk, expected_type, base_urls, now)
     if not _turns.wait(turn):
         return None
-    writer = _writers.get(plan.database)
-    if writer is None:
-        writer = _writers[plan.database] = ChunkWriter(plan)
     try:
-        written = writer.write(plan, prepared, now, chunk[-1][0])
+        written = _writer(plan).write(plan, prepared, now, chunk[-1][0])
     except Exception as exc:  # the service stores the chunk its own way, and sees the error
         _log.warning("import_chunk_not_written", error=type(exc).__name__)
         written = None
@@ -288,6 +294,29 @@ def _prepare_and_write_in_worker(
         return prepared
     _turns.done(turn.number)
     return written
+
+
+def _prepare_and_write_bundle_in_worker(
+    items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
+) -> WrittenBundle | list[Prepared | Rejected]:
+    """A transaction's creates prepared, then written with its record: what was written, or
+    the prepared creates for the service to store (nothing written)."""
+    assert _preparer is not None
+    prepared = _preparer.prepare_resources(items, base_urls, now)
+    try:
+        written = _writer(plan).write_bundle(plan, prepared, now)
+    except Exception as exc:  # the service stores the creates its own way, and sees the error
+        _log.warning("transaction_not_written", error=type(exc).__name__)
+        written = None
+    return prepared if written is None else written
+
+
+def _writer(plan: WritePlan | BundlePlan) -> ChunkWriter:
+    """This worker's writer to the database of ``plan``."""
+    writer = _writers.get(plan.database)
+    if writer is None:
+        writer = _writers[plan.database] = ChunkWriter(plan)
+    return writer
 
 
 def _prepare_resources_in_worker(
@@ -304,6 +333,7 @@ class PreparationMetrics:
     prepared: Counter
     lost: Counter
     written: Counter
+    written_transactions: Counter
 
     @classmethod
     def register(cls, metrics: ServiceMetrics) -> PreparationMetrics:
@@ -324,12 +354,18 @@ class PreparationMetrics:
                 "NDJSON import lines a preparation worker stored itself, in its turn, on SQLite "
                 "(the others are stored by the service).",
             ),
+            written_transactions=metrics.counter(
+                "medmesh_phi_transaction_resources_written_by_workers_total",
+                "Creates of large transactions a preparation worker stored itself with the "
+                "Bundle's record, on SQLite (the others are stored by the service).",
+            ),
         )
 
 
 class PreparationPool:
     """Worker processes that prepare import chunks (:meth:`submit`, :meth:`result`) and
-    transactions' creates (:meth:`prepare_resources`).
+    transactions' creates (:meth:`prepare_resources`), and on SQLite write them too
+    (:meth:`submit_write`, :meth:`submit_bundle_write`).
 
     Once a worker dies the pool is broken for good: it answers None and the service prepares
     the rest itself.
@@ -442,6 +478,54 @@ class PreparationPool:
         elif outcome is not None and self.metrics is not None:
             self.metrics.prepared.labels(kind="import").inc(outcome.stored)
             self.metrics.written.inc(outcome.stored)
+        return outcome
+
+    def writes_to(self, database: Database, audit: Database) -> bool:
+        """Whether the workers may write to ``database`` and its audit trail's ``audit``
+        themselves: SQLite files, the trail's a file of its own, and two workers or more (one
+        would prepare and write in turn, one core idle) that are all alive."""
+        return (
+            database.is_sqlite
+            and audit.is_sqlite
+            and audit.url != database.url
+            and self.workers >= 2
+            and not self._lost
+        )
+
+    def submit_bundle_write(
+        self, items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
+    ) -> asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None:
+        """A transaction's creates prepared and written with its record by one worker
+        (:meth:`ChunkWriter.write_bundle`), or None when the pool cannot take them."""
+        executor = self._started()
+        if executor is None:
+            return None
+        try:
+            future: Future[WrittenBundle | list[Prepared | Rejected]] = executor.submit(
+                _prepare_and_write_bundle_in_worker, items, base_urls, now, plan
+            )
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        return asyncio.wrap_future(future)
+
+    async def bundle_written(
+        self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None
+    ) -> WrittenBundle | list[Prepared | Rejected] | BrokenProcessPool:
+        """What :meth:`submit_bundle_write`'s creates came to: written, handed back prepared,
+        or the pool's failure (a worker died: the creates may or may not be committed)."""
+        if future is None:
+            return BrokenProcessPool("the pool could not take the creates")
+        try:
+            outcome = await future
+        except BrokenProcessPool as exc:
+            self._broken()
+            return exc
+        if isinstance(outcome, list):
+            self._count("transaction", outcome)
+        elif self.metrics is not None:
+            self.metrics.prepared.labels(kind="transaction").inc(len(outcome.patient_ids))
+            self.metrics.written_transactions.inc(len(outcome.patient_ids))
         return outcome
 
     async def prepare_resources(

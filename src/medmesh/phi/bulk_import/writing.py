@@ -16,6 +16,11 @@ transaction begun with ``BEGIN IMMEDIATE`` it checks that, commits the ``fhir.cr
 to the audit file (before the resources, as the service does), inserts the rows, the versions
 and the index rows, writes the job's progress, and commits. Otherwise it writes nothing and
 hands the prepared chunk back: the service stores it its own way, then passes the turn on.
+
+A large transaction whose entries are all creates with server ids goes whole to one worker,
+which prepares and writes it in one SQLite transaction with the Bundle's ``fhir.transaction``
+record (:meth:`ChunkWriter.write_bundle`), or hands it back (an entry refused, a type the
+caller may not create wholesale). Transactions hold new resources only: they wait for no turn.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session
 
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
@@ -163,10 +168,36 @@ class Written(NamedTuple):
     audit_head: tuple[int, str] | None
 
 
+class BundlePlan(NamedTuple):
+    """What a worker needs to write a transaction's creates as the service would."""
+
+    #: The URL of phi's SQLite database and of its audit file.
+    database: str
+    audit: str
+    #: The ``fhir.create`` record of each resource and the Bundle's ``fhir.transaction``
+    #: record, as the service would write them, but their subjects.
+    create_row: dict[str, Any]
+    transaction_row: dict[str, Any]
+    audit_key: LinkKey | None
+    #: The types the caller may create whatever a resource holds.
+    creatable: frozenset[str]
+
+
+class WrittenBundle(NamedTuple):
+    """A transaction's creates and its ``fhir.transaction`` record, committed by a worker."""
+
+    #: Each create's compartment (its row's ``patient_id``), in the order of the items.
+    patient_ids: list[str | None]
+    #: The types it created.
+    types: frozenset[str]
+    #: The last of its audit records: ``seq`` and ``hash``.
+    audit_head: tuple[int, str]
+
+
 class ChunkWriter:
     """A worker's connections to phi's database and its audit file (opened at first use)."""
 
-    def __init__(self, plan: WritePlan) -> None:
+    def __init__(self, plan: WritePlan | BundlePlan) -> None:
         self.engine: Engine = sqlite_writer_engine(plan.database)
         # The audit file's appender without the service's driver: it waits in SQLite's busy
         # handler and checkpoints in its commits (this process has no event loop).
@@ -198,26 +229,8 @@ class ChunkWriter:
                 return None  # an empty transaction commits
             head = None
             if prepared:
-                head = self._audit(plan, prepared)
-                current, versions = new_resource_rows()
-                for one in prepared:
-                    add_new_resource(
-                        current,
-                        versions,
-                        now,
-                        "PUT",
-                        one.resource_type,
-                        one.resource_id,
-                        one.patient_id,
-                        one.body,
-                    )
-                run_together(
-                    conn,
-                    [
-                        *new_resource_statements(current, versions),
-                        *insert_statements(one.rows for one in prepared),
-                    ],
-                )
+                head = self._audit(plan.audit_row, plan.audit_key, prepared)
+                _insert(conn, prepared, now, "PUT")
             if plan.job is not None:
 
                 def after(progress: FileProgress) -> FileProgress:
@@ -228,10 +241,37 @@ class ChunkWriter:
                     session.flush()
         return Written(len(prepared), issues, types, head)
 
-    def _audit(self, plan: WritePlan, prepared: list[Prepared]) -> tuple[int, str]:
-        """Commit a ``fhir.create`` record for each of ``prepared`` (what the service's
-        ``PhiAuditor.record_many`` writes); the chain's new head."""
-        base = {**plan.audit_row, "ts": utcnow()}
+    def write_bundle(
+        self, plan: BundlePlan, results: list[Prepared | Rejected], now: datetime
+    ) -> WrittenBundle | None:
+        """Store a transaction's prepared creates as the service would, all of them with the
+        Bundle's ``fhir.transaction`` record or nothing; None (nothing written) when the
+        service must: an entry refused, a type not in ``plan.creatable``. Their ids are the
+        server's own, new: nothing can be in their way (a clash would fail the insert)."""
+        from medmesh.phi.bulk_import.preparation import Prepared
+
+        prepared = [one for one in results if isinstance(one, Prepared)]
+        types = frozenset(one.resource_type for one in prepared)
+        if not prepared or len(prepared) != len(results) or not types <= plan.creatable:
+            return None
+        patients = sorted({one.patient_id for one in prepared if one.patient_id})
+        closing = {**plan.transaction_row, "patient_ids": patients}
+        with self.engine.begin() as conn:
+            head = self._audit(plan.create_row, plan.audit_key, prepared, closing)
+            _insert(conn, prepared, now, "POST")
+        return WrittenBundle([one.patient_id for one in prepared], types, head)
+
+    def _audit(
+        self,
+        template: dict[str, Any],
+        key: LinkKey | None,
+        prepared: list[Prepared],
+        closing: dict[str, Any] | None = None,
+    ) -> tuple[int, str]:
+        """Commit a ``template`` record for each of ``prepared`` (what the service's
+        ``PhiAuditor.record_many`` writes), then ``closing`` when given; the chain's new head."""
+        ts = utcnow()
+        base = {**template, "ts": ts}
         rows = [
             {
                 **base,
@@ -241,8 +281,34 @@ class ChunkWriter:
             }
             for one in prepared
         ]
-        self.audit.append_now(rows, plan.audit_key)
+        if closing is not None:
+            rows.append({**closing, "ts": ts})
+        self.audit.append_now(rows, key)
         return int(rows[-1]["seq"]), str(rows[-1]["hash"])
+
+
+def _insert(conn: Connection, prepared: list[Prepared], now: datetime, method: str) -> None:
+    """Insert ``prepared`` as new resources (versions written with ``method``), with their
+    index rows, in ``conn``'s transaction."""
+    current, versions = new_resource_rows()
+    for one in prepared:
+        add_new_resource(
+            current,
+            versions,
+            now,
+            method,
+            one.resource_type,
+            one.resource_id,
+            one.patient_id,
+            one.body,
+        )
+    run_together(
+        conn,
+        [
+            *new_resource_statements(current, versions),
+            *insert_statements(one.rows for one in prepared),
+        ],
+    )
 
 
 def rejected_issues(source: str, results: list[Prepared | Rejected | None]) -> list[dict[str, Any]]:

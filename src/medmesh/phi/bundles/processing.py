@@ -4,8 +4,9 @@ Transaction (all or nothing, FHIR order DELETE, POST, PUT, GET): deletes run, th
 every entry's target is known (``ifNoneExist`` and conditional PUT matches, fresh
 ids for the other POSTs), every placeholder and conditional reference is rewritten,
 every create is checked and all of them are written together; updates and reads
-follow. The first failure raises, naming the entry, and the request's session rolls
-back. Batch: the same steps per entry; an entry that fails answers with its
+follow (a large transaction of creates only may be written whole by a preparation worker:
+:meth:`BundleRun.prepare_creates`). The first failure raises, naming the entry, and the
+request's session rolls back. Batch: the same steps per entry; an entry that fails answers with its
 OperationOutcome, and one that writes runs in a savepoint so a failure undoes only it.
 """
 
@@ -17,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.bulk_import.preparation import PreparationPool, Prepared, Rejected
+from medmesh.phi.bulk_import.preparation import Item, PreparationPool, Prepared, Rejected
+from medmesh.phi.bulk_import.writing import BundlePlan, WrittenBundle
 from medmesh.phi.bundles.references import (
     conditional_target,
     placeholder_keys,
     reference_holders,
     rewrite,
 )
+from medmesh.phi.bundles.repository import BundleRepository
 from medmesh.phi.bundles.requests import ORDER, BundleEntry
 from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.context import FhirContext
@@ -108,6 +111,8 @@ class BundleRun:
         self.patients: set[str] = set()
         #: ``Type/id`` -> what this Bundle created.
         self.created: dict[str, Stored] = {}
+        #: Whether a preparation worker wrote the Bundle's record (``fhir.transaction``).
+        self.audited = False
 
     # --- the two kinds ------------------------------------------------------------------------
 
@@ -123,6 +128,8 @@ class BundleRun:
             for entry in ordered:
                 await self.rewrite_references(entry)
             prepared = await self.prepare_creates(ordered)
+            if self.audited:  # a worker wrote every create and the Bundle's record
+                return
             for entry in ordered:
                 if entry.method == "POST":
                     await self.stage_create(entry, prepared.get(entry.index))
@@ -243,20 +250,88 @@ class BundleRun:
         """A large transaction's new resources validated, sealed and indexed by the preparation
         workers (by entry index), or nothing: without workers, for fewer than
         :data:`PREPARED_CREATES` creates, or when the answer is to show each resource (the
-        workers' canonical form is not sent back)."""
+        workers' canonical form is not sent back). When every entry is such a create and the
+        workers may write them (:meth:`_bundle_plan`), one worker also writes them with the
+        Bundle's record, and each entry is answered here (:attr:`audited`)."""
         creates = [e for e in ordered if e.method == "POST" and not e.existing]
         pool = self.preparation
         if pool is None or len(creates) < PREPARED_CREATES or self.prefer == "representation":
             return {}
-        items = []
+        items: list[Item] = []
         for entry in creates:
             assert entry.resource is not None
             assert entry.resource_id is not None
             text = jsontext.dumps(entry.resource)
             items.append((entry.index, entry.resource_type, entry.resource_id, text))
         base_urls = self.ctx.local_bases.urls
-        prepared = await pool.prepare_resources(items, base_urls, self.stager.now)
-        return {p.number: p for p in prepared or ()}
+        now = self.stager.now
+        plan = self._bundle_plan(pool, creates)
+        if plan is None:
+            prepared = await pool.prepare_resources(items, base_urls, now)
+            return {p.number: p for p in prepared or ()}
+        outcome = await pool.bundle_written(pool.submit_bundle_write(items, base_urls, now, plan))
+        if isinstance(outcome, WrittenBundle):
+            await self.resources.auditor.trail.adopt(len(creates) + 1, outcome.audit_head)
+            self._written(creates, outcome.patient_ids, outcome.types)
+            return {}
+        if isinstance(outcome, list):  # handed back: the checks here decide
+            return {p.number: p for p in outcome}
+        # The worker died: its transaction is wholly committed or wholly absent.
+        keys = [(e.resource_type, e.resource_id or "") for e in creates]
+        rows = await BundleRepository(self.session).current_many(keys)
+        if rows:
+            patients = {(r.resource_type, r.id): r.patient_id for r in rows}
+            types = frozenset(kind for kind, _ in keys)
+            self._written(creates, [patients.get(key) for key in keys], types)
+        return {}
+
+    def _bundle_plan(self, pool: PreparationPool, creates: list[BundleEntry]) -> BundlePlan | None:
+        """What a worker needs to write this transaction, or None when the service writes it:
+        an entry that is not a create with a server id, a type the caller may not create
+        whatever it holds (``AccessPolicy.creates_any``), or stores the workers may not write
+        to (:meth:`PreparationPool.writes_to`)."""
+        if len(creates) != len(self.entries) or any(e.if_none_exist for e in creates):
+            return None
+        database = self.resources.database
+        trail = self.resources.auditor.trail
+        if database is None or not pool.writes_to(database, trail.database):
+            return None
+        types = frozenset(e.resource_type for e in creates)
+        if not all(self.ctx.policy.creates_any(kind) for kind in types):
+            return None
+        auditor = self.resources.auditor
+        return BundlePlan(
+            database.url,
+            trail.database.url,
+            trail.base_row(auditor.template(self.ctx, "fhir.create", bundle="transaction")),
+            trail.base_row(
+                auditor.template(self.ctx, "fhir.transaction", entries=len(self.entries))
+            ),
+            trail.link_key,
+            types,
+        )
+
+    def _written(
+        self, creates: list[BundleEntry], patient_ids: list[str | None], types: frozenset[str]
+    ) -> None:
+        """Answer ``creates``, which a worker committed with the Bundle's record."""
+        for entry, patient_id in zip(creates, patient_ids, strict=True):
+            assert entry.resource is not None
+            assert entry.resource_id is not None
+            # As for prepared creates, the entry's own JSON stands in for the resource.
+            stored = Stored(
+                entry.resource,
+                entry.resource_type,
+                entry.resource_id,
+                1,
+                self.stager.now,
+                patient_id,
+            )
+            self.created[f"{stored.resource_type}/{stored.id}"] = stored
+            self.answer(entry, 201, stored)
+        if self.resources.consents is not None and "Consent" in types:
+            self.resources.consents.changed()
+        self.audited = True
 
     async def stage_create(
         self, entry: BundleEntry, prepared: Prepared | Rejected | None = None

@@ -95,7 +95,8 @@ class BundleService:
         details: dict[str, Any] = {"entries": len(entries)}
         if kind == "batch":
             details["failed"] = run.failed()
-        await self.auditor.record(ctx, action, patients=run.patients, **details)
+        if not run.audited:
+            await self.auditor.record(ctx, action, patients=run.patients, **details)
         return {
             "resourceType": "Bundle",
             "id": uuid.uuid4().hex,
