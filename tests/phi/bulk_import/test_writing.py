@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from medmesh.phi.bulk_import import writing
+from medmesh.phi.bulk_import import importer, writing
 from medmesh.phi.bulk_import.preparation import PreparationPool
 from medmesh.phi.bulk_import.standalone import import_directory
 from medmesh.phi.config import PhiSettings
@@ -144,6 +144,27 @@ def _versions(settings: PhiSettings) -> list[tuple[str, int]]:
     path = settings.effective_database_url.partition(":///")[2]
     with sqlite3.connect(path) as db:
         return db.execute("SELECT id, version FROM resource_versions ORDER BY id").fetchall()
+
+
+async def test_an_imports_first_chunk_is_cut_so_that_the_first_write_starts_sooner(
+    phi_settings: PhiSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunks = outcomes(monkeypatch)
+    folder = tmp_path / "ndjson"
+    folder.mkdir()
+    _patients(folder, 700)
+    settings = await _settings(phi_settings, tmp_path / "db")
+    progress: list[int] = []
+
+    [report] = await import_directory(
+        settings, folder, workers=2, on_chunk=lambda p: progress.append(p.lines)
+    )
+
+    # Chunks of 500 and 200 lines, the first cut after its first 100 lines.
+    assert progress == [importer.FIRST_CHUNK_LINES, 500, 700]
+    assert chunks == ["written", "written", "written"]
+    assert (report.lines, report.stored, report.rejected) == (700, 700, 0)
+    assert _versions(settings) == sorted((f"p{n}", 1) for n in range(700))
 
 
 @pytest.mark.parametrize(

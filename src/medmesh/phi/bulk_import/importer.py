@@ -44,6 +44,9 @@ from medmesh.platform.errors import MedmeshError
 
 #: Lines a chunk (one transaction) holds.
 CHUNK_LINES = 500
+#: With workers, the import's first chunk is cut after this many lines: the first write starts
+#: once they are prepared, while the rest of the chunk is prepared beside it.
+FIRST_CHUNK_LINES = 100
 
 OnCommit = Callable[[AsyncSession, FileProgress], Awaitable[None]]
 
@@ -62,6 +65,20 @@ def chunks(
             chunk = []
     if chunk:
         yield chunk
+
+
+def _first_cut(
+    first: tuple[int, list[Line]], second: tuple[int, list[Line]]
+) -> Iterator[tuple[int, list[Line]]]:
+    """An import's first two chunks, the first cut after :data:`FIRST_CHUNK_LINES` lines when
+    it holds more than twice as many."""
+    index, chunk = first
+    if len(chunk) > 2 * FIRST_CHUNK_LINES:
+        yield index, chunk[:FIRST_CHUNK_LINES]
+        yield index, chunk[FIRST_CHUNK_LINES:]
+    else:
+        yield first
+    yield second
 
 
 class NdjsonImporter:
@@ -131,7 +148,7 @@ class NdjsonImporter:
                     if not started and first is None:
                         first = item
                         continue
-                    for index, chunk in (first, item) if first is not None else (item,):
+                    for index, chunk in _first_cut(first, item) if first is not None else (item,):
                         now = self._now()
                         expected = files[index].resource_type
                         if plans is None:
