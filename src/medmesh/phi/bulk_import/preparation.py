@@ -25,12 +25,12 @@ import multiprocessing
 import os
 import signal
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from prometheus_client import Counter
 
@@ -59,6 +59,8 @@ from medmesh.platform.ids import uuid7_hex
 from medmesh.platform.logging import get_logger
 from medmesh.platform.metrics import ServiceMetrics
 
+#: What a worker's work gives back.
+T = TypeVar("T")
 _log = get_logger("medmesh.phi.import")
 
 Line = tuple[int, bytes]
@@ -421,17 +423,30 @@ class PreparationPool:
         now: datetime,
     ) -> asyncio.Future[list[Prepared | Rejected | None]] | None:
         """The chunk's preparation under way, or None when the pool cannot take it."""
+        return self._submit(_prepare_in_worker, chunk, expected_type, base_urls, now)
+
+    def _submit(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T] | None:
+        """``work(*args)`` under way in a worker, or None when the pool cannot take it."""
         executor = self._started()
         if executor is None:
             return None
         try:
-            future: Future[list[Prepared | Rejected | None]] = executor.submit(
-                _prepare_in_worker, chunk, expected_type, base_urls, now
-            )
+            future: Future[T] = executor.submit(work, *args)
         except (BrokenProcessPool, RuntimeError):
             self._broken()
             return None
         return asyncio.wrap_future(future)
+
+    async def _outcome(self, future: asyncio.Future[T] | None) -> T | BrokenProcessPool:
+        """What ``future``'s work came to, or the pool's failure (a worker died, or the pool
+        could not take the work)."""
+        if future is None:
+            return BrokenProcessPool("the pool could not take the work")
+        try:
+            return await future
+        except BrokenProcessPool as exc:
+            self._broken()
+            return exc
 
     @property
     def lost(self) -> bool:
@@ -449,30 +464,18 @@ class PreparationPool:
     ) -> asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None:
         """A chunk (its ``turn`` of :attr:`turns`) prepared and written by a worker in its turn
         (:mod:`~medmesh.phi.bulk_import.writing`), or None when the pool cannot take it."""
-        executor = self._started()
-        if executor is None:
-            return None
-        try:
-            future: Future[Written | list[Prepared | Rejected | None] | None] = executor.submit(
-                _prepare_and_write_in_worker, turn, chunk, expected_type, base_urls, now, plan
-            )
-        except (BrokenProcessPool, RuntimeError):
-            self._broken()
-            return None
-        return asyncio.wrap_future(future)
+        return self._submit(
+            _prepare_and_write_in_worker, turn, chunk, expected_type, base_urls, now, plan
+        )
 
     async def written(
         self, future: asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None
     ) -> Written | list[Prepared | Rejected | None] | BrokenProcessPool | None:
         """What :meth:`submit_write`'s chunk came to: written, handed back, given up (None), or
         the pool's failure (a worker died: the chunk may or may not be committed)."""
-        if future is None:
-            return BrokenProcessPool("the pool could not take the chunk")
-        try:
-            outcome = await future
-        except BrokenProcessPool as exc:
-            self._broken()
-            return exc
+        outcome = await self._outcome(future)
+        if isinstance(outcome, BrokenProcessPool):
+            return outcome
         if isinstance(outcome, list):
             self._count("import", outcome)
         elif outcome is not None and self.metrics is not None:
@@ -497,30 +500,16 @@ class PreparationPool:
     ) -> asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None:
         """A transaction's creates prepared and written with its record by one worker
         (:meth:`ChunkWriter.write_bundle`), or None when the pool cannot take them."""
-        executor = self._started()
-        if executor is None:
-            return None
-        try:
-            future: Future[WrittenBundle | list[Prepared | Rejected]] = executor.submit(
-                _prepare_and_write_bundle_in_worker, items, base_urls, now, plan
-            )
-        except (BrokenProcessPool, RuntimeError):
-            self._broken()
-            return None
-        return asyncio.wrap_future(future)
+        return self._submit(_prepare_and_write_bundle_in_worker, items, base_urls, now, plan)
 
     async def bundle_written(
         self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None
     ) -> WrittenBundle | list[Prepared | Rejected] | BrokenProcessPool:
         """What :meth:`submit_bundle_write`'s creates came to: written, handed back prepared,
         or the pool's failure (a worker died: the creates may or may not be committed)."""
-        if future is None:
-            return BrokenProcessPool("the pool could not take the creates")
-        try:
-            outcome = await future
-        except BrokenProcessPool as exc:
-            self._broken()
-            return exc
+        outcome = await self._outcome(future)
+        if isinstance(outcome, BrokenProcessPool):
+            return outcome
         if isinstance(outcome, list):
             self._count("transaction", outcome)
         elif self.metrics is not None:
@@ -562,12 +551,8 @@ class PreparationPool:
         self, future: asyncio.Future[list[Prepared | Rejected | None]] | None
     ) -> list[Prepared | Rejected | None] | None:
         """What a submitted chunk's preparation gave, or None when it could not finish."""
-        if future is None:
-            return None
-        try:
-            prepared = await future
-        except BrokenProcessPool:
-            self._broken()
+        prepared = await self._outcome(future)
+        if isinstance(prepared, BrokenProcessPool):
             return None
         self._count("import", prepared)
         return prepared
