@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -182,6 +183,12 @@ async def test_a_writer_gives_up_with_database_is_locked_after_the_timeout(
         await engine.dispose()
 
 
+def _insert_item(engine: Engine, name: str) -> None:
+    """Insert an item named ``name`` in a transaction of the synchronous ``engine``."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO items (name) VALUES (:name)"), {"name": name})
+
+
 async def test_a_writer_engine_waits_for_another_process_then_writes(
     database: Database, tmp_path: Path
 ) -> None:
@@ -189,15 +196,11 @@ async def test_a_writer_engine_waits_for_another_process_then_writes(
     trying ``BEGIN IMMEDIATE`` again, and writes once the other process has committed."""
     engine = sqlite_writer_engine(f"sqlite:///{tmp_path / 'driver.db'}")
 
-    def write() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO items (name) VALUES ('worker')"))
-
     try:
         async with lock_held_elsewhere(
             tmp_path / "driver.db", "INSERT INTO items (name) VALUES ('other process')"
         ) as holder:
-            writer = asyncio.create_task(asyncio.to_thread(write))
+            writer = asyncio.create_task(asyncio.to_thread(_insert_item, engine, "worker"))
             await holder.served_ticks(3)
             assert not writer.done()
             await holder.release()
@@ -215,16 +218,12 @@ async def test_a_writer_engine_gives_up_with_database_is_locked_after_its_wait(
     monkeypatch.setattr(engine_module, "WRITER_WAIT_SECONDS", 0.2)
     engine = sqlite_writer_engine(f"sqlite:///{tmp_path / 'driver.db'}")
 
-    def write() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO items (name) VALUES ('late')"))
-
     try:
         async with lock_held_elsewhere(
             tmp_path / "driver.db", "INSERT INTO items (name) VALUES ('other process')"
         ):
             with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-                await asyncio.to_thread(write)
+                await asyncio.to_thread(_insert_item, engine, "late")
     finally:
         engine.dispose()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,6 @@ def _written(metrics: str) -> float:
 
 
 def _stored_ids(settings: PhiSettings) -> list[tuple[str, int]]:
-    import sqlite3
-
     path = settings.effective_database_url.partition(":///")[2]
     with sqlite3.connect(path) as db:
         return db.execute(

@@ -31,9 +31,9 @@ from medmesh.phi.bulk_import.preparation import (
     Rejected,
     parse_line,
 )
-from medmesh.phi.bulk_import.progress import FileProgress, rejection
+from medmesh.phi.bulk_import.progress import FileProgress
 from medmesh.phi.bulk_import.repository import ImportRepository
-from medmesh.phi.bulk_import.writing import WritePlan, Written, rejected_issues
+from medmesh.phi.bulk_import.writing import WritePlan, Written, rejected_issue, rejected_issues
 from medmesh.phi.bundles.staging import CreateStager
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.context import FhirContext
@@ -306,7 +306,7 @@ class NdjsonImporter:
                 results = list(prepared)
             for result in results:
                 if isinstance(result, Rejected):
-                    rejected.append((result.number, _issue(source, result)))
+                    rejected.append((result.number, rejected_issue(source, result)))
                 elif result is not None:
                     lines.append(result)
             async with self.database.unit_of_work() as session:
@@ -365,7 +365,9 @@ class NdjsonImporter:
             except MedmeshError as exc:
                 if exc.status >= 500:
                     raise
-                rejected.append((line.number, _issue(source, Rejected.of(line.number, exc))))
+                rejected.append(
+                    (line.number, rejected_issue(source, Rejected.of(line.number, exc)))
+                )
                 continue
             stored += 1
         await stager.flush(session, ctx, **self.audit)
@@ -380,7 +382,3 @@ def _read_again(texts: dict[int, bytes], prepared: Prepared) -> Parsed:
         raise RuntimeError(f"line {prepared.number} read differently the second time")
     parsed.resource["id"] = parsed.resource_id = prepared.resource_id
     return parsed
-
-
-def _issue(source: str, rejected: Rejected) -> dict[str, Any]:
-    return rejection(source, rejected.number, rejected.code, rejected.message, rejected.path)

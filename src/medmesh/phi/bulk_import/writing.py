@@ -316,4 +316,9 @@ def rejected_issues(source: str, results: list[Prepared | Rejected | None]) -> l
     from medmesh.phi.bulk_import.preparation import Rejected
 
     rejected = sorted((one for one in results if isinstance(one, Rejected)), key=lambda r: r.number)
-    return [rejection(source, one.number, one.code, one.message, one.path) for one in rejected]
+    return [rejected_issue(source, one) for one in rejected]
+
+
+def rejected_issue(source: str, rejected: Rejected) -> dict[str, Any]:
+    """The OperationOutcome issue of a rejected line of file ``source``."""
+    return rejection(source, rejected.number, rejected.code, rejected.message, rejected.path)

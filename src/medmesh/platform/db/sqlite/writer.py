@@ -35,19 +35,26 @@ def write_queue(path: str) -> asyncio.Lock:
     return lock
 
 
+def _began(conn: sqlite3.Connection, deadline: float, wait: float) -> bool:
+    """Try ``BEGIN IMMEDIATE`` on ``conn``: True once begun, False while another connection
+    holds the file's write lock and a try after ``wait`` more seconds still fits before
+    ``deadline``; otherwise SQLite's error (``database is locked``) is raised."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) or time.monotonic() + wait > deadline:
+            raise
+    return False
+
+
 async def begin_immediate(conn: sqlite3.Connection, wait_seconds: float) -> None:
     """``BEGIN IMMEDIATE`` on ``conn``; while another process holds the file's write lock, wait
     for it with asyncio sleeps (1 ms doubling to 50 ms), never holding the loop, up to
     ``wait_seconds``, then raise SQLite's ``database is locked``."""
     deadline = time.monotonic() + wait_seconds
     delay = 0.001
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
+    while not _began(conn, deadline, delay):
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -59,13 +66,7 @@ def begin_immediate_blocking(conn: sqlite3.Connection, wait_seconds: float, poll
     busy handler backs off to sleeps of 25 to 100 ms, so that a writer waiting for another's
     short transaction would start well after the lock is free."""
     deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + poll > deadline:
-                raise
+    while not _began(conn, deadline, poll):
         time.sleep(poll)
 
 
