@@ -167,6 +167,39 @@ async def test_an_imports_first_chunk_is_cut_so_that_the_first_write_starts_soon
     assert _versions(settings) == sorted((f"p{n}", 1) for n in range(700))
 
 
+async def test_a_chunk_with_a_resource_that_exists_is_handed_back_with_nothing_of_it_kept(
+    phi_settings: PhiSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second chunk's last line is a resource stored before: its worker's inserts of the
+    line before it roll back, and no record of the chunk is written; the service stores it (a
+    create and an update) and records each once."""
+    chunks = outcomes(monkeypatch)
+    settings = await _settings(phi_settings, tmp_path / "db")
+    before, folder = tmp_path / "before", tmp_path / "ndjson"
+    before.mkdir()
+    folder.mkdir()
+    (before / "Patient.ndjson").write_bytes(
+        orjson.dumps({"resourceType": "Patient", "id": "p3", "name": [{"family": "Ash"}]})
+    )
+    await import_directory(settings, before, workers=0)
+    _patients(folder, 4)
+
+    [report] = await import_directory(settings, folder, chunk_lines=2, workers=2)
+
+    assert chunks == ["written", "handed back"]
+    assert (report.lines, report.stored, report.rejected) == (4, 4, 0)
+    assert _versions(settings) == [("p0", 1), ("p1", 1), ("p2", 1), ("p3", 1), ("p3", 2)]
+    assert [(r[0], r[2]) for r in await _audit(settings)] == [
+        ("fhir.create", "p3"),
+        ("fhir.create", "p0"),
+        ("fhir.create", "p1"),
+        ("fhir.create", "p2"),
+        ("fhir.update", "p3"),
+    ]
+    ok, _, problem = await _verified(settings)
+    assert (ok, problem) == (True, "")
+
+
 @pytest.mark.parametrize(
     ("when", "records"),
     [("at its start", 30), ("once its audit records are committed", 35), ("after its commit", 30)],

@@ -12,10 +12,11 @@ While one worker writes, the others prepare.
 A worker writes a chunk only when it can do everything the service would: every valid line is
 a create (no resource of the chunk exists, none is twice in it) of a type the caller may create
 wholesale (:attr:`WritePlan.creatable`: no per-patient or ``?category=`` limit to check). In one
-transaction begun with ``BEGIN IMMEDIATE`` it checks that, commits the ``fhir.create`` records
-to the audit file (before the resources, as the service does), inserts the rows, the versions
-and the index rows, writes the job's progress, and commits. Otherwise it writes nothing and
-hands the prepared chunk back: the service stores it its own way, then passes the turn on.
+transaction begun with ``BEGIN IMMEDIATE`` it inserts the rows, the versions and the index rows
+(a resource that exists fails its row's insert: the chunk is not all creates), commits the
+``fhir.create`` records to the audit file (before the resources are committed, as the service
+does), writes the job's progress, and commits. Otherwise it writes nothing and hands the
+prepared chunk back: the service stores it its own way, then passes the turn on.
 
 A large transaction whose entries are all creates with server ids goes whole to one worker,
 which prepares and writes it in one SQLite transaction with the Bundle's ``fhir.transaction``
@@ -31,10 +32,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
-from medmesh.phi.bulk_import.repository import present_query, save_progress
+from medmesh.phi.bulk_import.repository import save_progress
 from medmesh.phi.bundles.repository import (
     add_new_resource,
     new_resource_rows,
@@ -224,21 +226,25 @@ class ChunkWriter:
         if len(keys) != len(prepared) or not types <= plan.creatable:
             return None
         issues = rejected_issues(plan.source, results)
-        with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock, before the reads
-            if keys and conn.execute(present_query(keys)).first() is not None:
-                return None  # an empty transaction commits
-            head = None
-            if prepared:
-                head = self._audit(plan.audit_row, plan.audit_key, prepared)
-                _insert(conn, prepared, now, "PUT")
-            if plan.job is not None:
+        head = None
+        try:
+            with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock
+                if prepared:
+                    # A resource of the chunk that exists (deleted or not) fails its row's
+                    # insert: the chunk rolls back, before any of its records is written.
+                    _insert(conn, prepared, now, "PUT")
+                    # Committed before the resources are.
+                    head = self._audit(plan.audit_row, plan.audit_key, prepared)
+                if plan.job is not None:
 
-                def after(progress: FileProgress) -> FileProgress:
-                    return progress.after_chunk(last_line, len(prepared), issues)
+                    def after(progress: FileProgress) -> FileProgress:
+                        return progress.after_chunk(last_line, len(prepared), issues)
 
-                with Session(bind=conn) as session:
-                    save_progress(session, plan.job, plan.file_index, after)
-                    session.flush()
+                    with Session(bind=conn) as session:
+                        save_progress(session, plan.job, plan.file_index, after)
+                        session.flush()
+        except IntegrityError:
+            return None
         return Written(len(prepared), issues, types, head)
 
     def write_bundle(
