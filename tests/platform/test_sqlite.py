@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from medmesh.platform.db import Database, sqlite, sqlite_writer_engine
+from medmesh.platform.db import engine as db_engine
 from medmesh.platform.db import engine as engine_module
 from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
 
@@ -263,6 +264,40 @@ async def test_commits_checkpoint_the_wal_without_letting_it_grow(
     # The WAL was restarted from its beginning: without, it would hold a page or more of every
     # commit; with, at most the pages of one round.
     assert wal_bytes < commits * 4096 / 4
+
+
+async def test_another_writers_commits_are_checkpointed_and_the_wal_restarts(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection to the file (phi's import workers) commits without a pause, and the
+    service hears of each commit (``others_committed``): the last pass of each checkpoint takes
+    SQLite's write lock and truncates the WAL, instead of leaving the restart to the next
+    writer, which a writer that never pauses starts before the WAL is wholly copied."""
+    monkeypatch.setattr(sqlite.checkpoints, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(db_engine, "SQLITE_CHECKPOINT_PAGES", 1)  # every commit's WAL is enough
+    path = tmp_path / "driver.db"
+    engine = sqlite_writer_engine(f"sqlite:///{path}")
+    loop = asyncio.get_running_loop()
+    rounds, per_round = 10, 40
+
+    def writes(first: int) -> None:
+        for n in range(first, first + per_round):
+            _insert_item(engine, f"{n:08d}" * 100)
+            loop.call_soon_threadsafe(database.others_committed)
+
+    try:
+        for round_ in range(rounds):
+            await asyncio.to_thread(writes, round_ * per_round)
+            await sqlite.checkpoints_settled(str(path))
+        _database_bytes, wal_bytes = file_and_wal_bytes(path)
+    finally:
+        engine.dispose()
+    async with database.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM items")) == rounds * per_round
+    await database.dispose()
+    # It holds at most the last round's commits (none once that round's checkpoint settled);
+    # without the restarts it would hold a page or more of every commit.
+    assert wal_bytes < per_round * 4096
 
 
 async def test_a_disposed_database_leaves_its_file_whole(

@@ -10,6 +10,7 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
+import os
 import select
 import sqlite3
 import time
@@ -47,6 +48,9 @@ def is_sqlite(url: str) -> bool:
 #: pages that consecutive commits share (B-tree inner pages, the right edge of time-ordered keys)
 #: are copied once per checkpoint instead of once per commit.
 SQLITE_CHECKPOINT_PAGES = 10_000
+#: A writer engine's own checkpoint: only when the WAL holds this many pages (160 MiB), which
+#: the service's checkpoints after the writers' commits keep it from reaching.
+WRITER_CHECKPOINT_PAGES = 4 * SQLITE_CHECKPOINT_PAGES
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -106,6 +110,9 @@ def sqlite_writer_engine(url: str) -> Engine:
         _sqlite_pragmas(dbapi_connection, record)
         # Past BEGIN IMMEDIATE nothing in a write transaction waits for a lock.
         dbapi_connection.execute("PRAGMA busy_timeout=0")
+        # The service checkpoints the WAL after the commits it hears of (Database.
+        # others_committed); a writer's own checkpoint is the backstop.
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
         dbapi_connection.isolation_level = None  # the transactions are begun below
 
     @event.listens_for(engine, "begin")
@@ -234,6 +241,8 @@ class Database:
             else None
         )
         self._reader: sqlite3.Connection | None = None
+        #: The SQLite file this driver checkpoints (None: another database or driver).
+        self._file = sqlite.file_key(self._reader_path) if self._reader_path else None
 
     def committed_reader(self) -> sqlite3.Connection | None:
         """The read-only SQLite connection of :class:`OneRowRead`, or None on other databases."""
@@ -257,6 +266,19 @@ class Database:
                 if session.in_transaction():
                     await session.rollback()
                 raise
+
+    def others_committed(self) -> None:
+        """Another process committed to this SQLite file (phi's import workers): once its WAL
+        holds :data:`SQLITE_CHECKPOINT_PAGES` pages, it is checkpointed and restarted soon, as
+        after this process's own commits (nothing on other databases)."""
+        if self._file is None:
+            return
+        try:
+            wal_bytes = os.stat(self._file + "-wal").st_size
+        except FileNotFoundError:
+            return
+        if wal_bytes >= SQLITE_CHECKPOINT_PAGES * 4096:
+            sqlite.checkpoint_soon(self._file)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""

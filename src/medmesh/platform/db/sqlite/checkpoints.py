@@ -41,10 +41,15 @@ def checkpoint_soon(path: str) -> None:
     that crosses 1,000 WAL pages: it copies them into the database file and syncs twice, on the
     loop's thread, stalling it under writes (see docs/decisions/0004-wal-checkpoints-off-the-loop.md).
     Here the bulk of the copy runs on a worker thread (a
-    ``PASSIVE`` checkpoint blocks neither readers nor writers), then a last pass on the loop,
-    between two of this process's write transactions, copies what was committed meanwhile: the
-    WAL is then wholly copied, so the next writer restarts it from its beginning (a checkpoint
-    that never catches up with steady writes would let it grow without end).
+    ``PASSIVE`` checkpoint blocks neither readers nor writers), then a last pass, also on the
+    thread, while this process's writers wait in its writer queue, takes SQLite's write lock
+    (which other processes' writers take too: phi's import workers), copies what was committed
+    meanwhile and truncates the WAL once no reader is in it (:func:`restart`), so that the next
+    writer starts it from its beginning. A checkpoint that never catches up with steady writes would let it grow without
+    end; one whose last pass leaves the lock free lets a writer of another process append
+    before the WAL restarts, every time.
+
+    Call it too when another process committed to ``path`` (:meth:`Database.others_committed`).
     """
     try:
         loop = asyncio.get_running_loop()
@@ -70,6 +75,9 @@ def checkpoint_soon(path: str) -> None:
 
 #: The last pass runs on the loop once a pass on the thread found fewer new WAL frames.
 LAST_PASS_FRAMES = 64
+#: How long the last pass tries to restart the WAL, and how often.
+LAST_PASS_WAIT_SECONDS = 0.25
+RESTART_POLL_SECONDS = 0.001
 
 
 async def checkpoints_settled(path: str) -> None:
@@ -90,13 +98,39 @@ async def _checkpoint(path: str) -> None:
         if frames - previous < LAST_PASS_FRAMES:
             break
         previous = frames
-    async with write_queue(path):
-        checkpoint(path)
+    async with write_queue(path):  # this process's writers wait their turn meanwhile
+        await loop.run_in_executor(None, _restart_off_loop, path)
+
+
+def _restart_off_loop(path: str) -> None:
+    with off_loop():
+        restart(path)
 
 
 def _checkpoint_off_loop(path: str) -> int:
     with off_loop():
         return checkpoint(path)
+
+
+def restart(path: str) -> bool:
+    """Copy what is left of the WAL of ``path`` into the database file and start the WAL again
+    from its beginning (truncated), holding SQLite's write lock meanwhile; whether it did
+    (blocking). It needs that lock and no reader in the WAL: it tries every
+    :data:`RESTART_POLL_SECONDS` for up to :data:`LAST_PASS_WAIT_SECONDS` (SQLite's busy
+    handler sleeps longer and longer, and other processes' writers that wait for the lock the
+    same way would always take it first)."""
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    deadline = time.monotonic() + LAST_PASS_WAIT_SECONDS
+    try:
+        while True:
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return True
+            if time.monotonic() + RESTART_POLL_SECONDS > deadline:
+                return False
+            time.sleep(RESTART_POLL_SECONDS)
+    finally:
+        conn.close()
 
 
 def checkpoint(path: str) -> int:
