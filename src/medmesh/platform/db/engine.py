@@ -278,7 +278,7 @@ class Database:
         except FileNotFoundError:
             return
         if wal_bytes >= SQLITE_CHECKPOINT_PAGES * 4096:
-            sqlite.checkpoint_soon(self._file)
+            sqlite.checkpoint_soon(self._file, others=True)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""

@@ -33,23 +33,23 @@ _checkpointing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Checkpoint
 )
 
 
-def checkpoint_soon(path: str) -> None:
-    """After a commit to ``path``: checkpoint its WAL, at most every ``CHECKPOINT_SECONDS`` and
-    one at a time.
+def checkpoint_soon(path: str, *, others: bool = False) -> None:
+    """After a commit to ``path`` (``others``: by another process): checkpoint its WAL, at most
+    every ``CHECKPOINT_SECONDS`` and one at a time.
 
     SQLite's own automatic checkpoint (off on this driver's connections) runs inside the commit
     that crosses 1,000 WAL pages: it copies them into the database file and syncs twice, on the
     loop's thread, stalling it under writes (see docs/decisions/0004-wal-checkpoints-off-the-loop.md).
     Here the bulk of the copy runs on a worker thread (a
-    ``PASSIVE`` checkpoint blocks neither readers nor writers), then a last pass, also on the
-    thread, while this process's writers wait in its writer queue, takes SQLite's write lock
-    (which other processes' writers take too: phi's import workers), copies what was committed
-    meanwhile and truncates the WAL once no reader is in it (:func:`restart`), so that the next
-    writer starts it from its beginning. A checkpoint that never catches up with steady writes would let it grow without
-    end; one whose last pass leaves the lock free lets a writer of another process append
-    before the WAL restarts, every time.
+    ``PASSIVE`` checkpoint blocks neither readers nor writers), then a last pass on the loop,
+    between two of this process's write transactions, copies what was committed meanwhile: the
+    WAL is then wholly copied, so the next writer restarts it from its beginning (a checkpoint
+    that never catches up with steady writes would let it grow without end).
 
-    Call it too when another process committed to ``path`` (:meth:`Database.others_committed`).
+    Another process's writers (phi's import workers) do not wait for this process's writer
+    queue, and one of them always began before such a last pass was done. After their commits
+    (``others``, :meth:`Database.others_committed`) the last pass runs on the thread instead,
+    takes SQLite's write lock, and truncates the WAL once no reader is in it (:func:`restart`).
     """
     try:
         loop = asyncio.get_running_loop()
@@ -62,7 +62,7 @@ def checkpoint_soon(path: str) -> None:
     if path in state.running or now - state.started.get(path, float("-inf")) < CHECKPOINT_SECONDS:
         return
     state.started[path] = now
-    task = state.running[path] = loop.create_task(_checkpoint(path))
+    task = state.running[path] = loop.create_task(_checkpoint(path, others))
 
     def done(_: Any) -> None:
         state.running.pop(path, None)
@@ -90,7 +90,7 @@ async def checkpoints_settled(path: str) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _checkpoint(path: str) -> None:
+async def _checkpoint(path: str, others: bool) -> None:
     loop = asyncio.get_running_loop()
     previous = 0
     for _ in range(4):  # each pass copies what was committed during the one before
@@ -99,7 +99,10 @@ async def _checkpoint(path: str) -> None:
             break
         previous = frames
     async with write_queue(path):  # this process's writers wait their turn meanwhile
-        await loop.run_in_executor(None, _restart_off_loop, path)
+        if others:
+            await loop.run_in_executor(None, _restart_off_loop, path)
+        else:
+            checkpoint(path)
 
 
 def _restart_off_loop(path: str) -> None:
