@@ -271,9 +271,9 @@ class BundleRun:
             return {p.number: p for p in prepared or ()}
         outcome = await pool.bundle_written(pool.submit_bundle_write(items, base_urls, now, plan))
         if isinstance(outcome, WrittenBundle):
-            plan_database = self.resources.database
-            assert plan_database is not None  # the plan was made for it
-            plan_database.others_committed()
+            database = self.resources.database
+            assert database is not None  # the plan was made for it
+            database.others_committed()
             await self.resources.auditor.trail.adopt(len(creates) + 1, outcome.audit_head)
             self._written(creates, outcome.patient_ids, outcome.types)
             return {}

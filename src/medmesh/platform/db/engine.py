@@ -241,8 +241,12 @@ class Database:
             else None
         )
         self._reader: sqlite3.Connection | None = None
-        #: The SQLite file this driver checkpoints (None: another database or driver).
-        self._file = sqlite.file_key(self._reader_path) if self._reader_path else None
+        #: The SQLite file (None: another database, or SQLite in memory).
+        self._file = (
+            sqlite.file_key(parsed.database)
+            if self.is_sqlite and parsed.database not in (None, "", ":memory:") and not parsed.query
+            else None
+        )
 
     def committed_reader(self) -> sqlite3.Connection | None:
         """The read-only SQLite connection of :class:`OneRowRead`, or None on other databases."""
@@ -277,7 +281,7 @@ class Database:
             wal_bytes = os.stat(self._file + "-wal").st_size
         except FileNotFoundError:
             return
-        if wal_bytes >= SQLITE_CHECKPOINT_PAGES * 4096:
+        if wal_bytes >= SQLITE_CHECKPOINT_PAGES * 4096:  # SQLite's default 4 KiB pages
             sqlite.checkpoint_soon(self._file, others=True)
 
     async def ping(self) -> None:

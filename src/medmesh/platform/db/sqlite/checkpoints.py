@@ -73,7 +73,7 @@ def checkpoint_soon(path: str, *, others: bool = False) -> None:
     task.add_done_callback(done)
 
 
-#: The last pass runs on the loop once a pass on the thread found fewer new WAL frames.
+#: The last pass runs once a pass on the thread found fewer new WAL frames.
 LAST_PASS_FRAMES = 64
 #: How long the last pass tries to restart the WAL, and how often.
 LAST_PASS_WAIT_SECONDS = 0.25
