@@ -28,7 +28,7 @@ from medmesh.platform.tokens import CurrentPrincipal, Principal, get_principal
 if TYPE_CHECKING:
     from medmesh.phi.access.consent import ConsentRegistry
     from medmesh.phi.bulk_import.jobs import ImportJobs
-    from medmesh.phi.bulk_import.preparation import PreparationPool
+    from medmesh.phi.bulk_import.pool import PreparationPool
     from medmesh.phi.bundles.service import BundleService
     from medmesh.phi.search.service import SearchService
 

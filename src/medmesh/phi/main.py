@@ -13,7 +13,7 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.endpoints import router as import_router
 from medmesh.phi.bulk_import.endpoints import run_imports
 from medmesh.phi.bulk_import.jobs import ImportJobs
-from medmesh.phi.bulk_import.preparation import PreparationMetrics, PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationMetrics, PreparationPool
 from medmesh.phi.bundles.endpoints import router as bundles_router
 from medmesh.phi.bundles.service import BundleService
 from medmesh.phi.capability.endpoints import router as capability_router

@@ -23,7 +23,8 @@ import pytest
 
 from medmesh.phi.bulk_import import preparation
 from medmesh.phi.bulk_import.importer import NdjsonImporter
-from medmesh.phi.bulk_import.preparation import PreparationPool, Prepared, Rejected
+from medmesh.phi.bulk_import.pool import PreparationPool
+from medmesh.phi.bulk_import.preparation import Prepared, Rejected
 from medmesh.phi.bulk_import.progress import FileProgress
 from medmesh.phi.bulk_import.standalone import import_directory
 from medmesh.phi.bundles.staging import CreateStager

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from medmesh.phi.bulk_import import importer, writing
-from medmesh.phi.bulk_import.preparation import PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationPool
 from medmesh.phi.bulk_import.standalone import import_directory
 from medmesh.phi.config import PhiSettings
 from medmesh.platform.audit import (

@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from medmesh.phi.bulk_import.preparation import PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationPool
 from medmesh.phi.bundles import processing
 from medmesh.phi.config import PhiSettings
 from medmesh.phi.main import create_app

@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from medmesh.phi.bulk_import.pool import PreparationPool
 from medmesh.phi.bulk_import.preparation import (
     Line,
     LinePreparer,
     Parsed,
-    PreparationPool,
     Prepared,
     Rejected,
     parse_line,
@@ -84,7 +84,7 @@ def _first_cut(
 class NdjsonImporter:
     """Stores NDJSON lines for one caller (``ctx``: its policy decides, its name is audited).
 
-    With a :class:`~medmesh.phi.bulk_import.preparation.PreparationPool`,
+    With a :class:`~medmesh.phi.bulk_import.pool.PreparationPool`,
     :meth:`store_chunks` has the next chunks' lines prepared in worker processes while it
     writes the current one.
     """

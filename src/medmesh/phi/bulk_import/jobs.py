@@ -25,7 +25,8 @@ from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.importer import CHUNK_LINES, NdjsonImporter
 from medmesh.phi.bulk_import.kickoff import parse_kickoff
 from medmesh.phi.bulk_import.models import ImportJobRow
-from medmesh.phi.bulk_import.preparation import Line, PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationPool
+from medmesh.phi.bulk_import.preparation import Line
 from medmesh.phi.bulk_import.progress import FileProgress, outcome_of
 from medmesh.phi.bulk_import.repository import save_progress
 from medmesh.phi.collection_pacing import bulk_collection_pacing

@@ -19,7 +19,8 @@ from medmesh.phi.access.policy import AccessPolicy
 from medmesh.phi.admission import WriteAdmission
 from medmesh.phi.auditing import PhiAuditor
 from medmesh.phi.bulk_import.importer import NdjsonImporter, chunks
-from medmesh.phi.bulk_import.preparation import Line, PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationPool
+from medmesh.phi.bulk_import.preparation import Line
 from medmesh.phi.bulk_import.progress import FileProgress
 from medmesh.phi.collection_pacing import bulk_collection_pacing
 from medmesh.phi.config import PhiSettings

@@ -29,12 +29,13 @@ from __future__ import annotations
 import multiprocessing.context
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from medmesh.phi.bulk_import.preparation import Prepared, Rejected
 from medmesh.phi.bulk_import.progress import FileProgress, rejection
 from medmesh.phi.bulk_import.repository import save_progress
 from medmesh.phi.bundles.repository import (
@@ -46,10 +47,6 @@ from medmesh.phi.search.repository import insert_statements
 from medmesh.platform.audit import SqliteAppender
 from medmesh.platform.audit.keys import LinkKey
 from medmesh.platform.db import run_together, sqlite_writer_engine, utcnow
-
-if TYPE_CHECKING:
-    from medmesh.phi.bulk_import.preparation import Prepared, Rejected
-
 
 #: How often a worker waiting for its chunk's turn looks at the chunks before it.
 POLL_SECONDS = 0.0005
@@ -217,9 +214,6 @@ class ChunkWriter:
         """Store a prepared chunk (its lines up to ``last_line``) as the service would, or None
         (nothing written) when the service must: a line that is not a create of a type in
         ``plan.creatable``."""
-        # The preparation module starts the workers with this one: imported once both are.
-        from medmesh.phi.bulk_import.preparation import Prepared
-
         prepared = [one for one in results if isinstance(one, Prepared)]
         keys = {(one.resource_type, one.resource_id) for one in prepared}
         types = frozenset(kind for kind, _ in keys)
@@ -254,8 +248,6 @@ class ChunkWriter:
         Bundle's ``fhir.transaction`` record or nothing; None (nothing written) when the
         service must: an entry refused, a type not in ``plan.creatable``. Their ids are the
         server's own, new: nothing can be in their way (a clash would fail the insert)."""
-        from medmesh.phi.bulk_import.preparation import Prepared
-
         prepared = [one for one in results if isinstance(one, Prepared)]
         types = frozenset(one.resource_type for one in prepared)
         if not prepared or len(prepared) != len(results) or not types <= plan.creatable:
@@ -319,8 +311,6 @@ def _insert(conn: Connection, prepared: list[Prepared], now: datetime, method: s
 
 def rejected_issues(source: str, results: list[Prepared | Rejected | None]) -> list[dict[str, Any]]:
     """The OperationOutcome issues of a chunk's rejected lines (in file ``source``), by line."""
-    from medmesh.phi.bulk_import.preparation import Rejected
-
     rejected = sorted((one for one in results if isinstance(one, Rejected)), key=lambda r: r.number)
     return [rejected_issue(source, one) for one in rejected]
 

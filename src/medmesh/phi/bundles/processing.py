@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medmesh.phi.bulk_import.preparation import Item, PreparationPool, Prepared, Rejected
+from medmesh.phi.bulk_import.pool import PreparationPool
+from medmesh.phi.bulk_import.preparation import Item, Prepared, Rejected
 from medmesh.phi.bulk_import.writing import BundlePlan, WrittenBundle
 from medmesh.phi.bundles.references import (
     conditional_target,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medmesh.phi.auditing import PhiAuditor
-from medmesh.phi.bulk_import.preparation import PreparationPool
+from medmesh.phi.bulk_import.pool import PreparationPool
 from medmesh.phi.bundles.everything import EverythingQuery
 from medmesh.phi.bundles.processing import BundleRun
 from medmesh.phi.bundles.requests import BundleEntry, parse_bundle

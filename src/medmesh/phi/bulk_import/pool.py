@@ -1,0 +1,413 @@
+"""The preparation workers: processes that prepare import chunks and transactions' creates
+(:mod:`medmesh.phi.bulk_import.preparation`) and, on SQLite, write them
+(:mod:`medmesh.phi.bulk_import.writing`).
+
+A :class:`PreparationPool` runs a :class:`~medmesh.phi.bulk_import.preparation.LinePreparer`
+in worker processes: the next chunks of an NDJSON import while the importer writes the current
+one, and the creates of a large transaction.
+
+The workers are forked from the service at first use (the keys and the compiled validator are
+already there). Each lets go of the service's sockets, takes back default signal handling and,
+on Linux, asks to be killed when the process that started it dies. Decision 0048.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import stat
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from prometheus_client import Counter
+
+from medmesh.phi.bulk_import.preparation import Item, Line, LinePreparer, Prepared, Rejected
+from medmesh.phi.bulk_import.writing import (
+    BundlePlan,
+    ChunkWriter,
+    Turn,
+    Turns,
+    WritePlan,
+    Written,
+    WrittenBundle,
+)
+from medmesh.phi.protection import PhiProtection
+from medmesh.platform.db import Database
+from medmesh.platform.logging import get_logger
+from medmesh.platform.metrics import ServiceMetrics
+
+#: What a worker's work gives back.
+T = TypeVar("T")
+_log = get_logger("medmesh.phi.import")
+
+
+#: The worker process's preparer (set by :func:`_start_worker`).
+_preparer: LinePreparer | None = None
+#: The order of the chunks the workers write, and this worker's writers by database.
+_turns: Turns | None = None
+_writers: dict[str, ChunkWriter] = {}
+
+
+def _start_worker(protection: PhiProtection, max_depth: int, turns: Turns | None = None) -> None:
+    global _preparer, _turns
+    _turns = turns
+    _die_with_parent()
+    _close_sockets()
+    # The service's signal handling is not the worker's: a SIGTERM stops it, and a Ctrl-C
+    # (it reaches the whole process group) is left to the parent, which stops the pool.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preparer = LinePreparer(protection, max_depth)
+
+
+def _close_sockets() -> None:
+    """Let go of the worker's copies of the service's sockets (its listening socket, its
+    clients' connections, its database connections): a copy left open would keep a connection
+    the service closes from closing, and its port bound. The pool talks through pipes.
+
+    Each is replaced by ``/dev/null`` rather than closed, so that the number stays taken: an
+    object of the service's that closes its socket one day closes that, not a later file."""
+    if not os.path.isdir("/proc/self/fd"):
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.dup2(null, fd)
+            except OSError:
+                continue  # the listing's own descriptor, closed by now
+    finally:
+        os.close(null)
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _prepare_in_worker(
+    chunk: list[Line], expected_type: str | None, base_urls: tuple[str, ...], now: datetime
+) -> list[Prepared | Rejected | None]:
+    assert _preparer is not None
+    return _preparer.prepare(chunk, expected_type, base_urls, now)
+
+
+def _prepare_and_write_in_worker(
+    turn: Turn,
+    chunk: list[Line],
+    expected_type: str | None,
+    base_urls: tuple[str, ...],
+    now: datetime,
+    plan: WritePlan,
+) -> Written | list[Prepared | Rejected | None] | None:
+    """A chunk prepared, then written in its ``turn``: what was written, or the prepared
+    chunk for the service to store (its turn stays with it), or None when its turn was given
+    up (nothing written)."""
+    assert _preparer is not None
+    assert _turns is not None
+    prepared = _preparer.prepare(chunk, expected_type, base_urls, now)
+    if not _turns.wait(turn):
+        return None
+    try:
+        written = _writer(plan).write(plan, prepared, now, chunk[-1][0])
+    except Exception as exc:  # the service stores the chunk its own way, and sees the error
+        _log.warning("import_chunk_not_written", error=type(exc).__name__)
+        written = None
+    if written is None:
+        return prepared
+    _turns.done(turn.number)
+    return written
+
+
+def _prepare_and_write_bundle_in_worker(
+    items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
+) -> WrittenBundle | list[Prepared | Rejected]:
+    """A transaction's creates prepared, then written with its record: what was written, or
+    the prepared creates for the service to store (nothing written)."""
+    assert _preparer is not None
+    prepared = _preparer.prepare_resources(items, base_urls, now)
+    try:
+        written = _writer(plan).write_bundle(plan, prepared, now)
+    except Exception as exc:  # the service stores the creates its own way, and sees the error
+        _log.warning("transaction_not_written", error=type(exc).__name__)
+        written = None
+    return prepared if written is None else written
+
+
+def _writer(plan: WritePlan | BundlePlan) -> ChunkWriter:
+    """This worker's writer to the database of ``plan``."""
+    writer = _writers.get(plan.database)
+    if writer is None:
+        writer = _writers[plan.database] = ChunkWriter(plan)
+    return writer
+
+
+def _prepare_resources_in_worker(
+    items: list[Item], base_urls: tuple[str, ...], now: datetime
+) -> list[Prepared | Rejected]:
+    assert _preparer is not None
+    return _preparer.prepare_resources(items, base_urls, now)
+
+
+@dataclass(frozen=True)
+class PreparationMetrics:
+    """What the preparation workers did (on the app's registry)."""
+
+    prepared: Counter
+    lost: Counter
+    written: Counter
+    written_transactions: Counter
+
+    @classmethod
+    def register(cls, metrics: ServiceMetrics) -> PreparationMetrics:
+        return cls(
+            prepared=metrics.counter(
+                "medmesh_phi_resources_prepared_by_workers_total",
+                "Resources the preparation workers validated, sealed and indexed, by kind "
+                "(import: NDJSON lines; transaction: a large transaction's creates).",
+                ("kind",),
+            ),
+            lost=metrics.counter(
+                "medmesh_phi_preparation_workers_lost_total",
+                "Times a preparation worker died: the pool stops and the service prepares "
+                "the rest itself.",
+            ),
+            written=metrics.counter(
+                "medmesh_phi_import_resources_written_by_workers_total",
+                "NDJSON import lines a preparation worker stored itself, in its turn, on SQLite "
+                "(the others are stored by the service).",
+            ),
+            written_transactions=metrics.counter(
+                "medmesh_phi_transaction_resources_written_by_workers_total",
+                "Creates of large transactions a preparation worker stored itself with the "
+                "Bundle's record, on SQLite (the others are stored by the service).",
+            ),
+        )
+
+
+class PreparationPool:
+    """Worker processes that prepare import chunks (:meth:`submit`, :meth:`result`) and
+    transactions' creates (:meth:`prepare_resources`), and on SQLite write them too
+    (:meth:`submit_write`, :meth:`submit_bundle_write`).
+
+    Once a worker dies the pool is broken for good: it answers None and the service prepares
+    the rest itself.
+    """
+
+    def __init__(
+        self,
+        protection: PhiProtection,
+        max_depth: int,
+        workers: int,
+        metrics: PreparationMetrics | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("a preparation pool needs at least one worker")
+        self.protection = protection
+        self.max_depth = max_depth
+        self.metrics = metrics
+        self.workers = workers
+        #: The order in which the workers commit the chunks they write.
+        self.turns = Turns(multiprocessing.get_context("fork"))
+        #: Whether an import's chunks are being written by the workers (one import at a time).
+        self.writing = False
+        self._executor: ProcessPoolExecutor | None = None
+        self._lost = False
+
+    def _started(self) -> ProcessPoolExecutor | None:
+        """The workers, started at the first chunk (None once they were lost)."""
+        if self._executor is None and not self._lost:
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(self.protection, self.max_depth, self.turns),
+            )
+        return self._executor
+
+    @property
+    def ahead(self) -> int:
+        """How many chunks to keep submitted: one for each worker and three waiting.
+
+        A line costs the service and a worker different amounts by type (an ExplanationOfBenefit
+        is mostly a worker's work, an Observation mostly the service's writes): prepared chunks
+        waiting let the faster side run ahead through such a stretch instead of waiting for the
+        other (decision 0050). A chunk is at most ``CHUNK_LINES`` lines.
+        """
+        return self.workers + 3
+
+    def submit(
+        self,
+        chunk: list[Line],
+        expected_type: str | None,
+        base_urls: tuple[str, ...],
+        now: datetime,
+    ) -> asyncio.Future[list[Prepared | Rejected | None]] | None:
+        """The chunk's preparation under way, or None when the pool cannot take it."""
+        return self._submit(_prepare_in_worker, chunk, expected_type, base_urls, now)
+
+    def _submit(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T] | None:
+        """``work(*args)`` under way in a worker, or None when the pool cannot take it."""
+        executor = self._started()
+        if executor is None:
+            return None
+        try:
+            future: Future[T] = executor.submit(work, *args)
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        return asyncio.wrap_future(future)
+
+    async def _outcome(self, future: asyncio.Future[T] | None) -> T | BrokenProcessPool:
+        """What ``future``'s work came to, or the pool's failure (a worker died, or the pool
+        could not take the work)."""
+        if future is None:
+            return BrokenProcessPool("the pool could not take the work")
+        try:
+            return await future
+        except BrokenProcessPool as exc:
+            self._broken()
+            return exc
+
+    @property
+    def lost(self) -> bool:
+        """Whether a worker died (the pool prepares nothing more)."""
+        return self._lost
+
+    def submit_write(
+        self,
+        turn: Turn,
+        chunk: list[Line],
+        expected_type: str | None,
+        base_urls: tuple[str, ...],
+        now: datetime,
+        plan: WritePlan,
+    ) -> asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None:
+        """A chunk (its ``turn`` of :attr:`turns`) prepared and written by a worker in its turn
+        (:mod:`~medmesh.phi.bulk_import.writing`), or None when the pool cannot take it."""
+        return self._submit(
+            _prepare_and_write_in_worker, turn, chunk, expected_type, base_urls, now, plan
+        )
+
+    async def written(
+        self, future: asyncio.Future[Written | list[Prepared | Rejected | None] | None] | None
+    ) -> Written | list[Prepared | Rejected | None] | BrokenProcessPool | None:
+        """What :meth:`submit_write`'s chunk came to: written, handed back, given up (None), or
+        the pool's failure (a worker died: the chunk may or may not be committed)."""
+        outcome = await self._outcome(future)
+        if isinstance(outcome, BrokenProcessPool):
+            return outcome
+        if isinstance(outcome, list):
+            self._count("import", outcome)
+        elif outcome is not None and self.metrics is not None:
+            self.metrics.prepared.labels(kind="import").inc(outcome.stored)
+            self.metrics.written.inc(outcome.stored)
+        return outcome
+
+    def writes_to(self, database: Database, audit: Database) -> bool:
+        """Whether the workers may write to ``database`` and its audit trail's ``audit``
+        themselves: SQLite files, the trail's a file of its own, and two workers or more (one
+        would prepare and write in turn, one core idle) that are all alive."""
+        return (
+            database.is_sqlite
+            and audit.is_sqlite
+            and audit.url != database.url
+            and self.workers >= 2
+            and not self._lost
+        )
+
+    def submit_bundle_write(
+        self, items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
+    ) -> asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None:
+        """A transaction's creates prepared and written with its record by one worker
+        (:meth:`ChunkWriter.write_bundle`), or None when the pool cannot take them."""
+        return self._submit(_prepare_and_write_bundle_in_worker, items, base_urls, now, plan)
+
+    async def bundle_written(
+        self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None
+    ) -> WrittenBundle | list[Prepared | Rejected] | BrokenProcessPool:
+        """What :meth:`submit_bundle_write`'s creates came to: written, handed back prepared,
+        or the pool's failure (a worker died: the creates may or may not be committed)."""
+        outcome = await self._outcome(future)
+        if isinstance(outcome, BrokenProcessPool):
+            return outcome
+        if isinstance(outcome, list):
+            self._count("transaction", outcome)
+        elif self.metrics is not None:
+            self.metrics.prepared.labels(kind="transaction").inc(len(outcome.patient_ids))
+            self.metrics.written_transactions.inc(len(outcome.patient_ids))
+        return outcome
+
+    async def prepare_resources(
+        self, items: list[Item], base_urls: tuple[str, ...], now: datetime
+    ) -> list[Prepared | Rejected] | None:
+        """``items`` prepared by every worker at once (a share each), in order; None when the
+        pool cannot prepare them."""
+        executor = self._started()
+        if executor is None:
+            return None
+        share = -(-len(items) // self.workers)
+        try:
+            futures = [
+                asyncio.wrap_future(
+                    executor.submit(
+                        _prepare_resources_in_worker, items[at : at + share], base_urls, now
+                    )
+                )
+                for at in range(0, len(items), share)
+            ]
+        except (BrokenProcessPool, RuntimeError):
+            self._broken()
+            return None
+        try:
+            parts = await asyncio.gather(*futures)
+        except BrokenProcessPool:
+            self._broken()
+            return None
+        prepared = [one for part in parts for one in part]
+        self._count("transaction", prepared)
+        return prepared
+
+    async def result(
+        self, future: asyncio.Future[list[Prepared | Rejected | None]] | None
+    ) -> list[Prepared | Rejected | None] | None:
+        """What a submitted chunk's preparation gave, or None when it could not finish."""
+        prepared = await self._outcome(future)
+        if isinstance(prepared, BrokenProcessPool):
+            return None
+        self._count("import", prepared)
+        return prepared
+
+    def _count(self, kind: str, prepared: Sequence[Prepared | Rejected | None]) -> None:
+        if self.metrics is not None:
+            done = sum(1 for one in prepared if isinstance(one, Prepared))
+            self.metrics.prepared.labels(kind=kind).inc(done)
+
+    def _broken(self) -> None:
+        if self.metrics is not None and not self._lost:
+            self.metrics.lost.inc()
+        self._lost = True
+        if self._executor is not None:
+            _log.warning("import_workers_lost", workers=self.workers)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        """Stop the workers (what they were preparing is dropped)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
