@@ -243,8 +243,8 @@ class Database:
         self._reader: sqlite3.Connection | None = None
         #: The SQLite file (None: another database, or SQLite in memory).
         self._file = (
-            sqlite.file_key(parsed.database)
-            if self.is_sqlite and parsed.database not in (None, "", ":memory:") and not parsed.query
+            sqlite.file_identity(parsed.database or "", uri=False)
+            if self.is_sqlite and not parsed.query
             else None
         )
 
