@@ -49,7 +49,8 @@ def checkpoint_soon(path: str, *, others: bool = False) -> None:
     Another process's writers (phi's import workers) do not wait for this process's writer
     queue, and one of them always began before such a last pass was done. After their commits
     (``others``, :meth:`Database.others_committed`) the last pass runs on the thread instead,
-    takes SQLite's write lock, and truncates the WAL once no reader is in it (:func:`restart`).
+    takes SQLite's write lock until no reader is in the WAL, so the next commit restarts it
+    (:func:`restart`).
     """
     try:
         loop = asyncio.get_running_loop()
@@ -116,17 +117,19 @@ def _checkpoint_off_loop(path: str) -> int:
 
 
 def restart(path: str) -> bool:
-    """Copy what is left of the WAL of ``path`` into the database file and start the WAL again
-    from its beginning (truncated), holding SQLite's write lock meanwhile; whether it did
-    (blocking). It needs that lock and no reader in the WAL: it tries every
-    :data:`RESTART_POLL_SECONDS` for up to :data:`LAST_PASS_WAIT_SECONDS` (SQLite's busy
-    handler sleeps longer and longer, and other processes' writers that wait for the lock the
-    same way would always take it first)."""
+    """Copy what is left of the WAL of ``path`` into the database file, holding SQLite's write
+    lock until no reader is in the WAL (``PRAGMA wal_checkpoint(RESTART)``), so that the next
+    commit starts the WAL again from its beginning; whether it did (blocking). The WAL file is
+    kept: that commit overwrites it, which costs the kernel about half of writing past its end
+    (``PRAGMA journal_size_limit`` caps what is kept). It needs that lock and no reader in the
+    WAL: it tries every :data:`RESTART_POLL_SECONDS` for up to :data:`LAST_PASS_WAIT_SECONDS`
+    (SQLite's busy handler sleeps longer and longer, and other processes' writers that wait for
+    the lock the same way would always take it first)."""
     conn = sqlite3.connect(path, timeout=0, isolation_level=None)
     deadline = time.monotonic() + LAST_PASS_WAIT_SECONDS
     try:
         while True:
-            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             if not busy:
                 return True
             if time.monotonic() + RESTART_POLL_SECONDS > deadline:

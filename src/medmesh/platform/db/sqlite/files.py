@@ -13,6 +13,10 @@ BUSY_MS = 20
 CACHE_KIB = 16 * 1024
 #: Reads go through a shared memory map instead of a read() per page.
 MMAP_BYTES = 256 * 1024 * 1024
+#: What a restarted WAL keeps of its file: a restart overwrites the file from its beginning
+#: (cheaper than writing past its end), and a writer's first commit after it cuts the file
+#: to this size (the WAL of a checkpoint's 10,000 pages fits).
+WAL_KEEP_BYTES = 64 * 1024 * 1024
 #: Every connection's settings, whatever the driver (WAL is a setting of the file).
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -20,6 +24,7 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     f"PRAGMA cache_size=-{CACHE_KIB}",
     f"PRAGMA mmap_size={MMAP_BYTES}",
+    f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}",
 )
 
 
