@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sqlite3
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -301,6 +303,59 @@ async def test_another_writers_commits_are_checkpointed_and_the_wal_restarts(
     # Restarted again and again while the writer never paused (a passive last pass: at most
     # once, and the WAL holds a frame or more of every commit).
     assert restarts >= 3
+
+
+def test_a_restart_waits_for_the_turn_of_the_writers_it_shares_it_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other processes' writers take turns (phi's workers): the last pass of a checkpoint
+    after their commits takes its turn too, rather than trying SQLite's lock between theirs."""
+    monkeypatch.setattr(sqlite.checkpoints, "LAST_PASS_WAIT_SECONDS", 30.0)
+    path = tmp_path / "turns.db"
+    engine = sqlite_writer_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE items (name TEXT)"))
+        _insert_item(engine, "one")
+    finally:
+        engine.dispose()
+    turn = multiprocessing.get_context("fork").Lock()
+    events: list[str] = []
+
+    def restart() -> None:
+        events.append(f"restarted: {sqlite.checkpoints.restart(str(path), turn)}")
+
+    turn.acquire()
+    checkpointer = threading.Thread(target=restart)
+    checkpointer.start()
+    checkpointer.join(timeout=0.5)  # it waits for the turn held here
+    events.append("turn given back")
+    turn.release()
+    checkpointer.join()
+    assert events == ["turn given back", "restarted: True"]
+    assert turn.acquire(block=False)
+    assert sqlite.frames_to_copy(str(path)) == 0
+
+
+def test_the_frames_a_checkpoint_has_yet_to_copy_are_read_from_the_wal_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "frames.db"
+    assert sqlite.frames_to_copy(str(path)) == 0  # no WAL-index yet
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE t (x)")
+        for _ in range(5):
+            conn.execute("INSERT INTO t VALUES (randomblob(3000))")
+        # The WAL file: a 32-byte header, then each frame's 24-byte header and page.
+        frames = (Path(f"{path}-wal").stat().st_size - 32) // (24 + 4096)
+        assert sqlite.frames_to_copy(str(path)) == frames > 5
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        assert sqlite.frames_to_copy(str(path)) == 0
+        # The WAL file keeps its size; the next commit restarts it from its beginning.
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert sqlite.frames_to_copy(str(path)) == 1
 
 
 def wal_restarts(path: Path) -> int:

@@ -13,6 +13,8 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,39 @@ async def test_an_imports_first_chunk_is_cut_so_that_the_first_write_starts_soon
     assert chunks == ["written", "written", "written"]
     assert (report.lines, report.stored, report.rejected) == (700, 700, 0)
     assert _versions(settings) == sorted((f"p{n}", 1) for n in range(700))
+
+
+def test_a_worker_writes_only_in_the_workers_turn(tmp_path: Path) -> None:
+    """The workers take turns to write (the service's checkpoints too): a worker whose turn
+    another holds writes once that is given back, and gives its own back."""
+    turn = multiprocessing.get_context("fork").Lock()
+    plan = writing.WritePlan(
+        f"sqlite+medmesh:///{tmp_path}/phi.db",
+        f"sqlite+medmesh:///{tmp_path}/audit.db",
+        {},
+        None,
+        frozenset(),
+        "Patient.ndjson",
+        None,
+        0,
+    )
+    writer = writing.ChunkWriter(plan, turn)
+    events: list[str] = []
+
+    def write() -> None:
+        writer.write(plan, [], datetime.now(UTC), 0)
+        events.append("written")
+
+    turn.acquire()
+    worker = threading.Thread(target=write)
+    worker.start()
+    worker.join(timeout=0.5)  # it waits for the turn held here
+    events.append("turn given back")
+    turn.release()
+    worker.join()
+    writer.engine.dispose()
+    assert events == ["turn given back", "written"]
+    assert turn.acquire(block=False)
 
 
 async def test_a_chunk_with_a_resource_that_exists_is_handed_back_with_nothing_of_it_kept(

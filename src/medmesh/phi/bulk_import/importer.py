@@ -249,7 +249,7 @@ class NdjsonImporter:
         worker or, when that could not write it, here."""
         outcome = await pool.written(future)
         if isinstance(outcome, Written):
-            self.database.others_committed()
+            self.database.others_committed(pool.write_turn)
             if outcome.audit_head is not None:
                 await self.resources.auditor.trail.adopt(outcome.stored, outcome.audit_head)
             if self.resources.consents is not None and "Consent" in outcome.types:

@@ -38,7 +38,7 @@ from medmesh.phi.bulk_import.writing import (
     WrittenBundle,
 )
 from medmesh.phi.protection import PhiProtection
-from medmesh.platform.db import Database
+from medmesh.platform.db import Database, sqlite
 from medmesh.platform.logging import get_logger
 from medmesh.platform.metrics import ServiceMetrics
 
@@ -49,14 +49,21 @@ _log = get_logger("medmesh.phi.import")
 
 #: The worker process's preparer (set by :func:`_start_worker`).
 _preparer: LinePreparer | None = None
-#: The order of the chunks the workers write, and this worker's writers by database.
+#: The order of the chunks the workers write, the workers' turn to write, and this worker's
+#: writers by database.
 _turns: Turns | None = None
+_write_turn: sqlite.SharedTurn | None = None
 _writers: dict[str, ChunkWriter] = {}
 
 
-def _start_worker(protection: PhiProtection, max_depth: int, turns: Turns | None = None) -> None:
-    global _preparer, _turns
-    _turns = turns
+def _start_worker(
+    protection: PhiProtection,
+    max_depth: int,
+    turns: Turns | None = None,
+    write_turn: sqlite.SharedTurn | None = None,
+) -> None:
+    global _preparer, _turns, _write_turn
+    _turns, _write_turn = turns, write_turn
     _die_with_parent()
     _close_sockets()
     # The service's signal handling is not the worker's: a SIGTERM stops it, and a Ctrl-C
@@ -152,7 +159,7 @@ def _writer(plan: WritePlan | BundlePlan) -> ChunkWriter:
     """This worker's writer to the database of ``plan``."""
     writer = _writers.get(plan.database)
     if writer is None:
-        writer = _writers[plan.database] = ChunkWriter(plan)
+        writer = _writers[plan.database] = ChunkWriter(plan, _write_turn)
     return writer
 
 
@@ -221,8 +228,12 @@ class PreparationPool:
         self.max_depth = max_depth
         self.metrics = metrics
         self.workers = workers
+        context = multiprocessing.get_context("fork")
         #: The order in which the workers commit the chunks they write.
-        self.turns = Turns(multiprocessing.get_context("fork"))
+        self.turns = Turns(context)
+        #: The workers' turn to write (:class:`ChunkWriter`), which the service's checkpoints
+        #: after their commits take too (:meth:`Database.others_committed`).
+        self.write_turn: sqlite.SharedTurn = context.Lock()
         #: Whether an import's chunks are being written by the workers (one import at a time).
         self.writing = False
         self._executor: ProcessPoolExecutor | None = None
@@ -235,7 +246,7 @@ class PreparationPool:
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(self.protection, self.max_depth, self.turns),
+                initargs=(self.protection, self.max_depth, self.turns, self.write_turn),
             )
         return self._executor
 

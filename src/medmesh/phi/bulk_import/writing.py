@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import multiprocessing.context
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -46,7 +48,8 @@ from medmesh.phi.bundles.repository import (
 from medmesh.phi.search.repository import insert_statements
 from medmesh.platform.audit import SqliteAppender
 from medmesh.platform.audit.keys import LinkKey
-from medmesh.platform.db import run_together, sqlite_writer_engine, utcnow
+from medmesh.platform.db import run_together, sqlite, sqlite_writer_engine, utcnow
+from medmesh.platform.db.engine import WRITER_WAIT_SECONDS
 
 #: How often a worker waiting for its chunk's turn looks at the chunks before it.
 POLL_SECONDS = 0.0005
@@ -194,9 +197,20 @@ class WrittenBundle(NamedTuple):
 
 
 class ChunkWriter:
-    """A worker's connections to phi's database and its audit file (opened at first use)."""
+    """A worker's connections to phi's database and its audit file (opened at first use).
 
-    def __init__(self, plan: WritePlan | BundlePlan) -> None:
+    The workers write in ``turn`` (one lock the service made before forking them, also taken
+    by its checkpoints' last pass, :meth:`Database.others_committed`): a worker waiting for
+    another's write is woken as soon as that ends, instead of trying SQLite's write lock
+    every :data:`~medmesh.platform.db.engine.WRITER_POLL_SECONDS` (each try costs CPU, and the
+    lock is free meanwhile). Whoever holds the turn still takes SQLite's lock, which the
+    service's own writes hold at times; a turn not had within
+    :data:`~medmesh.platform.db.engine.WRITER_WAIT_SECONDS` (its holder killed) is done
+    without.
+    """
+
+    def __init__(self, plan: WritePlan | BundlePlan, turn: sqlite.SharedTurn | None = None) -> None:
+        self.turn = turn
         self.engine: Engine = sqlite_writer_engine(plan.database)
         # The audit file's appender without the service's driver: it waits in SQLite's busy
         # handler and checkpoints in its commits (this process has no event loop).
@@ -222,7 +236,7 @@ class ChunkWriter:
         issues = rejected_issues(plan.source, results)
         head = None
         try:
-            with self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock
+            with self._turn(), self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock
                 if prepared:
                     # A resource of the chunk that exists (deleted or not) fails its row's
                     # insert: the chunk rolls back, before any of its records is written.
@@ -254,10 +268,21 @@ class ChunkWriter:
             return None
         patients = sorted({one.patient_id for one in prepared if one.patient_id})
         closing = {**plan.transaction_row, "patient_ids": patients}
-        with self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             head = self._audit(plan.create_row, plan.audit_key, prepared, closing)
             _insert(conn, prepared, now, "POST")
         return WrittenBundle([one.patient_id for one in prepared], types, head)
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This worker's turn to write (nothing to wait for without a turn)."""
+        held = self.turn is not None and self.turn.acquire(timeout=WRITER_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            if held:
+                assert self.turn is not None
+                self.turn.release()
 
     def _audit(
         self,

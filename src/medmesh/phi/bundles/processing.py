@@ -274,7 +274,7 @@ class BundleRun:
         if isinstance(outcome, WrittenBundle):
             database = self.resources.database
             assert database is not None  # the plan was made for it
-            database.others_committed()
+            database.others_committed(pool.write_turn)
             await self.resources.auditor.trail.adopt(len(creates) + 1, outcome.audit_head)
             self._written(creates, outcome.patient_ids, outcome.types)
             return {}

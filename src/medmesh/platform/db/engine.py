@@ -10,7 +10,6 @@ services never commit (they ``flush()`` when they need an id early).
 from __future__ import annotations
 
 import asyncio
-import os
 import select
 import sqlite3
 import time
@@ -271,18 +270,15 @@ class Database:
                     await session.rollback()
                 raise
 
-    def others_committed(self) -> None:
+    def others_committed(self, turn: sqlite.SharedTurn | None = None) -> None:
         """Another process committed to this SQLite file (phi's import workers): once its WAL
-        holds :data:`SQLITE_CHECKPOINT_PAGES` pages, it is checkpointed and restarted soon, as
-        after this process's own commits (nothing on other databases)."""
+        holds :data:`SQLITE_CHECKPOINT_PAGES` pages not yet copied, it is checkpointed and
+        restarted soon, as after this process's own commits, in the ``turn`` those writers
+        take (nothing on other databases)."""
         if self._file is None:
             return
-        try:
-            wal_bytes = os.stat(self._file + "-wal").st_size
-        except FileNotFoundError:
-            return
-        if wal_bytes >= SQLITE_CHECKPOINT_PAGES * 4096:  # SQLite's default 4 KiB pages
-            sqlite.checkpoint_soon(self._file, others=True)
+        if sqlite.frames_to_copy(self._file) >= SQLITE_CHECKPOINT_PAGES:
+            sqlite.checkpoint_soon(self._file, others=True, turn=turn)
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""

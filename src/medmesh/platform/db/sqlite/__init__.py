@@ -24,12 +24,14 @@ from medmesh.platform.db.sqlite.files import (
     connect,
     file_identity,
     file_key,
+    frames_to_copy,
 )
 from medmesh.platform.db.sqlite.forking import off_loop
 from medmesh.platform.db.sqlite.reader import (
     open_reader,
 )
 from medmesh.platform.db.sqlite.writer import (
+    SharedTurn,
     Writer,
     begin_immediate,
     begin_immediate_blocking,
@@ -48,6 +50,7 @@ __all__ = [
     "Connection",
     "Cursor",
     "SQLiteDialect_medmesh",
+    "SharedTurn",
     "Writer",
     "begin_immediate",
     "begin_immediate_blocking",
@@ -57,6 +60,7 @@ __all__ = [
     "connect",
     "file_identity",
     "file_key",
+    "frames_to_copy",
     "is_write",
     "off_loop",
     "open_reader",

@@ -10,7 +10,7 @@ from typing import Any
 
 from medmesh.platform.db.sqlite.files import BUSY_MS
 from medmesh.platform.db.sqlite.forking import off_loop
-from medmesh.platform.db.sqlite.writer import write_queue
+from medmesh.platform.db.sqlite.writer import SharedTurn, write_queue
 from medmesh.platform.logging import get_logger
 
 _log = get_logger("medmesh.platform.db.sqlite")
@@ -33,7 +33,7 @@ _checkpointing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Checkpoint
 )
 
 
-def checkpoint_soon(path: str, *, others: bool = False) -> None:
+def checkpoint_soon(path: str, *, others: bool = False, turn: SharedTurn | None = None) -> None:
     """After a commit to ``path`` (``others``: by another process): checkpoint its WAL, at most
     every ``CHECKPOINT_SECONDS`` and one at a time.
 
@@ -50,7 +50,7 @@ def checkpoint_soon(path: str, *, others: bool = False) -> None:
     queue, and one of them always began before such a last pass was done. After their commits
     (``others``, :meth:`Database.others_committed`) the last pass runs on the thread instead,
     takes SQLite's write lock until no reader is in the WAL, so the next commit restarts it
-    (:func:`restart`).
+    (:func:`restart`), in ``turn`` when those writers take turns with one.
     """
     try:
         loop = asyncio.get_running_loop()
@@ -63,7 +63,7 @@ def checkpoint_soon(path: str, *, others: bool = False) -> None:
     if path in state.running or now - state.started.get(path, float("-inf")) < CHECKPOINT_SECONDS:
         return
     state.started[path] = now
-    task = state.running[path] = loop.create_task(_checkpoint(path, others))
+    task = state.running[path] = loop.create_task(_checkpoint(path, others, turn))
 
     def done(_: Any) -> None:
         state.running.pop(path, None)
@@ -91,7 +91,7 @@ async def checkpoints_settled(path: str) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _checkpoint(path: str, others: bool) -> None:
+async def _checkpoint(path: str, others: bool, turn: SharedTurn | None) -> None:
     loop = asyncio.get_running_loop()
     previous = 0
     for _ in range(4):  # each pass copies what was committed during the one before
@@ -101,14 +101,14 @@ async def _checkpoint(path: str, others: bool) -> None:
         previous = frames
     async with write_queue(path):  # this process's writers wait their turn meanwhile
         if others:
-            await loop.run_in_executor(None, _restart_off_loop, path)
+            await loop.run_in_executor(None, _restart_off_loop, path, turn)
         else:
             checkpoint(path)
 
 
-def _restart_off_loop(path: str) -> None:
+def _restart_off_loop(path: str, turn: SharedTurn | None) -> None:
     with off_loop():
-        restart(path)
+        restart(path, turn)
 
 
 def _checkpoint_off_loop(path: str) -> int:
@@ -116,7 +116,7 @@ def _checkpoint_off_loop(path: str) -> int:
         return checkpoint(path)
 
 
-def restart(path: str) -> bool:
+def restart(path: str, turn: SharedTurn | None = None) -> bool:
     """Copy what is left of the WAL of ``path`` into the database file, holding SQLite's write
     lock until no reader is in the WAL (``PRAGMA wal_checkpoint(RESTART)``), so that the next
     commit starts the WAL again from its beginning; whether it did (blocking). The WAL file is
@@ -124,9 +124,12 @@ def restart(path: str) -> bool:
     (``PRAGMA journal_size_limit`` caps what is kept). It needs that lock and no reader in the
     WAL: it tries every :data:`RESTART_POLL_SECONDS` for up to :data:`LAST_PASS_WAIT_SECONDS`
     (SQLite's busy handler sleeps longer and longer, and other processes' writers that wait for
-    the lock the same way would always take it first)."""
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    the lock the same way would always take it first). With the writers' ``turn`` it first
+    waits for that, up to the same time: each try that finds the lock taken copies what it can,
+    as a passive checkpoint does, and syncs the files."""
     deadline = time.monotonic() + LAST_PASS_WAIT_SECONDS
+    held = turn is not None and turn.acquire(timeout=LAST_PASS_WAIT_SECONDS)
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
         while True:
             busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
@@ -137,6 +140,9 @@ def restart(path: str) -> bool:
             time.sleep(RESTART_POLL_SECONDS)
     finally:
         conn.close()
+        if held:
+            assert turn is not None
+            turn.release()
 
 
 def checkpoint(path: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,25 @@ def connect(database: str, kw: dict[str, Any], *, checkpoints: bool) -> sqlite3.
         # Commits never checkpoint on the loop: see checkpoint_soon.
         connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
+
+
+#: Where the WAL-index (the ``-shm`` file) keeps the number of frames in the WAL (``mxFrame``)
+#: and how many of them are copied into the database (``nBackfill``), both 32-bit unsigned in
+#: the machine's byte order (https://sqlite.org/walformat.html#the_wal_index_file_format).
+_MX_FRAME, _N_BACKFILL, _WAL_INDEX_HEADER = 16, 96, 100
+
+
+def frames_to_copy(path: str) -> int:
+    """How many frames the WAL of database file ``path`` holds that a checkpoint has not copied
+    yet, read from its WAL-index; 0 without one. The WAL file itself keeps its size when it
+    restarts, so its size does not tell."""
+    try:
+        with open(f"{path}-shm", "rb") as index:
+            header = index.read(_WAL_INDEX_HEADER)
+    except FileNotFoundError:
+        return 0
+    if len(header) < _WAL_INDEX_HEADER:
+        return 0
+    (frames,) = struct.unpack_from("=I", header, _MX_FRAME)
+    (copied,) = struct.unpack_from("=I", header, _N_BACKFILL)
+    return max(int(frames) - int(copied), 0)

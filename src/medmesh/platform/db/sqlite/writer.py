@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import time
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 from medmesh.platform.db.sqlite.files import connect
 
@@ -24,6 +24,16 @@ def is_write(statement: str) -> bool:
         if len(_kind_cache) < 4096:
             _kind_cache[statement] = kind
     return kind
+
+
+class SharedTurn(Protocol):
+    """A lock that writers in several processes take before SQLite's write lock (a
+    ``multiprocessing`` lock made before they were forked): the next waiter gets it as soon as
+    it is released, where waiters polling SQLite's lock find it free only at their next try."""
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 def write_queue(path: str) -> asyncio.Lock:
