@@ -1,8 +1,8 @@
-import os
 import time
 import uuid
 
-from medmesh.platform.ids import RANDOM_BYTES, uuid7_hex
+from medmesh.platform.ids import uuid7_hex
+from medmesh.platform.randomness import RANDOM_BYTES
 
 
 def test_a_uuid7_is_a_valid_version_7_uuid() -> None:
@@ -35,20 +35,3 @@ def test_ids_stay_distinct_across_many_reads_of_random_bytes() -> None:
     # Several refills of the bytes read ahead: no id repeats, none shares its random bits.
     values = [uuid7_hex(now_ms=1_700_000_000_000) for _ in range(3 * RANDOM_BYTES)]
     assert len({value[13:] for value in values}) == len(values)
-
-
-def test_a_forked_child_does_not_reuse_its_parents_random_bytes() -> None:
-    uuid7_hex()  # the parent has bytes read ahead
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next ids, then exit at once
-        os.close(read)
-        os.write(write, "".join(uuid7_hex(now_ms=0) for _ in range(4)).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        child = pipe.read().decode()
-    os.waitpid(pid, 0)
-    parent = "".join(uuid7_hex(now_ms=0) for _ in range(4))
-    assert len(child) == len(parent) == 128
-    assert child != parent

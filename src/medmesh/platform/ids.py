@@ -8,58 +8,28 @@ instead, where consecutive inserts share pages (see docs/decisions/0014-time-ord
 The other 74 bits are random, so ids stay unguessable; the creation time they reveal is
 the one ``meta.lastUpdated`` of a first version shows anyway.
 
-The random bits come from the operating system's generator (``os.urandom``), read
-:data:`RANDOM_BYTES` at a time: on a virtual machine one ``getrandom`` call costs several
-microseconds, more than the rest of an id. A forked child starts with none read (it never
-reuses its parent's bytes).
+The random bits come from the operating system's generator, read ahead
+(:func:`medmesh.platform.randomness.random_bytes`).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
+
+from medmesh.platform.randomness import random_bytes
 
 _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 _RAND_A = 0xFFF
 _RAND_B = (1 << 62) - 1
 
-#: How many random bytes are read from the operating system at a time (409 ids).
-RANDOM_BYTES = 4096
 _ID_BYTES = 10
-
-
-class _RandomBytes:
-    """The operating system's random bytes, read ahead and handed out once each."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bytes = b""
-        self._at = 0
-
-    def take(self, count: int) -> bytes:
-        with self._lock:
-            at = self._at
-            if at + count > len(self._bytes):
-                self._bytes, at = os.urandom(RANDOM_BYTES), 0
-            self._at = at + count
-            return self._bytes[at : at + count]
-
-    def forget(self) -> None:
-        """Drop what was read ahead (in a forked child: those bytes are its parent's)."""
-        self._lock = threading.Lock()
-        self._bytes, self._at = b"", 0
-
-
-_random = _RandomBytes()
-os.register_at_fork(after_in_child=_random.forget)
 
 
 def uuid7_hex(now_ms: int | None = None) -> str:
     """A UUID version 7 as 32 lowercase hex digits (a valid FHIR id and a valid UUID)."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    rand = int.from_bytes(_random.take(_ID_BYTES), "big")
+    rand = int.from_bytes(random_bytes(_ID_BYTES), "big")
     value = (
         (ms & 0xFFFF_FFFF_FFFF) << 80
         | _VERSION
