@@ -2,7 +2,6 @@ import time
 import uuid
 
 from medmesh.platform.ids import uuid7_hex
-from medmesh.platform.randomness import RANDOM_BYTES
 
 
 def test_a_uuid7_is_a_valid_version_7_uuid() -> None:
@@ -29,9 +28,3 @@ def test_ids_sort_by_creation_time_and_do_not_repeat() -> None:
     assert len(set(earlier + later)) == 10_000
     # 74 random bits: the ids of one millisecond differ well beyond the timestamp.
     assert len({value[13:] for value in earlier}) == 5_000
-
-
-def test_ids_stay_distinct_across_many_reads_of_random_bytes() -> None:
-    # Several refills of the bytes read ahead: no id repeats, none shares its random bits.
-    values = [uuid7_hex(now_ms=1_700_000_000_000) for _ in range(3 * RANDOM_BYTES)]
-    assert len({value[13:] for value in values}) == len(values)

@@ -38,7 +38,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from medmesh.platform.errors import MedmeshError
-from medmesh.platform.randomness import random_bytes
 
 VERSION: Final = 1
 KEY_BYTES: Final = 32
@@ -62,7 +61,7 @@ class BatchSealer:
 
     def encrypt(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """Seal ``plaintext`` (``aad``: what it must stay bound to, as for the ring)."""
-        nonce = random_bytes(NONCE_BYTES)
+        nonce = secrets.token_bytes(NONCE_BYTES)
         return self._wrapped + nonce + self._aead.encrypt(nonce, plaintext, _data_aad(aad))
 
 
@@ -170,7 +169,7 @@ class KeyRing:
 
     def _wrap(self, kid: str, data_key: bytes) -> bytes:
         header = _header(kid)
-        nonce = random_bytes(NONCE_BYTES)
+        nonce = secrets.token_bytes(NONCE_BYTES)
         return header + nonce + self._aead[kid].encrypt(nonce, data_key, header)
 
     def _unwrap(self, blob: bytes) -> tuple[str, bytes, bytes]:

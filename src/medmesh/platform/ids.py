@@ -7,29 +7,23 @@ bits are the creation time in milliseconds is appended at the right edge of thos
 instead, where consecutive inserts share pages (see docs/decisions/0014-time-ordered-ids.md).
 The other 74 bits are random, so ids stay unguessable; the creation time they reveal is
 the one ``meta.lastUpdated`` of a first version shows anyway.
-
-The random bits come from the operating system's generator, read ahead
-(:func:`medmesh.platform.randomness.random_bytes`).
 """
 
 from __future__ import annotations
 
+import os
 import time
-
-from medmesh.platform.randomness import random_bytes
 
 _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 _RAND_A = 0xFFF
 _RAND_B = (1 << 62) - 1
 
-_ID_BYTES = 10
-
 
 def uuid7_hex(now_ms: int | None = None) -> str:
     """A UUID version 7 as 32 lowercase hex digits (a valid FHIR id and a valid UUID)."""
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    rand = int.from_bytes(random_bytes(_ID_BYTES), "big")
+    rand = int.from_bytes(os.urandom(10), "big")
     value = (
         (ms & 0xFFFF_FFFF_FFFF) << 80
         | _VERSION
