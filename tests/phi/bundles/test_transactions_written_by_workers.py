@@ -9,9 +9,11 @@ the transactions the workers leave to the service.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,12 @@ import orjson
 import pytest
 
 from medmesh.phi.bulk_import import writing
+from medmesh.phi.bulk_import.pool import PreparationPool
+from medmesh.phi.bulk_import.preparation import LinePreparer
 from medmesh.phi.bundles import processing
 from medmesh.phi.config import PhiSettings
+from medmesh.platform.audit import audit_database_for, list_records
+from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
 from tests.phi.bulk_import.test_preparation import _audit, _settings, lost_workers
 from tests.phi.bulk_import.test_writing import _verified
@@ -91,7 +97,7 @@ async def test_a_worker_killed_while_it_writes_a_transaction_loses_and_doubles_n
     transaction is there: the service finds it and answers it, writing nothing more. (The
     stores are SQLite files whatever the database under test: ``_settings``.)"""
     settings = await _settings(phi_settings, tmp_path / "db")
-    write, audit = writing.ChunkWriter.write_bundle, writing.ChunkWriter._audit
+    write, audit = writing.ChunkWriter.write_bundles, writing.ChunkWriter._audit
 
     def killed(self: Any, *args: Any) -> Any:
         if when == "at its start":
@@ -108,7 +114,7 @@ async def test_a_worker_killed_while_it_writes_a_transaction_loses_and_doubles_n
         return head
 
     # Forked workers run the class as the test left it.
-    monkeypatch.setattr(writing.ChunkWriter, "write_bundle", killed)
+    monkeypatch.setattr(writing.ChunkWriter, "write_bundles", killed)
     monkeypatch.setattr(writing.ChunkWriter, "_audit", audited)
     lost = lost_workers(monkeypatch)
     bundle = _patient_and_observations(70)
@@ -177,3 +183,75 @@ async def test_the_service_writes_what_the_workers_may_not_write_as_it_would(
 
     assert statuses == [200, 200, 200, 200]
     assert (after_service, after_user, after_plain) == (0.0, 0.0, float(count + 1))
+
+
+async def test_transactions_waiting_for_a_worker_are_written_together(
+    phi_settings: PhiSettings,
+    token_factory: TokenFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six transactions at once, two workers that start each task late: the first two go to
+    the workers, the other four wait and go together to the first worker free. Each is stored
+    and answered as alone; the records of each are in its order, with its closing record
+    after them; the chain verifies."""
+    settings = await _settings(phi_settings, tmp_path / "db")
+    prepare = LinePreparer.prepare_resources
+    released = tmp_path / "released"
+
+    def late(self: LinePreparer, *args: Any) -> Any:
+        while not released.exists():  # until the transactions wait
+            time.sleep(0.01)
+        return prepare(self, *args)
+
+    # Forked workers run the class as the test left it.
+    monkeypatch.setattr(LinePreparer, "prepare_resources", late)
+    groups: list[int] = []
+    done = PreparationPool._bundles_done
+
+    def noted(self: PreparationPool, group: Any, task: Any) -> None:
+        groups.append(len(group))
+        done(self, group, task)
+
+    monkeypatch.setattr(PreparationPool, "_bundles_done", noted)
+    submit = PreparationPool.submit_bundle_write
+
+    def seen(self: PreparationPool, *args: Any) -> Any:
+        future = submit(self, *args)
+        if len(self._waiting_bundles) == 4:  # the workers may start
+            released.touch()
+        return future
+
+    monkeypatch.setattr(PreparationPool, "submit_bundle_write", seen)
+    bundles = [_patient_and_observations(processing.PREPARED_CREATES) for _ in range(6)]
+
+    async with _phi(settings, token_factory) as http:
+        responses = await asyncio.gather(
+            *(
+                http.post("/fhir", content=orjson.dumps(b), headers=_headers(token_factory))
+                for b in bundles
+            )
+        )
+        metrics = (await http.get("/metrics")).text
+
+    assert sorted(groups) == [1, 1, 4]
+    assert [r.status_code for r in responses] == [200] * 6
+    creates = processing.PREPARED_CREATES + 1
+    for response in responses:
+        answers = response.json()["entry"]
+        assert [a["response"]["status"] for a in answers] == ["201 Created"] * creates
+    assert _written(metrics) == 6 * creates
+    assert _stored_ids(settings) == [
+        ("Observation", 6 * processing.PREPARED_CREATES),
+        ("Patient", 6),
+    ]
+    database = audit_database_for(Database(settings.effective_database_url))
+    try:
+        records = await list_records(database, limit=100_000)
+    finally:
+        await database.dispose()
+    # Each transaction's creates, then its closing record, one transaction after another.
+    actions = [r.action for r in sorted(records, key=lambda r: r.seq)]
+    assert actions == (["fhir.create"] * creates + ["fhir.transaction"]) * 6
+    ok, _, problem = await _verified(settings)
+    assert (ok, problem) == (True, "")

@@ -23,13 +23,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 from prometheus_client import Counter
 
 from medmesh.phi.bulk_import.preparation import Item, Line, LinePreparer, Prepared, Rejected
 from medmesh.phi.bulk_import.writing import (
     BundlePlan,
+    BundleWrite,
     ChunkWriter,
     Turn,
     Turns,
@@ -140,19 +142,27 @@ def _prepare_and_write_in_worker(
     return written
 
 
-def _prepare_and_write_bundle_in_worker(
-    items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
-) -> WrittenBundle | list[Prepared | Rejected]:
-    """A transaction's creates prepared, then written with its record: what was written, or
-    the prepared creates for the service to store (nothing written)."""
+def _prepare_and_write_bundles_in_worker(
+    bundles: list[BundleWork],
+) -> list[WrittenBundle | list[Prepared | Rejected]]:
+    """Transactions' creates prepared, then written together, each with its record: for each,
+    what was written, or its prepared creates for the service to store (nothing of it
+    written)."""
     assert _preparer is not None
-    prepared = _preparer.prepare_resources(items, base_urls, now)
+    prepared = [
+        _preparer.prepare_resources(work.items, work.base_urls, work.now) for work in bundles
+    ]
     try:
-        written = _writer(plan).write_bundle(plan, prepared, now)
+        written = _writer(bundles[0].plan).write_bundles(
+            [
+                BundleWrite(work.plan, done, work.now)
+                for work, done in zip(bundles, prepared, strict=True)
+            ]
+        )
     except Exception as exc:  # the service stores the creates its own way, and sees the error
         _log.warning("transaction_not_written", error=type(exc).__name__)
-        written = None
-    return prepared if written is None else written
+        written = [None] * len(bundles)
+    return [done if one is None else one for done, one in zip(prepared, written, strict=True)]
 
 
 def _writer(plan: WritePlan | BundlePlan) -> ChunkWriter:
@@ -168,6 +178,19 @@ def _prepare_resources_in_worker(
 ) -> list[Prepared | Rejected]:
     assert _preparer is not None
     return _preparer.prepare_resources(items, base_urls, now)
+
+
+class BundleWork(NamedTuple):
+    """A transaction's creates for a worker to prepare and write."""
+
+    items: list[Item]
+    base_urls: tuple[str, ...]
+    now: datetime
+    plan: BundlePlan
+
+
+#: The most creates of transactions written together (more wait for the next free worker).
+GROUPED_CREATES = 2000
 
 
 @dataclass(frozen=True)
@@ -236,6 +259,10 @@ class PreparationPool:
         self.write_turn: sqlite.SharedTurn = context.Lock()
         #: Whether an import's chunks are being written by the workers (one import at a time).
         self.writing = False
+        #: Transactions waiting for a worker (:meth:`submit_bundle_write`), and how many
+        #: groups of them the workers have.
+        self._waiting_bundles: list[tuple[BundleWork, asyncio.Future[Any]]] = []
+        self._bundles_under_way = 0
         self._executor: ProcessPoolExecutor | None = None
         self._lost = False
 
@@ -344,9 +371,75 @@ class PreparationPool:
     def submit_bundle_write(
         self, items: list[Item], base_urls: tuple[str, ...], now: datetime, plan: BundlePlan
     ) -> asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None:
-        """A transaction's creates prepared and written with its record by one worker
-        (:meth:`ChunkWriter.write_bundle`), or None when the pool cannot take them."""
-        return self._submit(_prepare_and_write_bundle_in_worker, items, base_urls, now, plan)
+        """A transaction's creates prepared and written with its record by a worker
+        (:meth:`ChunkWriter.write_bundles`), or None when the pool cannot take them.
+
+        While as many transactions are under way in the workers as there are workers, the
+        next ones wait here; the first worker done takes every one waiting (up to
+        :data:`GROUPED_CREATES` creates, written to the same files) and writes them together.
+        """
+        if self._started() is None:
+            return None
+        future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]]
+        future = asyncio.get_running_loop().create_future()
+        self._waiting_bundles.append((BundleWork(items, base_urls, now, plan), future))
+        self._dispatch_bundles()
+        return future
+
+    def _dispatch_bundles(self) -> None:
+        """Give the transactions waiting to the workers, a group at a time, while one is free."""
+        while self._waiting_bundles and self._bundles_under_way < self.workers:
+            group = self._next_bundles()
+            if not group:
+                continue
+            task = self._submit(_prepare_and_write_bundles_in_worker, [work for work, _ in group])
+            if task is None:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(BrokenProcessPool("the pool could not take them"))
+                continue
+            self._bundles_under_way += 1
+            task.add_done_callback(partial(self._bundles_done, group))
+
+    def _next_bundles(self) -> list[tuple[BundleWork, asyncio.Future[Any]]]:
+        """The first transaction waiting and those after it that go to the same files, up to
+        :data:`GROUPED_CREATES` creates (whose callers still wait)."""
+        group: list[tuple[BundleWork, asyncio.Future[Any]]] = []
+        left: list[tuple[BundleWork, asyncio.Future[Any]]] = []
+        creates = 0
+        for work, future in self._waiting_bundles:
+            if future.done():  # its caller went away: nothing of it is written
+                continue
+            plan = work.plan
+            if group and (
+                (plan.database, plan.audit, plan.audit_key)
+                != (group[0][0].plan.database, group[0][0].plan.audit, group[0][0].plan.audit_key)
+                or creates + len(work.items) > GROUPED_CREATES
+            ):
+                left.append((work, future))
+                continue
+            group.append((work, future))
+            creates += len(work.items)
+        self._waiting_bundles = left
+        return group
+
+    def _bundles_done(
+        self,
+        group: list[tuple[BundleWork, asyncio.Future[Any]]],
+        task: asyncio.Future[list[WrittenBundle | list[Prepared | Rejected]]],
+    ) -> None:
+        self._bundles_under_way -= 1
+        failure = None if task.cancelled() else task.exception()
+        for index, (_, future) in enumerate(group):
+            if future.done():
+                continue
+            if task.cancelled():
+                future.cancel()
+            elif failure is not None:
+                future.set_exception(failure)
+            else:
+                future.set_result(task.result()[index])
+        self._dispatch_bundles()
 
     async def bundle_written(
         self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None

@@ -20,15 +20,17 @@ prepared chunk back: the service stores it its own way, then passes the turn on.
 
 A large transaction whose entries are all creates with server ids goes whole to one worker,
 which prepares and writes it in one SQLite transaction with the Bundle's ``fhir.transaction``
-record (:meth:`ChunkWriter.write_bundle`), or hands it back (an entry refused, a type the
-caller may not create wholesale). Transactions hold new resources only: they wait for no turn.
+record (:meth:`ChunkWriter.write_bundles`), or hands it back (an entry refused, a type the
+caller may not create wholesale). Transactions that wait for a worker while every worker is
+busy go to the next free one together, which writes them in one SQLite transaction.
+Transactions hold new resources only: they wait for no chunk's turn.
 """
 
 from __future__ import annotations
 
 import multiprocessing.context
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -185,6 +187,14 @@ class BundlePlan(NamedTuple):
     creatable: frozenset[str]
 
 
+class BundleWrite(NamedTuple):
+    """A transaction's creates to write: its plan, its prepared entries, its time."""
+
+    plan: BundlePlan
+    results: list[Prepared | Rejected]
+    now: datetime
+
+
 class WrittenBundle(NamedTuple):
     """A transaction's creates and its ``fhir.transaction`` record, committed by a worker."""
 
@@ -240,9 +250,10 @@ class ChunkWriter:
                 if prepared:
                     # A resource of the chunk that exists (deleted or not) fails its row's
                     # insert: the chunk rolls back, before any of its records is written.
-                    _insert(conn, prepared, now, "PUT")
+                    _insert(conn, [(prepared, now)], "PUT")
                     # Committed before the resources are.
-                    head = self._audit(plan.audit_row, plan.audit_key, prepared)
+                    rows = _records(plan.audit_row, prepared, utcnow())
+                    head = self._audit(rows, plan.audit_key)
                 if plan.job is not None:
 
                     def after(progress: FileProgress) -> FileProgress:
@@ -255,23 +266,46 @@ class ChunkWriter:
             return None
         return Written(len(prepared), issues, types, head)
 
-    def write_bundle(
-        self, plan: BundlePlan, results: list[Prepared | Rejected], now: datetime
-    ) -> WrittenBundle | None:
-        """Store a transaction's prepared creates as the service would, all of them with the
-        Bundle's ``fhir.transaction`` record or nothing; None (nothing written) when the
-        service must: an entry refused, a type not in ``plan.creatable``. Their ids are the
-        server's own, new: nothing can be in their way (a clash would fail the insert)."""
-        prepared = [one for one in results if isinstance(one, Prepared)]
-        types = frozenset(one.resource_type for one in prepared)
-        if not prepared or len(prepared) != len(results) or not types <= plan.creatable:
-            return None
-        patients = sorted({one.patient_id for one in prepared if one.patient_id})
-        closing = {**plan.transaction_row, "patient_ids": patients}
+    def write_bundles(self, bundles: Sequence[BundleWrite]) -> list[WrittenBundle | None]:
+        """Store transactions' prepared creates as the service would, each with its Bundle's
+        ``fhir.transaction`` record, all in one SQLite transaction (every one of them or none);
+        None for a transaction the service must store (nothing of it written): an entry
+        refused, a type not in its plan's ``creatable``. Their ids are the server's own, new:
+        nothing can be in their way (a clash would fail the insert).
+
+        Transactions written together share the pages their rows land on (the last page of
+        each type's rows, of each code's index rows): each is written to the WAL once for all of
+        them, instead of once for each."""
+        written: list[WrittenBundle | None] = [None] * len(bundles)
+        chosen: list[tuple[int, list[Prepared], dict[str, Any]]] = []
+        rows: list[dict[str, Any]] = []
+        ts = utcnow()
+        for index, (plan, results, _now) in enumerate(bundles):
+            prepared = [one for one in results if isinstance(one, Prepared)]
+            types = frozenset(one.resource_type for one in prepared)
+            if not prepared or len(prepared) != len(results) or not types <= plan.creatable:
+                continue
+            patients = sorted({one.patient_id for one in prepared if one.patient_id})
+            closing = {**plan.transaction_row, "ts": ts, "patient_ids": patients}
+            rows += _records(plan.create_row, prepared, ts)
+            rows.append(closing)
+            chosen.append((index, prepared, closing))
+        if not chosen:
+            return written
         with self._turn(), self.engine.begin() as conn:
-            head = self._audit(plan.create_row, plan.audit_key, prepared, closing)
-            _insert(conn, prepared, now, "POST")
-        return WrittenBundle([one.patient_id for one in prepared], types, head)
+            self._audit(rows, bundles[chosen[0][0]].plan.audit_key)
+            _insert(
+                conn,
+                [(prepared, bundles[index].now) for index, prepared, _ in chosen],
+                "POST",
+            )
+        for index, prepared, closing in chosen:
+            written[index] = WrittenBundle(
+                [one.patient_id for one in prepared],
+                frozenset(one.resource_type for one in prepared),
+                (int(closing["seq"]), str(closing["hash"])),
+            )
+        return written
 
     @contextmanager
     def _turn(self) -> Iterator[None]:
@@ -284,52 +318,50 @@ class ChunkWriter:
                 assert self.turn is not None
                 self.turn.release()
 
-    def _audit(
-        self,
-        template: dict[str, Any],
-        key: LinkKey | None,
-        prepared: list[Prepared],
-        closing: dict[str, Any] | None = None,
-    ) -> tuple[int, str]:
-        """Commit a ``template`` record for each of ``prepared`` (what the service's
-        ``PhiAuditor.record_many`` writes), then ``closing`` when given; the chain's new head."""
-        ts = utcnow()
-        base = {**template, "ts": ts}
-        rows = [
-            {
-                **base,
-                "resource_type": one.resource_type,
-                "resource_id": one.resource_id,
-                "patient_ids": [one.patient_id] if one.patient_id else [],
-            }
-            for one in prepared
-        ]
-        if closing is not None:
-            rows.append({**closing, "ts": ts})
+    def _audit(self, rows: list[dict[str, Any]], key: LinkKey | None) -> tuple[int, str]:
+        """Commit ``rows`` to the audit trail (what the service's ``PhiAuditor.record_many``
+        writes); the chain's new head."""
         self.audit.append_now(rows, key)
         return int(rows[-1]["seq"]), str(rows[-1]["hash"])
 
 
-def _insert(conn: Connection, prepared: list[Prepared], now: datetime, method: str) -> None:
-    """Insert ``prepared`` as new resources (versions written with ``method``), with their
-    index rows, in ``conn``'s transaction."""
+def _records(
+    template: dict[str, Any], prepared: list[Prepared], ts: datetime
+) -> list[dict[str, Any]]:
+    """A ``template`` record (at ``ts``) for each of ``prepared``."""
+    base = {**template, "ts": ts}
+    return [
+        {
+            **base,
+            "resource_type": one.resource_type,
+            "resource_id": one.resource_id,
+            "patient_ids": [one.patient_id] if one.patient_id else [],
+        }
+        for one in prepared
+    ]
+
+
+def _insert(conn: Connection, groups: list[tuple[list[Prepared], datetime]], method: str) -> None:
+    """Insert each group's ``prepared`` as new resources of its time (versions written with
+    ``method``), with their index rows, in ``conn``'s transaction."""
     current, versions = new_resource_rows()
-    for one in prepared:
-        add_new_resource(
-            current,
-            versions,
-            now,
-            method,
-            one.resource_type,
-            one.resource_id,
-            one.patient_id,
-            one.body,
-        )
+    for prepared, now in groups:
+        for one in prepared:
+            add_new_resource(
+                current,
+                versions,
+                now,
+                method,
+                one.resource_type,
+                one.resource_id,
+                one.patient_id,
+                one.body,
+            )
     run_together(
         conn,
         [
             *new_resource_statements(current, versions),
-            *insert_statements(one.rows for one in prepared),
+            *insert_statements(one.rows for prepared, _ in groups for one in prepared),
         ],
     )
 
