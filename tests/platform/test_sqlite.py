@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
-import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from medmesh.platform.db import Database, sqlite, sqlite_writer_engine
 from medmesh.platform.db import engine as db_engine
 from medmesh.platform.db import engine as engine_module
-from tests.platform.write_lock import file_and_wal_bytes, lock_held_elsewhere
+from tests.platform.write_lock import file_and_wal_bytes, in_turn_held_here, lock_held_elsewhere
 
 
 @pytest.fixture
@@ -320,19 +319,11 @@ def test_a_restart_waits_for_the_turn_of_the_writers_it_shares_it_with(
     finally:
         engine.dispose()
     turn = multiprocessing.get_context("fork").Lock()
-    events: list[str] = []
 
-    def restart() -> None:
-        events.append(f"restarted: {sqlite.checkpoints.restart(str(path), turn)}")
+    def restart() -> str:
+        return f"restarted: {sqlite.checkpoints.restart(str(path), turn)}"
 
-    turn.acquire()
-    checkpointer = threading.Thread(target=restart)
-    checkpointer.start()
-    checkpointer.join(timeout=0.5)  # it waits for the turn held here
-    events.append("turn given back")
-    turn.release()
-    checkpointer.join()
-    assert events == ["turn given back", "restarted: True"]
+    assert in_turn_held_here(turn, restart) == ["turn given back", "restarted: True"]
     assert turn.acquire(block=False)
     assert sqlite.frames_to_copy(str(path)) == 0
 

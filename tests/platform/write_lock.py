@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from medmesh.platform.db.sqlite import SharedTurn
 
 _HOLDER = """
 import sqlite3, sys
@@ -78,3 +81,18 @@ async def lock_held_elsewhere(path: Path, statement: str = "") -> AsyncIterator[
 def file_and_wal_bytes(path: Path) -> tuple[int, int]:
     """The sizes of the database file and of its WAL."""
     return path.stat().st_size, Path(f"{path}-wal").stat().st_size
+
+
+def in_turn_held_here(turn: SharedTurn, work: Callable[[], str]) -> list[str]:
+    """Run ``work`` on a thread while ``turn`` is held here for a moment, then given back:
+    what happened, in order (``work``'s answer once it ends). A writer that waits for the turn
+    answers after ``"turn given back"``."""
+    events: list[str] = []
+    turn.acquire()
+    thread = threading.Thread(target=lambda: events.append(work()))
+    thread.start()
+    thread.join(timeout=0.5)  # a writer that waits for the turn is still waiting
+    events.append("turn given back")
+    turn.release()
+    thread.join()
+    return events

@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import signal
 import sqlite3
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from tests.phi.bulk_import.test_preparation import (
     _synthea_folder,
     lost_workers,
 )
+from tests.platform.write_lock import in_turn_held_here
 
 
 def outcomes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -184,19 +184,12 @@ def test_a_worker_writes_only_in_the_workers_turn(tmp_path: Path) -> None:
         0,
     )
     writer = writing.ChunkWriter(plan, turn)
-    events: list[str] = []
 
-    def write() -> None:
+    def write() -> str:
         writer.write(plan, [], datetime.now(UTC), 0)
-        events.append("written")
+        return "written"
 
-    turn.acquire()
-    worker = threading.Thread(target=write)
-    worker.start()
-    worker.join(timeout=0.5)  # it waits for the turn held here
-    events.append("turn given back")
-    turn.release()
-    worker.join()
+    events = in_turn_held_here(turn, write)
     writer.engine.dispose()
     assert events == ["turn given back", "written"]
     assert turn.acquire(block=False)
