@@ -14,6 +14,8 @@ import os
 import signal
 import sqlite3
 import time
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from medmesh.phi.bulk_import.pool import PreparationPool
 from medmesh.phi.bulk_import.preparation import LinePreparer
 from medmesh.phi.bundles import processing
 from medmesh.phi.config import PhiSettings
+from medmesh.phi.protection import load_protection
 from medmesh.platform.audit import audit_database_for, list_records
 from medmesh.platform.db import Database
 from medmesh.platform.testing import TokenFactory
@@ -255,3 +258,20 @@ async def test_transactions_waiting_for_a_worker_are_written_together(
     assert actions == (["fhir.create"] * creates + ["fhir.transaction"]) * 6
     ok, _, problem = await _verified(settings)
     assert (ok, problem) == (True, "")
+
+
+async def test_transactions_waiting_when_the_workers_stop_are_left_to_the_service(
+    phi_settings: PhiSettings,
+) -> None:
+    """Both workers busy, a transaction waits in the service; the pool closes: its caller sees
+    the pool's failure (and writes the transaction itself) instead of waiting for ever."""
+    pool = PreparationPool(load_protection(phi_settings), 64, 2)
+    pool._bundles_under_way = 2  # as if each worker had a transaction
+    plan = writing.BundlePlan("sqlite:///phi.db", "sqlite:///audit.db", {}, {}, None, frozenset())
+    future = pool.submit_bundle_write([], ("http://phi.test/fhir",), datetime.now(UTC), plan)
+    assert future is not None
+    assert not future.done()
+    pool.close()
+    outcome = await pool.bundle_written(future)
+    assert isinstance(outcome, BrokenProcessPool)
+    assert str(outcome) == "the pool stopped"

@@ -429,17 +429,25 @@ class PreparationPool:
         task: asyncio.Future[list[WrittenBundle | list[Prepared | Rejected]]],
     ) -> None:
         self._bundles_under_way -= 1
-        failure = None if task.cancelled() else task.exception()
+        failure: BaseException | None = (
+            BrokenProcessPool("the pool stopped") if task.cancelled() else task.exception()
+        )
         for index, (_, future) in enumerate(group):
             if future.done():
                 continue
-            if task.cancelled():
-                future.cancel()
-            elif failure is not None:
+            if failure is not None:
                 future.set_exception(failure)
             else:
                 future.set_result(task.result()[index])
         self._dispatch_bundles()
+
+    def _fail_waiting_bundles(self) -> None:
+        """Leave the transactions waiting for a worker to the service (nothing of them is
+        written): their callers see the pool's failure."""
+        waiting, self._waiting_bundles = self._waiting_bundles, []
+        for _, future in waiting:
+            if not future.done():
+                future.set_exception(BrokenProcessPool("the pool stopped"))
 
     async def bundle_written(
         self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None
@@ -505,13 +513,16 @@ class PreparationPool:
         if self.metrics is not None and not self._lost:
             self.metrics.lost.inc()
         self._lost = True
+        self._fail_waiting_bundles()
         if self._executor is not None:
             _log.warning("import_workers_lost", workers=self.workers)
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
     def close(self) -> None:
-        """Stop the workers (what they were preparing is dropped)."""
+        """Stop the workers (what they were preparing is dropped; the transactions waiting for
+        them are left to the service)."""
+        self._fail_waiting_bundles()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
