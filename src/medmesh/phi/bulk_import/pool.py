@@ -1,38 +1,37 @@
 """The preparation workers: processes that prepare import chunks and transactions' creates
-(:mod:`medmesh.phi.bulk_import.preparation`) and, on SQLite, write them
-(:mod:`medmesh.phi.bulk_import.writing`).
+and, on SQLite, write them (what each runs: :mod:`medmesh.phi.bulk_import.worker`).
 
 A :class:`PreparationPool` runs a :class:`~medmesh.phi.bulk_import.preparation.LinePreparer`
 in worker processes: the next chunks of an NDJSON import while the importer writes the current
-one, and the creates of a large transaction.
-
-The workers are forked from the service at first use (the keys and the compiled validator are
-already there). Each lets go of the service's sockets, takes back default signal handling and,
-on Linux, asks to be killed when the process that started it dies. Decision 0048.
+one, and the creates of large transactions, several at once when they wait for a worker.
+Decision 0048.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
-import signal
-import stat
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
-from medmesh.phi.bulk_import.preparation import Item, Line, LinePreparer, Prepared, Rejected
+from medmesh.phi.bulk_import.preparation import Item, Line, Prepared, Rejected
+from medmesh.phi.bulk_import.worker import (
+    BundleWork,
+    prepare_and_write_bundles,
+    prepare_and_write_chunk,
+    prepare_chunk,
+    prepare_creates,
+    start_worker,
+)
 from medmesh.phi.bulk_import.writing import (
     BundlePlan,
-    BundleWrite,
-    ChunkWriter,
     Turn,
     Turns,
     WritePlan,
@@ -47,146 +46,6 @@ from medmesh.platform.metrics import ServiceMetrics
 #: What a worker's work gives back.
 T = TypeVar("T")
 _log = get_logger("medmesh.phi.import")
-
-
-#: The worker process's preparer (set by :func:`_start_worker`).
-_preparer: LinePreparer | None = None
-#: The order of the chunks the workers write, the workers' turn to write, and this worker's
-#: writers by database.
-_turns: Turns | None = None
-_write_turn: sqlite.SharedTurn | None = None
-_writers: dict[str, ChunkWriter] = {}
-
-
-def _start_worker(
-    protection: PhiProtection,
-    max_depth: int,
-    turns: Turns | None = None,
-    write_turn: sqlite.SharedTurn | None = None,
-) -> None:
-    global _preparer, _turns, _write_turn
-    _turns, _write_turn = turns, write_turn
-    _die_with_parent()
-    _close_sockets()
-    # The service's signal handling is not the worker's: a SIGTERM stops it, and a Ctrl-C
-    # (it reaches the whole process group) is left to the parent, which stops the pool.
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _preparer = LinePreparer(protection, max_depth)
-
-
-def _close_sockets() -> None:
-    """Let go of the worker's copies of the service's sockets (its listening socket, its
-    clients' connections, its database connections): a copy left open would keep a connection
-    the service closes from closing, and its port bound. The pool talks through pipes.
-
-    Each is replaced by ``/dev/null`` rather than closed, so that the number stays taken: an
-    object of the service's that closes its socket one day closes that, not a later file."""
-    if not os.path.isdir("/proc/self/fd"):
-        return
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            try:
-                if fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode):
-                    os.dup2(null, fd)
-            except OSError:
-                continue  # the listing's own descriptor, closed by now
-    finally:
-        os.close(null)
-
-
-def _die_with_parent() -> None:
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def _prepare_in_worker(
-    chunk: list[Line], expected_type: str | None, base_urls: tuple[str, ...], now: datetime
-) -> list[Prepared | Rejected | None]:
-    assert _preparer is not None
-    return _preparer.prepare(chunk, expected_type, base_urls, now)
-
-
-def _prepare_and_write_in_worker(
-    turn: Turn,
-    chunk: list[Line],
-    expected_type: str | None,
-    base_urls: tuple[str, ...],
-    now: datetime,
-    plan: WritePlan,
-) -> Written | list[Prepared | Rejected | None] | None:
-    """A chunk prepared, then written in its ``turn``: what was written, or the prepared
-    chunk for the service to store (its turn stays with it), or None when its turn was given
-    up (nothing written)."""
-    assert _preparer is not None
-    assert _turns is not None
-    prepared = _preparer.prepare(chunk, expected_type, base_urls, now)
-    if not _turns.wait(turn):
-        return None
-    try:
-        written = _writer(plan).write(plan, prepared, now, chunk[-1][0])
-    except Exception as exc:  # the service stores the chunk its own way, and sees the error
-        _log.warning("import_chunk_not_written", error=type(exc).__name__)
-        written = None
-    if written is None:
-        return prepared
-    _turns.done(turn.number)
-    return written
-
-
-def _prepare_and_write_bundles_in_worker(
-    bundles: list[BundleWork],
-) -> list[WrittenBundle | list[Prepared | Rejected]]:
-    """Transactions' creates prepared, then written together, each with its record: for each,
-    what was written, or its prepared creates for the service to store (nothing of it
-    written)."""
-    assert _preparer is not None
-    prepared = [
-        _preparer.prepare_resources(work.items, work.base_urls, work.now) for work in bundles
-    ]
-    try:
-        written = _writer(bundles[0].plan).write_bundles(
-            [
-                BundleWrite(work.plan, done, work.now)
-                for work, done in zip(bundles, prepared, strict=True)
-            ]
-        )
-    except Exception as exc:  # the service stores the creates its own way, and sees the error
-        _log.warning("transaction_not_written", error=type(exc).__name__)
-        written = [None] * len(bundles)
-    return [done if one is None else one for done, one in zip(prepared, written, strict=True)]
-
-
-def _writer(plan: WritePlan | BundlePlan) -> ChunkWriter:
-    """This worker's writer to the database of ``plan``."""
-    writer = _writers.get(plan.database)
-    if writer is None:
-        writer = _writers[plan.database] = ChunkWriter(plan, _write_turn)
-    return writer
-
-
-def _prepare_resources_in_worker(
-    items: list[Item], base_urls: tuple[str, ...], now: datetime
-) -> list[Prepared | Rejected]:
-    assert _preparer is not None
-    return _preparer.prepare_resources(items, base_urls, now)
-
-
-class BundleWork(NamedTuple):
-    """A transaction's creates for a worker to prepare and write."""
-
-    items: list[Item]
-    base_urls: tuple[str, ...]
-    now: datetime
-    plan: BundlePlan
 
 
 #: The most creates of transactions written together (more wait for the next free worker).
@@ -272,7 +131,7 @@ class PreparationPool:
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
-                initializer=_start_worker,
+                initializer=start_worker,
                 initargs=(self.protection, self.max_depth, self.turns, self.write_turn),
             )
         return self._executor
@@ -296,7 +155,7 @@ class PreparationPool:
         now: datetime,
     ) -> asyncio.Future[list[Prepared | Rejected | None]] | None:
         """The chunk's preparation under way, or None when the pool cannot take it."""
-        return self._submit(_prepare_in_worker, chunk, expected_type, base_urls, now)
+        return self._submit(prepare_chunk, chunk, expected_type, base_urls, now)
 
     def _submit(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T] | None:
         """``work(*args)`` under way in a worker, or None when the pool cannot take it."""
@@ -338,7 +197,7 @@ class PreparationPool:
         """A chunk (its ``turn`` of :attr:`turns`) prepared and written by a worker in its turn
         (:mod:`~medmesh.phi.bulk_import.writing`), or None when the pool cannot take it."""
         return self._submit(
-            _prepare_and_write_in_worker, turn, chunk, expected_type, base_urls, now, plan
+            prepare_and_write_chunk, turn, chunk, expected_type, base_urls, now, plan
         )
 
     async def written(
@@ -392,7 +251,7 @@ class PreparationPool:
             group = self._next_bundles()
             if not group:
                 continue
-            task = self._submit(_prepare_and_write_bundles_in_worker, [work for work, _ in group])
+            task = self._submit(prepare_and_write_bundles, [work for work, _ in group])
             if task is None:
                 for _, future in group:
                     if not future.done():
@@ -476,9 +335,7 @@ class PreparationPool:
         try:
             futures = [
                 asyncio.wrap_future(
-                    executor.submit(
-                        _prepare_resources_in_worker, items[at : at + share], base_urls, now
-                    )
+                    executor.submit(prepare_creates, items[at : at + share], base_urls, now)
                 )
                 for at in range(0, len(items), share)
             ]

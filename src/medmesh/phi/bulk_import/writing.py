@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import multiprocessing.context
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -246,7 +245,10 @@ class ChunkWriter:
         issues = rejected_issues(plan.source, results)
         head = None
         try:
-            with self._turn(), self.engine.begin() as conn:  # BEGIN IMMEDIATE: the write lock
+            with (
+                sqlite.in_turn(self.turn, WRITER_WAIT_SECONDS),
+                self.engine.begin() as conn,
+            ):  # BEGIN IMMEDIATE: the write lock
                 if prepared:
                     # A resource of the chunk that exists (deleted or not) fails its row's
                     # insert: the chunk rolls back, before any of its records is written.
@@ -292,7 +294,7 @@ class ChunkWriter:
             chosen.append((index, prepared, closing))
         if not chosen:
             return written
-        with self._turn(), self.engine.begin() as conn:
+        with sqlite.in_turn(self.turn, WRITER_WAIT_SECONDS), self.engine.begin() as conn:
             self._audit(rows, bundles[chosen[0][0]].plan.audit_key)
             _insert(
                 conn,
@@ -306,17 +308,6 @@ class ChunkWriter:
                 (int(closing["seq"]), str(closing["hash"])),
             )
         return written
-
-    @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This worker's turn to write (nothing to wait for without a turn)."""
-        held = self.turn is not None and self.turn.acquire(timeout=WRITER_WAIT_SECONDS)
-        try:
-            yield
-        finally:
-            if held:
-                assert self.turn is not None
-                self.turn.release()
 
     def _audit(self, rows: list[dict[str, Any]], key: LinkKey | None) -> tuple[int, str]:
         """Commit ``rows`` to the audit trail (what the service's ``PhiAuditor.record_many``

@@ -35,6 +35,7 @@ from medmesh.platform.db.sqlite.writer import (
     Writer,
     begin_immediate,
     begin_immediate_blocking,
+    in_turn,
     is_write,
     write_queue,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "file_identity",
     "file_key",
     "frames_to_copy",
+    "in_turn",
     "is_write",
     "off_loop",
     "open_reader",

@@ -10,7 +10,7 @@ from typing import Any
 
 from medmesh.platform.db.sqlite.files import BUSY_MS
 from medmesh.platform.db.sqlite.forking import off_loop
-from medmesh.platform.db.sqlite.writer import SharedTurn, write_queue
+from medmesh.platform.db.sqlite.writer import SharedTurn, in_turn, write_queue
 from medmesh.platform.logging import get_logger
 
 _log = get_logger("medmesh.platform.db.sqlite")
@@ -128,21 +128,18 @@ def restart(path: str, turn: SharedTurn | None = None) -> bool:
     waits for that, up to the same time: each try that finds the lock taken copies what it can,
     as a passive checkpoint does, and syncs the files."""
     deadline = time.monotonic() + LAST_PASS_WAIT_SECONDS
-    held = turn is not None and turn.acquire(timeout=LAST_PASS_WAIT_SECONDS)
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        while True:
-            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-            if not busy:
-                return True
-            if time.monotonic() + RESTART_POLL_SECONDS > deadline:
-                return False
-            time.sleep(RESTART_POLL_SECONDS)
-    finally:
-        conn.close()
-        if held:
-            assert turn is not None
-            turn.release()
+    with in_turn(turn, LAST_PASS_WAIT_SECONDS):
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            while True:
+                busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                if not busy:
+                    return True
+                if time.monotonic() + RESTART_POLL_SECONDS > deadline:
+                    return False
+                time.sleep(RESTART_POLL_SECONDS)
+        finally:
+            conn.close()
 
 
 def checkpoint(path: str) -> int:

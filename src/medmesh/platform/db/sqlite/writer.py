@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from medmesh.platform.db.sqlite.files import connect
@@ -34,6 +36,19 @@ class SharedTurn(Protocol):
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool: ...
 
     def release(self) -> None: ...
+
+
+@contextmanager
+def in_turn(turn: SharedTurn | None, wait_seconds: float) -> Iterator[None]:
+    """Hold ``turn`` meanwhile, waiting for it up to ``wait_seconds`` (a holder killed while
+    holding it never gives it back: past that wait, go on without it); nothing without a turn."""
+    held = turn is not None and turn.acquire(timeout=wait_seconds)
+    try:
+        yield
+    finally:
+        if held:
+            assert turn is not None
+            turn.release()
 
 
 def write_queue(path: str) -> asyncio.Lock:
