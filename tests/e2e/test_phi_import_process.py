@@ -44,12 +44,13 @@ class Phi:
 
     def start(self) -> None:
         port = self.url.rsplit(":", 1)[1]
-        self.process = subprocess.Popen(
-            [*MEDMESH, "serve", "phi", "--port", port, "--migrate"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with (self.var / "phi.stderr").open("ab") as stderr:
+            self.process = subprocess.Popen(
+                [*MEDMESH, "serve", "phi", "--port", port, "--migrate"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         _wait_ready(self.url, self.process, self.var / "phi.log")
 
     def kill(self) -> None:
@@ -71,7 +72,7 @@ class Phi:
 
 
 @pytest.fixture
-def phi(tmp_path: Path) -> Iterator[Phi]:
+def phi(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Phi]:
     exports = tmp_path / "exports"
     exports.mkdir()
     files_port, auth_port, phi_port = free_port(), free_port(), free_port()
@@ -133,6 +134,13 @@ def phi(tmp_path: Path) -> Iterator[Phi]:
         running.start()
         yield running
     finally:
+        if running.process is not None and running.process.poll() not in (None, -signal.SIGKILL):
+            # phi ended by itself: its exit status and what it said go with the test's report.
+            stderr = running.var / "phi.stderr"
+            said = stderr.read_text(errors="replace") if stderr.exists() else ""
+            request.node.add_report_section(
+                "teardown", "phi", f"phi exited with {running.process.returncode}\n{said}"
+            )
         for process in (running.process, auth, files):
             if process is not None and process.poll() is None:
                 process.kill()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import subprocess
+import sys
 import time
 from contextlib import closing
 from pathlib import Path
@@ -347,6 +349,37 @@ def test_the_frames_a_checkpoint_has_yet_to_copy_are_read_from_the_wal_index(
         # The WAL file keeps its size; the next commit restarts it from its beginning.
         conn.execute("INSERT INTO t VALUES (1)")
         assert sqlite.frames_to_copy(str(path)) == 1
+
+
+def _wal_index_in_use_elsewhere(path: Path) -> bool:
+    """Whether another process than this one's child holds SQLite's lock on the WAL-index that
+    says the index is in use (its "DMS" byte, 128: https://sqlite.org/walformat.html), asked
+    from a child process with a non-blocking exclusive lock on that byte."""
+    script = (
+        "import fcntl, sys\n"
+        f"index = open({str(path) + '-shm'!r}, 'r+b')\n"
+        "try:\n"
+        "    fcntl.lockf(index, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\n"
+        "except OSError:\n"
+        "    sys.exit(3)\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], check=False).returncode == 3
+
+
+def test_reading_the_wal_index_keeps_this_process_s_hold_on_it(tmp_path: Path) -> None:
+    # POSIX locks belong to a process and a file: closing any descriptor of the file drops
+    # every lock the process holds on it. A read of the WAL-index that closed its descriptor
+    # let another process take the index for unused and reset it under this one's mapping,
+    # which then died of SIGBUS (https://sqlite.org/howtocorrupt.html, 2.2.1).
+    path = tmp_path / "held.db"
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        assert _wal_index_in_use_elsewhere(path)
+        assert [sqlite.frames_to_copy(str(path)) for _ in range(3)] == [3, 3, 3]
+        assert _wal_index_in_use_elsewhere(path)
+        assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
 
 
 def wal_restarts(path: Path) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +65,48 @@ def frames_to_copy(path: str) -> int:
     """How many frames the WAL of database file ``path`` holds that a checkpoint has not copied
     yet, read from its WAL-index; 0 without one. The WAL file itself keeps its size when it
     restarts, so its size does not tell."""
-    try:
-        with open(f"{path}-shm", "rb") as index:
-            header = index.read(_WAL_INDEX_HEADER)
-    except FileNotFoundError:
-        return 0
+    with _index_files_lock:
+        index = _wal_index(f"{path}-shm")
+        header = b"" if index is None else os.pread(index, _WAL_INDEX_HEADER, 0)
     if len(header) < _WAL_INDEX_HEADER:
         return 0
     (frames,) = struct.unpack_from("=I", header, _MX_FRAME)
     (copied,) = struct.unpack_from("=I", header, _N_BACKFILL)
     return max(int(frames) - int(copied), 0)
+
+
+#: The WAL-index files this process reads, by name: each descriptor stays open while the name
+#: still leads to its file. Closing any descriptor of a file drops every POSIX lock the process
+#: holds on it, SQLite's included, and another process would then take the index for unused
+#: and reset it (https://sqlite.org/howtocorrupt.html, 2.2.1). Decision 0058.
+_index_files: dict[str, int] = {}
+_index_files_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _index_files_lock
+    _index_files_lock = threading.Lock()  # a thread of the parent's may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _wal_index(name: str) -> int | None:
+    """An open descriptor of the WAL-index file ``name``, None while there is none."""
+    try:
+        found = os.stat(name)
+    except FileNotFoundError:
+        found = None
+    held = _index_files.get(name)
+    if held is not None:
+        kept = os.fstat(held)
+        if found is not None and (kept.st_dev, kept.st_ino) == (found.st_dev, found.st_ino):
+            return held
+        # The name leads to another file now, or none: no process can open the one held any
+        # more, so no lock on it is left for another to take.
+        del _index_files[name]
+        os.close(held)
+    if found is None:
+        return None
+    _index_files[name] = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+    return _index_files[name]
