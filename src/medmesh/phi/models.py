@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Index, Integer, LargeBinary, ScalarSelect, String, select
+from sqlalchemy import (
+    Boolean,
+    Index,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    ScalarSelect,
+    String,
+    select,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from medmesh.platform.db import UTCDateTime, new_metadata
@@ -41,7 +50,11 @@ class ResourceVersionRow(PhiBase):
     """Every version ever written (history, vread); deletes are versions without a body."""
 
     __tablename__ = "resource_versions"
-    __table_args__ = (Index("ix_resource_versions_updated", "resource_type", "last_updated"),)
+    __table_args__ = (
+        # Id first: ids are time-ordered, so a write's versions share the key's right edge.
+        PrimaryKeyConstraint("id", "resource_type", "version"),
+        Index("ix_resource_versions_updated", "resource_type", "last_updated"),
+    )
 
     resource_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -177,18 +177,19 @@ class ReferenceRepair:
     ) -> RowKey | None:
         """Repair the ``patient_id`` of one page of stored versions after ``after``."""
         v = ResourceVersionRow
+        # In the order of the versions' primary key (id first: migration 0009).
         stmt = (
-            select(v.resource_type, v.id, v.version, v.patient_id, v.body)
+            select(v.id, v.resource_type, v.version, v.patient_id, v.body)
             .where(v.body.is_not(None))
-            .order_by(v.resource_type, v.id, v.version)
+            .order_by(v.id, v.resource_type, v.version)
             .limit(self.page_size)
         )
         if after is not None:
             stmt = stmt.where(
-                tuple_(v.resource_type, v.id, v.version) > tuple_(*map(literal, after))
+                tuple_(v.id, v.resource_type, v.version) > tuple_(*map(literal, after))
             )
         rows = connection.execute(stmt).all()
-        for resource_type, resource_id, version, patient_id, body in rows:
+        for resource_id, resource_type, version, patient_id, body in rows:
             report.versions += 1
             resource = self._open(body, (resource_type, resource_id), version, report)
             if resource is None:

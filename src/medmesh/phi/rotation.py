@@ -60,12 +60,13 @@ class RotationRepository:
     async def page(
         self, after: VersionKey | None, limit: int
     ) -> Sequence[tuple[str, str, int, bytes]]:
-        """Keys and bodies of stored (not deleted) versions after ``after``, in key order."""
+        """Keys and bodies of stored (not deleted) versions after ``after``, in the order of
+        the versions' primary key (id, type, version: migration 0009)."""
         v = ResourceVersionRow
         stmt = keyset_page(
             select(v.resource_type, v.id, v.version, v.body).where(v.body.is_not(None)),
-            [v.resource_type, v.id, v.version],
-            after,
+            [v.id, v.resource_type, v.version],
+            None if after is None else (after[1], after[0], after[2]),
             limit,
         )
         rows = (await self.session.execute(stmt)).all()

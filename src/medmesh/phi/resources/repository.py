@@ -111,7 +111,8 @@ class ResourceRepository:
     async def get_version(
         self, resource_type: str, resource_id: str, version: int
     ) -> ResourceVersionRow | None:
-        return await self.session.get(ResourceVersionRow, (resource_type, resource_id, version))
+        key = {"resource_type": resource_type, "id": resource_id, "version": version}
+        return await self.session.get(ResourceVersionRow, key)
 
     @staticmethod
     def new_resource_inserts(values: dict[str, Any], method: str, body: bytes) -> list[Statement]:

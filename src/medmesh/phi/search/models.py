@@ -1,16 +1,17 @@
 """Search index tables: one row per (resource, parameter, value), rewritten with every version.
 
 Blind-indexed parameters (names, identifiers, telecom, addresses) hold keyed HMAC tokens only,
-never the value. Each table's primary key starts with the resource, which serves rewrites and
-``_include``; a second index starts with ``(resource_type, param, value)`` and ends with the
-resource id, so a search reads matching ids in id order straight from the index.
+never the value. Each table's primary key starts with the resource, id first (ids are
+time-ordered, so a write's rows share the right edge of the key: migration 0009), which serves
+rewrites and ``_include``; a second index starts with ``(resource_type, param, value)`` and ends
+with the resource id, so a search reads matching ids in id order straight from the index.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, text, true
+from sqlalchemy import Boolean, Index, PrimaryKeyConstraint, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medmesh.phi.models import PhiBase
@@ -33,6 +34,7 @@ class StringIndexRow(PhiBase):
 
     __tablename__ = "search_strings"
     __table_args__ = (
+        PrimaryKeyConstraint("resource_id", "resource_type", "param", "token"),
         Index(
             "ix_search_strings_lookup",
             "resource_type",
@@ -59,6 +61,7 @@ class TokenIndexRow(PhiBase):
 
     __tablename__ = "search_tokens"
     __table_args__ = (
+        PrimaryKeyConstraint("resource_id", "resource_type", "param", "system", "code"),
         Index("ix_search_tokens_lookup", "resource_type", "param", "code", "system", "resource_id"),
         WITHOUT_ROWID,
     )
@@ -75,6 +78,7 @@ class DateIndexRow(PhiBase):
 
     __tablename__ = "search_dates"
     __table_args__ = (
+        PrimaryKeyConstraint("resource_id", "resource_type", "param", "low", "high"),
         Index("ix_search_dates_low", "resource_type", "param", "low", "resource_id"),
         Index("ix_search_dates_high", "resource_type", "param", "high", "resource_id"),
         WITHOUT_ROWID,
@@ -92,6 +96,7 @@ class ReferenceIndexRow(PhiBase):
 
     __tablename__ = "search_references"
     __table_args__ = (
+        PrimaryKeyConstraint("resource_id", "resource_type", "param", "target_type", "target_id"),
         Index(
             "ix_search_references_lookup",
             "resource_type",
