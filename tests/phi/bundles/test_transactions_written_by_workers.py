@@ -264,7 +264,8 @@ async def test_transactions_waiting_when_the_workers_stop_are_left_to_the_servic
     phi_settings: PhiSettings,
 ) -> None:
     """Both workers busy, a transaction waits in the service; the pool closes: its caller sees
-    the pool's failure (and writes the transaction itself) instead of waiting for ever."""
+    the pool's failure (and writes the transaction itself) instead of waiting for ever, and no
+    worker is counted lost (the pool was stopped, nothing died)."""
     pool = PreparationPool(load_protection(phi_settings), 64, 2)
     pool._bundles_under_way = 2  # as if each worker had a transaction
     plan = writing.BundlePlan("sqlite:///phi.db", "sqlite:///audit.db", {}, {}, None, frozenset())
@@ -275,3 +276,4 @@ async def test_transactions_waiting_when_the_workers_stop_are_left_to_the_servic
     outcome = await pool.bundle_written(future)
     assert isinstance(outcome, BrokenProcessPool)
     assert str(outcome) == "the pool stopped"
+    assert pool.lost is False

@@ -52,6 +52,11 @@ _log = get_logger("medmesh.phi.import")
 GROUPED_CREATES = 2000
 
 
+class PoolStopped(BrokenProcessPool):
+    """The pool was closed while this work waited for a worker or was under way: nothing of it
+    is written, and no worker was lost."""
+
+
 @dataclass(frozen=True)
 class PreparationMetrics:
     """What the preparation workers did (on the app's registry)."""
@@ -176,6 +181,8 @@ class PreparationPool:
             return BrokenProcessPool("the pool could not take the work")
         try:
             return await future
+        except PoolStopped as exc:
+            return exc
         except BrokenProcessPool as exc:
             self._broken()
             return exc
@@ -289,7 +296,7 @@ class PreparationPool:
     ) -> None:
         self._bundles_under_way -= 1
         failure: BaseException | None = (
-            BrokenProcessPool("the pool stopped") if task.cancelled() else task.exception()
+            PoolStopped("the pool stopped") if task.cancelled() else task.exception()
         )
         for index, (_, future) in enumerate(group):
             if future.done():
@@ -306,7 +313,7 @@ class PreparationPool:
         waiting, self._waiting_bundles = self._waiting_bundles, []
         for _, future in waiting:
             if not future.done():
-                future.set_exception(BrokenProcessPool("the pool stopped"))
+                future.set_exception(PoolStopped("the pool stopped"))
 
     async def bundle_written(
         self, future: asyncio.Future[WrittenBundle | list[Prepared | Rejected]] | None
