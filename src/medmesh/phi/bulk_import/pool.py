@@ -53,8 +53,9 @@ GROUPED_CREATES = 2000
 
 
 class PoolStopped(BrokenProcessPool):
-    """The pool was closed while this work waited for a worker or was under way: nothing of it
-    is written, and no worker was lost."""
+    """The pool stopped while this work waited for a worker or was under way, closed or after
+    a worker died (counted where it died): nothing of it is written, and its failure counts no
+    lost worker."""
 
 
 @dataclass(frozen=True)
